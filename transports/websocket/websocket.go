@@ -1,0 +1,333 @@
+// Package websocket carries Engine.IO over WebSocket on lesismal/nbio.
+//
+// Why nbio: an idle WebSocket must cost little memory, and a goroutine
+// blocked reading each connection costs 4-8 KB of stack alone. nbio's
+// upgrader hands the hijacked connection of any net/http server to an epoll
+// loop, so no goroutine waits on an idle connection; reads are parsed by the
+// loop and messages run on a shared pool, in order per connection. The
+// comparison with gorilla/websocket, coder/websocket, gobwas/ws and lxzan/gws
+// is in bench/README.md.
+//
+// Writes are framed here rather than by nbio so that several frames for one
+// connection leave in one write call, and so that compression applies only
+// to messages at or above a threshold, as Node's ws does.
+package websocket
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/lesismal/nbio/logging"
+	"github.com/lesismal/nbio/nbhttp"
+	nbws "github.com/lesismal/nbio/nbhttp/websocket"
+)
+
+// Config sets the limits of a Server. The zero value is usable.
+type Config struct {
+	// MaxMessageSize bounds an incoming message; a larger one closes the
+	// connection. Zero means 1e6 bytes, Node's maxHttpBufferSize.
+	MaxMessageSize int
+	// Compression negotiates permessage-deflate when the client offers it.
+	Compression bool
+	// CompressThreshold is the smallest message compressed; zero means 1024.
+	CompressThreshold int
+	// MaxWriteBuffer bounds the bytes waiting for a slow peer; past it the
+	// connection closes. Zero means 4 MiB.
+	MaxWriteBuffer int
+}
+
+// Handler receives a connection's events. Calls for one connection never
+// overlap and come in order; data is valid only during the call.
+type Handler interface {
+	OnMessage(c *Conn, binary bool, data []byte)
+	OnClose(c *Conn, err error)
+}
+
+// Server upgrades HTTP requests to WebSocket connections served by an nbio
+// event loop.
+type Server struct {
+	cfg      Config
+	engine   *nbhttp.Engine
+	upgrader *nbws.Upgrader
+	// early holds the connections whose first frames arrived before Upgrade
+	// returned; it is empty but for that instant.
+	early sync.Map
+}
+
+func init() {
+	// nbio logs to stdout by default; siogo reports through its own errors.
+	logging.SetLevel(logging.LevelNone)
+}
+
+// NewServer starts the event loop that will serve upgraded connections.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = 1e6
+	}
+	if cfg.CompressThreshold <= 0 {
+		cfg.CompressThreshold = 1024
+	}
+	if cfg.MaxWriteBuffer <= 0 {
+		cfg.MaxWriteBuffer = 4 << 20
+	}
+	engine := nbhttp.NewEngine(nbhttp.Config{
+		Name:                    "siogo",
+		MaxLoad:                 1 << 20,
+		ReleaseWebsocketPayload: true,
+		MaxWriteBufferSize:      cfg.MaxWriteBuffer,
+	})
+	if err := engine.Start(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, engine: engine}
+	u := nbws.NewUpgrader()
+	u.Engine = engine
+	u.KeepaliveTime = 0 // Engine.IO has its own heartbeat.
+	u.MessageLengthLimit = cfg.MaxMessageSize
+	u.BlockingModTrasferConnToPoller = true
+	u.CheckOrigin = func(*http.Request) bool { return true } // the Engine.IO layer checks origins
+	u.EnableCompression(cfg.Compression)
+	u.OnMessage(s.onMessage)
+	u.OnClose(s.onClose)
+	s.upgrader = u
+	return s, nil
+}
+
+// Close stops the event loop; every connection closes.
+func (s *Server) Close() {
+	s.engine.Stop()
+}
+
+// Upgrade answers r with the WebSocket handshake and returns the connection,
+// whose events go to h. header is added to the 101 response.
+func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Header, h Handler) (*Conn, error) {
+	ws, err := s.upgrader.Upgrade(w, r, header)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{ws: ws, srv: s}
+	if v, loaded := s.early.LoadOrStore(ws, c); loaded {
+		c = v.(*Conn)
+	}
+	ws.SetSession(c)
+	s.early.Delete(ws)
+	c.attach(h, s.cfg.Compression && ws.CompressionEnabled())
+	return c, nil
+}
+
+func (s *Server) conn(ws *nbws.Conn) *Conn {
+	if c, ok := ws.Session().(*Conn); ok {
+		return c
+	}
+	v, _ := s.early.LoadOrStore(ws, &Conn{ws: ws, srv: s})
+	return v.(*Conn)
+}
+
+func (s *Server) onMessage(ws *nbws.Conn, mt nbws.MessageType, data []byte) {
+	if len(data) > s.cfg.MaxMessageSize {
+		// nbio bounds a message by its wire size, and a compressed one only
+		// roughly (to about twice the limit) once inflated; the limit is
+		// exact here, after inflation, as Node's ws applies maxPayload.
+		ws.SetCloseError(nbws.ErrMessageTooLarge)
+		_ = ws.WriteClose(1009, "message too large")
+		_ = ws.Close()
+		return
+	}
+	s.conn(ws).event(event{binary: mt == nbws.BinaryMessage, data: data})
+}
+
+func (s *Server) onClose(ws *nbws.Conn, err error) {
+	var ce *nbws.CloseError
+	if err == nil || errors.Is(err, io.EOF) || errors.As(err, &ce) {
+		// The peer closed, with or without a close frame, whatever its
+		// code: Node's ws calls all of these a close, not an error.
+		err = ErrClosed
+	}
+	s.conn(ws).event(event{closed: true, err: err})
+}
+
+// ErrClosed is the error given to OnClose when the peer closed the
+// connection; any other error is a failure (a protocol error, a message
+// over the limit, a write that failed).
+var ErrClosed = errors.New("websocket: connection closed")
+
+type event struct {
+	binary bool
+	closed bool
+	data   []byte
+	err    error
+}
+
+// Conn is one upgraded connection.
+type Conn struct {
+	ws       *nbws.Conn
+	srv      *Server
+	compress bool
+
+	mu       sync.Mutex
+	handler  Handler
+	early    []event // events that came before the handler was attached
+	draining bool
+}
+
+// attach sets the handler, then hands it the events that came before.
+func (c *Conn) attach(h Handler, compress bool) {
+	c.mu.Lock()
+	c.handler = h
+	c.compress = compress
+	for len(c.early) > 0 {
+		batch := c.early
+		c.early = nil
+		c.draining = true
+		c.mu.Unlock()
+		for _, e := range batch {
+			c.dispatch(h, e)
+		}
+		c.mu.Lock()
+	}
+	c.draining = false
+	c.mu.Unlock()
+}
+
+func (c *Conn) event(e event) {
+	c.mu.Lock()
+	h := c.handler
+	if h == nil || c.draining {
+		e.data = bytes.Clone(e.data)
+		c.early = append(c.early, e)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.dispatch(h, e)
+}
+
+func (c *Conn) dispatch(h Handler, e event) {
+	if e.closed {
+		h.OnClose(c, e.err)
+		return
+	}
+	h.OnMessage(c, e.binary, e.data)
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+
+// Compressed reports whether permessage-deflate was negotiated.
+func (c *Conn) Compressed() bool { return c.compress }
+
+// Frame is one message to write: Head then Data, as one text or binary
+// message. Head lets a caller prefix a packet type without copying Data.
+type Frame struct {
+	Binary bool
+	Head   []byte
+	Data   []byte
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// WriteFrames writes frames in one call to the connection. It does not
+// block on a slow peer: what the kernel does not take waits in a buffer
+// bounded by Config.MaxWriteBuffer.
+func (c *Conn) WriteFrames(frames ...Frame) error {
+	pb := bufPool.Get().(*[]byte)
+	buf := (*pb)[:0]
+	for _, f := range frames {
+		buf = c.appendFrame(buf, f)
+	}
+	_, err := c.ws.Conn.Write(buf)
+	if cap(buf) <= 64<<10 {
+		*pb = buf
+		bufPool.Put(pb)
+	}
+	return err
+}
+
+const (
+	opText   = 0x1
+	opBinary = 0x2
+	opClose  = 0x8
+	finBit   = 0x80
+	rsv1Bit  = 0x40
+)
+
+func (c *Conn) appendFrame(dst []byte, f Frame) []byte {
+	op := byte(opText)
+	if f.Binary {
+		op = opBinary
+	}
+	n := len(f.Head) + len(f.Data)
+	if c.compress && n >= c.srv.cfg.CompressThreshold {
+		if out, ok := deflate(f.Head, f.Data); ok {
+			dst = appendHeader(dst, finBit|rsv1Bit|op, len(*out))
+			dst = append(dst, *out...)
+			*out = (*out)[:0]
+			deflateBufPool.Put(out)
+			return dst
+		}
+	}
+	dst = appendHeader(dst, finBit|op, n)
+	dst = append(dst, f.Head...)
+	return append(dst, f.Data...)
+}
+
+func appendHeader(dst []byte, b0 byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(dst, b0, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, b0, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, b0, 127), uint64(n))
+	}
+}
+
+var (
+	flatePool      = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.BestSpeed); return w }}
+	deflateBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+)
+
+type sliceWriter struct{ b *[]byte }
+
+func (w sliceWriter) Write(p []byte) (int, error) {
+	*w.b = append(*w.b, p...)
+	return len(p), nil
+}
+
+// deflate compresses one message for permessage-deflate with no context
+// takeover: a fresh stream, sync-flushed, its 00 00 ff ff tail removed
+// (RFC 7692 section 7.2.1).
+func deflate(head, data []byte) (*[]byte, bool) {
+	out := deflateBufPool.Get().(*[]byte)
+	zw := flatePool.Get().(*flate.Writer)
+	defer flatePool.Put(zw)
+	zw.Reset(sliceWriter{out})
+	if _, err := zw.Write(head); err != nil {
+		return nil, false
+	}
+	if _, err := zw.Write(data); err != nil {
+		return nil, false
+	}
+	if err := zw.Flush(); err != nil {
+		return nil, false
+	}
+	b := *out
+	if len(b) >= 4 && bytes.Equal(b[len(b)-4:], []byte{0, 0, 0xff, 0xff}) {
+		*out = b[:len(b)-4]
+	}
+	return out, true
+}
+
+// Close sends a close frame with the given status code and closes the
+// connection.
+func (c *Conn) Close(code int) error {
+	frame := []byte{finBit | opClose, 2, byte(code >> 8), byte(code)}
+	_, _ = c.ws.Conn.Write(frame)
+	return c.ws.Close()
+}
