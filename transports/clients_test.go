@@ -1,0 +1,132 @@
+package transports_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/siogo/siogo/internal/nodetest"
+	"github.com/siogo/siogo/transports"
+)
+
+// echoServer is an Engine.IO server whose sessions echo every message, close
+// themselves on "close-me", and record why each session closed.
+type echoServer struct {
+	*transports.Server
+	URL string
+
+	mu      sync.Mutex
+	reasons map[string]string
+	closed  chan string // sids, as sessions close
+}
+
+func newEchoServer(t *testing.T, opts transports.Options) *echoServer {
+	t.Helper()
+	e := &echoServer{reasons: map[string]string{}, closed: make(chan string, 1024)}
+	opts.OnSession = func(s *transports.Session) {
+		s.OnMessage(func(data []byte, binary bool) {
+			if !binary && string(data) == "close-me" {
+				go s.Close()
+				return
+			}
+			msg := append([]byte(nil), data...)
+			_ = s.Send(transports.Packet{Type: transports.PacketMessage, Data: msg, Binary: binary})
+		})
+		s.OnClose(func(reason string) {
+			e.mu.Lock()
+			e.reasons[s.ID()] = reason
+			e.mu.Unlock()
+			e.closed <- s.ID()
+		})
+	}
+	srv, err := transports.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", srv)
+	hs := httptest.NewServer(mux)
+	e.Server, e.URL = srv, hs.URL
+	t.Cleanup(func() {
+		_ = srv.Close()
+		hs.Close()
+	})
+	return e
+}
+
+// reason waits for session sid to close and returns why.
+func (e *echoServer) reason(t *testing.T, sid string) string {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		e.mu.Lock()
+		r, ok := e.reasons[sid]
+		e.mu.Unlock()
+		if ok {
+			return r
+		}
+		select {
+		case <-e.closed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("session %s did not close", sid)
+		}
+	}
+}
+
+type clientReport struct {
+	OK                bool     `json:"ok"`
+	Steps             []string `json:"steps"`
+	Error             string   `json:"error"`
+	SID               string   `json:"sid"`
+	ServerCloseReason string   `json:"serverCloseReason"`
+	ClientCloseSID    string   `json:"clientCloseSid"`
+	OverLimitSID      string   `json:"overLimitSid"`
+	OverLimitReason   string   `json:"overLimitReason"`
+}
+
+// TestOfficialClients runs engine.io-client 6 (protocol 4) and 3 (protocol
+// 3) over polling only, WebSocket only, and polling upgraded to WebSocket:
+// text and binary both ways, order, a message just under the limit and one
+// over it, an idle session kept for more than two ping intervals, a close
+// from each side.
+func TestOfficialClients(t *testing.T) {
+	nodetest.Require(t)
+	const limit = 20000
+	pingInterval := 400 * time.Millisecond
+	e := newEchoServer(t, transports.Options{
+		PingInterval:      pingInterval,
+		PingTimeout:       2 * time.Second,
+		MaxHTTPBufferSize: limit,
+	})
+	for _, version := range []int{6, 3} {
+		for _, mode := range []string{"polling", "websocket", "upgrade"} {
+			t.Run(fmt.Sprintf("v%d/%s", version, mode), func(t *testing.T) {
+				t.Parallel()
+				var rep clientReport
+				nodetest.Run(t, 60*time.Second, "eio-client.js", map[string]any{
+					"url": e.URL, "version": version, "mode": mode,
+					"limit": limit, "pingInterval": pingInterval.Milliseconds(),
+				}, &rep)
+				if !rep.OK {
+					t.Fatalf("client failed after %v: %s", rep.Steps, rep.Error)
+				}
+				if rep.ServerCloseReason != "transport close" {
+					t.Errorf("client saw the server's close as %q, want %q", rep.ServerCloseReason, "transport close")
+				}
+				if got := e.reason(t, rep.SID); got != transports.ReasonForcedClose {
+					t.Errorf("server-closed session: server reason %q, want %q", got, transports.ReasonForcedClose)
+				}
+				if got := e.reason(t, rep.ClientCloseSID); got != transports.ReasonTransportClose {
+					t.Errorf("client-closed session: server reason %q, want %q", got, transports.ReasonTransportClose)
+				}
+				if got := e.reason(t, rep.OverLimitSID); got != transports.ReasonTransportError {
+					t.Errorf("over-limit session: server reason %q, want %q", got, transports.ReasonTransportError)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package transports
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Transport names, as clients put them in the transport query parameter.
+const (
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
+)
+
+// Options configure a Server. The zero value gives the Node server's
+// defaults; each field says its default.
+type Options struct {
+	// PingInterval is the time between heartbeats. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long a heartbeat may go unanswered. Default 20s.
+	PingTimeout time.Duration
+	// UpgradeTimeout bounds the upgrade from polling to WebSocket. Default 10s.
+	UpgradeTimeout time.Duration
+	// CloseTimeout is how long a closed polling session waits for the
+	// request that carries its close packet. Default 30s.
+	CloseTimeout time.Duration
+	// MaxHTTPBufferSize bounds a POST body and a WebSocket message; it is
+	// announced as maxPayload. Default 1e6 bytes.
+	MaxHTTPBufferSize int64
+	// MaxQueuedPackets bounds a session's outgoing queue (what waits for
+	// the next poll, or for an upgrade to finish); past it the session
+	// closes with ReasonQueueFull. Default 4096.
+	MaxQueuedPackets int
+	// MaxWriteBuffer bounds the bytes waiting for a slow WebSocket peer;
+	// past it the connection closes. Default 4 MiB.
+	MaxWriteBuffer int
+	// MaxPayloadPackets bounds the packets in one polling POST. Default 10000.
+	MaxPayloadPackets int
+
+	// Transports lists the allowed transports. Default polling and websocket.
+	Transports []string
+	// DisableUpgrades stops polling sessions from upgrading.
+	DisableUpgrades bool
+	// DisableEIO3 refuses Engine.IO protocol 3 clients (socket.io-client 2),
+	// as Node does unless allowEIO3 is set. siogo accepts them by default:
+	// legacy browsers are one of its goals.
+	DisableEIO3 bool
+
+	// DisablePerMessageDeflate turns off WebSocket compression, otherwise
+	// negotiated when the client offers it.
+	DisablePerMessageDeflate bool
+	// PerMessageDeflateThreshold is the smallest message compressed.
+	// Default 1024 bytes.
+	PerMessageDeflateThreshold int
+	// DisableHTTPCompression turns off gzip and deflate of poll responses.
+	DisableHTTPCompression bool
+	// HTTPCompressionThreshold is the smallest poll response compressed.
+	// Default 1024 bytes.
+	HTTPCompressionThreshold int
+
+	// Cookie, when set, sends the session id in a cookie at the handshake.
+	Cookie *Cookie
+	// CORS, when set, answers cross-origin requests and preflights.
+	CORS *CORS
+	// AllowRequest, when set, is asked before a session is created (origin
+	// or authentication checks); an error refuses the handshake with 403
+	// and the error's text as message.
+	AllowRequest func(r *http.Request) error
+	// OnSession is called for each new session, before any of its messages
+	// is delivered: set its handlers there.
+	OnSession func(s *Session)
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Cookie describes the optional session cookie. Name defaults to "io",
+// Path to "/", SameSite to Lax; it is HttpOnly unless DisableHTTPOnly.
+type Cookie struct {
+	Name            string
+	Path            string
+	Domain          string
+	MaxAge          int
+	Secure          bool
+	SameSite        http.SameSite
+	DisableHTTPOnly bool
+}
+
+// CORS configures cross-origin responses, as Node's cors package does.
+type CORS struct {
+	// Origins lists the allowed origins; "*" allows any.
+	Origins []string
+	// AllowOrigin, when set, decides instead of Origins.
+	AllowOrigin func(origin string) bool
+	// Credentials allows cookies and HTTP authentication.
+	Credentials bool
+	// Methods allowed in a preflight. Default GET,HEAD,PUT,PATCH,POST,DELETE.
+	Methods []string
+	// AllowedHeaders in a preflight. Default: those the request asks for.
+	AllowedHeaders []string
+	// ExposedHeaders are shown to the page.
+	ExposedHeaders []string
+	// MaxAge of a preflight answer; zero sends none.
+	MaxAge time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.UpgradeTimeout <= 0 {
+		o.UpgradeTimeout = 10 * time.Second
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = 30 * time.Second
+	}
+	if o.MaxHTTPBufferSize <= 0 {
+		o.MaxHTTPBufferSize = 1e6
+	}
+	if o.MaxQueuedPackets <= 0 {
+		o.MaxQueuedPackets = 4096
+	}
+	if o.MaxWriteBuffer <= 0 {
+		o.MaxWriteBuffer = 4 << 20
+	}
+	if o.MaxPayloadPackets <= 0 {
+		o.MaxPayloadPackets = 10000
+	}
+	if len(o.Transports) == 0 {
+		o.Transports = []string{TransportPolling, TransportWebSocket}
+	}
+	if o.PerMessageDeflateThreshold <= 0 {
+		o.PerMessageDeflateThreshold = 1024
+	}
+	if o.HTTPCompressionThreshold <= 0 {
+		o.HTTPCompressionThreshold = 1024
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if c := o.Cookie; c != nil {
+		cc := *c
+		if cc.Name == "" {
+			cc.Name = "io"
+		}
+		if cc.Path == "" {
+			cc.Path = "/"
+		}
+		if cc.SameSite == 0 {
+			cc.SameSite = http.SameSiteLaxMode
+		}
+		o.Cookie = &cc
+	}
+	return o
+}
+
+func (c *Cookie) header(sid string) string {
+	ck := http.Cookie{
+		Name: c.Name, Value: sid, Path: c.Path, Domain: c.Domain, MaxAge: c.MaxAge,
+		Secure: c.Secure, HttpOnly: !c.DisableHTTPOnly, SameSite: c.SameSite,
+	}
+	return ck.String()
+}
+
+// apply writes the CORS headers for r and reports whether r was a
+// preflight, now fully answered.
+func (c *CORS) apply(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	origin := r.Header.Get("Origin")
+	allowed := ""
+	switch {
+	case c.AllowOrigin != nil:
+		if origin != "" && c.AllowOrigin(origin) {
+			allowed = origin
+		}
+	case slices.Contains(c.Origins, "*"):
+		allowed = "*"
+		if c.Credentials && origin != "" {
+			// A credentialed response may not use the wildcard.
+			allowed = origin
+		}
+	case origin != "" && slices.Contains(c.Origins, origin):
+		allowed = origin
+	}
+	if allowed != "" {
+		h.Set("Access-Control-Allow-Origin", allowed)
+		if allowed != "*" {
+			h.Add("Vary", "Origin")
+		}
+		if c.Credentials {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+		if len(c.ExposedHeaders) > 0 {
+			h.Set("Access-Control-Expose-Headers", strings.Join(c.ExposedHeaders, ","))
+		}
+	}
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	if allowed != "" {
+		methods := c.Methods
+		if len(methods) == 0 {
+			methods = []string{"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
+		}
+		h.Set("Access-Control-Allow-Methods", strings.Join(methods, ","))
+		if len(c.AllowedHeaders) > 0 {
+			h.Set("Access-Control-Allow-Headers", strings.Join(c.AllowedHeaders, ","))
+		} else if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+			h.Add("Vary", "Access-Control-Request-Headers")
+		}
+		if c.MaxAge > 0 {
+			h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
+		}
+	}
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}

@@ -1,0 +1,367 @@
+package transports
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/siogo/siogo/transports/websocket"
+)
+
+// Server is an Engine.IO server: an http.Handler that accepts sessions over
+// long-polling (XHR and JSONP) and WebSocket, for protocols 3 and 4. Mount it
+// on any mux at the path clients use (engine.io-client: /engine.io/).
+//
+//	srv, _ := transports.NewServer(transports.Options{OnSession: onSession})
+//	http.Handle("/engine.io/", srv)
+type Server struct {
+	opts      Options
+	ws        *websocket.Server
+	polling   bool
+	websocket bool
+	// openTail is the open packet's JSON after the sid, one per transport
+	// (polling offers the upgrade, websocket offers none).
+	openTailPolling, openTailWS []byte
+
+	mu        sync.RWMutex
+	sessions  map[string]*Session
+	open      atomic.Int64 // sessions not yet closed
+	closed    atomic.Bool
+	drained   chan struct{} // closed when the last session is gone after Shutdown
+	drainOnce sync.Once
+}
+
+// NewServer returns a server with opts, its zero fields set to defaults.
+func NewServer(opts Options) (*Server, error) {
+	opts = opts.withDefaults()
+	s := &Server{
+		opts:     opts,
+		sessions: make(map[string]*Session),
+		drained:  make(chan struct{}),
+	}
+	for _, t := range opts.Transports {
+		switch t {
+		case TransportPolling:
+			s.polling = true
+		case TransportWebSocket:
+			s.websocket = true
+		default:
+			return nil, fmt.Errorf("engine.io: unknown transport %q", t)
+		}
+	}
+	if s.websocket {
+		ws, err := websocket.NewServer(websocket.Config{
+			MaxMessageSize:    int(opts.MaxHTTPBufferSize),
+			Compression:       !opts.DisablePerMessageDeflate,
+			CompressThreshold: opts.PerMessageDeflateThreshold,
+			MaxWriteBuffer:    opts.MaxWriteBuffer,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("engine.io: starting the websocket loop: %w", err)
+		}
+		s.ws = ws
+	}
+	upgrades := []string{}
+	if s.websocket && !opts.DisableUpgrades {
+		upgrades = []string{TransportWebSocket}
+	}
+	s.openTailPolling = openTail(upgrades, opts)
+	s.openTailWS = openTail([]string{}, opts)
+	return s, nil
+}
+
+func openTail(upgrades []string, o Options) []byte {
+	b, _ := json.Marshal(struct {
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int64    `json:"pingInterval"`
+		PingTimeout  int64    `json:"pingTimeout"`
+		MaxPayload   int64    `json:"maxPayload"`
+	}{upgrades, o.PingInterval.Milliseconds(), o.PingTimeout.Milliseconds(), o.MaxHTTPBufferSize})
+	// {"upgrades":... -> ,"upgrades":...
+	b[0] = ','
+	return b
+}
+
+// openPacket is the data of the open packet of session sid.
+func (s *Server) openPacket(sid string, tail []byte) []byte {
+	b := make([]byte, 0, 8+len(sid)+len(tail))
+	b = append(b, `{"sid":"`...)
+	b = append(b, sid...)
+	b = append(b, '"')
+	return append(b, tail...)
+}
+
+// Count is the number of open sessions.
+func (s *Server) Count() int { return int(s.open.Load()) }
+
+// Session returns the open session with id sid, or nil.
+func (s *Server) Session(sid string) *Session {
+	s.mu.RLock()
+	sess := s.sessions[sid]
+	s.mu.RUnlock()
+	return sess
+}
+
+// newID returns a session id: 15 bytes from crypto/rand, base64url, like
+// Node's base64id (20 characters).
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func isUpgradeRequest(r *http.Request) bool {
+	return headerHasToken(r.Header, "Upgrade", "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// invalidHeaderChar mirrors Node's check of the Origin header.
+func invalidHeaderChar(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\t' && (c < 0x20 || c == 0x7f) {
+			return true
+		}
+	}
+	return false
+}
+
+func protocolOf(q url.Values) int {
+	if q.Get("EIO") == "4" {
+		return 4
+	}
+	return 3
+}
+
+// ServeHTTP answers Engine.IO requests: handshakes, polls, posts and
+// WebSocket upgrades.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c := s.opts.CORS; c != nil && c.apply(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	upgrade := isUpgradeRequest(r)
+	sess, rerr := s.verify(r, q, upgrade)
+	if rerr != nil {
+		s.refuse(w, rerr, upgrade)
+		return
+	}
+	if sess == nil {
+		s.handshake(w, r, q, upgrade)
+		return
+	}
+	switch {
+	case upgrade:
+		sess.serveUpgrade(w, r, q)
+	case r.Method == http.MethodGet:
+		sess.servePoll(w, r)
+	case r.Method == http.MethodPost:
+		sess.servePost(w, r)
+	default:
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+}
+
+func (s *Server) refuse(w http.ResponseWriter, e *RequestError, upgrade bool) {
+	s.opts.Logger.Debug("engine.io request refused", "code", int(e.Code), "message", e.Message)
+	if upgrade {
+		e.writeUpgrade(w)
+		return
+	}
+	e.writeJSON(w)
+}
+
+// verify checks a request in the Node server's order and returns the session
+// it names, nil for a handshake.
+func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, *RequestError) {
+	transport := q.Get("transport")
+	if !(transport == TransportPolling && s.polling) && !(transport == TransportWebSocket && s.websocket) {
+		return nil, requestError(CodeUnknownTransport, "")
+	}
+	if invalidHeaderChar(r.Header.Get("Origin")) {
+		return nil, requestError(CodeBadRequest, "")
+	}
+	if sid := q.Get("sid"); sid != "" {
+		sess := s.Session(sid)
+		if sess == nil {
+			return nil, requestError(CodeUnknownSID, "")
+		}
+		if !upgrade && sess.Transport() != transport {
+			return nil, requestError(CodeBadRequest, "")
+		}
+		if protocolOf(q) != sess.protocol {
+			return nil, requestError(CodeBadRequest, "")
+		}
+		if upgrade && transport != TransportWebSocket {
+			return nil, requestError(CodeBadRequest, "")
+		}
+		return sess, nil
+	}
+	if r.Method != http.MethodGet {
+		return nil, requestError(CodeBadHandshakeMethod, "")
+	}
+	if transport == TransportWebSocket && !upgrade {
+		return nil, requestError(CodeBadRequest, "")
+	}
+	if upgrade && transport != TransportWebSocket {
+		return nil, requestError(CodeBadRequest, "")
+	}
+	if s.closed.Load() {
+		return nil, requestError(CodeBadRequest, "Server shutting down")
+	}
+	if s.opts.AllowRequest != nil {
+		if err := s.opts.AllowRequest(r); err != nil {
+			return nil, requestError(CodeForbidden, err.Error())
+		}
+	}
+	return nil, nil
+}
+
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values, upgrade bool) {
+	protocol := protocolOf(q)
+	if protocol == 3 && s.opts.DisableEIO3 {
+		s.refuse(w, requestError(CodeUnsupportedProtocolVersion, ""), upgrade)
+		return
+	}
+	sess := newSession(s, r, q, protocol, upgrade)
+	// No message reaches a handler before OnSession has set it: the
+	// session's receive lock is held until then.
+	sess.recvMu.Lock()
+	defer sess.recvMu.Unlock()
+
+	s.mu.Lock()
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+	s.open.Add(1)
+
+	header := http.Header{}
+	if c := s.opts.Cookie; c != nil {
+		header.Set("Set-Cookie", c.header(sess.id))
+	}
+	if upgrade {
+		conn, err := s.ws.Upgrade(w, r, header, wsHandler{sess})
+		if err != nil {
+			s.opts.Logger.Debug("engine.io websocket handshake failed", "err", err)
+			sess.mu.Lock()
+			sess.state = stateClosing
+			sess.mu.Unlock()
+			s.open.Add(-1)
+			sess.finalize()
+			return
+		}
+		sess.mu.Lock()
+		live := sess.state == stateOpen
+		if live {
+			sess.ws = conn
+		}
+		sess.mu.Unlock()
+		if !live {
+			_ = conn.Close(1000)
+			return
+		}
+		if err := sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailWS)}}); err != nil {
+			sess.closeWith(ReasonTransportError, false)
+			return
+		}
+	} else {
+		for k, v := range header {
+			w.Header()[k] = v
+		}
+		sess.writePayload(w, r, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailPolling)}})
+	}
+	s.opts.Logger.Debug("engine.io session open", "sid", sess.id, "protocol", protocol, "transport", sess.Transport())
+	if s.opts.OnSession != nil {
+		s.opts.OnSession(sess)
+	}
+	sess.startHeartbeat()
+}
+
+func (s *Server) remove(sess *Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess.id)
+	empty := len(s.sessions) == 0
+	s.mu.Unlock()
+	if empty && s.closed.Load() {
+		s.signalDrained()
+	}
+}
+
+func (s *Server) signalDrained() {
+	s.drainOnce.Do(func() { close(s.drained) })
+}
+
+// Shutdown refuses new sessions, closes every session (each gets its close
+// packet; pending polls are answered), and waits until the polling sessions
+// have taken their close packets or ctx ends. Then it stops the WebSocket
+// loop.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return ErrServerClosed
+	}
+	s.mu.RLock()
+	all := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	empty := len(s.sessions) == 0
+	s.mu.RUnlock()
+	if empty {
+		s.signalDrained()
+	}
+	for _, sess := range all {
+		sess.closeWith(ReasonServerShutdown, true)
+	}
+	var err error
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.mu.RLock()
+	all = all[:0]
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.RUnlock()
+	for _, sess := range all {
+		sess.finalize()
+	}
+	if s.ws != nil {
+		s.ws.Close()
+	}
+	return err
+}
+
+// Close shuts the server down, waiting at most a second for polling
+// sessions to take their close packets.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := s.Shutdown(ctx)
+	if err == context.DeadlineExceeded {
+		return nil
+	}
+	return err
+}
+
+// Transports lists the enabled transports.
+func (s *Server) Transports() []string { return slices.Clone(s.opts.Transports) }

@@ -1,0 +1,612 @@
+package transports
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/siogo/siogo/transports/polling"
+	"github.com/siogo/siogo/transports/websocket"
+)
+
+type sessionState uint8
+
+const (
+	stateOpen sessionState = iota
+	// stateClosing: closed for the layer above, but a polling client has
+	// yet to fetch its close packet.
+	stateClosing
+	stateClosed
+)
+
+// Session is one Engine.IO connection, whatever transport carries it. The
+// layer above sends packets with Send and receives messages through the
+// handler set with OnMessage; it never needs to know the transport.
+type Session struct {
+	srv      *Server
+	id       string
+	protocol int
+	// v3 polling clients that asked for base64 (b64=1 at the handshake, or
+	// JSONP) cannot take the binary payload.
+	b64        bool
+	jsonp      bool
+	jsonpIndex string
+	header     http.Header
+	query      url.Values
+	remoteAddr string
+
+	// recvMu orders the delivery of messages to the handler.
+	recvMu    sync.Mutex
+	onMessage func(data []byte, binary bool)
+	onClose   func(reason string)
+
+	// writeMu orders writes to the WebSocket, across the upgrade.
+	writeMu sync.Mutex
+
+	mu           sync.Mutex
+	state        sessionState
+	ws           *websocket.Conn // the current transport, when WebSocket
+	probe        *websocket.Conn // a WebSocket being upgraded to
+	upgrading    bool            // the probe answered; the pending poll is released
+	upgradeTimer *time.Timer
+	queue        []Packet
+	pollWake     chan struct{} // set while a GET waits
+	posting      bool
+	timer        *time.Timer // heartbeat, then close timeout
+	awaitingPong bool
+	finalized    bool
+}
+
+func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws bool) *Session {
+	s := &Session{
+		srv:        srv,
+		id:         newID(),
+		protocol:   protocol,
+		header:     r.Header,
+		query:      q,
+		remoteAddr: r.RemoteAddr,
+	}
+	if j, ok := q["j"]; ok && !ws {
+		s.jsonp = true
+		s.jsonpIndex = j[0]
+		s.b64 = true
+	}
+	if q.Get("b64") != "" {
+		s.b64 = true
+	}
+	return s
+}
+
+// ID is the session id (sid).
+func (s *Session) ID() string { return s.id }
+
+// Protocol is the Engine.IO protocol revision: 3 or 4.
+func (s *Session) Protocol() int { return s.protocol }
+
+// Header is the handshake request's header.
+func (s *Session) Header() http.Header { return s.header }
+
+// Query is the handshake request's query.
+func (s *Session) Query() url.Values { return s.query }
+
+// RemoteAddr is the handshake request's remote address.
+func (s *Session) RemoteAddr() string { return s.remoteAddr }
+
+// Transport is the name of the current transport.
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ws != nil {
+		return TransportWebSocket
+	}
+	return TransportPolling
+}
+
+// OnMessage sets the message handler. data is valid only during the call.
+// Set it in Options.OnSession; calls never overlap.
+func (s *Session) OnMessage(f func(data []byte, binary bool)) { s.onMessage = f }
+
+// OnClose sets the handler called once when the session closes, with one of
+// the Reason constants.
+func (s *Session) OnClose(f func(reason string)) {
+	s.mu.Lock()
+	s.onClose = f
+	s.mu.Unlock()
+}
+
+// Close closes the session with ReasonForcedClose. A polling client still
+// receives its close packet.
+func (s *Session) Close() { s.closeWith(ReasonForcedClose, true) }
+
+// Send queues packets for the client, in order. Over WebSocket they are
+// written at once, in one write call; over polling they wait for the next
+// poll. Data must not change after the call: a broadcast may share it
+// between sessions.
+func (s *Session) Send(pkts ...Packet) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return ErrSessionClosed
+	}
+	if ws := s.ws; ws != nil {
+		s.mu.Unlock()
+		return s.writeWS(ws, pkts)
+	}
+	if len(s.queue)+len(pkts) > s.srv.opts.MaxQueuedPackets {
+		s.mu.Unlock()
+		s.closeWith(ReasonQueueFull, false)
+		return ErrQueueFull
+	}
+	s.queue = append(s.queue, pkts...)
+	s.wakePoll()
+	s.mu.Unlock()
+	return nil
+}
+
+// wakePoll releases the pending GET, if any. s.mu is held.
+func (s *Session) wakePoll() {
+	if s.pollWake != nil {
+		select {
+		case s.pollWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+var (
+	typeDigits = [...][]byte{{'0'}, {'1'}, {'2'}, {'3'}, {'4'}, {'5'}, {'6'}}
+	typeBytes  = [...][]byte{{0}, {1}, {2}, {3}, {4}, {5}, {6}}
+)
+
+// writeWS writes pkts to conn in one call.
+func (s *Session) writeWS(conn *websocket.Conn, pkts []Packet) error {
+	var small [8]websocket.Frame
+	frames := small[:0]
+	for _, p := range pkts {
+		switch {
+		case p.Binary && s.protocol == 4:
+			frames = append(frames, websocket.Frame{Binary: true, Data: p.Data})
+		case p.Binary:
+			frames = append(frames, websocket.Frame{Binary: true, Head: typeBytes[p.Type], Data: p.Data})
+		default:
+			frames = append(frames, websocket.Frame{Head: typeDigits[p.Type], Data: p.Data})
+		}
+	}
+	return conn.WriteFrames(frames...)
+}
+
+// writePayload answers a poll with pkts in the session's payload format.
+func (s *Session) writePayload(w http.ResponseWriter, r *http.Request, pkts []Packet) {
+	resp := polling.Response{ContentType: polling.ContentTypeText}
+	if !s.srv.opts.DisableHTTPCompression {
+		resp.CompressThreshold = s.srv.opts.HTTPCompressionThreshold
+	}
+	var body []byte
+	switch {
+	case s.protocol == 4:
+		body = EncodePayloadV4(nil, pkts)
+	case !s.b64 && HasBinary(pkts):
+		body = EncodeBinaryPayloadV3(nil, pkts)
+		resp.ContentType = polling.ContentTypeBinary
+	default:
+		body = EncodeStringPayloadV3(nil, pkts)
+	}
+	if s.jsonp {
+		body = polling.AppendJSONP(make([]byte, 0, len(body)+len(body)/8+16), s.jsonpIndex, body)
+		resp.ContentType = polling.ContentTypeJSONP
+	}
+	_ = resp.Write(w, r, body)
+}
+
+// startHeartbeat arms the heartbeat: v4 servers ping, v3 clients do.
+func (s *Session) startHeartbeat() {
+	o := s.srv.opts
+	d := o.PingInterval
+	if s.protocol == 3 {
+		d = o.PingInterval + o.PingTimeout
+	}
+	s.mu.Lock()
+	if s.state == stateOpen && s.timer == nil {
+		s.timer = time.AfterFunc(d, s.onTimer)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) onTimer() {
+	s.mu.Lock()
+	switch s.state {
+	case stateClosed:
+		s.mu.Unlock()
+		return
+	case stateClosing:
+		s.mu.Unlock()
+		s.finalize()
+		return
+	}
+	if s.protocol == 3 || s.awaitingPong {
+		s.mu.Unlock()
+		s.closeWith(ReasonPingTimeout, false)
+		return
+	}
+	s.awaitingPong = true
+	s.timer.Reset(s.srv.opts.PingTimeout)
+	s.mu.Unlock()
+	_ = s.Send(Packet{Type: PacketPing})
+}
+
+// onPacket handles a packet from the client's current transport.
+func (s *Session) onPacket(p Packet) {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	switch p.Type {
+	case PacketMessage:
+		s.mu.Lock()
+		open := s.state == stateOpen
+		s.mu.Unlock()
+		if open && s.onMessage != nil {
+			s.onMessage(p.Data, p.Binary)
+		}
+	case PacketPing:
+		if s.protocol != 3 {
+			// Protocol 4 clients answer pings; they never send them.
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		s.mu.Lock()
+		if s.state == stateOpen && s.timer != nil {
+			s.timer.Reset(s.srv.opts.PingInterval + s.srv.opts.PingTimeout)
+		}
+		s.mu.Unlock()
+		_ = s.Send(Packet{Type: PacketPong, Data: p.Data})
+	case PacketPong:
+		if s.protocol == 3 {
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		s.mu.Lock()
+		if s.state == stateOpen && s.awaitingPong {
+			s.awaitingPong = false
+			s.timer.Reset(s.srv.opts.PingInterval)
+		}
+		s.mu.Unlock()
+	case PacketClose:
+		s.closeWith(ReasonTransportClose, false)
+	}
+	// open, upgrade and noop from the client carry nothing to act on.
+}
+
+// closeWith closes the session for reason. When notify is set and the
+// session is polling, the close packet waits for the client's next poll.
+func (s *Session) closeWith(reason string, notify bool) {
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	s.state = stateClosing
+	handler := s.onClose
+	probe := s.probe
+	s.probe = nil
+	if s.upgradeTimer != nil {
+		s.upgradeTimer.Stop()
+	}
+	ws := s.ws
+	finalNow := ws != nil || !notify
+	if !finalNow {
+		s.queue = append(s.queue, Packet{Type: PacketClose})
+		s.wakePoll()
+		if s.timer == nil {
+			s.timer = time.AfterFunc(s.srv.opts.CloseTimeout, s.onTimer)
+		} else {
+			s.timer.Reset(s.srv.opts.CloseTimeout)
+		}
+	} else if s.pollWake != nil {
+		// Release a pending poll with the close packet all the same.
+		s.queue = append(s.queue, Packet{Type: PacketClose})
+		s.wakePoll()
+	}
+	s.mu.Unlock()
+	s.srv.open.Add(-1)
+
+	if probe != nil {
+		_ = probe.Close(1000)
+	}
+	if ws != nil {
+		_ = ws.Close(1000)
+	}
+	if finalNow {
+		s.finalize()
+	}
+	s.srv.opts.Logger.Debug("engine.io session closed", "sid", s.id, "reason", reason)
+	if handler != nil {
+		handler(reason)
+	}
+}
+
+// finalize forgets the session. It is idempotent.
+func (s *Session) finalize() {
+	s.mu.Lock()
+	if s.finalized {
+		s.mu.Unlock()
+		return
+	}
+	s.finalized = true
+	if s.state == stateOpen {
+		s.srv.open.Add(-1)
+	}
+	s.state = stateClosed
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.queue = nil
+	s.mu.Unlock()
+	s.srv.remove(s)
+}
+
+// servePoll answers a GET: at once when packets wait, else when the first
+// one comes.
+func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.pollWake != nil {
+		// One pending poll per session: a second one is an error, as in Node.
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest)
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	if len(s.queue) == 0 && s.state == stateOpen && !s.upgrading && s.ws == nil {
+		wake := make(chan struct{}, 1)
+		s.pollWake = wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			s.mu.Lock()
+			s.pollWake = nil
+			s.mu.Unlock()
+			s.closeWith(ReasonTransportError, false)
+			return
+		}
+		s.mu.Lock()
+		s.pollWake = nil
+	}
+	pkts := s.queue
+	s.queue = nil
+	last := s.state != stateOpen
+	s.mu.Unlock()
+	if len(pkts) == 0 {
+		pkts = []Packet{{Type: PacketNoop}}
+	}
+	s.writePayload(w, r, pkts)
+	if last {
+		s.finalize()
+	}
+}
+
+// servePost takes a payload from the client.
+func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.posting {
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusBadRequest)
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	s.posting = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.posting = false
+		s.mu.Unlock()
+	}()
+
+	binary := r.Header.Get("Content-Type") == polling.ContentTypeBinary
+	if binary && s.protocol == 4 {
+		w.WriteHeader(http.StatusBadRequest)
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	body, err := polling.ReadBody(r, s.srv.opts.MaxHTTPBufferSize)
+	if errors.Is(err, polling.ErrTooLarge) {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	if err != nil {
+		s.closeWith(ReasonTransportError, false)
+		return
+	}
+	if s.jsonp && !binary {
+		if body, err = polling.DecodeJSONP(body); err != nil {
+			requestError(CodeBadRequest, "").writeJSON(w)
+			s.closeWith(ReasonParseError, false)
+			return
+		}
+	}
+	var pkts []Packet
+	max := s.srv.opts.MaxPayloadPackets
+	switch {
+	case s.protocol == 4:
+		pkts, err = DecodePayloadV4(body, max)
+	case binary:
+		pkts, err = DecodeBinaryPayloadV3(body, max)
+	default:
+		pkts, err = DecodeStringPayloadV3(body, max)
+	}
+	if err != nil {
+		requestError(CodeBadRequest, "").writeJSON(w)
+		s.closeWith(ReasonParseError, false)
+		return
+	}
+	for _, p := range pkts {
+		s.onPacket(p)
+	}
+	polling.WriteOK(w, r)
+}
+
+// serveUpgrade starts the upgrade of a polling session to WebSocket.
+func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Values) {
+	s.mu.Lock()
+	refuse := s.state != stateOpen || s.ws != nil || s.probe != nil || s.srv.opts.DisableUpgrades
+	if !refuse {
+		s.upgrading = false
+	}
+	s.mu.Unlock()
+	if refuse {
+		requestError(CodeBadRequest, "").writeUpgrade(w)
+		return
+	}
+	conn, err := s.srv.ws.Upgrade(w, r, nil, probeHandler{s})
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	if s.state != stateOpen || (s.probe != nil && s.probe != conn) {
+		s.mu.Unlock()
+		_ = conn.Close(1000)
+		return
+	}
+	if s.ws != conn {
+		s.probe = conn
+		s.upgradeTimer = time.AfterFunc(s.srv.opts.UpgradeTimeout, func() { s.abortUpgrade(conn) })
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) abortUpgrade(conn *websocket.Conn) {
+	s.mu.Lock()
+	if s.probe == conn {
+		s.probe = nil
+		s.upgrading = false
+	}
+	upgraded := s.ws == conn
+	s.mu.Unlock()
+	if !upgraded {
+		_ = conn.Close(1000)
+	}
+}
+
+// decodeFrame decodes a WebSocket message of the session's protocol.
+func (s *Session) decodeFrame(binary bool, data []byte) (Packet, error) {
+	switch {
+	case !binary:
+		return DecodeTextPacket(data)
+	case s.protocol == 4:
+		return Packet{Type: PacketMessage, Data: data, Binary: true}, nil
+	default:
+		return DecodeBinaryFrameV3(data)
+	}
+}
+
+// wsHandler receives the events of the WebSocket a session was opened on.
+type wsHandler struct{ s *Session }
+
+func (h wsHandler) OnMessage(_ *websocket.Conn, binary bool, data []byte) {
+	h.s.onWSMessage(binary, data)
+}
+
+func (h wsHandler) OnClose(_ *websocket.Conn, err error) {
+	h.s.closeWith(closeReason(err), false)
+}
+
+// onWSMessage takes a message from the session's WebSocket.
+func (s *Session) onWSMessage(binary bool, data []byte) {
+	p, err := s.decodeFrame(binary, data)
+	if err != nil {
+		s.closeWith(ReasonParseError, false)
+		return
+	}
+	s.onPacket(p)
+}
+
+func closeReason(err error) string {
+	if err == nil || errors.Is(err, websocket.ErrClosed) || errors.Is(err, io.EOF) {
+		return ReasonTransportClose
+	}
+	return ReasonTransportError
+}
+
+// probeHandler receives the events of a WebSocket being upgraded to, and
+// of that WebSocket once it is the session's transport.
+type probeHandler struct{ s *Session }
+
+func (h probeHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
+	s := h.s
+	s.mu.Lock()
+	current := s.ws == c
+	if !current && s.probe == nil && s.state == stateOpen {
+		s.probe = c // a frame came before serveUpgrade recorded the probe
+	}
+	s.mu.Unlock()
+	if current {
+		s.onWSMessage(binary, data)
+		return
+	}
+	p, err := s.decodeFrame(binary, data)
+	switch {
+	case err == nil && p.Type == PacketPing && string(p.Data) == "probe":
+		if c.WriteFrames(websocket.Frame{Head: typeDigits[PacketPong], Data: p.Data}) != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.probe == c {
+			s.upgrading = true
+			// Release the pending poll, so that the client can pause
+			// polling and send the upgrade packet.
+			s.wakePoll()
+		}
+		s.mu.Unlock()
+	case err == nil && p.Type == PacketUpgrade:
+		s.completeUpgrade(c)
+	default:
+		s.abortUpgrade(c)
+	}
+}
+
+func (h probeHandler) OnClose(c *websocket.Conn, err error) {
+	s := h.s
+	s.mu.Lock()
+	current := s.ws == c
+	s.mu.Unlock()
+	if current {
+		s.closeWith(closeReason(err), false)
+		return
+	}
+	s.abortUpgrade(c)
+}
+
+// completeUpgrade makes c the session's transport: what waited in the
+// polling queue leaves on c, before anything sent after.
+func (s *Session) completeUpgrade(c *websocket.Conn) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if s.state != stateOpen || s.probe != c {
+		s.mu.Unlock()
+		_ = c.Close(1000)
+		return
+	}
+	if s.upgradeTimer != nil {
+		s.upgradeTimer.Stop()
+	}
+	s.ws = c
+	s.probe = nil
+	s.upgrading = false
+	pkts := s.queue
+	s.queue = nil
+	// A poll still pending gets a noop; later polls are refused.
+	s.wakePoll()
+	s.mu.Unlock()
+	s.srv.opts.Logger.Debug("engine.io session upgraded", "sid", s.id)
+	if len(pkts) > 0 {
+		if err := s.writeWS(c, pkts); err != nil {
+			s.closeWith(ReasonTransportError, false)
+		}
+	}
+}
