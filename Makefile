@@ -1,0 +1,29 @@
+# The README's commands are the contract; these targets are what they run.
+GO ?= go
+
+.PHONY: test deps check bench fuzz
+
+# Every test: formatting, vet, and the whole suite under the race detector,
+# the official npm clients included (and each fuzz target's seed corpus).
+test: deps check
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+# The official JavaScript clients the tests drive, from the lock file.
+deps:
+	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# A short run of each fuzz target (FUZZTIME=1m for longer).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
