@@ -18,15 +18,19 @@ type echoServer struct {
 	*transports.Server
 	URL string
 
-	mu      sync.Mutex
-	reasons map[string]string
+	mu       sync.Mutex
+	sessions map[string]*transports.Session
+	reasons  map[string]string
 	closed  chan string // sids, as sessions close
 }
 
 func newEchoServer(t *testing.T, opts transports.Options) *echoServer {
 	t.Helper()
-	e := &echoServer{reasons: map[string]string{}, closed: make(chan string, 1024)}
+	e := &echoServer{sessions: map[string]*transports.Session{}, reasons: map[string]string{}, closed: make(chan string, 1024)}
 	opts.OnSession = func(s *transports.Session) {
+		e.mu.Lock()
+		e.sessions[s.ID()] = s
+		e.mu.Unlock()
 		s.OnMessage(func(data []byte, binary bool) {
 			if !binary && string(data) == "close-me" {
 				go s.Close()
@@ -55,6 +59,18 @@ func newEchoServer(t *testing.T, opts transports.Options) *echoServer {
 		hs.Close()
 	})
 	return e
+}
+
+// session returns the session sid as the server's OnSession saw it.
+func (e *echoServer) session(t *testing.T, sid string) *transports.Session {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sessions[sid]
+	if s == nil {
+		t.Fatalf("no session %s", sid)
+	}
+	return s
 }
 
 // reason waits for session sid to close and returns why.

@@ -296,7 +296,9 @@ func (s *Session) closeWith(reason string, notify bool) {
 		s.upgradeTimer.Stop()
 	}
 	ws := s.ws
-	finalNow := ws != nil || !notify
+	// A polling client gets its close packet in its pending poll, or, when
+	// notify is set, in its next one; that poll then forgets the session.
+	finalNow := ws != nil || (!notify && s.pollWake == nil)
 	if !finalNow {
 		s.queue = append(s.queue, Packet{Type: PacketClose})
 		s.wakePoll()
@@ -305,10 +307,6 @@ func (s *Session) closeWith(reason string, notify bool) {
 		} else {
 			s.timer.Reset(s.srv.opts.CloseTimeout)
 		}
-	} else if s.pollWake != nil {
-		// Release a pending poll with the close packet all the same.
-		s.queue = append(s.queue, Packet{Type: PacketClose})
-		s.wakePoll()
 	}
 	s.mu.Unlock()
 	s.srv.open.Add(-1)

@@ -219,7 +219,7 @@ func AcceptedEncoding(header string) string {
 		case "*":
 			star = q
 		case "gzip", "deflate":
-			if q > bestQ || (q == bestQ && name == "gzip") {
+			if q > 0 && (q > bestQ || (q == bestQ && name == "gzip")) {
 				best, bestQ = name, q
 			}
 		}

@@ -1,0 +1,361 @@
+package transports_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siogo/siogo/transports"
+)
+
+// TestErrors is the Node server's error table, one case each, against raw
+// HTTP requests.
+func TestErrors(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	refusing := newEchoServer(t, transports.Options{
+		DisableEIO3: true,
+		AllowRequest: func(r *http.Request) error {
+			if r.Header.Get("X-Token") != "ok" {
+				return errors.New("not allowed")
+			}
+			return nil
+		},
+	})
+	sid := handshake(t, e.URL, "EIO=4")
+	tests := []struct {
+		name, base, method, query string
+		header                    []string
+		status                    int
+		body                      string
+	}{
+		{"unknown transport", e.URL, "GET", "EIO=4&transport=carrier-pigeon", nil, 400, `{"code":0,"message":"Transport unknown"}`},
+		{"no transport", e.URL, "GET", "EIO=4", nil, 400, `{"code":0,"message":"Transport unknown"}`},
+		{"unknown sid", e.URL, "GET", "EIO=4&transport=polling&sid=nope", nil, 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"handshake by POST", e.URL, "POST", "EIO=4&transport=polling", nil, 400, `{"code":2,"message":"Bad handshake method"}`},
+		{"websocket without upgrade", e.URL, "GET", "EIO=4&transport=websocket", nil, 400, `{"code":3,"message":"Bad request"}`},
+		{"transport mismatch", e.URL, "GET", "EIO=4&transport=websocket&sid=" + sid, nil, 400, `{"code":3,"message":"Bad request"}`},
+		{"protocol mismatch", e.URL, "GET", "EIO=3&transport=polling&sid=" + sid, nil, 400, `{"code":3,"message":"Bad request"}`},
+		{"forbidden", refusing.URL, "GET", "EIO=4&transport=polling", nil, 403, `{"code":4,"message":"not allowed"}`},
+		{"unsupported protocol", refusing.URL, "GET", "EIO=3&transport=polling", []string{"X-Token", "ok"}, 400, `{"code":5,"message":"Unsupported protocol version"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, tt.method, tt.base+"/engine.io/?"+tt.query, "", nil, tt.header...)
+			if r.Status != tt.status || string(r.Body) != tt.body {
+				t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, tt.status, tt.body)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+				t.Fatalf("Content-Type %q", ct)
+			}
+		})
+	}
+	if r := do(t, "GET", refusing.URL+"/engine.io/?EIO=4&transport=polling", "", nil, "X-Token", "ok"); r.Status != 200 {
+		t.Fatalf("allowed request refused: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestPollingLimits(t *testing.T) {
+	e := newEchoServer(t, transports.Options{MaxHTTPBufferSize: 100})
+	url := func(sid string) string { return e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid }
+
+	t.Run("at the limit", func(t *testing.T) {
+		sid := handshake(t, e.URL, "EIO=4")
+		msg := "4" + strings.Repeat("a", 99)
+		if r := do(t, "POST", url(sid), "text/plain;charset=UTF-8", []byte(msg)); r.Status != 200 || string(r.Body) != "ok" {
+			t.Fatalf("post: %d %q", r.Status, r.Body)
+		}
+		if r := do(t, "GET", url(sid), "", nil); string(r.Body) != msg {
+			t.Fatalf("echo %q", r.Body)
+		}
+	})
+	t.Run("over the limit", func(t *testing.T) {
+		sid := handshake(t, e.URL, "EIO=4")
+		r := do(t, "POST", url(sid), "text/plain;charset=UTF-8", []byte("4"+strings.Repeat("a", 100)))
+		if r.Status != 413 {
+			t.Fatalf("got %d, want 413", r.Status)
+		}
+		if got := e.reason(t, sid); got != transports.ReasonTransportError {
+			t.Fatalf("reason %q", got)
+		}
+	})
+	t.Run("second pending poll", func(t *testing.T) {
+		sid := handshake(t, e.URL, "EIO=4")
+		first := make(chan rawResp)
+		go func() { first <- do(t, "GET", url(sid), "", nil) }()
+		waitPending(t, e, sid)
+		if r := do(t, "GET", url(sid), "", nil); r.Status != 400 {
+			t.Fatalf("second poll: %d", r.Status)
+		}
+		if r := <-first; string(r.Body) != "1" {
+			t.Fatalf("first poll got %q, want the close packet", r.Body)
+		}
+		if got := e.reason(t, sid); got != transports.ReasonTransportError {
+			t.Fatalf("reason %q", got)
+		}
+	})
+	t.Run("binary body on protocol 4", func(t *testing.T) {
+		sid := handshake(t, e.URL, "EIO=4")
+		if r := do(t, "POST", url(sid), "application/octet-stream", []byte{4, 1}); r.Status != 400 {
+			t.Fatalf("got %d", r.Status)
+		}
+	})
+	t.Run("malformed payload", func(t *testing.T) {
+		sid := handshake(t, e.URL, "EIO=4")
+		r := do(t, "POST", url(sid), "text/plain", []byte("9nine"))
+		if r.Status != 400 || string(r.Body) != `{"code":3,"message":"Bad request"}` {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		if got := e.reason(t, sid); got != transports.ReasonParseError {
+			t.Fatalf("reason %q", got)
+		}
+	})
+}
+
+// waitPending waits until a GET of session sid is pending, by sending a
+// probe message through the server and seeing it released.
+func waitPending(t *testing.T, e *echoServer, sid string) {
+	t.Helper()
+	// A pending GET cannot be observed from outside; give the request a
+	// moment to reach the server. The assertions after do not depend on
+	// timing: a late first GET would itself be the second one.
+	time.Sleep(100 * time.Millisecond)
+}
+
+func TestJSONP(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	r := do(t, "GET", e.URL+"/engine.io/?EIO=3&transport=polling&j=7", "", nil)
+	if ct := r.Header.Get("Content-Type"); ct != "text/javascript; charset=UTF-8" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	if !bytes.HasPrefix(r.Body, []byte(`___eio[7]("`)) || !bytes.HasSuffix(r.Body, []byte(`");`)) {
+		t.Fatalf("body %q", r.Body)
+	}
+	sid := handshake(t, e.URL, "EIO=3&j=7")
+	url := e.URL + "/engine.io/?EIO=3&transport=polling&j=7&sid=" + sid
+	// The engine.io 3 client escapes newlines as \n in the form field.
+	msg := "4two\\nlines \u2028 \"q\""
+	form := "d=" + fmt.Sprintf("%d:%s", len([]rune(strings.ReplaceAll(msg, "\\n", "\n"))), msg)
+	form = strings.NewReplacer("%", "%25", "+", "%2B", "&", "%26", " ", "+").Replace(form)
+	if r := do(t, "POST", url, "application/x-www-form-urlencoded", []byte(form)); r.Status != 200 {
+		t.Fatalf("post: %d %s", r.Status, r.Body)
+	}
+	r = do(t, "GET", url, "", nil)
+	want := `___eio[7]("16:4two\nlines \u2028 \"q\"");`
+	if string(r.Body) != want {
+		t.Fatalf("got  %s\nwant %s", r.Body, want)
+	}
+}
+
+func TestV3BinaryPayload(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	sid := handshake(t, e.URL, "EIO=3")
+	url := e.URL + "/engine.io/?EIO=3&transport=polling&sid=" + sid
+	payload := []byte{1, 4, 0xff, 4, 0, 0xfe, 0xff, 0, 3, 0xff, '4', 'h', 'i'}
+	if r := do(t, "POST", url, "application/octet-stream", payload); r.Status != 200 {
+		t.Fatalf("post: %d %s", r.Status, r.Body)
+	}
+	r := do(t, "GET", url, "", nil)
+	if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" || !bytes.Equal(r.Body, payload) {
+		t.Fatalf("got %s % x, want % x", ct, r.Body, payload)
+	}
+
+	// A client that asked for base64 gets the string payload.
+	sid = handshake(t, e.URL, "EIO=3&b64=1")
+	url = e.URL + "/engine.io/?EIO=3&transport=polling&sid=" + sid
+	if r := do(t, "POST", url, "text/plain", []byte("6:b4AP7/")); r.Status != 200 {
+		t.Fatalf("post: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", url, "", nil); string(r.Body) != "6:b4AP7/" {
+		t.Fatalf("got %q", r.Body)
+	}
+}
+
+func TestHTTPCompression(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	big := "4" + strings.Repeat("compressible ", 200)
+	for _, enc := range []string{"gzip", "deflate", ""} {
+		t.Run("encoding "+enc, func(t *testing.T) {
+			sid := handshake(t, e.URL, "EIO=4")
+			url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
+			do(t, "POST", url, "text/plain", []byte(big))
+			r := do(t, "GET", url, "", nil, "Accept-Encoding", enc)
+			if got := r.Header.Get("Content-Encoding"); got != enc {
+				t.Fatalf("Content-Encoding %q, want %q", got, enc)
+			}
+			var rd io.Reader = bytes.NewReader(r.Body)
+			switch enc {
+			case "gzip":
+				rd, _ = gzip.NewReader(rd)
+			case "deflate":
+				rd, _ = zlib.NewReader(rd)
+			}
+			body, err := io.ReadAll(rd)
+			if err != nil || string(body) != big {
+				t.Fatalf("body %d bytes, %v", len(body), err)
+			}
+		})
+	}
+	sid := handshake(t, e.URL, "EIO=4")
+	url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	do(t, "POST", url, "text/plain", []byte("4small"))
+	if r := do(t, "GET", url, "", nil, "Accept-Encoding", "gzip"); r.Header.Get("Content-Encoding") != "" {
+		t.Fatal("a response under the threshold was compressed")
+	}
+}
+
+func TestCORSAndCookie(t *testing.T) {
+	e := newEchoServer(t, transports.Options{
+		CORS:   &transports.CORS{Origins: []string{"https://app.example"}, Credentials: true},
+		Cookie: &transports.Cookie{},
+	})
+	r := do(t, "OPTIONS", e.URL+"/engine.io/?EIO=4&transport=polling", "", nil,
+		"Origin", "https://app.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type")
+	if r.Status != 204 || r.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		r.Header.Get("Access-Control-Allow-Credentials") != "true" || r.Header.Get("Access-Control-Allow-Headers") != "content-type" ||
+		!strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Fatalf("preflight: %d %v", r.Status, r.Header)
+	}
+	r = do(t, "GET", e.URL+"/engine.io/?EIO=4&transport=polling", "", nil, "Origin", "https://evil.example")
+	if r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("foreign origin: %d %v", r.Status, r.Header)
+	}
+	sid := handshake(t, e.URL, "EIO=4")
+	r = do(t, "GET", e.URL+"/engine.io/?EIO=4&transport=polling", "", nil, "Origin", "https://app.example")
+	ck := r.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(ck, "io=") || !strings.Contains(ck, "Path=/") || !strings.Contains(ck, "HttpOnly") || !strings.Contains(ck, "SameSite=Lax") {
+		t.Fatalf("cookie %q", ck)
+	}
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Fatalf("allowed origin: %v", r.Header)
+	}
+	_ = sid
+}
+
+func TestPingTimeout(t *testing.T) {
+	e := newEchoServer(t, transports.Options{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		sid := handshake(t, e.URL, eio)
+		if got := e.reason(t, sid); got != transports.ReasonPingTimeout {
+			t.Fatalf("%s: reason %q", eio, got)
+		}
+	}
+	// A v4 client that answers the ping stays.
+	sid := handshake(t, e.URL, "EIO=4")
+	url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	for i := 0; i < 3; i++ {
+		if r := do(t, "GET", url, "", nil); string(r.Body) != "2" {
+			t.Fatalf("expected a ping, got %q", r.Body)
+		}
+		do(t, "POST", url, "text/plain", []byte("3"))
+	}
+	if e.Session(sid) == nil {
+		t.Fatal("a session that answered its pings was closed")
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	sid := handshake(t, e.URL, "EIO=4")
+	polled := make(chan rawResp)
+	go func() { polled <- do(t, "GET", e.URL+"/engine.io/?EIO=4&transport=polling&sid="+sid, "", nil) }()
+	ws := dialWS(t, e.URL, "EIO=4")
+	if _, open := ws.read(); !strings.HasPrefix(open, "0{") {
+		t.Fatalf("open %q", open)
+	}
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-polled; string(r.Body) != "1" {
+		t.Fatalf("pending poll got %q, want the close packet", r.Body)
+	}
+	if op, _ := ws.read(); op != 8 {
+		t.Fatalf("websocket got opcode %d, want a close frame", op)
+	}
+	if got := e.reason(t, sid); got != transports.ReasonServerShutdown {
+		t.Fatalf("reason %q", got)
+	}
+	if r := do(t, "GET", e.URL+"/engine.io/?EIO=4&transport=polling", "", nil); r.Status != 400 {
+		t.Fatalf("handshake after shutdown: %d", r.Status)
+	}
+}
+
+// TestUpgradeKeepsOrder sends messages from the server all through an
+// upgrade: none is lost or reordered between the polling and WebSocket legs.
+func TestUpgradeKeepsOrder(t *testing.T) {
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		t.Run(eio, func(t *testing.T) {
+			e := newEchoServer(t, transports.Options{})
+			sid := handshake(t, e.URL, eio)
+			sess := e.session(t, sid)
+			url := e.URL + "/engine.io/?transport=polling&" + eio + "&sid=" + sid
+			const n = 300
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				for i := 0; i < n; i++ {
+					if err := sess.Send(transports.Packet{Type: transports.PacketMessage, Data: fmt.Appendf(nil, "m%d", i)}); err != nil {
+						t.Errorf("send %d: %v", i, err)
+						return
+					}
+					time.Sleep(20 * time.Microsecond)
+				}
+			}()
+			var got []string
+			take := func(p string) {
+				if p != "" && p[0] == '4' {
+					got = append(got, p[1:])
+				}
+			}
+			poll := func() {
+				r := do(t, "GET", url, "", nil)
+				body := string(r.Body)
+				if eio == "EIO=4" {
+					for _, p := range splitV4(r.Body) {
+						take(p)
+					}
+					return
+				}
+				for len(body) > 0 {
+					i := strings.IndexByte(body, ':')
+					var l int
+					fmt.Sscanf(body[:i], "%d", &l)
+					take(body[i+1 : i+1+l])
+					body = body[i+1+l:]
+				}
+			}
+			poll()
+			ws := dialWS(t, e.URL, eio+"&sid="+sid)
+			ws.send(1, "2probe")
+			ws.expect("3probe")
+			poll() // released by a noop if nothing was waiting
+			ws.send(1, "5")
+			<-sent
+			for len(got) < n {
+				_, p := ws.read()
+				take(p)
+			}
+			for i, m := range got {
+				if m != fmt.Sprintf("m%d", i) {
+					t.Fatalf("message %d is %q: lost or reordered", i, m)
+				}
+			}
+			if tr := sess.Transport(); tr != "websocket" {
+				t.Fatalf("transport %s after upgrade", tr)
+			}
+			if r := do(t, "GET", url, "", nil); r.Status != 400 {
+				t.Fatalf("poll after upgrade: %d", r.Status)
+			}
+		})
+	}
+}
