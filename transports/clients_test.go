@@ -21,7 +21,7 @@ type echoServer struct {
 	mu       sync.Mutex
 	sessions map[string]*transports.Session
 	reasons  map[string]string
-	closed  chan string // sids, as sessions close
+	closed   chan string // sids, as sessions close
 }
 
 func newEchoServer(t *testing.T, opts transports.Options) *echoServer {

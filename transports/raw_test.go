@@ -77,6 +77,14 @@ type wsClient struct {
 
 func dialWS(t *testing.T, base, query string) *wsClient {
 	t.Helper()
+	c, _ := dialWSHeader(t, base, query, "")
+	return c
+}
+
+// dialWSHeader dials with extra request header lines and returns the 101
+// response's header too.
+func dialWSHeader(t *testing.T, base, query, extra string) (*wsClient, http.Header) {
+	t.Helper()
 	u, _ := url.Parse(base)
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
@@ -84,8 +92,8 @@ func dialWS(t *testing.T, base, query string) *wsClient {
 	}
 	key := make([]byte, 16)
 	_, _ = rand.Read(key)
-	fmt.Fprintf(conn, "GET /engine.io/?transport=websocket&%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		query, u.Host, base64.StdEncoding.EncodeToString(key))
+	fmt.Fprintf(conn, "GET /engine.io/?transport=websocket&%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+		query, u.Host, base64.StdEncoding.EncodeToString(key), extra)
 	br := bufio.NewReader(conn)
 	res, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -97,7 +105,7 @@ func dialWS(t *testing.T, base, query string) *wsClient {
 	}
 	c := &wsClient{t: t, conn: conn, br: br}
 	t.Cleanup(func() { conn.Close() })
-	return c
+	return c, res.Header
 }
 
 func (c *wsClient) send(op byte, payload string) {
@@ -124,6 +132,14 @@ func (c *wsClient) send(op byte, payload string) {
 // read returns the next data frame's opcode and payload; op 8 is a close.
 func (c *wsClient) read() (byte, string) {
 	c.t.Helper()
+	b0, p := c.readFrame()
+	return b0 & 0x0f, p
+}
+
+// readFrame returns the next frame's first byte (FIN, RSV1, opcode) and
+// its payload as sent.
+func (c *wsClient) readFrame() (byte, string) {
+	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	h := make([]byte, 2)
 	if _, err := io.ReadFull(c.br, h); err != nil {
@@ -144,7 +160,7 @@ func (c *wsClient) read() (byte, string) {
 	if _, err := io.ReadFull(c.br, p); err != nil {
 		c.t.Fatalf("websocket read: %v", err)
 	}
-	return h[0] & 0x0f, string(p)
+	return h[0], string(p)
 }
 
 func (c *wsClient) expect(want string) {

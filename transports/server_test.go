@@ -2,6 +2,7 @@ package transports_test
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
 	"context"
@@ -357,5 +358,41 @@ func TestUpgradeKeepsOrder(t *testing.T) {
 				t.Fatalf("poll after upgrade: %d", r.Status)
 			}
 		})
+	}
+}
+
+// TestPerMessageDeflate: offered by the client, compression is negotiated
+// and applies to messages of 1024 bytes or more only.
+func TestPerMessageDeflate(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	ws, h := dialWSHeader(t, e.URL, "EIO=4", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+	if ext := h.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
+		t.Fatalf("extension not negotiated: %q", ext)
+	}
+	if _, open := ws.read(); !strings.HasPrefix(open, "0{") {
+		t.Fatalf("open %q", open)
+	}
+	small := "4" + strings.Repeat("s", 100)
+	big := "4" + strings.Repeat("compress me ", 200)
+	ws.send(1, small)
+	ws.send(1, big)
+	if b0, p := ws.readFrame(); b0&0x40 != 0 || p != small {
+		t.Fatalf("small message: first byte %#x, %d bytes", b0, len(p))
+	}
+	b0, p := ws.readFrame()
+	if b0&0x40 == 0 {
+		t.Fatal("big message not compressed")
+	}
+	out, err := io.ReadAll(flate.NewReader(strings.NewReader(p + "\x00\x00\xff\xff\x01\x00\x00\xff\xff")))
+	if err != nil || string(out) != big {
+		t.Fatalf("inflated %d bytes, %v", len(out), err)
+	}
+
+	// Without the offer, nothing is compressed.
+	plain := dialWS(t, e.URL, "EIO=4")
+	plain.read()
+	plain.send(1, big)
+	if b0, p := plain.readFrame(); b0&0x40 != 0 || p != big {
+		t.Fatalf("uncompressed client got first byte %#x", b0)
 	}
 }

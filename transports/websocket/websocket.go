@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 
 	"github.com/lesismal/nbio/logging"
@@ -117,8 +118,19 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	}
 	ws.SetSession(c)
 	s.early.Delete(ws)
-	c.attach(h, s.cfg.Compression && ws.CompressionEnabled())
+	c.attach(h, s.cfg.Compression && negotiatedDeflate(ws))
 	return c, nil
+}
+
+// negotiatedDeflate reports whether nbio agreed to permessage-deflate with
+// the client. nbio keeps that to itself (CompressionEnabled is about the
+// message being read), and deciding it again from the request could
+// disagree with nbio on a malformed offer and send compressed frames the
+// client never accepted; so it is read from nbio's field, once per
+// connection. TestPerMessageDeflate fails if an nbio release renames it.
+func negotiatedDeflate(ws *nbws.Conn) bool {
+	f := reflect.ValueOf(ws).Elem().FieldByName("remoteCompressionEnabled")
+	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
 }
 
 func (s *Server) conn(ws *nbws.Conn) *Conn {

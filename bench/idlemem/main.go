@@ -1,0 +1,189 @@
+// Command idlemem measures a server's resident memory per idle Engine.IO
+// WebSocket session: it starts the server as a child process, opens -n
+// sessions (spread over loopback source addresses 127.0.0.2...), lets them
+// idle, and reports the growth of the server's VmRSS divided by -n.
+//
+//	go run ./bench/idlemem -n 10000               # siogo
+//	go run ./bench/idlemem -n 10000 -server node  # Node's engine.io 6, same clients
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/siogo/siogo/transports"
+)
+
+func main() {
+	n := flag.Int("n", 10000, "idle sessions to open")
+	server := flag.String("server", "siogo", "server to measure: siogo or node")
+	addr := flag.String("addr", "127.0.0.1:3100", "server address")
+	serve := flag.Bool("serve", false, "run the siogo server (used by the driver)")
+	sources := flag.Int("sources", 8, "loopback source addresses to spread clients over")
+	flag.Parse()
+	raiseFileLimit()
+	if *serve {
+		serveSiogo(*addr)
+		return
+	}
+
+	cmd := serverCommand(*server, *addr)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatalf("starting the %s server: %v", *server, err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
+	waitListening(*addr)
+	collect(*addr)
+	before := rss(cmd.Process.Pid)
+
+	start := time.Now()
+	conns := make([]net.Conn, 0, *n)
+	for i := 0; i < *n; i++ {
+		src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%*sources))}
+		c, err := openSession(*addr, src)
+		if err != nil {
+			log.Fatalf("session %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	dial := time.Since(start)
+	time.Sleep(3 * time.Second)
+	collect(*addr)
+	time.Sleep(time.Second)
+	after := rss(cmd.Process.Pid)
+	per := float64(after-before) / float64(*n)
+	fmt.Printf("server=%s sessions=%d rss_before=%.1fMiB rss_after=%.1fMiB per_session=%.2fKB dial=%s go=%s\n",
+		*server, *n, float64(before)/(1<<20), float64(after)/(1<<20), per/1000, dial.Round(time.Millisecond), runtime.Version())
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func serverCommand(server, addr string) *exec.Cmd {
+	switch server {
+	case "siogo":
+		self, err := os.Executable()
+		if err != nil {
+			log.Fatal(err)
+		}
+		return exec.Command(self, "-serve", "-addr", addr)
+	case "node":
+		_, file, _, _ := runtime.Caller(0)
+		dir := filepath.Join(filepath.Dir(file), "..", "..", "test", "node")
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "engine.io")); err != nil {
+			log.Fatalf("Node's engine.io is not installed: run: cd %s && npm ci", dir)
+		}
+		cmd := exec.Command("node", "--expose-gc", "eio-server.js", addr)
+		cmd.Dir = dir
+		return cmd
+	}
+	log.Fatalf("unknown server %q", server)
+	return nil
+}
+
+// serveSiogo runs an Engine.IO echo server with Node's defaults, and /gc to
+// return freed memory to the system before a reading.
+func serveSiogo(addr string) {
+	srv, err := transports.NewServer(transports.Options{
+		OnSession: func(s *transports.Session) {
+			s.OnMessage(func(data []byte, binary bool) {
+				_ = s.Send(transports.Packet{Type: transports.PacketMessage, Data: bytes.Clone(data), Binary: binary})
+			})
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", srv)
+	mux.HandleFunc("/gc", func(w http.ResponseWriter, r *http.Request) {
+		runtime.GC()
+		debug.FreeOSMemory()
+		_, _ = io.WriteString(w, "ok")
+	})
+	log.Fatal(http.ListenAndServe(addr, mux))
+}
+
+func openSession(addr string, src *net.TCPAddr) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: src, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c, "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		return nil, fmt.Errorf("handshake: %s", res.Status)
+	}
+	h := make([]byte, 2)
+	if _, err := io.ReadFull(br, h); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(br, make([]byte, h[1]&0x7f)); err != nil { // the open packet
+		return nil, err
+	}
+	return c, nil
+}
+
+func collect(addr string) {
+	res, err := http.Get("http://" + addr + "/gc")
+	if err == nil {
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+}
+
+func waitListening(addr string) {
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatalf("the server did not listen on %s", addr)
+}
+
+// rss is the resident set of process pid, in bytes.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	log.Fatal("no VmRSS")
+	return 0
+}
+
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
