@@ -37,6 +37,9 @@ type Packet struct {
 	Type   PacketType
 	Data   []byte
 	Binary bool
+	// NoCompress asks that this packet not be compressed (Socket.IO's
+	// compress(false)); it has no meaning on the wire.
+	NoCompress bool
 }
 
 // ErrMalformed reports a packet or payload that does not follow the protocol.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +38,7 @@ type Session struct {
 	header     http.Header
 	query      url.Values
 	remoteAddr string
+	url        string
 
 	// recvMu orders the delivery of messages to the handler.
 	recvMu    sync.Mutex
@@ -68,6 +70,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		header:     r.Header,
 		query:      q,
 		remoteAddr: r.RemoteAddr,
+		url:        r.URL.RequestURI(),
 	}
 	if j, ok := q["j"]; ok && !ws {
 		s.jsonp = true
@@ -91,6 +94,9 @@ func (s *Session) Header() http.Header { return s.header }
 
 // Query is the handshake request's query.
 func (s *Session) Query() url.Values { return s.query }
+
+// URL is the handshake request's URL (path and query).
+func (s *Session) URL() string { return s.url }
 
 // RemoteAddr is the handshake request's remote address.
 func (s *Session) RemoteAddr() string { return s.remoteAddr }
@@ -148,6 +154,31 @@ func (s *Session) Send(pkts ...Packet) error {
 	return nil
 }
 
+// SendVolatile sends pkts only if the transport can take them at once: a
+// WebSocket, or a poll waiting with nothing queued before them. Otherwise
+// they are dropped, and it reports false (Socket.IO's volatile flag).
+func (s *Session) SendVolatile(pkts ...Packet) bool {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return false
+	}
+	if ws := s.ws; ws != nil {
+		s.mu.Unlock()
+		return s.writeWS(ws, pkts) == nil
+	}
+	if s.pollWake == nil || len(s.queue) > 0 || s.upgrading {
+		s.mu.Unlock()
+		return false
+	}
+	s.queue = append(s.queue, pkts...)
+	s.wakePoll()
+	s.mu.Unlock()
+	return true
+}
+
 // wakePoll releases the pending GET, if any. s.mu is held.
 func (s *Session) wakePoll() {
 	if s.pollWake != nil {
@@ -170,11 +201,11 @@ func (s *Session) writeWS(conn *websocket.Conn, pkts []Packet) error {
 	for _, p := range pkts {
 		switch {
 		case p.Binary && s.protocol == 4:
-			frames = append(frames, websocket.Frame{Binary: true, Data: p.Data})
+			frames = append(frames, websocket.Frame{Binary: true, Data: p.Data, NoCompress: p.NoCompress})
 		case p.Binary:
-			frames = append(frames, websocket.Frame{Binary: true, Head: typeBytes[p.Type], Data: p.Data})
+			frames = append(frames, websocket.Frame{Binary: true, Head: typeBytes[p.Type], Data: p.Data, NoCompress: p.NoCompress})
 		default:
-			frames = append(frames, websocket.Frame{Head: typeDigits[p.Type], Data: p.Data})
+			frames = append(frames, websocket.Frame{Head: typeDigits[p.Type], Data: p.Data, NoCompress: p.NoCompress})
 		}
 	}
 	return conn.WriteFrames(frames...)
@@ -183,7 +214,8 @@ func (s *Session) writeWS(conn *websocket.Conn, pkts []Packet) error {
 // writePayload answers a poll with pkts in the session's payload format.
 func (s *Session) writePayload(w http.ResponseWriter, r *http.Request, pkts []Packet) {
 	resp := polling.Response{ContentType: polling.ContentTypeText}
-	if !s.srv.opts.DisableHTTPCompression {
+	// As Node: the response is compressed if any of its packets may be.
+	if !s.srv.opts.DisableHTTPCompression && slices.ContainsFunc(pkts, func(p Packet) bool { return !p.NoCompress }) {
 		resp.CompressThreshold = s.srv.opts.HTTPCompressionThreshold
 	}
 	var body []byte
@@ -376,6 +408,14 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	pkts := s.queue
 	s.queue = nil
 	last := s.state != stateOpen
+	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
+		// As Node, the close packet waits until what was queued before it
+		// has been taken: a client that handles packets asynchronously
+		// (socket.io-client 4) would otherwise see the close first.
+		s.queue = pkts[len(pkts)-1:]
+		pkts = pkts[:len(pkts)-1]
+		last = false
+	}
 	s.mu.Unlock()
 	if len(pkts) == 0 {
 		pkts = []Packet{{Type: PacketNoop}}

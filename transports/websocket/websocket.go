@@ -237,9 +237,10 @@ func (c *Conn) Compressed() bool { return c.compress }
 // Frame is one message to write: Head then Data, as one text or binary
 // message. Head lets a caller prefix a packet type without copying Data.
 type Frame struct {
-	Binary bool
-	Head   []byte
-	Data   []byte
+	Binary     bool
+	NoCompress bool
+	Head       []byte
+	Data       []byte
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -275,7 +276,7 @@ func (c *Conn) appendFrame(dst []byte, f Frame) []byte {
 		op = opBinary
 	}
 	n := len(f.Head) + len(f.Data)
-	if c.compress && n >= c.srv.cfg.CompressThreshold {
+	if c.compress && !f.NoCompress && n >= c.srv.cfg.CompressThreshold {
 		if out, ok := deflate(f.Head, f.Data); ok {
 			dst = appendHeader(dst, finBit|rsv1Bit|op, len(*out))
 			dst = append(dst, *out...)

@@ -1,0 +1,333 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// BroadcastFlags modify a broadcast.
+type BroadcastFlags struct {
+	// Volatile drops the event for clients whose transport cannot take it
+	// at once.
+	Volatile bool
+	// Local keeps the broadcast on this node.
+	Local bool
+	// NoCompress asks that the event not be compressed.
+	NoCompress bool
+	// Timeout bounds the wait for acknowledgements.
+	Timeout time.Duration
+}
+
+// BroadcastOptions select the recipients of a broadcast: the sockets in any
+// of Rooms (every socket when empty), but none in a room of Except.
+type BroadcastOptions struct {
+	Rooms  []string
+	Except []string
+	Flags  BroadcastFlags
+}
+
+// Adapter decides who receives a broadcast, on this node or across nodes.
+// The in-memory MemoryAdapter serves one node; a cluster adapter (Redis)
+// embeds it for local delivery and forwards the rest.
+type Adapter interface {
+	// The local room index.
+	AddAll(id string, rooms ...string)
+	Del(id, room string)
+	DelAll(id string)
+	SocketRooms(id string) []string
+	Rooms() []string
+	// Sockets returns the ids of local sockets in rooms (all when none).
+	Sockets(rooms ...string) []string
+
+	// Broadcast sends p to the sockets opts selects.
+	Broadcast(p *Packet, opts BroadcastOptions) error
+	// BroadcastWithAck sends p with an acknowledgement id. clientCount is
+	// called once per node with the number of sockets reached there; ack
+	// once per answer, with the client's arguments.
+	BroadcastWithAck(p *Packet, opts BroadcastOptions, clientCount func(n int), ack func(args []any)) error
+
+	// The cluster calls.
+	FetchSockets(ctx context.Context, opts BroadcastOptions) ([]*RemoteSocket, error)
+	AddSockets(opts BroadcastOptions, rooms []string) error
+	DelSockets(opts BroadcastOptions, rooms []string) error
+	DisconnectSockets(opts BroadcastOptions, close bool) error
+	// ServerSideEmit sends [event, args...] to the other nodes; with ack
+	// non-nil it waits for their answers (each node's, as a slice) or ctx.
+	ServerSideEmit(ctx context.Context, packet []any, ack func(responses []any)) error
+	// ServerCount is the number of nodes, this one included.
+	ServerCount(ctx context.Context) (int, error)
+
+	Close() error
+}
+
+// RemoteSocket is a socket as FetchSockets sees it, on this node or
+// another; its methods act on it wherever it is.
+type RemoteSocket struct {
+	ID        string
+	Handshake Handshake
+	Rooms     []string
+	Data      any
+
+	nsp *Namespace
+}
+
+// NewRemoteSocket describes a socket of nsp; adapters build them from what
+// other nodes answer.
+func NewRemoteSocket(nsp *Namespace, id string, hs Handshake, rooms []string, data any) *RemoteSocket {
+	return &RemoteSocket{ID: id, Handshake: hs, Rooms: rooms, Data: data, nsp: nsp}
+}
+
+// Emit sends an event to the socket.
+func (r *RemoteSocket) Emit(event string, args ...any) error {
+	return r.nsp.To(r.ID).Emit(event, args...)
+}
+
+// Join makes the socket join rooms.
+func (r *RemoteSocket) Join(rooms ...string) error { return r.nsp.In(r.ID).SocketsJoin(rooms...) }
+
+// Leave makes the socket leave rooms.
+func (r *RemoteSocket) Leave(rooms ...string) error { return r.nsp.In(r.ID).SocketsLeave(rooms...) }
+
+// Disconnect disconnects the socket.
+func (r *RemoteSocket) Disconnect(close bool) error {
+	return r.nsp.In(r.ID).DisconnectSockets(close)
+}
+
+// MemoryAdapter is the in-memory adapter: the room index of one node.
+type MemoryAdapter struct {
+	nsp *Namespace
+
+	mu    sync.RWMutex
+	rooms map[string]map[string]struct{} // room -> socket ids
+	sids  map[string]map[string]struct{} // socket id -> rooms
+}
+
+// NewMemoryAdapter returns the in-memory adapter of nsp.
+func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
+	return &MemoryAdapter{
+		nsp:   nsp,
+		rooms: map[string]map[string]struct{}{},
+		sids:  map[string]map[string]struct{}{},
+	}
+}
+
+// Namespace is the adapter's namespace.
+func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
+
+// AddAll implements Adapter.
+func (a *MemoryAdapter) AddAll(id string, rooms ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	mine := a.sids[id]
+	if mine == nil {
+		mine = make(map[string]struct{}, len(rooms))
+		a.sids[id] = mine
+	}
+	for _, r := range rooms {
+		mine[r] = struct{}{}
+		members := a.rooms[r]
+		if members == nil {
+			members = map[string]struct{}{}
+			a.rooms[r] = members
+		}
+		members[id] = struct{}{}
+	}
+}
+
+// Del implements Adapter.
+func (a *MemoryAdapter) Del(id, room string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.sids[id], room)
+	a.delMember(room, id)
+}
+
+func (a *MemoryAdapter) delMember(room, id string) {
+	if members, ok := a.rooms[room]; ok {
+		delete(members, id)
+		if len(members) == 0 {
+			delete(a.rooms, room)
+		}
+	}
+}
+
+// DelAll implements Adapter.
+func (a *MemoryAdapter) DelAll(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for r := range a.sids[id] {
+		a.delMember(r, id)
+	}
+	delete(a.sids, id)
+}
+
+// SocketRooms implements Adapter.
+func (a *MemoryAdapter) SocketRooms(id string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.sids[id]))
+	for r := range a.sids[id] {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Rooms implements Adapter.
+func (a *MemoryAdapter) Rooms() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.rooms))
+	for r := range a.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Sockets implements Adapter.
+func (a *MemoryAdapter) Sockets(rooms ...string) []string {
+	var out []string
+	a.each(BroadcastOptions{Rooms: rooms}, func(s *Socket) { out = append(out, s.id) })
+	return out
+}
+
+var targetPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
+
+// each calls fn for every local socket opts selects. The room index is read
+// under a short lock; fn runs after it is released, so that no lock is held
+// while writing to connections.
+func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
+	tp := targetPool.Get().(*[]*Socket)
+	targets := (*tp)[:0]
+	a.mu.RLock()
+	var except map[string]struct{}
+	if len(opts.Except) > 0 {
+		except = map[string]struct{}{}
+		for _, r := range opts.Except {
+			for id := range a.rooms[r] {
+				except[id] = struct{}{}
+			}
+		}
+	}
+	a.nsp.mu.RLock()
+	add := func(id string) {
+		if _, skip := except[id]; skip {
+			return
+		}
+		if s := a.nsp.sockets[id]; s != nil {
+			targets = append(targets, s)
+		}
+	}
+	switch len(opts.Rooms) {
+	case 0:
+		for id := range a.sids {
+			add(id)
+		}
+	case 1:
+		for id := range a.rooms[opts.Rooms[0]] {
+			add(id)
+		}
+	default:
+		seen := map[string]struct{}{}
+		for _, r := range opts.Rooms {
+			for id := range a.rooms[r] {
+				if _, dup := seen[id]; !dup {
+					seen[id] = struct{}{}
+					add(id)
+				}
+			}
+		}
+	}
+	a.nsp.mu.RUnlock()
+	a.mu.RUnlock()
+	for i, s := range targets {
+		fn(s)
+		targets[i] = nil
+	}
+	*tp = targets[:0]
+	targetPool.Put(tp)
+}
+
+// Broadcast implements Adapter: p is encoded once, and the same bytes go
+// to every recipient.
+func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
+	pkts, err := a.nsp.srv.parser.Encode(p)
+	if err != nil {
+		return err
+	}
+	a.each(opts, func(s *Socket) {
+		s.notifyOutgoing(p)
+		_ = s.client.send(pkts, opts.Flags.Volatile, opts.Flags.NoCompress)
+	})
+	return nil
+}
+
+// BroadcastWithAck implements Adapter.
+func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, clientCount func(int), ack func([]any)) error {
+	p.ID, p.HasID = a.nsp.NextAckID(), true
+	pkts, err := a.nsp.srv.parser.Encode(p)
+	if err != nil {
+		return err
+	}
+	n := 0
+	a.each(opts, func(s *Socket) {
+		s.registerAck(p.ID, func(args []any, err error) {
+			if err == nil {
+				ack(args)
+			}
+		})
+		s.notifyOutgoing(p)
+		if s.client.send(pkts, opts.Flags.Volatile, opts.Flags.NoCompress) == nil {
+			n++
+		} else {
+			s.takeAck(p.ID)
+		}
+	})
+	clientCount(n)
+	return nil
+}
+
+// FetchSockets implements Adapter.
+func (a *MemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([]*RemoteSocket, error) {
+	var out []*RemoteSocket
+	a.each(opts, func(s *Socket) {
+		out = append(out, NewRemoteSocket(a.nsp, s.id, s.handshake, s.Rooms(), s.Data()))
+	})
+	return out, nil
+}
+
+// AddSockets implements Adapter.
+func (a *MemoryAdapter) AddSockets(opts BroadcastOptions, rooms []string) error {
+	a.each(opts, func(s *Socket) { s.Join(rooms...) })
+	return nil
+}
+
+// DelSockets implements Adapter.
+func (a *MemoryAdapter) DelSockets(opts BroadcastOptions, rooms []string) error {
+	a.each(opts, func(s *Socket) {
+		for _, r := range rooms {
+			s.Leave(r)
+		}
+	})
+	return nil
+}
+
+// DisconnectSockets implements Adapter.
+func (a *MemoryAdapter) DisconnectSockets(opts BroadcastOptions, close bool) error {
+	a.each(opts, func(s *Socket) { s.Disconnect(close) })
+	return nil
+}
+
+// ServerSideEmit implements Adapter: one node has no other to tell.
+func (a *MemoryAdapter) ServerSideEmit(_ context.Context, _ []any, ack func([]any)) error {
+	if ack != nil {
+		ack(nil)
+	}
+	return nil
+}
+
+// ServerCount implements Adapter.
+func (a *MemoryAdapter) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// Close implements Adapter.
+func (a *MemoryAdapter) Close() error { return nil }

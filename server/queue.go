@@ -1,0 +1,64 @@
+package server
+
+import (
+	"log/slog"
+	"runtime/debug"
+	"sync"
+)
+
+// serialQueue runs jobs one at a time, in order, on a goroutine that
+// exists only while there is work: an idle socket holds none.
+type serialQueue struct {
+	mu       sync.Mutex
+	jobs     []func()
+	running  bool
+	max      int
+	overflow func()
+	log      *slog.Logger
+}
+
+func (q *serialQueue) push(f func()) {
+	q.mu.Lock()
+	if q.max > 0 && len(q.jobs) >= q.max {
+		q.mu.Unlock()
+		if q.overflow != nil {
+			q.overflow()
+		}
+		return
+	}
+	q.jobs = append(q.jobs, f)
+	if q.running {
+		q.mu.Unlock()
+		return
+	}
+	q.running = true
+	q.mu.Unlock()
+	go q.run()
+}
+
+func (q *serialQueue) run() {
+	for {
+		q.mu.Lock()
+		if len(q.jobs) == 0 {
+			q.running = false
+			q.jobs = nil
+			q.mu.Unlock()
+			return
+		}
+		f := q.jobs[0]
+		q.jobs[0] = nil
+		q.jobs = q.jobs[1:]
+		q.mu.Unlock()
+		q.call(f)
+	}
+}
+
+// call runs a handler; a panic is logged, not fatal to the server.
+func (q *serialQueue) call(f func()) {
+	defer func() {
+		if r := recover(); r != nil && q.log != nil {
+			q.log.Error("socket.io handler panicked", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}

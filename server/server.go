@@ -1,0 +1,266 @@
+// Package server is the Socket.IO layer: namespaces, sockets, rooms,
+// acknowledgements, middleware and broadcasts, on the Engine.IO sessions of
+// package transports, with the semantics of the Node.js socket.io 4 server.
+//
+//	srv, _ := server.New(server.Options{})
+//	srv.OnConnection(func(s *server.Socket) {
+//		s.On("message", func(args []any, ack server.Ack) {
+//			s.Emit("message", args...)
+//		})
+//	})
+//	http.Handle("/socket.io/", srv)
+//
+// Clients of socket.io-client 4 (protocol 5 over Engine.IO 4) and 2
+// (protocol 4 over Engine.IO 3) are both accepted; Node accepts the latter
+// only with allowEIO3, siogo by default (see transports.Options.DisableEIO3).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/siogo/siogo/transports"
+)
+
+// Options configure a Server. The zero value gives the Node server's
+// defaults.
+type Options struct {
+	// Engine configures the Engine.IO layer; its OnSession is the server's.
+	Engine transports.Options
+	// ConnectTimeout is how long a protocol-5 client may take to join a
+	// namespace before it is cut. Default 45s.
+	ConnectTimeout time.Duration
+	// Parser encodes and decodes packets. Default JSONParser{}.
+	Parser Parser
+	// NewAdapter makes each namespace's adapter. Default NewMemoryAdapter.
+	NewAdapter func(nsp *Namespace) Adapter
+	// MaxPendingEvents bounds the events waiting for a socket's handlers;
+	// a client past it is disconnected. Default 1024.
+	MaxPendingEvents int
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Errors of the Socket.IO layer.
+var (
+	// ErrSocketClosed is returned when emitting on a disconnected socket,
+	// and by waits for acknowledgements that the disconnect ended.
+	ErrSocketClosed = errors.New("socket.io: socket disconnected")
+	// ErrAckTimeout is returned when an acknowledgement did not come in time.
+	ErrAckTimeout = errors.New("socket.io: operation has timed out")
+)
+
+// Disconnect reasons, the Node server's strings, besides the Engine.IO ones
+// (transports.Reason*) that pass through.
+const (
+	ReasonClientNamespaceDisconnect = "client namespace disconnect"
+	ReasonServerNamespaceDisconnect = "server namespace disconnect"
+	ReasonForcedServerClose         = "forced server close"
+	ReasonServerShutdown            = "server shutting down"
+)
+
+// Server is a Socket.IO server. It is an http.Handler; mount it at the path
+// clients use, /socket.io/ by default.
+type Server struct {
+	opts   Options
+	engine *transports.Server
+	parser Parser
+	log    *slog.Logger
+
+	mu      sync.RWMutex
+	nsps    map[string]*Namespace
+	parents []*ParentNamespace
+	clients map[*client]struct{}
+	closed  bool
+}
+
+// New returns a server; the root namespace "/" exists from the start.
+func New(opts Options) (*Server, error) {
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 45 * time.Second
+	}
+	if opts.Parser == nil {
+		opts.Parser = JSONParser{}
+	}
+	if opts.NewAdapter == nil {
+		opts.NewAdapter = func(nsp *Namespace) Adapter { return NewMemoryAdapter(nsp) }
+	}
+	if opts.MaxPendingEvents <= 0 {
+		opts.MaxPendingEvents = 1024
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{
+		opts:    opts,
+		parser:  opts.Parser,
+		log:     opts.Logger,
+		nsps:    map[string]*Namespace{},
+		clients: map[*client]struct{}{},
+	}
+	eopts := opts.Engine
+	if eopts.Logger == nil {
+		eopts.Logger = opts.Logger
+	}
+	eopts.OnSession = s.onSession
+	engine, err := transports.NewServer(eopts)
+	if err != nil {
+		return nil, err
+	}
+	s.engine = engine
+	s.Of("/")
+	return s, nil
+}
+
+// ServeHTTP serves the Engine.IO requests of Socket.IO clients.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.engine.ServeHTTP(w, r)
+}
+
+// Engine is the Engine.IO server underneath.
+func (s *Server) Engine() *transports.Server { return s.engine }
+
+// Of returns the namespace called name, creating it if needed. A name
+// without a leading slash gets one.
+func (s *Server) Of(name string) *Namespace {
+	if name == "" || name[0] != '/' {
+		name = "/" + name
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ofLocked(name, nil)
+}
+
+func (s *Server) ofLocked(name string, parent *ParentNamespace) *Namespace {
+	if nsp, ok := s.nsps[name]; ok {
+		return nsp
+	}
+	nsp := newNamespace(s, name, parent)
+	s.nsps[name] = nsp
+	return nsp
+}
+
+// OfFunc declares dynamic namespaces: a client joining a namespace that
+// does not exist creates it when match accepts the name and auth. The
+// middleware and connection handlers of the returned parent apply to each.
+func (s *Server) OfFunc(match func(name string, auth map[string]any) bool) *ParentNamespace {
+	p := &ParentNamespace{srv: s, match: match, children: map[string]*Namespace{}}
+	s.mu.Lock()
+	s.parents = append(s.parents, p)
+	s.mu.Unlock()
+	return p
+}
+
+// OfRegexp declares the dynamic namespaces whose names match re.
+func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
+	return s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
+}
+
+// lookup finds the namespace a client asks for, creating a dynamic one.
+func (s *Server) lookup(name string, auth map[string]any) *Namespace {
+	s.mu.RLock()
+	nsp := s.nsps[name]
+	parents := s.parents
+	s.mu.RUnlock()
+	if nsp != nil {
+		return nsp
+	}
+	for _, p := range parents {
+		if p.match(name, auth) {
+			s.mu.Lock()
+			child := s.ofLocked(name, p)
+			s.mu.Unlock()
+			p.addChild(child)
+			return child
+		}
+	}
+	return nil
+}
+
+// The root namespace's conveniences.
+
+// OnConnection adds a handler for sockets joining the root namespace.
+func (s *Server) OnConnection(h func(*Socket)) { s.Of("/").OnConnection(h) }
+
+// Use adds a middleware to the root namespace.
+func (s *Server) Use(m Middleware) { s.Of("/").Use(m) }
+
+// To selects rooms of the root namespace for a broadcast.
+func (s *Server) To(rooms ...string) *BroadcastOperator { return s.Of("/").To(rooms...) }
+
+// In is To.
+func (s *Server) In(rooms ...string) *BroadcastOperator { return s.Of("/").In(rooms...) }
+
+// Except excludes rooms of the root namespace from a broadcast.
+func (s *Server) Except(rooms ...string) *BroadcastOperator { return s.Of("/").Except(rooms...) }
+
+// Emit broadcasts an event to every socket of the root namespace.
+func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
+
+// onSession wraps each new Engine.IO session in a client.
+func (s *Server) onSession(sess *transports.Session) {
+	c := newClient(s, sess)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		sess.Close()
+		return
+	}
+	s.clients[c] = struct{}{}
+	s.mu.Unlock()
+	c.setup()
+}
+
+func (s *Server) removeClient(c *client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+// Shutdown disconnects every socket with ReasonServerShutdown, without a
+// DISCONNECT packet so that clients reconnect (to another node), then shuts
+// the Engine.IO server down within ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return transports.ErrServerClosed
+	}
+	s.closed = true
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, n := range s.nsps {
+		nsps = append(nsps, n)
+	}
+	s.mu.Unlock()
+	for _, c := range clients {
+		c.closeSockets(ReasonServerShutdown)
+	}
+	err := s.engine.Shutdown(ctx)
+	for _, n := range nsps {
+		if cerr := n.adapter.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("socket.io: closing the adapter of %s: %w", n.name, cerr)
+		}
+	}
+	return err
+}
+
+// Close shuts the server down, waiting at most a second.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := s.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}

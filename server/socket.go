@@ -1,0 +1,445 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Handler handles an event: args are the client's arguments (JSON values,
+// and []byte for binary), ack answers the client, nil unless it asked.
+type Handler func(args []any, ack Ack)
+
+// Ack answers an event; only its first call is sent.
+type Ack func(args ...any)
+
+// AnyHandler sees every event, with its name.
+type AnyHandler func(event string, args []any)
+
+type handlerEntry struct {
+	h    Handler
+	once bool
+	id   uint64
+}
+
+// Socket is a client's presence in one namespace. Handlers of one socket
+// run one at a time, in the order the client sent the events, on a
+// goroutine of their own (none while the socket is idle); acknowledgements
+// are received apart, so EmitWithAck may wait inside a handler.
+type Socket struct {
+	id        string
+	nsp       *Namespace
+	client    *client
+	handshake Handshake
+	queue     serialQueue
+
+	mu              sync.Mutex
+	connected       bool
+	closing         bool
+	data            any
+	handlers        map[string][]handlerEntry
+	handlerSeq      uint64
+	anyHandlers     []AnyHandler
+	anyOutgoing     []AnyHandler
+	onDisconnecting []func(reason string)
+	onDisconnect    []func(reason string)
+	onError         []func(err error)
+	acks            map[uint64]func(args []any, err error)
+}
+
+func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
+	id := newSocketID()
+	if c.conn.Protocol() == 3 {
+		// socket.io-client 2 derives its socket id from the Engine.IO id,
+		// and so does Node for these clients.
+		id = c.conn.ID()
+		if n.name != "/" {
+			id = n.name + "#" + id
+		}
+	}
+	s := &Socket{
+		id:        id,
+		nsp:       n,
+		client:    c,
+		handshake: handshakeOf(c, auth),
+		handlers:  map[string][]handlerEntry{},
+	}
+	s.queue.max = n.srv.opts.MaxPendingEvents
+	s.queue.overflow = func() {
+		n.srv.log.Warn("socket.io socket too slow for its events, disconnecting", "id", s.id)
+		go c.close()
+	}
+	s.queue.log = n.srv.log
+	return s
+}
+
+// ID is the socket's id, its own and not the Engine.IO session's.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace is the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake describes the connection.
+func (s *Socket) Handshake() Handshake { return s.handshake }
+
+// Transport is the name of the current transport: polling or websocket.
+func (s *Socket) Transport() string { return s.client.conn.Transport() }
+
+// Protocol is the Engine.IO protocol revision of the client, 3 or 4.
+func (s *Socket) Protocol() int { return s.client.conn.Protocol() }
+
+// Connected reports whether the socket is still connected.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// Data returns the value set with SetData (Node's socket.data).
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData attaches a value to the socket, visible to FetchSockets.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms...) }
+
+// Leave removes the socket from a room.
+func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+
+// Rooms lists the socket's rooms, its own id included.
+func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
+
+// On adds a handler for an event. It returns a function that removes it.
+func (s *Socket) On(event string, h Handler) (off func()) { return s.on(event, h, false) }
+
+// Once adds a handler removed after its first call.
+func (s *Socket) Once(event string, h Handler) (off func()) { return s.on(event, h, true) }
+
+func (s *Socket) on(event string, h Handler, once bool) func() {
+	s.mu.Lock()
+	s.handlerSeq++
+	id := s.handlerSeq
+	s.handlers[event] = append(s.handlers[event], handlerEntry{h: h, once: once, id: id})
+	s.mu.Unlock()
+	return func() { s.removeHandler(event, id) }
+}
+
+func (s *Socket) removeHandler(event string, id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hs := s.handlers[event]
+	for i, e := range hs {
+		if e.id == id {
+			s.handlers[event] = append(hs[:i:i], hs[i+1:]...)
+			return
+		}
+	}
+}
+
+// Off removes every handler of an event.
+func (s *Socket) Off(event string) {
+	s.mu.Lock()
+	delete(s.handlers, event)
+	s.mu.Unlock()
+}
+
+// OnAny adds a handler that sees every incoming event, before its own
+// handlers.
+func (s *Socket) OnAny(h AnyHandler) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, h)
+	s.mu.Unlock()
+}
+
+// OffAny removes every catch-all handler.
+func (s *Socket) OffAny() {
+	s.mu.Lock()
+	s.anyHandlers = nil
+	s.mu.Unlock()
+}
+
+// OnAnyOutgoing adds a handler that sees every event emitted to this
+// socket alone.
+func (s *Socket) OnAnyOutgoing(h AnyHandler) {
+	s.mu.Lock()
+	s.anyOutgoing = append(s.anyOutgoing, h)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting adds a handler called when the socket is about to
+// disconnect; its rooms are still set.
+func (s *Socket) OnDisconnecting(h func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, h)
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a handler called once the socket disconnected, with
+// the reason (the Reason constants here and in package transports).
+func (s *Socket) OnDisconnect(h func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, h)
+	s.mu.Unlock()
+}
+
+// OnError adds a handler for errors of the socket, such as an invalid
+// packet from its client.
+func (s *Socket) OnError(h func(err error)) {
+	s.mu.Lock()
+	s.onError = append(s.onError, h)
+	s.mu.Unlock()
+}
+
+// Emit sends an event to this socket's client. Arguments are any JSON
+// values; []byte anywhere in []any, map[string]any or at the top level
+// travels as binary.
+func (s *Socket) Emit(event string, args ...any) error {
+	return s.emit(&Packet{Type: PacketEvent, Nsp: s.nsp.name, Data: eventData(event, args)}, false, false)
+}
+
+func eventData(event string, args []any) []any {
+	data := make([]any, 0, 1+len(args))
+	data = append(data, event)
+	return append(data, args...)
+}
+
+func (s *Socket) emit(p *Packet, volatile, noCompress bool) error {
+	if !s.Connected() {
+		return ErrSocketClosed
+	}
+	s.notifyOutgoing(p)
+	return s.client.sendPacket(p, volatile, noCompress)
+}
+
+// EmitWithAck sends an event and waits for the client's acknowledgement,
+// returning its arguments, or ErrAckTimeout when ctx ends first (ctx's own
+// error is wrapped), or ErrSocketClosed if the socket disconnects.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
+	id := s.nsp.NextAckID()
+	ch := make(chan ackResult, 1)
+	s.registerAck(id, func(args []any, err error) { ch <- ackResult{args, err} })
+	err := s.emit(&Packet{Type: PacketEvent, Nsp: s.nsp.name, ID: id, HasID: true, Data: eventData(event, args)}, false, false)
+	if err != nil {
+		s.takeAck(id)
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.args, r.err
+	case <-ctx.Done():
+		s.takeAck(id)
+		return nil, fmt.Errorf("%w: %w", ErrAckTimeout, ctx.Err())
+	}
+}
+
+// Timeout returns a context for EmitWithAck that ends after d.
+func Timeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+type ackResult struct {
+	args []any
+	err  error
+}
+
+func (s *Socket) registerAck(id uint64, f func(args []any, err error)) {
+	s.mu.Lock()
+	if s.acks == nil {
+		s.acks = map[uint64]func([]any, error){}
+	}
+	s.acks[id] = f
+	s.mu.Unlock()
+}
+
+func (s *Socket) takeAck(id uint64) func([]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.acks[id]
+	delete(s.acks, id)
+	return f
+}
+
+// Broadcasts from a socket leave the socket itself out.
+
+// To selects rooms for a broadcast that leaves this socket out.
+func (s *Socket) To(rooms ...string) *BroadcastOperator {
+	return s.nsp.op().Except(s.id).To(rooms...)
+}
+
+// In is To.
+func (s *Socket) In(rooms ...string) *BroadcastOperator { return s.To(rooms...) }
+
+// Except excludes rooms, and this socket, from a broadcast.
+func (s *Socket) Except(rooms ...string) *BroadcastOperator {
+	return s.nsp.op().Except(s.id).Except(rooms...)
+}
+
+// Broadcast selects every socket of the namespace but this one.
+func (s *Socket) Broadcast() *BroadcastOperator { return s.nsp.op().Except(s.id) }
+
+// Disconnect disconnects the socket from its namespace: the client gets a
+// DISCONNECT packet and the socket the reason "server namespace
+// disconnect". With close, the whole connection closes, every namespace of
+// it included.
+func (s *Socket) Disconnect(close bool) {
+	if !s.Connected() {
+		return
+	}
+	if close {
+		s.client.disconnectAll()
+		return
+	}
+	_ = s.client.sendPacket(&Packet{Type: PacketDisconnect, Nsp: s.nsp.name}, false, false)
+	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+// onConnect finishes the connection: own room, CONNECT packet, handlers.
+func (s *Socket) onConnect(handlers []func(*Socket)) {
+	s.mu.Lock()
+	s.connected = true
+	s.mu.Unlock()
+	s.Join(s.id)
+	p := &Packet{Type: PacketConnect, Nsp: s.nsp.name}
+	if s.client.conn.Protocol() != 3 {
+		p.Data = map[string]any{"sid": s.id}
+	}
+	_ = s.client.sendPacket(p, false, false)
+	s.queue.push(func() {
+		for _, h := range handlers {
+			h(s)
+		}
+	})
+}
+
+func (s *Socket) onPacket(p *Packet) {
+	switch p.Type {
+	case PacketEvent, PacketBinaryEvent:
+		var ack Ack
+		if p.HasID {
+			ack = s.ackFunc(p.ID)
+		}
+		args, _ := p.Data.([]any)
+		s.queue.push(func() { s.dispatch(args, ack) })
+	case PacketAck, PacketBinaryAck:
+		if f := s.takeAck(p.ID); f != nil {
+			args, _ := p.Data.([]any)
+			f(args, nil)
+		}
+	case PacketDisconnect:
+		s.queue.push(func() { s.onClose(ReasonClientNamespaceDisconnect) })
+	}
+}
+
+func (s *Socket) ackFunc(id uint64) Ack {
+	var once sync.Once
+	return func(args ...any) {
+		once.Do(func() {
+			if args == nil {
+				args = []any{}
+			}
+			_ = s.client.sendPacket(&Packet{Type: PacketAck, Nsp: s.nsp.name, ID: id, HasID: true, Data: args}, false, false)
+		})
+	}
+}
+
+func (s *Socket) dispatch(data []any, ack Ack) {
+	if !s.Connected() || len(data) == 0 {
+		return
+	}
+	event, _ := data[0].(string)
+	if f, ok := data[0].(float64); ok {
+		event = fmt.Sprint(f)
+	}
+	args := data[1:]
+	s.mu.Lock()
+	anys := s.anyHandlers
+	entries := s.handlers[event]
+	if len(entries) > 0 {
+		kept := entries[:0:0]
+		for _, e := range entries {
+			if !e.once {
+				kept = append(kept, e)
+			}
+		}
+		if len(kept) != len(entries) {
+			s.handlers[event] = kept
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range anys {
+		h(event, args)
+	}
+	for _, e := range entries {
+		e.h(args, ack)
+	}
+}
+
+func (s *Socket) emitError(err error) {
+	s.mu.Lock()
+	hs := s.onError
+	s.mu.Unlock()
+	for _, h := range hs {
+		h(err)
+	}
+}
+
+// onClose disconnects the socket for reason: disconnecting handlers (rooms
+// still set), then leaving rooms and namespace, then disconnect handlers.
+func (s *Socket) onClose(reason string) {
+	s.mu.Lock()
+	if !s.connected || s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	disconnecting := s.onDisconnecting
+	s.mu.Unlock()
+	// As in Node, the socket is still connected while these run.
+	for _, h := range disconnecting {
+		h(reason)
+	}
+	s.mu.Lock()
+	s.connected = false
+	disconnect := s.onDisconnect
+	acks := s.acks
+	s.acks = nil
+	s.mu.Unlock()
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.remove(s)
+	s.client.detach(s)
+	for _, f := range acks {
+		f(nil, ErrSocketClosed)
+	}
+	for _, h := range disconnect {
+		h(reason)
+	}
+}
+
+// notifyOutgoing shows a broadcast event to the socket's OnAnyOutgoing
+// handlers.
+func (s *Socket) notifyOutgoing(p *Packet) {
+	s.mu.Lock()
+	outgoing := s.anyOutgoing
+	s.mu.Unlock()
+	if len(outgoing) == 0 || p.Type != PacketEvent {
+		return
+	}
+	data, _ := p.Data.([]any)
+	if len(data) == 0 {
+		return
+	}
+	name, _ := data[0].(string)
+	for _, h := range outgoing {
+		h(name, data[1:])
+	}
+}
