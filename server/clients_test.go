@@ -41,7 +41,9 @@ func newTestApp(t *testing.T, opts server.Options) *testApp {
 	chat := srv.Of("/chat")
 	chat.OnConnection(func(s *server.Socket) {
 		s.On("whoami", func(_ []any, ack server.Ack) { ack(s.Namespace().Name()) })
-		s.On("message", func(args []any, _ server.Ack) { s.Emit("message", fmt.Sprintf("%s: %v", s.Namespace().Name(), args[0])) })
+		s.On("message", func(args []any, _ server.Ack) {
+			s.Emit("message", fmt.Sprintf("%s: %v", s.Namespace().Name(), args[0]))
+		})
 	})
 	srv.OfRegexp(regexp.MustCompile(`^/dyn-\d+$`)).OnConnection(func(s *server.Socket) {
 		s.On("whoami", func(_ []any, ack server.Ack) { ack(s.Namespace().Name()) })

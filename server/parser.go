@@ -294,6 +294,9 @@ func (d *jsonDecoder) decodeString(s []byte) (*Packet, int, error) {
 		p.ID, p.HasID = id, true
 	}
 	if i < len(s) {
+		if jsonDeeper(s[i:], d.p.maxDepth()) {
+			return nil, 0, invalid("payload nested deeper than %d", d.p.maxDepth())
+		}
 		var v any
 		if err := json.Unmarshal(s[i:], &v); err != nil {
 			return nil, 0, invalid("bad JSON payload")
@@ -304,6 +307,36 @@ func (d *jsonDecoder) decodeString(s []byte) (*Packet, int, error) {
 		return nil, 0, invalid("invalid payload")
 	}
 	return p, attachments, nil
+}
+
+// jsonDeeper reports whether the JSON text b nests arrays and objects more
+// than max deep, in one pass before it is decoded.
+func jsonDeeper(b []byte, max int) bool {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			if depth > max {
+				return true
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // The event names that have a meaning of their own and that a client may
