@@ -1,0 +1,292 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/siogo/siogo/server"
+	"github.com/siogo/siogo/transports"
+)
+
+// pollClient is a raw protocol-5 client over long-polling, for the tests
+// that need to see or send exact packets.
+type pollClient struct {
+	t   *testing.T
+	url string
+}
+
+var sidRe = regexp.MustCompile(`"sid":"([^"]+)"`)
+
+func dialPoll(t *testing.T, base string) *pollClient {
+	t.Helper()
+	body := httpDo(t, "GET", base+"/socket.io/?EIO=4&transport=polling", "")
+	m := sidRe.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("handshake %q", body)
+	}
+	return &pollClient{t: t, url: base + "/socket.io/?EIO=4&transport=polling&sid=" + m[1]}
+}
+
+func httpDo(t *testing.T, method, url, body string) string {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+func (c *pollClient) send(pkts ...string) {
+	c.t.Helper()
+	if r := httpDo(c.t, "POST", c.url, strings.Join(pkts, "\x1e")); r != "ok" {
+		c.t.Fatalf("post: %q", r)
+	}
+}
+
+// poll returns the packets of one poll, pings answered and left out.
+func (c *pollClient) poll() []string {
+	c.t.Helper()
+	for {
+		var out []string
+		for _, p := range strings.Split(httpDo(c.t, "GET", c.url, ""), "\x1e") {
+			if p == "2" {
+				c.send("3")
+				continue
+			}
+			out = append(out, p)
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+}
+
+// connect joins the root namespace and returns the socket id.
+func (c *pollClient) connect() string {
+	c.t.Helper()
+	c.send("40")
+	got := c.poll()
+	m := sidRe.FindStringSubmatch(got[0])
+	if !strings.HasPrefix(got[0], "40{") || m == nil {
+		c.t.Fatalf("connect: %q", got)
+	}
+	return m[1]
+}
+
+func newServer(t *testing.T, opts server.Options) (*server.Server, string) {
+	t.Helper()
+	app := newTestApp(t, opts)
+	return app.Server, app.URL
+}
+
+func TestShutdown(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	reasons := make(chan string, 2)
+	srv.OnConnection(func(s *server.Socket) { s.OnDisconnect(func(r string) { reasons <- r }) })
+	c := dialPoll(t, url)
+	c.connect()
+	polled := make(chan []string)
+	go func() { polled <- c.poll() }()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-reasons; r != server.ReasonServerShutdown {
+		t.Fatalf("reason %q", r)
+	}
+	// No DISCONNECT packet: the client reconnects, elsewhere.
+	if got := <-polled; !slices.Equal(got, []string{"1"}) {
+		t.Fatalf("client got %q, want the Engine.IO close only", got)
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	srv, url := newServer(t, server.Options{ConnectTimeout: 100 * time.Millisecond})
+	c := dialPoll(t, url)
+	if got := c.poll(); !slices.Equal(got, []string{"1"}) {
+		t.Fatalf("got %q, want the connection closed", got)
+	}
+	if n := srv.Engine().Count(); n != 0 {
+		t.Fatalf("%d sessions left", n)
+	}
+}
+
+func TestInvalidPacketClosesConnection(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	var (
+		mu     sync.Mutex
+		errs   []error
+		reason = make(chan string, 1)
+	)
+	srv.OnConnection(func(s *server.Socket) {
+		s.OnError(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() })
+		s.OnDisconnect(func(r string) { reason <- r })
+	})
+	for _, bad := range []string{`42["disconnect"]`, `49`, `451-["a",{"_placeholder":true,"num":5}]`, `42/nowhere,["a"]`} {
+		c := dialPoll(t, url)
+		c.connect()
+		c.send(bad)
+		if strings.HasPrefix(bad, "451") {
+			c.send("bAQ==") // the attachment, with a forged placeholder number
+		}
+		select {
+		case r := <-reason:
+			if r != transports.ReasonForcedClose && r != server.ReasonForcedServerClose {
+				t.Errorf("%s: reason %q", bad, r)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%s: the connection stayed open", bad)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) < 3 {
+		t.Fatalf("socket error handlers saw %d errors", len(errs))
+	}
+}
+
+func TestHandlers(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	type seen struct{ in, out, once []string }
+	var (
+		mu sync.Mutex
+		s  seen
+	)
+	done := make(chan struct{})
+	srv.Of("/h").OnConnection(func(sock *server.Socket) {
+		sock.OnAny(func(ev string, _ []any) { mu.Lock(); s.in = append(s.in, ev); mu.Unlock() })
+		sock.OnAnyOutgoing(func(ev string, _ []any) { mu.Lock(); s.out = append(s.out, ev); mu.Unlock() })
+		sock.Once("one", func([]any, server.Ack) { mu.Lock(); s.once = append(s.once, "one"); mu.Unlock() })
+		off := sock.On("gone", func([]any, server.Ack) { t.Error("removed handler called") })
+		off()
+		sock.On("end", func(_ []any, ack server.Ack) {
+			_ = sock.Emit("reply", 1)
+			_ = sock.Namespace().Emit("everyone")
+			close(done)
+		})
+	})
+	c := dialPoll(t, url)
+	c.send("40/h,")
+	c.poll()
+	c.send(`42/h,["one"]`, `42/h,["one"]`, `42/h,["gone"]`, `42/h,["end"]`)
+	<-done
+	got := c.poll()
+	if !slices.Equal(got, []string{`42/h,["reply",1]`, `42/h,["everyone"]`}) {
+		t.Fatalf("client got %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(s.in, []string{"one", "one", "gone", "end"}) || !slices.Equal(s.once, []string{"one"}) ||
+		!slices.Equal(s.out, []string{"reply", "everyone"}) {
+		t.Fatalf("seen %+v", s)
+	}
+}
+
+func TestVolatile(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	c := dialPoll(t, url)
+	c.connect()
+	// No poll is pending: a volatile event is dropped, a normal one waits.
+	if err := srv.Of("/").Volatile().Emit("dropped"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Emit("kept"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.poll(); !slices.Equal(got, []string{`42["kept"]`}) {
+		t.Fatalf("got %q", got)
+	}
+	// With a poll pending, a volatile event goes through.
+	polled := make(chan []string)
+	go func() { polled <- c.poll() }()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_ = srv.Of("/").Volatile().Emit("through")
+		select {
+		case got := <-polled:
+			if got[0] != `42["through"]` {
+				t.Fatalf("got %q", got)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("volatile event never delivered to a waiting poll")
+		}
+	}
+}
+
+func TestClusterCalls(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	a, b := dialPoll(t, url), dialPoll(t, url)
+	ida, idb := a.connect(), b.connect()
+	nsp := srv.Of("/")
+	if err := nsp.In(ida).SocketsJoin("club"); err != nil {
+		t.Fatal(err)
+	}
+	socks, err := srv.In("club").FetchSockets(context.Background())
+	if err != nil || len(socks) != 1 || socks[0].ID != ida || !slices.Contains(socks[0].Rooms, "club") {
+		t.Fatalf("fetch club: %+v %v", socks, err)
+	}
+	all, _ := nsp.FetchSockets(context.Background())
+	if len(all) != 2 {
+		t.Fatalf("fetch all: %d", len(all))
+	}
+	if err := socks[0].Emit("hi", "there"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.poll(); !slices.Equal(got, []string{`42["hi","there"]`}) {
+		t.Fatalf("remote socket emit: %q", got)
+	}
+	_ = nsp.SocketsLeave("club")
+	if socks, _ := srv.In("club").FetchSockets(context.Background()); len(socks) != 0 {
+		t.Fatalf("club not empty: %d", len(socks))
+	}
+	_ = srv.Except(ida).DisconnectSockets(false)
+	if got := b.poll(); !slices.Equal(got, []string{"41"}) {
+		t.Fatalf("disconnected socket got %q", got)
+	}
+	if s := nsp.Socket(idb); s != nil {
+		t.Fatal("disconnected socket still in the namespace")
+	}
+	// With one node, no other answers a server-side emit.
+	resp, err := nsp.ServerSideEmitWithAck(context.Background(), "ping")
+	if err != nil || len(resp) != 0 {
+		t.Fatalf("server-side emit: %v %v", resp, err)
+	}
+	if n, _ := nsp.Adapter().ServerCount(context.Background()); n != 1 {
+		t.Fatalf("server count %d", n)
+	}
+}
+
+func TestEmitWithAckErrors(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	got := make(chan error, 1)
+	srv.Of("/q").OnConnection(func(s *server.Socket) {
+		go func() {
+			_, err := s.EmitWithAck(context.Background(), "never")
+			got <- err
+		}()
+	})
+	c := dialPoll(t, url)
+	c.send("40/q,")
+	c.poll()
+	time.Sleep(50 * time.Millisecond)
+	c.send("41/q,")
+	if err := <-got; !errors.Is(err, server.ErrSocketClosed) {
+		t.Fatalf("got %v, want ErrSocketClosed", err)
+	}
+}
