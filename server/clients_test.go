@@ -177,31 +177,45 @@ type sioReport struct {
 func TestOfficialClients(t *testing.T) {
 	nodetest.Require(t)
 	app := newTestApp(t, server.Options{})
+	msgpackApp := newTestApp(t, server.Options{Parser: server.MsgpackParser{}})
+	type run struct {
+		app       *testApp
+		version   int
+		transport string
+		parser    string
+	}
+	var runs []run
 	for _, version := range []int{4, 2} {
 		for _, transport := range []string{"websocket", "polling"} {
-			t.Run(fmt.Sprintf("v%d/%s", version, transport), func(t *testing.T) {
-				var rep sioReport
-				nodetest.Run(t, 90*time.Second, "sio-client.js", map[string]any{
-					"url": app.URL, "version": version, "transport": transport,
-				}, &rep)
-				if !rep.OK {
-					t.Fatalf("client failed after %v: %s", rep.Steps, rep.Error)
-				}
-				checks := []struct{ id, want string }{
-					{rep.ClientDisconnectID, server.ReasonClientNamespaceDisconnect},
-					{rep.ServerDisconnectID, server.ReasonServerNamespaceDisconnect},
-					{rep.TransportCloseID, "transport close"},
-					{rep.CloseID, server.ReasonServerNamespaceDisconnect},
-				}
-				for _, c := range checks {
-					if got := app.reason(t, c.id); got != c.want {
-						t.Errorf("socket %s: server reason %q, want %q", c.id, got, c.want)
-					}
-				}
-				if rep.ServerDisconnectReason != "io server disconnect" || rep.CloseReason != "io server disconnect" {
-					t.Errorf("client reasons %q and %q, want io server disconnect", rep.ServerDisconnectReason, rep.CloseReason)
-				}
-			})
+			runs = append(runs, run{app, version, transport, "json"})
 		}
+	}
+	// socket.io-msgpack-parser, for socket.io-client 4.
+	runs = append(runs, run{msgpackApp, 4, "websocket", "msgpack"}, run{msgpackApp, 4, "polling", "msgpack"})
+	for _, r := range runs {
+		app := r.app
+		t.Run(fmt.Sprintf("v%d/%s/%s", r.version, r.transport, r.parser), func(t *testing.T) {
+			var rep sioReport
+			nodetest.Run(t, 90*time.Second, "sio-client.js", map[string]any{
+				"url": app.URL, "version": r.version, "transport": r.transport, "parser": r.parser,
+			}, &rep)
+			if !rep.OK {
+				t.Fatalf("client failed after %v: %s", rep.Steps, rep.Error)
+			}
+			checks := []struct{ id, want string }{
+				{rep.ClientDisconnectID, server.ReasonClientNamespaceDisconnect},
+				{rep.ServerDisconnectID, server.ReasonServerNamespaceDisconnect},
+				{rep.TransportCloseID, "transport close"},
+				{rep.CloseID, server.ReasonServerNamespaceDisconnect},
+			}
+			for _, c := range checks {
+				if got := app.reason(t, c.id); got != c.want {
+					t.Errorf("socket %s: server reason %q, want %q", c.id, got, c.want)
+				}
+			}
+			if rep.ServerDisconnectReason != "io server disconnect" || rep.CloseReason != "io server disconnect" {
+				t.Errorf("client reasons %q and %q, want io server disconnect", rep.ServerDisconnectReason, rep.CloseReason)
+			}
+		})
 	}
 }

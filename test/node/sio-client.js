@@ -1,7 +1,8 @@
 // Drives the official socket.io-client (4 for protocol 5, 2 for protocol 4)
 // against siogo's Socket.IO test application, for server/clients_test.go.
 //
-// usage: node sio-client.js '{"url":..., "version":4|2, "transport":"websocket"|"polling"}'
+// usage: node sio-client.js '{"url":..., "version":4|2, "transport":"websocket"|"polling",
+//                             "parser":"msgpack" (optional, v4 only)}'
 // Prints one JSON line {"ok":true, ...} and exits 0, or the failure and exits 1.
 "use strict";
 
@@ -26,6 +27,7 @@ function step(name) {
 
 function opts(extra = {}) {
   const o = { transports: [cfg.transport], forceNew: true, reconnection: false };
+  if (cfg.parser === "msgpack") o.parser = require("socket.io-msgpack-parser");
   return Object.assign(o, extra);
 }
 
