@@ -58,6 +58,13 @@ type Adapter interface {
 	// ServerCount is the number of nodes, this one included.
 	ServerCount(ctx context.Context) (int, error)
 
+	// PersistSession keeps a disconnected socket's state for recovery.
+	PersistSession(s *PersistedSession)
+	// RestoreSession returns the state kept under pid, with the events
+	// broadcast after offset that the socket would have received, or nil
+	// when it expired or the offset is unknown.
+	RestoreSession(pid, offset string) (*PersistedSession, error)
+
 	Close() error
 }
 
@@ -101,6 +108,8 @@ type MemoryAdapter struct {
 	mu    sync.RWMutex
 	rooms map[string]map[string]struct{} // room -> socket ids
 	sids  map[string]map[string]struct{} // socket id -> rooms
+
+	recovery recoveryStore
 }
 
 // NewMemoryAdapter returns the in-memory adapter of nsp.
@@ -249,8 +258,12 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 }
 
 // Broadcast implements Adapter: p is encoded once, and the same bytes go
-// to every recipient.
+// to every recipient. With recovery on, an event without ack is numbered
+// and kept for the sockets that will come back.
 func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
+	if r := a.nsp.srv.opts.Recovery; r != nil && p.Type == PacketEvent && !p.HasID && !opts.Flags.Volatile {
+		p = a.recovery.record(p, opts, r)
+	}
 	pkts, err := a.nsp.srv.parser.Encode(p)
 	if err != nil {
 		return err

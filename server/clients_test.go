@@ -136,6 +136,17 @@ func (app *testApp) root(s *server.Socket) {
 		}
 		ack(len(all))
 	})
+	s.On("set-data", func(args []any, ack server.Ack) { s.SetData(args[0]); ack() })
+	s.On("get-data", func(_ []any, ack server.Ack) { ack(s.Data()) })
+	s.On("emit-while-away", func(args []any, ack server.Ack) {
+		delay, _ := args[0].(float64)
+		time.AfterFunc(time.Duration(delay)*time.Millisecond, func() {
+			_ = srv.To("r").Emit("broadcast", "e2 to r")
+			_ = srv.Except("r").Emit("broadcast", "not for r")
+			_ = srv.Emit("broadcast", "e3 to all")
+		})
+		ack()
+	})
 	s.On("disconnect-me", func([]any, server.Ack) { s.Disconnect(false) })
 	s.On("close-me", func([]any, server.Ack) { s.Disconnect(true) })
 }
@@ -215,6 +226,22 @@ func TestOfficialClients(t *testing.T) {
 			}
 			if rep.ServerDisconnectReason != "io server disconnect" || rep.CloseReason != "io server disconnect" {
 				t.Errorf("client reasons %q and %q, want io server disconnect", rep.ServerDisconnectReason, rep.CloseReason)
+			}
+		})
+	}
+}
+
+// TestRecovery cuts a socket.io-client 4 connection and checks that the
+// client comes back with its id, rooms and data, and the events it missed.
+func TestRecovery(t *testing.T) {
+	nodetest.Require(t)
+	app := newTestApp(t, server.Options{Recovery: &server.RecoveryOptions{}})
+	for _, transport := range []string{"websocket", "polling"} {
+		t.Run(transport, func(t *testing.T) {
+			var rep sioReport
+			nodetest.Run(t, 60*time.Second, "sio-recovery.js", map[string]any{"url": app.URL, "transport": transport}, &rep)
+			if !rep.OK {
+				t.Fatalf("client failed after %v: %s", rep.Steps, rep.Error)
 			}
 		})
 	}

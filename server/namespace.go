@@ -153,6 +153,23 @@ func newSocketID() string {
 // add runs the middleware for a new socket of c and connects it.
 func (n *Namespace) add(c *client, auth map[string]any) {
 	s := newSocket(n, c, auth)
+	if r := n.srv.opts.Recovery; r != nil && c.conn.Protocol() != 3 {
+		pid, _ := auth["pid"].(string)
+		offset, _ := auth["offset"].(string)
+		if pid != "" && offset != "" {
+			ps, err := n.adapter.RestoreSession(pid, offset)
+			if err != nil {
+				n.srv.log.Warn("socket.io session not restored", "nsp", n.name, "err", err)
+			}
+			if ps != nil {
+				s.restore(ps)
+				if !r.RunMiddlewares {
+					n.connect(c, s)
+					return
+				}
+			}
+		}
+	}
 	var mws []Middleware
 	if n.parent != nil {
 		mws = append(mws, n.parent.middlewareList()...)
@@ -184,6 +201,11 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 			return
 		}
 	}
+	n.connect(c, s)
+}
+
+// connect admits a socket whose middleware passed.
+func (n *Namespace) connect(c *client, s *Socket) {
 	if !c.attached(s) {
 		return
 	}

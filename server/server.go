@@ -43,8 +43,25 @@ type Options struct {
 	// MaxPendingEvents bounds the events waiting for a socket's handlers;
 	// a client past it is disconnected. Default 1024.
 	MaxPendingEvents int
+	// Recovery, when set, turns on connection state recovery (Node 4.6+):
+	// a client that comes back within MaxDisconnectionDuration keeps its
+	// id, rooms and data, and receives the events it missed.
+	Recovery *RecoveryOptions
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// RecoveryOptions configure connection state recovery.
+type RecoveryOptions struct {
+	// MaxDisconnectionDuration is how long a session and the events after
+	// it are kept. Default 2 minutes, as Node.
+	MaxDisconnectionDuration time.Duration
+	// RunMiddlewares runs the middleware again for a recovered socket;
+	// Node skips it by default (skipMiddlewares), and so does siogo.
+	RunMiddlewares bool
+	// MaxPackets bounds the events kept for recovery per namespace, beside
+	// their age. Default 10000.
+	MaxPackets int
 }
 
 // Errors of the Socket.IO layer.
@@ -96,6 +113,16 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if r := opts.Recovery; r != nil {
+		rc := *r
+		if rc.MaxDisconnectionDuration <= 0 {
+			rc.MaxDisconnectionDuration = 2 * time.Minute
+		}
+		if rc.MaxPackets <= 0 {
+			rc.MaxPackets = 10000
+		}
+		opts.Recovery = &rc
 	}
 	s := &Server{
 		opts:    opts,

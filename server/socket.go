@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -29,10 +30,15 @@ type handlerEntry struct {
 // are received apart, so EmitWithAck may wait inside a handler.
 type Socket struct {
 	id        string
+	pid       string // the private id of connection state recovery
+	recovered bool
+	missed    [][]any
 	nsp       *Namespace
 	client    *client
 	handshake Handshake
 	queue     serialQueue
+
+	rooms0 []string // rooms to rejoin, for a recovered socket
 
 	mu              sync.Mutex
 	connected       bool
@@ -65,6 +71,9 @@ func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 		handshake: handshakeOf(c, auth),
 		handlers:  map[string][]handlerEntry{},
 	}
+	if n.srv.opts.Recovery != nil {
+		s.pid = newSocketID()
+	}
 	s.queue.max = n.srv.opts.MaxPendingEvents
 	s.queue.overflow = func() {
 		n.srv.log.Warn("socket.io socket too slow for its events, disconnecting", "id", s.id)
@@ -76,6 +85,19 @@ func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 
 // ID is the socket's id, its own and not the Engine.IO session's.
 func (s *Socket) ID() string { return s.id }
+
+// Recovered reports whether the socket is a previous one restored by
+// connection state recovery: same id, rooms and data, missed events sent.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// restore takes the identity and state of a persisted session.
+func (s *Socket) restore(ps *PersistedSession) {
+	s.id, s.pid = ps.SID, ps.PID
+	s.data = ps.Data
+	s.recovered = true
+	s.missed = ps.MissedPackets
+	s.rooms0 = ps.Rooms
+}
 
 // Namespace is the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
@@ -204,7 +226,16 @@ func (s *Socket) OnError(h func(err error)) {
 // values; []byte anywhere in []any, map[string]any or at the top level
 // travels as binary.
 func (s *Socket) Emit(event string, args ...any) error {
-	return s.emit(&Packet{Type: PacketEvent, Nsp: s.nsp.name, Data: eventData(event, args)}, false, false)
+	p := &Packet{Type: PacketEvent, Nsp: s.nsp.name, Data: eventData(event, args)}
+	if s.nsp.srv.opts.Recovery != nil {
+		// Through the adapter, so that the event is numbered and kept for
+		// a reconnection, as Node does; Local, since the socket is here.
+		if !s.Connected() {
+			return ErrSocketClosed
+		}
+		return s.nsp.adapter.Broadcast(p, BroadcastOptions{Rooms: []string{s.id}, Flags: BroadcastFlags{Local: true}})
+	}
+	return s.emit(p, false, false)
 }
 
 func eventData(event string, args []any) []any {
@@ -309,9 +340,23 @@ func (s *Socket) onConnect(handlers []func(*Socket)) {
 	s.connected = true
 	s.mu.Unlock()
 	s.Join(s.id)
+	if len(s.rooms0) > 0 {
+		s.Join(s.rooms0...)
+		s.rooms0 = nil
+	}
+	// A recovered socket's missed events go first, as in Node; the client
+	// holds them until its CONNECT.
+	for _, data := range s.missed {
+		_ = s.client.sendPacket(&Packet{Type: PacketEvent, Nsp: s.nsp.name, Data: data}, false, false)
+	}
+	s.missed = nil
 	p := &Packet{Type: PacketConnect, Nsp: s.nsp.name}
 	if s.client.conn.Protocol() != 3 {
-		p.Data = map[string]any{"sid": s.id}
+		data := map[string]any{"sid": s.id}
+		if s.pid != "" {
+			data["pid"] = s.pid
+		}
+		p.Data = data
 	}
 	_ = s.client.sendPacket(p, false, false)
 	s.queue.push(func() {
@@ -407,6 +452,9 @@ func (s *Socket) onClose(reason string) {
 	// As in Node, the socket is still connected while these run.
 	for _, h := range disconnecting {
 		h(reason)
+	}
+	if s.nsp.srv.opts.Recovery != nil && slices.Contains(recoverableReasons, reason) {
+		s.nsp.adapter.PersistSession(&PersistedSession{SID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()})
 	}
 	s.mu.Lock()
 	s.connected = false
