@@ -160,13 +160,7 @@ func (c *client) send(pkts []transports.Packet, volatile, noCompress bool) error
 // onError handles a protocol violation: every socket hears of it, then the
 // connection closes, as Node does.
 func (c *client) onError(err error) {
-	c.mu.Lock()
-	sockets := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		sockets = append(sockets, s)
-	}
-	c.mu.Unlock()
-	for _, s := range sockets {
+	for _, s := range c.socketList(false) {
 		s.emitError(err)
 	}
 	c.conn.Close()
@@ -175,13 +169,7 @@ func (c *client) onError(err error) {
 // disconnectAll disconnects every socket (with DISCONNECT packets), then
 // closes the connection: Socket.Disconnect(true).
 func (c *client) disconnectAll() {
-	c.mu.Lock()
-	sockets := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		sockets = append(sockets, s)
-	}
-	c.mu.Unlock()
-	for _, s := range sockets {
+	for _, s := range c.socketList(false) {
 		s.Disconnect(false)
 	}
 	c.close()
@@ -200,19 +188,27 @@ func (c *client) onClose(reason string) {
 }
 
 func (c *client) closeSockets(reason string) {
-	c.mu.Lock()
-	c.closed = true
-	if c.connectTimer != nil {
-		c.connectTimer.Stop()
-		c.connectTimer = nil
+	for _, s := range c.socketList(true) {
+		s.onClose(reason)
 	}
+}
+
+// socketList returns the client's sockets; with closing, the client is
+// marked closed and forgets them, in the same critical section.
+func (c *client) socketList(closing bool) []*Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	sockets := make([]*Socket, 0, len(c.sockets))
 	for _, s := range c.sockets {
 		sockets = append(sockets, s)
 	}
-	c.sockets = map[string]*Socket{}
-	c.mu.Unlock()
-	for _, s := range sockets {
-		s.onClose(reason)
+	if closing {
+		c.closed = true
+		if c.connectTimer != nil {
+			c.connectTimer.Stop()
+			c.connectTimer = nil
+		}
+		c.sockets = map[string]*Socket{}
 	}
+	return sockets
 }

@@ -73,6 +73,15 @@ func (e *echoServer) session(t *testing.T, sid string) *transports.Session {
 	return s
 }
 
+// sidOf is the sid of a WebSocket client whose open packet was read.
+func (e *echoServer) sidOf(t *testing.T, c *wsClient) string {
+	t.Helper()
+	if c.sid == "" {
+		t.Fatal("the open packet was not read")
+	}
+	return c.sid
+}
+
 // reason waits for session sid to close and returns why.
 func (e *echoServer) reason(t *testing.T, sid string) string {
 	t.Helper()

@@ -70,6 +70,7 @@ func handshake(t *testing.T, base, query string) string {
 var sidPattern = regexp.MustCompile(`sid\\?":\\?"([A-Za-z0-9_-]+)`)
 
 type wsClient struct {
+	sid  string // set by tests that read the open packet
 	t    *testing.T
 	conn net.Conn
 	br   *bufio.Reader

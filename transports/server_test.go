@@ -369,9 +369,11 @@ func TestPerMessageDeflate(t *testing.T) {
 	if ext := h.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
 		t.Fatalf("extension not negotiated: %q", ext)
 	}
-	if _, open := ws.read(); !strings.HasPrefix(open, "0{") {
+	_, open := ws.read()
+	if !strings.HasPrefix(open, "0{") {
 		t.Fatalf("open %q", open)
 	}
+	ws.sid = sidPattern.FindStringSubmatch(open)[1]
 	small := "4" + strings.Repeat("s", 100)
 	big := "4" + strings.Repeat("compress me ", 200)
 	ws.send(1, small)
@@ -386,6 +388,15 @@ func TestPerMessageDeflate(t *testing.T) {
 	out, err := io.ReadAll(flate.NewReader(strings.NewReader(p + "\x00\x00\xff\xff\x01\x00\x00\xff\xff")))
 	if err != nil || string(out) != big {
 		t.Fatalf("inflated %d bytes, %v", len(out), err)
+	}
+
+	// A packet marked NoCompress (Socket.IO's compress(false)) is not.
+	sess := e.session(t, e.sidOf(t, ws))
+	if err := sess.Send(transports.Packet{Type: transports.PacketMessage, Data: []byte(big[1:]), NoCompress: true}); err != nil {
+		t.Fatal(err)
+	}
+	if b0, p := ws.readFrame(); b0&0x40 != 0 || p != big {
+		t.Fatalf("NoCompress packet: first byte %#x", b0)
 	}
 
 	// Without the offer, nothing is compressed.

@@ -132,51 +132,43 @@ func (s *Session) Close() { s.closeWith(ReasonForcedClose, true) }
 // poll. Data must not change after the call: a broadcast may share it
 // between sessions.
 func (s *Session) Send(pkts ...Packet) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	s.mu.Lock()
-	if s.state != stateOpen {
-		s.mu.Unlock()
-		return ErrSessionClosed
-	}
-	if ws := s.ws; ws != nil {
-		s.mu.Unlock()
-		return s.writeWS(ws, pkts)
-	}
-	if len(s.queue)+len(pkts) > s.srv.opts.MaxQueuedPackets {
-		s.mu.Unlock()
-		s.closeWith(ReasonQueueFull, false)
-		return ErrQueueFull
-	}
-	s.queue = append(s.queue, pkts...)
-	s.wakePoll()
-	s.mu.Unlock()
-	return nil
+	_, err := s.send(pkts, false)
+	return err
 }
 
 // SendVolatile sends pkts only if the transport can take them at once: a
 // WebSocket, or a poll waiting with nothing queued before them. Otherwise
 // they are dropped, and it reports false (Socket.IO's volatile flag).
 func (s *Session) SendVolatile(pkts ...Packet) bool {
+	sent, err := s.send(pkts, true)
+	return sent && err == nil
+}
+
+func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	if s.state != stateOpen {
 		s.mu.Unlock()
-		return false
+		return false, ErrSessionClosed
 	}
 	if ws := s.ws; ws != nil {
 		s.mu.Unlock()
-		return s.writeWS(ws, pkts) == nil
+		return true, s.writeWS(ws, pkts)
 	}
-	if s.pollWake == nil || len(s.queue) > 0 || s.upgrading {
+	if volatile && (s.pollWake == nil || len(s.queue) > 0 || s.upgrading) {
 		s.mu.Unlock()
-		return false
+		return false, nil
+	}
+	if len(s.queue)+len(pkts) > s.srv.opts.MaxQueuedPackets {
+		s.mu.Unlock()
+		s.closeWith(ReasonQueueFull, false)
+		return false, ErrQueueFull
 	}
 	s.queue = append(s.queue, pkts...)
 	s.wakePoll()
 	s.mu.Unlock()
-	return true
+	return true, nil
 }
 
 // wakePoll releases the pending GET, if any. s.mu is held.

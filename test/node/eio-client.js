@@ -10,14 +10,7 @@ const cfg = JSON.parse(process.argv[2]);
 const eio3 = require("eio-client-v3");
 const { Socket: Socket6 } = require("eio-client-v6");
 
-const STEP_TIMEOUT = 8000;
-const report = { ok: false, steps: [] };
-
-function fail(msg) {
-  report.error = msg;
-  console.log(JSON.stringify(report));
-  process.exit(1);
-}
+const { report, fail, step, withTimeout, once, sleep, run } = require("./helpers");
 
 function open() {
   const opts = { path: "/engine.io" };
@@ -36,20 +29,6 @@ function open() {
   return socket;
 }
 
-function withTimeout(promise, what) {
-  let t;
-  return Promise.race([
-    promise.finally(() => clearTimeout(t)),
-    new Promise((_, reject) => {
-      t = setTimeout(() => reject(new Error("timed out waiting for " + what)), STEP_TIMEOUT);
-    }),
-  ]);
-}
-
-function once(socket, event) {
-  return withTimeout(new Promise((resolve) => socket.once(event, (...a) => resolve(a))), event);
-}
-
 async function next(socket) {
   if (socket.inbox.length === 0) {
     await withTimeout(new Promise((resolve) => socket.waiters.push(resolve)), "a message");
@@ -65,8 +44,6 @@ function asBuffer(data) {
   return null;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 async function opened() {
   const socket = open();
   await once(socket, "open");
@@ -76,10 +53,6 @@ async function opened() {
   const want = cfg.mode === "polling" ? "polling" : "websocket";
   if (socket.transport.name !== want) fail(`transport is ${socket.transport.name}, want ${want}`);
   return socket;
-}
-
-function step(name) {
-  report.steps.push(name);
 }
 
 // The largest message whose encoded form fits the limit on this transport.
@@ -156,9 +129,6 @@ async function main() {
   report.overLimitReason = overReason;
   step("over-limit");
 
-  report.ok = true;
-  console.log(JSON.stringify(report));
-  process.exit(0);
 }
 
-main().catch((e) => fail(String((e && e.stack) || e)));
+run(main);

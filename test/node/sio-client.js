@@ -12,18 +12,7 @@ const lib = v4 ? require("sio-client-v4") : require("sio-client-v2");
 const io = v4 ? lib.io : lib;
 const Manager = lib.Manager;
 
-const STEP_TIMEOUT = 8000;
-const report = { ok: false, steps: [] };
-
-function fail(msg) {
-  report.error = msg;
-  console.log(JSON.stringify(report));
-  process.exit(1);
-}
-
-function step(name) {
-  report.steps.push(name);
-}
+const { report, fail, step, withTimeout, once, emitAck, sleep, run } = require("./helpers");
 
 function opts(extra = {}) {
   const o = { transports: [cfg.transport], forceNew: true, reconnection: false };
@@ -33,24 +22,6 @@ function opts(extra = {}) {
 
 function connect(nsp = "/", extra = {}) {
   return io(cfg.url + nsp, opts(extra));
-}
-
-function withTimeout(promise, what) {
-  let t;
-  return Promise.race([
-    promise.finally(() => clearTimeout(t)),
-    new Promise((_, reject) => {
-      t = setTimeout(() => reject(new Error("timed out waiting for " + what)), STEP_TIMEOUT);
-    }),
-  ]);
-}
-
-function once(emitter, event) {
-  return withTimeout(new Promise((resolve) => emitter.once(event, (...a) => resolve(a))), event);
-}
-
-function emitAck(socket, ...args) {
-  return withTimeout(new Promise((resolve) => socket.emit(...args, (...r) => resolve(r))), "ack of " + args[0]);
 }
 
 // connected resolves once the socket is connected, or rejects with the
@@ -65,8 +36,6 @@ function connected(socket) {
     "connect",
   );
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function same(a, b) {
   if (Buffer.isBuffer(a) || a instanceof ArrayBuffer) {
@@ -208,9 +177,6 @@ async function main() {
   report.closeReason = (await eGone)[0];
   step("disconnects");
 
-  report.ok = true;
-  console.log(JSON.stringify(report));
-  process.exit(0);
 }
 
-main().catch((e) => fail(String((e && e.stack) || e)));
+run(main);

@@ -8,21 +8,7 @@
 const cfg = JSON.parse(process.argv[2]);
 const { io } = require("sio-client-v4");
 
-const report = { ok: false, steps: [] };
-function fail(msg) {
-  report.error = msg;
-  console.log(JSON.stringify(report));
-  process.exit(1);
-}
-function withTimeout(promise, what) {
-  let t;
-  return Promise.race([
-    promise.finally(() => clearTimeout(t)),
-    new Promise((_, reject) => (t = setTimeout(() => reject(new Error("timed out waiting for " + what)), 8000))),
-  ]);
-}
-const once = (e, ev) => withTimeout(new Promise((r) => e.once(ev, (...a) => r(a))), ev);
-const emitAck = (s, ...a) => withTimeout(new Promise((r) => s.emit(...a, (...x) => r(x))), "ack of " + a[0]);
+const { report, fail, step, withTimeout, once, emitAck, run } = require("./helpers");
 
 async function main() {
   const s = io(cfg.url, { transports: [cfg.transport], forceNew: true, reconnectionDelay: 300, reconnectionDelayMax: 300 });
@@ -37,7 +23,7 @@ async function main() {
   await withTimeout(new Promise((r) => (function wait() { seen.length ? r() : setTimeout(wait, 20); })()), "e1");
   // The offset comes as the last argument, as with Node.
   if (seen[0][0] !== "e1" || typeof seen[0][1] !== "string") fail(`e1: ${JSON.stringify(seen)}`);
-  report.steps.push("first connection");
+  step("first connection");
 
   await emitAck(s, "emit-while-away", 150);
   const gone = once(s, "disconnect");
@@ -52,7 +38,7 @@ async function main() {
   const rooms = (await emitAck(s, "rooms"))[0];
   if (!rooms.includes("r")) fail(`rooms ${rooms}`);
   if ((await emitAck(s, "get-data"))[0] !== "precious") fail("data lost");
-  report.steps.push("recovered");
+  step("recovered");
 
   // A client that says goodbye is not recovered.
   s.disconnect();
@@ -60,9 +46,7 @@ async function main() {
   s.connect();
   await again;
   if (s.recovered) fail("recovered after a deliberate disconnect");
-  report.steps.push("not recovered after disconnect");
-  report.ok = true;
-  console.log(JSON.stringify(report));
-  process.exit(0);
+  step("not recovered after disconnect");
 }
-main().catch((e) => fail(String((e && e.stack) || e)));
+
+run(main);
