@@ -72,12 +72,19 @@ func (b *BroadcastOperator) Timeout(d time.Duration) *BroadcastOperator {
 	return c
 }
 
+func (b *BroadcastOperator) observe() {
+	if o := b.nsp.srv.opts.Observer; o != nil {
+		o.Broadcast(b.nsp.name)
+	}
+}
+
 func (b *BroadcastOperator) opts() BroadcastOptions {
 	return BroadcastOptions{Rooms: b.rooms, Except: b.except, Flags: b.flags}
 }
 
 // Emit sends an event to every selected socket.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
+	b.observe()
 	p := &Packet{Type: PacketEvent, Nsp: b.nsp.name, Data: eventData(event, args)}
 	return b.nsp.adapter.Broadcast(p, b.opts())
 }
@@ -92,6 +99,7 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 		ctx, cancel = context.WithTimeout(ctx, b.flags.Timeout)
 		defer cancel()
 	}
+	b.observe()
 	servers, err := b.nsp.adapter.ServerCount(ctx)
 	if err != nil {
 		return nil, err

@@ -43,12 +43,23 @@ type Options struct {
 	// MaxPendingEvents bounds the events waiting for a socket's handlers;
 	// a client past it is disconnected. Default 1024.
 	MaxPendingEvents int
+	// Observer, when set, is told of broadcasts and disconnects, for
+	// metrics; Engine.Observer sees the sessions and packets.
+	Observer Observer
 	// Recovery, when set, turns on connection state recovery (Node 4.6+):
 	// a client that comes back within MaxDisconnectionDuration keeps its
 	// id, rooms and data, and receives the events it missed.
 	Recovery *RecoveryOptions
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Observer is told of the Socket.IO layer's events, for metrics. Its
+// methods must be quick and safe for concurrent use.
+type Observer interface {
+	SocketConnected(nsp string)
+	SocketDisconnected(nsp, reason string)
+	Broadcast(nsp string)
 }
 
 // RecoveryOptions configure connection state recovery.

@@ -339,6 +339,9 @@ func (s *Socket) onConnect(handlers []func(*Socket)) {
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()
+	if o := s.nsp.srv.opts.Observer; o != nil {
+		o.SocketConnected(s.nsp.name)
+	}
 	s.Join(s.id)
 	if len(s.rooms0) > 0 {
 		s.Join(s.rooms0...)
@@ -381,6 +384,9 @@ func (s *Socket) onPacket(p *Packet) {
 			f(args, nil)
 		}
 	case PacketDisconnect:
+		// The namespace is free for a new CONNECT at once, as in Node; the
+		// disconnect handlers still run after the events queued before.
+		s.client.detach(s)
 		s.queue.push(func() { s.onClose(ReasonClientNamespaceDisconnect) })
 	}
 }
@@ -467,6 +473,9 @@ func (s *Socket) onClose(reason string) {
 	s.client.detach(s)
 	for _, f := range acks {
 		f(nil, ErrSocketClosed)
+	}
+	if o := s.nsp.srv.opts.Observer; o != nil {
+		o.SocketDisconnected(s.nsp.name, reason)
 	}
 	for _, h := range disconnect {
 		h(reason)

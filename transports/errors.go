@@ -41,6 +41,8 @@ var codeErrors = [...]error{
 type RequestError struct {
 	Code    ErrorCode
 	Message string
+	// Status overrides the HTTP status (400, or 403 for Forbidden).
+	Status int
 }
 
 func (e *RequestError) Error() string { return "engine.io: " + e.Message }
@@ -62,6 +64,9 @@ func requestError(code ErrorCode, message string) *RequestError {
 
 // status is the HTTP status of a refusal: 403 for Forbidden, 400 otherwise.
 func (e *RequestError) status() int {
+	if e.Status != 0 {
+		return e.Status
+	}
 	if e.Code == CodeForbidden {
 		return http.StatusForbidden
 	}

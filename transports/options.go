@@ -72,8 +72,26 @@ type Options struct {
 	// OnSession is called for each new session, before any of its messages
 	// is delivered: set its handlers there.
 	OnSession func(s *Session)
+	// MaxSessions bounds the open sessions; a handshake past it is refused
+	// with 503 and {"code":3,"message":"Server at capacity"} (Node has no
+	// such bound). Zero means no bound.
+	MaxSessions int
+	// Observer, when set, is told of sessions and packets, for metrics.
+	Observer Observer
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Observer is told of the Engine.IO layer's events, for metrics. Its
+// methods are called on hot paths: they must be quick and safe for
+// concurrent use.
+type Observer interface {
+	SessionOpened(transport string, protocol int)
+	SessionUpgraded(protocol int)
+	SessionClosed(transport string, protocol int, reason string)
+	HandshakeRefused(code ErrorCode)
+	PacketsIn(packets, bytes int)
+	PacketsOut(packets, bytes int)
 }
 
 // Cookie describes the optional session cookie. Name defaults to "io",

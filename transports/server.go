@@ -183,6 +183,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) refuse(w http.ResponseWriter, e *RequestError, upgrade bool) {
 	s.opts.Logger.Debug("engine.io request refused", "code", int(e.Code), "message", e.Message)
+	if o := s.opts.Observer; o != nil {
+		o.HandshakeRefused(e.Code)
+	}
+	if e.status() == http.StatusServiceUnavailable {
+		e.writeJSON(w)
+		return
+	}
 	if upgrade {
 		e.writeUpgrade(w)
 		return
@@ -233,6 +240,9 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, 
 			return nil, requestError(CodeForbidden, err.Error())
 		}
 	}
+	if max := s.opts.MaxSessions; max > 0 && s.Count() >= max {
+		return nil, &RequestError{Code: CodeBadRequest, Message: "Server at capacity", Status: http.StatusServiceUnavailable}
+	}
 	return nil, nil
 }
 
@@ -252,6 +262,13 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 	s.sessions[sess.id] = sess
 	s.mu.Unlock()
 	s.open.Add(1)
+	if o := s.opts.Observer; o != nil {
+		transport := TransportPolling
+		if upgrade {
+			transport = TransportWebSocket
+		}
+		o.SessionOpened(transport, protocol)
+	}
 
 	header := http.Header{}
 	if c := s.opts.Cookie; c != nil {
@@ -261,11 +278,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		conn, err := s.ws.Upgrade(w, r, header, wsHandler{sess})
 		if err != nil {
 			s.opts.Logger.Debug("engine.io websocket handshake failed", "err", err)
-			sess.mu.Lock()
-			sess.state = stateClosing
-			sess.mu.Unlock()
-			s.open.Add(-1)
-			sess.finalize()
+			sess.closeWith(ReasonTransportError, false)
 			return
 		}
 		sess.mu.Lock()

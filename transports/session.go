@@ -145,6 +145,13 @@ func (s *Session) SendVolatile(pkts ...Packet) bool {
 }
 
 func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
+	if o := s.srv.opts.Observer; o != nil {
+		n := 0
+		for _, p := range pkts {
+			n += 1 + len(p.Data)
+		}
+		o.PacketsOut(len(pkts), n)
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
@@ -265,6 +272,9 @@ func (s *Session) onTimer() {
 
 // onPacket handles a packet from the client's current transport.
 func (s *Session) onPacket(p Packet) {
+	if o := s.srv.opts.Observer; o != nil {
+		o.PacketsIn(1, 1+len(p.Data))
+	}
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	switch p.Type {
@@ -345,6 +355,13 @@ func (s *Session) closeWith(reason string, notify bool) {
 		s.finalize()
 	}
 	s.srv.opts.Logger.Debug("engine.io session closed", "sid", s.id, "reason", reason)
+	if o := s.srv.opts.Observer; o != nil {
+		transport := TransportPolling
+		if ws != nil {
+			transport = TransportWebSocket
+		}
+		o.SessionClosed(transport, s.protocol, reason)
+	}
 	if handler != nil {
 		handler(reason)
 	}
@@ -634,6 +651,9 @@ func (s *Session) completeUpgrade(c *websocket.Conn) {
 	s.wakePoll()
 	s.mu.Unlock()
 	s.srv.opts.Logger.Debug("engine.io session upgraded", "sid", s.id)
+	if o := s.srv.opts.Observer; o != nil {
+		o.SessionUpgraded(s.protocol)
+	}
 	if len(pkts) > 0 {
 		if err := s.writeWS(c, pkts); err != nil {
 			s.closeWith(ReasonTransportError, false)
