@@ -1,16 +1,23 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: test deps check bench fuzz
+.PHONY: run test deps check bench fuzz
+
+# The server with its demo application, at http://localhost:3000/.
+run:
+	cd public && npm ci --no-audit --no-fund --loglevel=error
+	$(GO) run ./cmd/siogo
 
 # Every test: formatting, vet, and the whole suite under the race detector,
 # the official npm clients included (and each fuzz target's seed corpus).
 test: deps check
 	$(GO) test -race -count=1 -timeout 12m ./...
 
-# The official JavaScript clients the tests drive, from the lock file.
+# The official JavaScript clients the tests drive and the page's bundles,
+# from the lock files.
 deps:
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+	cd public && npm ci --no-audit --no-fund --loglevel=error
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,150 @@
+// Command siogo is a Socket.IO server running the demo application of
+// demo-contract.md: a timestamp to every client each tick, echo, rooms and
+// broadcasts, the demo page at /, a plain WebSocket echo at /ws, /healthz,
+// /readyz and /metrics. `siogo --help` lists the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/siogo/siogo/server"
+	"github.com/siogo/siogo/transports"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "siogo:", err)
+		os.Exit(2)
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "siogo:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.Addr, "err", err)
+		os.Exit(1)
+	}
+	if err := run(ctx, cfg, ln, log); err != nil {
+		log.Error("siogo stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg config) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", cfg.LogFormat)
+}
+
+// run serves on ln until ctx ends, then shuts down gracefully: readiness
+// goes false, every client is disconnected (so that it reconnects
+// elsewhere), pending requests finish, all within cfg.ShutdownTimeout.
+func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
+	if cfg.Adapter != "memory" {
+		return fmt.Errorf("--adapter %q: only the in-memory adapter is available in this build (the Redis adapter is to come)", cfg.Adapter)
+	}
+	m := newMetrics()
+	engine := transports.Options{
+		PingInterval:      cfg.PingInterval,
+		PingTimeout:       cfg.PingTimeout,
+		MaxHTTPBufferSize: cfg.MaxPayload,
+		MaxSessions:       cfg.MaxConnections,
+		Observer:          m,
+		Logger:            log,
+	}
+	if cfg.CORSOrigin != "" {
+		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
+	}
+	srv, err := server.New(server.Options{Engine: engine, Observer: m, Logger: log})
+	if err != nil {
+		return err
+	}
+	appCtx, stopApp := context.WithCancel(context.Background())
+	defer stopApp()
+	demo(appCtx, srv, cfg.Tick)
+	ws, err := newPlainWS(int(cfg.MaxPayload))
+	if err != nil {
+		return err
+	}
+	go ws.tick(appCtx, cfg.Tick)
+
+	var draining atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle(cfg.Path, srv)
+	mux.Handle("GET /ws", ws)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	mountStatic(mux, cfg.Path, cfg.ClientDir)
+
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("siogo shutting down", "timeout", cfg.ShutdownTimeout)
+	draining.Store(true)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	stopApp()
+	err = srv.Shutdown(sctx)
+	ws.close()
+	if herr := hs.Shutdown(sctx); herr != nil && err == nil {
+		err = herr
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown deadline reached; remaining connections dropped")
+		_ = hs.Close()
+		err = nil
+	}
+	log.Info("siogo stopped")
+	return err
+}

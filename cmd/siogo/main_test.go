@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/siogo/siogo/internal/nodetest"
+)
+
+// repoRoot is the module's root directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	return filepath.Dir(filepath.Dir(nodetest.Dir(t))) // <root>/test/node
+}
+
+// clientDir is where public/package.json's bundles are installed; a test
+// that serves the page fails, with the command to run, when they are not.
+func clientDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(repoRoot(t), "public", "node_modules")
+	if _, err := os.Stat(filepath.Join(dir, "socket.io-client", "dist", "socket.io.js")); err != nil {
+		t.Fatalf("the page's client bundles are not installed: run: cd %s && npm ci", filepath.Join(repoRoot(t), "public"))
+	}
+	return dir
+}
+
+// start runs the program in-process with args and returns its base URL.
+func start(t *testing.T, args ...string) string {
+	t.Helper()
+	cfg, err := parseConfig(append([]string{"--client-dir", clientDir(t)}, args...), func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- run(ctx, cfg, ln, log) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestBrowser drives the demo page in headless Chromium in its three
+// modes, and writes a screenshot of each to test/output.
+func TestBrowser(t *testing.T) {
+	nodetest.Require(t)
+	base := start(t, "--tick", "300ms")
+	out := filepath.Join(repoRoot(t), "test", "output")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"websocket", "polling", "legacy"} {
+		t.Run(mode, func(t *testing.T) {
+			shot := filepath.Join(out, "demo-"+mode+".png")
+			var rep struct {
+				OK        bool     `json:"ok"`
+				Steps     []string `json:"steps"`
+				Error     string   `json:"error"`
+				Transport string   `json:"transport"`
+			}
+			nodetest.Run(t, 90*time.Second, "browser.js", map[string]any{"url": base + "/", "mode": mode, "screenshot": shot}, &rep)
+			if !rep.OK {
+				t.Fatalf("after %v: %s", rep.Steps, rep.Error)
+			}
+			if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
+				t.Fatalf("no screenshot: %v", err)
+			}
+			t.Logf("screenshot: %s", shot)
+		})
+	}
+}
+
+func TestPlainWebSocket(t *testing.T) {
+	base := start(t, "--tick", "100ms")
+	var rep struct {
+		OK    bool     `json:"ok"`
+		Steps []string `json:"steps"`
+		Error string   `json:"error"`
+	}
+	nodetest.Run(t, 30*time.Second, "ws-client.js", map[string]any{"url": "ws" + strings.TrimPrefix(base, "http") + "/ws"}, &rep)
+	if !rep.OK {
+		t.Fatalf("after %v: %s", rep.Steps, rep.Error)
+	}
+}
+
+var sidRe = regexp.MustCompile(`"sid":"([^"]+)"`)
+
+// TestMetrics scrapes /metrics, parses it, and sees the values move as a
+// client connects and talks.
+func TestMetrics(t *testing.T) {
+	base := start(t)
+	scrape := func() map[string]float64 {
+		t.Helper()
+		_, body := get(t, base+"/metrics")
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("parsing /metrics: %v", err)
+		}
+		out := map[string]float64{}
+		for name, f := range families {
+			for _, m := range f.GetMetric() {
+				key := name
+				for _, l := range m.GetLabel() {
+					key += fmt.Sprintf(",%s=%s", l.GetName(), l.GetValue())
+				}
+				switch {
+				case m.Gauge != nil:
+					out[key] = m.GetGauge().GetValue()
+				case m.Counter != nil:
+					out[key] = m.GetCounter().GetValue()
+				}
+			}
+		}
+		return out
+	}
+	before := scrape()
+	_, body := get(t, base+"/socket.io/?EIO=4&transport=polling")
+	url := base + "/socket.io/?EIO=4&transport=polling&sid=" + sidRe.FindStringSubmatch(body)[1]
+	if res, err := http.Post(url, "text/plain", strings.NewReader("40\x1e42[\"message\",\"hi\"]")); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
+	_, _ = get(t, url)
+	get(t, base+"/socket.io/?EIO=4&transport=nope")
+	after := scrape()
+	for key, want := range map[string]float64{
+		"siogo_connected_clients,protocol=4,transport=polling": 1,
+		"siogo_handshakes_total,protocol=4,transport=polling":  1,
+		"siogo_handshake_errors_total,code=0":                  1,
+		"siogo_connected_sockets,namespace=/":                  1,
+	} {
+		if got := after[key] - before[key]; got != want {
+			t.Errorf("%s moved by %v, want %v", key, got, want)
+		}
+	}
+	for _, key := range []string{"siogo_packets_in_total", "siogo_bytes_in_total", "siogo_packets_out_total", "siogo_bytes_out_total"} {
+		if after[key] <= before[key] {
+			t.Errorf("%s did not move: %v -> %v", key, before[key], after[key])
+		}
+	}
+	if _, ok := after["go_goroutines"]; !ok {
+		t.Error("no Go runtime metrics")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	base := start(t)
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz: %d", code)
+	}
+	if code, body := get(t, base+"/socket.io/socket.io.min.js"); code != 200 || !strings.Contains(body, "io") {
+		t.Fatalf("client bundle: %d", code)
+	}
+	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "<title>siogo demo</title>") {
+		t.Fatalf("page: %d", code)
+	}
+}
+
+// TestSIGTERM runs the built program with connected clients, sends
+// SIGTERM, and sees it disconnect them and exit cleanly within its
+// deadline.
+func TestSIGTERM(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "siogo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "--addr", addr, "--shutdown-timeout", "3s", "--client-dir", clientDir(t))
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := "http://" + addr
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatalf("siogo did not listen: %s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, body := get(t, base+"/socket.io/?EIO=4&transport=polling")
+	url := base + "/socket.io/?EIO=4&transport=polling&sid=" + sidRe.FindStringSubmatch(body)[1]
+	res, err := http.Post(url, "text/plain", strings.NewReader("40"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	get(t, url) // the CONNECT answer
+	polled := make(chan string, 1)
+	go func() {
+		for {
+			_, b := get(t, url)
+			if b != "2" && !strings.HasPrefix(b, "42[\"timestamp\"") {
+				polled <- b
+				return
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	begin := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-polled:
+		if b != "1" {
+			t.Errorf("the pending poll got %q, want the close packet", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the client was not disconnected")
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatalf("siogo did not exit within its deadline\n%s", logs.String())
+	}
+	if d := time.Since(begin); d > 4*time.Second {
+		t.Errorf("shutdown took %v, deadline 3s", d)
+	}
+	if !strings.Contains(logs.String(), "siogo stopped") {
+		t.Errorf("logs: %s", logs.String())
+	}
+}
+
+func TestConfig(t *testing.T) {
+	env := map[string]string{"SIOGO_ADDR": ":4000", "SIOGO_TICK": "1s", "SIOGO_PING_INTERVAL": "5s"}
+	cfg, err := parseConfig([]string{"--tick", "2s"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":4000" || cfg.Tick != 2*time.Second || cfg.PingInterval != 5*time.Second || cfg.Path != "/socket.io/" {
+		t.Fatalf("config %+v", cfg)
+	}
+	var help bytes.Buffer
+	_, err = parseConfig([]string{"--help"}, func(string) string { return "" }, &help)
+	if err == nil || !strings.Contains(help.String(), "--max-connections (SIOGO_MAX_CONNECTIONS") {
+		t.Fatalf("help: %v %s", err, help.String())
+	}
+	for _, bad := range [][]string{{"--tls-cert", "x"}, {"--path", "nope"}, {"--tick", "0s"}, {"extra"}} {
+		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"SIOGO_TICK": "soon"}[k] }, io.Discard); err == nil {
+		t.Error("a bad environment value accepted")
+	}
+}
