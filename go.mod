@@ -3,6 +3,7 @@ module github.com/siogo/siogo
 go 1.26.0
 
 require (
+	github.com/gomodule/redigo v1.9.3
 	github.com/lesismal/nbio v1.6.8
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.0

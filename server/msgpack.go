@@ -308,3 +308,29 @@ func msgpackCheck(b []byte, max int) error {
 		}
 	}
 }
+
+// DecodeMsgpack decodes one msgpack value as the msgpack parser does:
+// nesting and lengths checked first, JavaScript's undefined as nil. For
+// adapters that read messages other nodes wrote with notepack.
+func DecodeMsgpack(b []byte) (any, error) {
+	if err := msgpackCheck(b, 1000); err != nil {
+		return nil, err
+	}
+	var v any
+	if err := msgpack.Unmarshal(b, &v); err != nil {
+		return nil, invalid("bad msgpack: %v", err)
+	}
+	return dropUndefined(v), nil
+}
+
+// EncodeMsgpack encodes v as msgpack, struct fields named by their json
+// tags, as JSON would name them.
+func EncodeMsgpack(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetCustomStructTag("json")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

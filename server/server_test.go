@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,77 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siogo/siogo/internal/siotest"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
 
-// pollClient is a raw protocol-5 client over long-polling, for the tests
-// that need to see or send exact packets.
-type pollClient struct {
-	t   *testing.T
-	url string
-}
+type pollClient = siotest.Client
+
+func dialPoll(t *testing.T, base string) *pollClient { return siotest.Dial(t, base) }
 
 var sidRe = regexp.MustCompile(`"sid":"([^"]+)"`)
 
-func dialPoll(t *testing.T, base string) *pollClient {
-	t.Helper()
-	body := httpDo(t, "GET", base+"/socket.io/?EIO=4&transport=polling", "")
-	m := sidRe.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("handshake %q", body)
-	}
-	return &pollClient{t: t, url: base + "/socket.io/?EIO=4&transport=polling&sid=" + m[1]}
-}
-
-func httpDo(t *testing.T, method, url, body string) string {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return string(b)
-}
-
-func (c *pollClient) send(pkts ...string) {
-	c.t.Helper()
-	if r := httpDo(c.t, "POST", c.url, strings.Join(pkts, "\x1e")); r != "ok" {
-		c.t.Fatalf("post: %q", r)
-	}
-}
-
-// poll returns the packets of one poll, pings answered and left out.
-func (c *pollClient) poll() []string {
-	c.t.Helper()
-	for {
-		var out []string
-		for _, p := range strings.Split(httpDo(c.t, "GET", c.url, ""), "\x1e") {
-			if p == "2" {
-				c.send("3")
-				continue
-			}
-			out = append(out, p)
-		}
-		if len(out) > 0 {
-			return out
-		}
-	}
-}
-
-// connect joins the root namespace and returns the socket id.
-func (c *pollClient) connect() string {
-	c.t.Helper()
-	c.send("40")
-	got := c.poll()
-	m := sidRe.FindStringSubmatch(got[0])
-	if !strings.HasPrefix(got[0], "40{") || m == nil {
-		c.t.Fatalf("connect: %q", got)
-	}
-	return m[1]
-}
+func httpDo(t *testing.T, method, url, body string) string { return siotest.Do(t, method, url, body) }
 
 func newServer(t *testing.T, opts server.Options) (*server.Server, string) {
 	t.Helper()
@@ -95,9 +34,9 @@ func TestShutdown(t *testing.T) {
 	reasons := make(chan string, 2)
 	srv.OnConnection(func(s *server.Socket) { s.OnDisconnect(func(r string) { reasons <- r }) })
 	c := dialPoll(t, url)
-	c.connect()
+	c.Connect()
 	polled := make(chan []string)
-	go func() { polled <- c.poll() }()
+	go func() { polled <- c.Poll() }()
 	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -116,7 +55,7 @@ func TestShutdown(t *testing.T) {
 func TestConnectTimeout(t *testing.T) {
 	srv, url := newServer(t, server.Options{ConnectTimeout: 100 * time.Millisecond})
 	c := dialPoll(t, url)
-	if got := c.poll(); !slices.Equal(got, []string{"1"}) {
+	if got := c.Poll(); !slices.Equal(got, []string{"1"}) {
 		t.Fatalf("got %q, want the connection closed", got)
 	}
 	if n := srv.Engine().Count(); n != 0 {
@@ -137,10 +76,10 @@ func TestInvalidPacketClosesConnection(t *testing.T) {
 	})
 	for _, bad := range []string{`42["disconnect"]`, `49`, `451-["a",{"_placeholder":true,"num":5}]`, `42/nowhere,["a"]`} {
 		c := dialPoll(t, url)
-		c.connect()
-		c.send(bad)
+		c.Connect()
+		c.Send(bad)
 		if strings.HasPrefix(bad, "451") {
-			c.send("bAQ==") // the attachment, with a forged placeholder number
+			c.Send("bAQ==") // the attachment, with a forged placeholder number
 		}
 		select {
 		case r := <-reason:
@@ -179,11 +118,11 @@ func TestHandlers(t *testing.T) {
 		})
 	})
 	c := dialPoll(t, url)
-	c.send("40/h,")
-	c.poll()
-	c.send(`42/h,["one"]`, `42/h,["one"]`, `42/h,["gone"]`, `42/h,["end"]`)
+	c.Send("40/h,")
+	c.Poll()
+	c.Send(`42/h,["one"]`, `42/h,["one"]`, `42/h,["gone"]`, `42/h,["end"]`)
 	<-done
-	got := c.poll()
+	got := c.Poll()
 	if !slices.Equal(got, []string{`42/h,["reply",1]`, `42/h,["everyone"]`}) {
 		t.Fatalf("client got %q", got)
 	}
@@ -198,7 +137,7 @@ func TestHandlers(t *testing.T) {
 func TestVolatile(t *testing.T) {
 	srv, url := newServer(t, server.Options{})
 	c := dialPoll(t, url)
-	c.connect()
+	c.Connect()
 	// No poll is pending: a volatile event is dropped, a normal one waits.
 	if err := srv.Of("/").Volatile().Emit("dropped"); err != nil {
 		t.Fatal(err)
@@ -206,12 +145,12 @@ func TestVolatile(t *testing.T) {
 	if err := srv.Emit("kept"); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.poll(); !slices.Equal(got, []string{`42["kept"]`}) {
+	if got := c.Poll(); !slices.Equal(got, []string{`42["kept"]`}) {
 		t.Fatalf("got %q", got)
 	}
 	// With a poll pending, a volatile event goes through.
 	polled := make(chan []string)
-	go func() { polled <- c.poll() }()
+	go func() { polled <- c.Poll() }()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		_ = srv.Of("/").Volatile().Emit("through")
@@ -232,7 +171,7 @@ func TestVolatile(t *testing.T) {
 func TestClusterCalls(t *testing.T) {
 	srv, url := newServer(t, server.Options{})
 	a, b := dialPoll(t, url), dialPoll(t, url)
-	ida, idb := a.connect(), b.connect()
+	ida, idb := a.Connect(), b.Connect()
 	nsp := srv.Of("/")
 	if err := nsp.In(ida).SocketsJoin("club"); err != nil {
 		t.Fatal(err)
@@ -248,7 +187,7 @@ func TestClusterCalls(t *testing.T) {
 	if err := socks[0].Emit("hi", "there"); err != nil {
 		t.Fatal(err)
 	}
-	if got := a.poll(); !slices.Equal(got, []string{`42["hi","there"]`}) {
+	if got := a.Poll(); !slices.Equal(got, []string{`42["hi","there"]`}) {
 		t.Fatalf("remote socket emit: %q", got)
 	}
 	_ = nsp.SocketsLeave("club")
@@ -256,7 +195,7 @@ func TestClusterCalls(t *testing.T) {
 		t.Fatalf("club not empty: %d", len(socks))
 	}
 	_ = srv.Except(ida).DisconnectSockets(false)
-	if got := b.poll(); !slices.Equal(got, []string{"41"}) {
+	if got := b.Poll(); !slices.Equal(got, []string{"41"}) {
 		t.Fatalf("disconnected socket got %q", got)
 	}
 	if s := nsp.Socket(idb); s != nil {
@@ -282,10 +221,10 @@ func TestEmitWithAckErrors(t *testing.T) {
 		}()
 	})
 	c := dialPoll(t, url)
-	c.send("40/q,")
-	c.poll()
+	c.Send("40/q,")
+	c.Poll()
 	time.Sleep(50 * time.Millisecond)
-	c.send("41/q,")
+	c.Send("41/q,")
 	if err := <-got; !errors.Is(err, server.ErrSocketClosed) {
 		t.Fatalf("got %v, want ErrSocketClosed", err)
 	}

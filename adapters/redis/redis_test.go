@@ -1,0 +1,362 @@
+package redis_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/internal/nodetest"
+	"github.com/siogo/siogo/internal/redistest"
+	"github.com/siogo/siogo/internal/siotest"
+	"github.com/siogo/siogo/server"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// node is one siogo node of a test cluster.
+type node struct {
+	srv *server.Server
+	rc  *redis.Client
+	URL string
+}
+
+func newNode(t *testing.T, redisURL string) *node {
+	t.Helper()
+	rc, err := redis.NewClient(redis.Options{URL: redisURL, RequestsTimeout: 2 * time.Second, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		_ = srv.Close()
+		hs.Close()
+		_ = rc.Close()
+	})
+	n := &node{srv: srv, rc: rc, URL: hs.URL}
+	n.waitReady(t)
+	return n
+}
+
+func (n *node) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.rc.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not subscribed: %v", n.rc.Ready())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func expect(t *testing.T, c *siotest.Client, want ...string) {
+	t.Helper()
+	if got := c.Poll(); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestBroadcastAcrossNodes(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b, c := newNode(t, rs.URL), newNode(t, rs.URL), newNode(t, rs.URL)
+	ca, cb, cc := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL), siotest.Dial(t, c.URL)
+	ca.Connect()
+	idb := cb.Connect()
+	cc.Connect()
+	if n, _ := a.srv.Of("/").Adapter().ServerCount(context.Background()); n != 3 {
+		t.Fatalf("server count %d, want 3", n)
+	}
+
+	// Every client once, whichever node emits.
+	_ = a.srv.Emit("hello", 1, map[string]any{"k": []byte{7}})
+	for _, cl := range []*siotest.Client{ca, cb, cc} {
+		expect(t, cl, `451-["hello",1,{"k":{"_placeholder":true,"num":0}}]`, "bBw==")
+	}
+	_ = b.srv.Emit("end")
+	for _, cl := range []*siotest.Client{ca, cb, cc} {
+		expect(t, cl, `42["end"]`)
+	}
+
+	// Rooms and except across nodes.
+	b.srv.Of("/").Socket(idb).Join("r", "x")
+	_ = a.srv.To("r").Emit("in-r")
+	_ = a.srv.Except("x").Emit("not-x")
+	expect(t, cb, `42["in-r"]`)
+	expect(t, ca, `42["not-x"]`)
+	expect(t, cc, `42["not-x"]`)
+}
+
+func TestClusterCalls(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b := newNode(t, rs.URL), newNode(t, rs.URL)
+	ca, cb := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL)
+	ida, idb := ca.Connect(), cb.Connect()
+	ctx := context.Background()
+
+	all, err := a.srv.Of("/").FetchSockets(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("fetchSockets: %d %v", len(all), err)
+	}
+	var remote *server.RemoteSocket
+	for _, s := range all {
+		if s.ID == idb {
+			remote = s
+		}
+	}
+	if remote == nil || remote.Handshake.Address != "127.0.0.1" || !slices.Contains(remote.Rooms, idb) {
+		t.Fatalf("remote socket %+v", remote)
+	}
+
+	if err := a.srv.In(idb).SocketsJoin("club"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return slices.Contains(b.srv.Of("/").Socket(idb).Rooms(), "club") })
+	got, _ := a.srv.In("club").FetchSockets(ctx)
+	if len(got) != 1 || got[0].ID != idb {
+		t.Fatalf("club: %+v", got)
+	}
+	if err := remote.Emit("direct", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, cb, `42["direct","hi"]`)
+	_ = a.srv.In("club").SocketsLeave("club")
+	waitFor(t, func() bool { return !slices.Contains(b.srv.Of("/").Socket(idb).Rooms(), "club") })
+
+	// Server-side emit with acks, each way.
+	b.srv.Of("/").OnServerSideEmit("ping", func(args []any, ack server.Ack) { ack(fmt.Sprint("pong ", args[0])) })
+	answers, err := a.srv.Of("/").ServerSideEmitWithAck(ctx, "ping", "a")
+	if err != nil || !slices.Equal(answers, []any{"pong a"}) {
+		t.Fatalf("server-side emit: %v %v", answers, err)
+	}
+
+	// Broadcast with acks from clients on both nodes.
+	done := make(chan []any, 1)
+	go func() {
+		resp, err := a.srv.Of("/").Timeout(3*time.Second).EmitWithAck(ctx, "q")
+		if err != nil {
+			t.Errorf("broadcast with ack: %v", err)
+		}
+		done <- resp
+	}()
+	for _, cl := range []*siotest.Client{ca, cb} {
+		p := cl.Poll()[0]
+		id := p[2:strings.IndexByte(p, '[')]
+		cl.Send("43" + id + `["answer"]`)
+	}
+	if resp := <-done; !slices.Equal(resp, []any{"answer", "answer"}) {
+		t.Fatalf("acks %v", resp)
+	}
+
+	if err := a.srv.Except(ida).DisconnectSockets(false); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, cb, "41")
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startNodeServer runs a Node.js socket.io server with the npm redis
+// adapter and returns its base URL.
+func startNodeServer(t *testing.T, redisURL string) string {
+	t.Helper()
+	dir := nodetest.Require(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	arg, _ := json.Marshal(map[string]any{"redis": redisURL, "port": port})
+	cmd := exec.Command("node", "node-cluster-node.js", string(arg))
+	cmd.Dir = dir
+	out, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "listening" {
+				ready <- true
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("the Node server stopped: %s", stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the Node server did not start: %s", stderr.String())
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// TestMixedCluster puts a Node.js socket.io node with @socket.io/redis-
+// adapter beside a siogo node: broadcasts, rooms and cluster calls cross
+// both ways.
+func TestMixedCluster(t *testing.T) {
+	rs := redistest.Start(t)
+	g := newNode(t, rs.URL)
+	nodeURL := startNodeServer(t, rs.URL)
+	cg, cn := siotest.Dial(t, g.URL), siotest.Dial(t, nodeURL)
+	cg.Connect()
+	idn := cn.Connect()
+	waitFor(t, func() bool { n, _ := g.srv.Of("/").Adapter().ServerCount(context.Background()); return n == 2 })
+
+	_ = g.srv.Emit("from-go", "x", 1.5, []byte{9})
+	expect(t, cg, `451-["from-go","x",1.5,{"_placeholder":true,"num":0}]`, "bCQ==")
+	expect(t, cn, `451-["from-go","x",1.5,{"_placeholder":true,"num":0}]`, "bCQ==")
+
+	cn.Send(`42["broadcast","from-node"]`)
+	expect(t, cg, `42["broadcast","from-node"]`)
+	expect(t, cn, `42["broadcast","from-node"]`)
+
+	all, err := g.srv.Of("/").FetchSockets(context.Background())
+	if err != nil || len(all) != 2 {
+		t.Fatalf("fetchSockets: %d %v", len(all), err)
+	}
+	if err := g.srv.In(idn).SocketsJoin("room-x"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	_ = g.srv.To("room-x").Emit("in-x")
+	expect(t, cn, `42["in-x"]`)
+
+	answers, err := g.srv.Of("/").ServerSideEmitWithAck(context.Background(), "ping-node", "go")
+	if err != nil || !slices.Equal(answers, []any{"pong from node: go"}) {
+		t.Fatalf("server-side emit to Node: %v %v", answers, err)
+	}
+	g.srv.Of("/").OnServerSideEmit("ping-go", func(args []any, ack server.Ack) { ack("pong from go: " + fmt.Sprint(args[0])) })
+	cn.Send(`42["ask-go"]`)
+	expect(t, cn, `42["go-answers",["pong from go: from node"]]`)
+
+	cn.Send(`42["fetch"]`)
+	got := cn.Poll()
+	if len(got) != 1 || !strings.HasPrefix(got[0], `42["fetched",[`) || strings.Count(got[0], `"id"`) != 2 {
+		t.Fatalf("Node's fetchSockets: %q", got)
+	}
+}
+
+// TestEmitter publishes with @socket.io/redis-emitter and sees siogo's
+// clients receive it, rooms included.
+func TestEmitter(t *testing.T) {
+	rs := redistest.Start(t)
+	g := newNode(t, rs.URL)
+	inRoom, outside := siotest.Dial(t, g.URL), siotest.Dial(t, g.URL)
+	id := inRoom.Connect()
+	outside.Connect()
+	g.srv.Of("/").Socket(id).Join("r")
+	var rep struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	nodetest.Run(t, 30*time.Second, "emitter.js", map[string]any{"redis": rs.URL}, &rep)
+	if !rep.OK {
+		t.Fatal(rep.Error)
+	}
+	all := `451-["news","to all",{"_placeholder":true,"num":0}]`
+	var got []string
+	for len(got) < 3 {
+		got = append(got, inRoom.Poll()...)
+	}
+	if !slices.Equal(got, []string{all, "bAQID", `42["news","to room r"]`}) {
+		t.Fatalf("in room: %q", got)
+	}
+	expect(t, outside, all, "bAQID")
+	waitFor(t, func() bool { return slices.Contains(g.srv.Of("/").Socket(id).Rooms(), "joined-by-emitter") })
+}
+
+// TestRedisRestart kills Redis during a run: local delivery goes on, and
+// cluster delivery resumes once Redis is back, without goroutine growth.
+func TestRedisRestart(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b := newNode(t, rs.URL), newNode(t, rs.URL)
+	ca, cb := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL)
+	ca.Connect()
+	cb.Connect()
+	base := runtime.NumGoroutine()
+	for round := 0; round < 3; round++ {
+		rs.Kill()
+		waitFor(t, func() bool { return a.rc.Ready() != nil })
+		_ = a.srv.Emit("local", round)
+		expect(t, ca, fmt.Sprintf(`42["local",%d]`, round))
+		rs.Restart()
+		a.waitReady(t)
+		b.waitReady(t)
+		_ = a.srv.Emit("again", round)
+		expect(t, ca, fmt.Sprintf(`42["again",%d]`, round))
+		expect(t, cb, fmt.Sprintf(`42["again",%d]`, round))
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := runtime.NumGoroutine(); n > base+10 {
+		t.Fatalf("goroutines grew from %d to %d across reconnects", base, n)
+	}
+}
+
+// TestRedisDownAtStart starts a node while Redis is unreachable: it serves
+// its own clients, and joins the cluster when Redis comes.
+func TestRedisDownAtStart(t *testing.T) {
+	rs := redistest.Start(t)
+	rs.Kill()
+	rc, err := redis.NewClient(redis.Options{URL: rs.URL, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	if err := rc.Ready(); err == nil {
+		t.Fatal("ready without Redis")
+	}
+	c := siotest.Dial(t, hs.URL)
+	c.Connect()
+	_ = srv.Emit("alone")
+	expect(t, c, `42["alone"]`)
+	rs.Restart()
+	n := &node{srv: srv, rc: rc}
+	n.waitReady(t)
+	other := newNode(t, rs.URL)
+	_ = other.srv.Emit("joined")
+	expect(t, c, `42["joined"]`)
+	if _, err := redis.NewClient(redis.Options{URL: "localhost:6379"}); err == nil {
+		t.Fatal("a URL without redis:// accepted")
+	}
+}
