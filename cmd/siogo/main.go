@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	redisadapter "github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -71,10 +72,24 @@ func newLogger(cfg config) (*slog.Logger, error) {
 // goes false, every client is disconnected (so that it reconnects
 // elsewhere), pending requests finish, all within cfg.ShutdownTimeout.
 func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
-	if cfg.Adapter != "memory" {
-		return fmt.Errorf("--adapter %q: only the in-memory adapter is available in this build (the Redis adapter is to come)", cfg.Adapter)
-	}
 	m := newMetrics()
+	opts := server.Options{Observer: m, Logger: log}
+	adapterReady := func() error { return nil }
+	switch {
+	case cfg.Adapter == "memory":
+	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://"):
+		// Redis unreachable at start is not fatal: the node serves its own
+		// clients and the adapter retries; /readyz tells.
+		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, Prefix: cfg.RedisPrefix, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		opts.NewAdapter = rc.NewAdapter
+		adapterReady = rc.Ready
+	default:
+		return fmt.Errorf("--adapter %q: want memory or redis://host:port/db", cfg.Adapter)
+	}
 	engine := transports.Options{
 		PingInterval:      cfg.PingInterval,
 		PingTimeout:       cfg.PingTimeout,
@@ -86,7 +101,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	if cfg.CORSOrigin != "" {
 		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
 	}
-	srv, err := server.New(server.Options{Engine: engine, Observer: m, Logger: log})
+	opts.Engine = engine
+	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}
@@ -107,6 +123,10 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if draining.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		if err := adapterReady(); err != nil {
+			http.Error(w, "adapter not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/siogo/siogo/internal/nodetest"
+	"github.com/siogo/siogo/internal/redistest"
+	"github.com/siogo/siogo/internal/siotest"
 )
 
 // repoRoot is the module's root directory.
@@ -177,6 +180,48 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, ok := after["go_goroutines"]; !ok {
 		t.Error("no Go runtime metrics")
+	}
+}
+
+// TestRedisAdapterFlag runs two programs on one Redis: /readyz follows the
+// subscription, and a broadcast crosses from one node to the other.
+func TestRedisAdapterFlag(t *testing.T) {
+	rs := redistest.Start(t)
+	a := start(t, "--adapter", rs.URL)
+	b := start(t, "--adapter", rs.URL)
+	for _, base := range []string{a, b} {
+		waitReady(t, base, 200)
+	}
+	ca, cb := siotest.Dial(t, a), siotest.Dial(t, b)
+	ca.Connect()
+	cb.Connect()
+	ca.Send(`42["broadcast","across"]`)
+	for _, c := range []*siotest.Client{ca, cb} {
+		for {
+			got := c.Poll()
+			if slices.Contains(got, `42["broadcast","across"]`) {
+				break
+			}
+		}
+	}
+	rs.Kill()
+	waitReady(t, a, 503)
+	rs.Restart()
+	waitReady(t, a, 200)
+}
+
+func waitReady(t *testing.T, base string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := get(t, base+"/readyz")
+		if code == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz stayed %d, want %d", base, code, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
