@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,9 @@ type ackPending struct {
 
 // NewAdapter is the server.Options.NewAdapter of this client.
 func (c *Client) NewAdapter(nsp *server.Namespace) server.Adapter {
+	if c.opts.Sharded {
+		return c.newShardedAdapter(nsp)
+	}
 	prefix := c.opts.Prefix
 	a := &Adapter{
 		MemoryAdapter:   server.NewMemoryAdapter(nsp),
@@ -71,8 +75,17 @@ func (c *Client) NewAdapter(nsp *server.Namespace) server.Adapter {
 		ackRequests:     map[string]*ackPending{},
 	}
 	a.specificResponseChannel = a.responseChannel + a.uid + "#"
-	c.register(a)
+	c.subscribe(a, a.subscribedChannels(), []string{a.channel + "*"})
 	return a
+}
+
+// onMessage routes a message of the adapter's subscriptions.
+func (a *Adapter) onMessage(channel string, data []byte) {
+	if strings.HasPrefix(channel, a.channel) {
+		a.onBroadcast(channel, data)
+		return
+	}
+	a.onRequestOrResponse(channel, data)
 }
 
 func (a *Adapter) subscribedChannels() []string {
@@ -88,7 +101,7 @@ func randomID() string {
 
 // Close implements server.Adapter.
 func (a *Adapter) Close() error {
-	a.c.unregister(a)
+	a.c.unsubscribe(a.subscribedChannels(), []string{a.channel + "*"})
 	return nil
 }
 

@@ -34,6 +34,15 @@ type Options struct {
 	// PublishOnSpecificResponseChannel answers requests on the requester's
 	// own channel, as the Node option of that name.
 	PublishOnSpecificResponseChannel bool
+	// Sharded uses Redis 7 sharded pub/sub (SSUBSCRIBE, SPUBLISH) with the
+	// protocol of Node's createShardedAdapter; every node of a cluster
+	// must use the same mode. redigo speaks to one server: a Redis Cluster
+	// needs a cluster-aware client, which this adapter does not have.
+	Sharded bool
+	// SubscriptionMode of the sharded mode: "dynamic" (Node's default: a
+	// channel per public room), "dynamic-private" (per room, socket ids
+	// included) or "static" (one channel per namespace).
+	SubscriptionMode string
 	// Logger receives the adapter's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -49,10 +58,10 @@ type Client struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	channels map[string]*Adapter // request and response channels
-	patterns map[string]*Adapter // broadcast channel patterns
-	psc      *redis.PubSubConn   // nil while disconnected
-	wmu      sync.Mutex          // one writer on psc at a time
+	channels map[string]handler // channels to subscribe, by name
+	patterns map[string]handler // patterns to subscribe (classic mode)
+	sub      redis.Conn         // the subscription; nil while disconnected
+	wmu      sync.Mutex         // one writer on sub at a time
 	ready    error
 	closed   bool
 	done     chan struct{}
@@ -71,14 +80,21 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	switch opts.SubscriptionMode {
+	case "":
+		opts.SubscriptionMode = "dynamic"
+	case "dynamic", "dynamic-private", "static":
+	default:
+		return nil, fmt.Errorf("redis adapter: unknown subscription mode %q", opts.SubscriptionMode)
+	}
 	if !strings.HasPrefix(opts.URL, "redis://") && !strings.HasPrefix(opts.URL, "rediss://") {
 		return nil, fmt.Errorf("redis adapter: URL %q is not redis://host:port/db", opts.URL)
 	}
 	c := &Client{
 		opts:     opts,
 		log:      opts.Logger,
-		channels: map[string]*Adapter{},
-		patterns: map[string]*Adapter{},
+		channels: map[string]handler{},
+		patterns: map[string]handler{},
 		ready:    ErrNotConnected,
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -124,10 +140,10 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	close(c.done)
-	psc := c.psc
+	sub := c.sub
 	c.mu.Unlock()
-	if psc != nil {
-		_ = psc.Close()
+	if sub != nil {
+		_ = sub.Close()
 	}
 	<-c.stopped
 	return c.pool.Close()
@@ -138,7 +154,11 @@ func (c *Client) Close() error {
 func (c *Client) publish(channel string, msg []byte) error {
 	conn := c.pool.Get()
 	defer conn.Close()
-	if _, err := conn.Do("PUBLISH", channel, msg); err != nil {
+	cmd := "PUBLISH"
+	if c.opts.Sharded {
+		cmd = "SPUBLISH"
+	}
+	if _, err := conn.Do(cmd, channel, msg); err != nil {
 		c.log.Debug("redis adapter: publish failed", "channel", channel, "err", err)
 		return fmt.Errorf("redis adapter: publish: %w", err)
 	}
@@ -149,7 +169,11 @@ func (c *Client) publish(channel string, msg []byte) error {
 func (c *Client) numSub(channel string) (int, error) {
 	conn := c.pool.Get()
 	defer conn.Close()
-	v, err := redis.Values(conn.Do("PUBSUB", "NUMSUB", channel))
+	sub := "NUMSUB"
+	if c.opts.Sharded {
+		sub = "SHARDNUMSUB"
+	}
+	v, err := redis.Values(conn.Do("PUBSUB", sub, channel))
 	if err != nil {
 		return 0, fmt.Errorf("redis adapter: PUBSUB NUMSUB: %w", err)
 	}
@@ -159,38 +183,68 @@ func (c *Client) numSub(channel string) (int, error) {
 	return redis.Int(v[1], nil)
 }
 
-// register subscribes an adapter's channels, now if connected, and at every
-// reconnection.
-func (c *Client) register(a *Adapter) {
+// handler receives the messages of a subscription.
+type handler interface {
+	onMessage(channel string, data []byte)
+}
+
+// subscribe adds channels (and, in classic mode, patterns) for h, now if
+// connected, and at every reconnection.
+func (c *Client) subscribe(h handler, channels, patterns []string) {
 	c.mu.Lock()
-	c.patterns[a.channel+"*"] = a
-	for _, ch := range a.subscribedChannels() {
-		c.channels[ch] = a
+	for _, ch := range channels {
+		c.channels[ch] = h
 	}
-	psc := c.psc
+	for _, p := range patterns {
+		c.patterns[p] = h
+	}
+	sub := c.sub
 	c.mu.Unlock()
-	if psc != nil {
+	if sub != nil {
 		c.wmu.Lock()
-		_ = psc.PSubscribe(a.channel + "*")
-		_ = psc.Subscribe(redis.Args{}.AddFlat(a.subscribedChannels())...)
+		_ = c.sendSubscribe(sub, channels, patterns, false)
 		c.wmu.Unlock()
 	}
 }
 
-func (c *Client) unregister(a *Adapter) {
+func (c *Client) unsubscribe(channels, patterns []string) {
 	c.mu.Lock()
-	delete(c.patterns, a.channel+"*")
-	for _, ch := range a.subscribedChannels() {
+	for _, ch := range channels {
 		delete(c.channels, ch)
 	}
-	psc := c.psc
+	for _, p := range patterns {
+		delete(c.patterns, p)
+	}
+	sub := c.sub
 	c.mu.Unlock()
-	if psc != nil {
+	if sub != nil {
 		c.wmu.Lock()
-		_ = psc.PUnsubscribe(a.channel + "*")
-		_ = psc.Unsubscribe(redis.Args{}.AddFlat(a.subscribedChannels())...)
+		_ = c.sendSubscribe(sub, channels, patterns, true)
 		c.wmu.Unlock()
 	}
+}
+
+// sendSubscribe writes the (un)subscribe commands of the client's mode.
+// c.wmu is held.
+func (c *Client) sendSubscribe(conn redis.Conn, channels, patterns []string, un bool) error {
+	cmd, pcmd := "SUBSCRIBE", "PSUBSCRIBE"
+	if c.opts.Sharded {
+		cmd = "SSUBSCRIBE"
+	}
+	if un {
+		cmd, pcmd = strings.Replace(cmd, "SUB", "UNSUB", 1), "PUNSUBSCRIBE"
+	}
+	if len(channels) > 0 {
+		if err := conn.Send(cmd, redis.Args{}.AddFlat(channels)...); err != nil {
+			return err
+		}
+	}
+	if len(patterns) > 0 {
+		if err := conn.Send(pcmd, redis.Args{}.AddFlat(patterns)...); err != nil {
+			return err
+		}
+	}
+	return conn.Flush()
 }
 
 const healthInterval = 10 * time.Second
@@ -208,7 +262,6 @@ func (c *Client) loop() {
 		default:
 		}
 		c.mu.Lock()
-		c.psc = nil
 		c.ready = fmt.Errorf("%w: %v", ErrNotConnected, err)
 		c.mu.Unlock()
 		c.log.Warn("redis adapter: subscription lost; retrying", "err", err, "in", backoff)
@@ -226,14 +279,14 @@ func (c *Client) loop() {
 	}
 }
 
-// session runs one subscription connection until it fails.
+// session runs one subscription connection until it fails. Replies are
+// read raw: redigo's PubSubConn does not know sharded messages.
 func (c *Client) session() error {
 	conn, err := redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
 	if err != nil {
 		return err
 	}
-	psc := &redis.PubSubConn{Conn: conn}
-	defer psc.Close()
+	defer conn.Close()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -246,20 +299,17 @@ func (c *Client) session() error {
 	for ch := range c.channels {
 		channels = append(channels, ch)
 	}
-	c.psc = psc
+	c.sub = conn
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.sub = nil
+		c.mu.Unlock()
+	}()
 	// The health channel goes last: its confirmation means every channel
 	// before it is subscribed, and the node is ready.
 	c.wmu.Lock()
-	if len(channels) > 0 {
-		err = psc.Subscribe(redis.Args{}.AddFlat(channels)...)
-	}
-	if err == nil && len(patterns) > 0 {
-		err = psc.PSubscribe(redis.Args{}.AddFlat(patterns)...)
-	}
-	if err == nil {
-		err = psc.Subscribe("siogo-health")
-	}
+	err = c.sendSubscribe(conn, append(channels, healthChannel), patterns, false)
 	c.wmu.Unlock()
 	if err != nil {
 		return err
@@ -278,7 +328,10 @@ func (c *Client) session() error {
 				return
 			case <-t.C:
 				c.wmu.Lock()
-				err := psc.Ping("")
+				err := conn.Send("PING")
+				if err == nil {
+					err = conn.Flush()
+				}
 				c.wmu.Unlock()
 				if err != nil {
 					return
@@ -287,44 +340,55 @@ func (c *Client) session() error {
 		}
 	}()
 	for {
-		switch v := psc.ReceiveWithTimeout(3 * healthInterval).(type) {
-		case redis.Message:
-			c.dispatch(v)
-		case redis.Subscription:
-			if v.Channel == "siogo-health" && v.Kind == "subscribe" {
+		reply, err := redis.Values(redis.ReceiveWithTimeout(conn, 3*healthInterval))
+		if err != nil {
+			return err
+		}
+		var kind string
+		if len(reply) > 0 {
+			kind, _ = redis.String(reply[0], nil)
+		}
+		switch {
+		case (kind == "message" || kind == "smessage") && len(reply) == 3:
+			ch, _ := redis.String(reply[1], nil)
+			data, _ := redis.Bytes(reply[2], nil)
+			c.dispatch(ch, "", data)
+		case kind == "pmessage" && len(reply) == 4:
+			pattern, _ := redis.String(reply[1], nil)
+			ch, _ := redis.String(reply[2], nil)
+			data, _ := redis.Bytes(reply[3], nil)
+			c.dispatch(ch, pattern, data)
+		case (kind == "subscribe" || kind == "ssubscribe") && len(reply) == 3:
+			if ch, _ := redis.String(reply[1], nil); ch == healthChannel {
 				c.mu.Lock()
 				c.ready = nil
 				c.mu.Unlock()
-				c.log.Info("redis adapter: subscribed", "url", redactURL(c.opts.URL))
+				c.log.Info("redis adapter: subscribed", "url", redactURL(c.opts.URL), "sharded", c.opts.Sharded)
 			}
-		case error:
-			return v
 		}
 	}
 }
 
-func (c *Client) dispatch(m redis.Message) {
+const healthChannel = "siogo-health"
+
+func (c *Client) dispatch(channel, pattern string, data []byte) {
 	c.mu.Lock()
-	var a *Adapter
-	if m.Pattern != "" {
-		a = c.patterns[m.Pattern]
+	var h handler
+	if pattern != "" {
+		h = c.patterns[pattern]
 	} else {
-		a = c.channels[m.Channel]
+		h = c.channels[channel]
 	}
 	c.mu.Unlock()
-	if a == nil {
+	if h == nil {
 		return
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			c.log.Error("redis adapter: handling a message panicked", "channel", m.Channel, "panic", r)
+			c.log.Error("redis adapter: handling a message panicked", "channel", channel, "panic", r)
 		}
 	}()
-	if m.Pattern != "" {
-		a.onBroadcast(m.Channel, m.Data)
-		return
-	}
-	a.onRequestOrResponse(m.Channel, m.Data)
+	h.onMessage(channel, data)
 }
 
 func redactURL(u string) string {

@@ -35,7 +35,13 @@ type node struct {
 
 func newNode(t *testing.T, redisURL string) *node {
 	t.Helper()
-	rc, err := redis.NewClient(redis.Options{URL: redisURL, RequestsTimeout: 2 * time.Second, Logger: quiet})
+	return newNodeWith(t, redis.Options{URL: redisURL})
+}
+
+func newNodeWith(t *testing.T, opts redis.Options) *node {
+	t.Helper()
+	opts.RequestsTimeout, opts.Logger = 2*time.Second, quiet
+	rc, err := redis.NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +190,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // startNodeServer runs a Node.js socket.io server with the npm redis
 // adapter and returns its base URL.
-func startNodeServer(t *testing.T, redisURL string) string {
+func startNodeServer(t *testing.T, redisURL string, sharded ...bool) string {
 	t.Helper()
 	dir := nodetest.Require(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -193,7 +199,7 @@ func startNodeServer(t *testing.T, redisURL string) string {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	arg, _ := json.Marshal(map[string]any{"redis": redisURL, "port": port})
+	arg, _ := json.Marshal(map[string]any{"redis": redisURL, "port": port, "sharded": len(sharded) > 0 && sharded[0]})
 	cmd := exec.Command("node", "node-cluster-node.js", string(arg))
 	cmd.Dir = dir
 	out, _ := cmd.StdoutPipe()
@@ -358,5 +364,69 @@ func TestRedisDownAtStart(t *testing.T) {
 	expect(t, c, `42["joined"]`)
 	if _, err := redis.NewClient(redis.Options{URL: "localhost:6379"}); err == nil {
 		t.Fatal("a URL without redis:// accepted")
+	}
+}
+
+// TestSharded runs the sharded mode (SSUBSCRIBE, SPUBLISH): two siogo nodes
+// and a Node.js node with createShardedAdapter, the dynamic room channels
+// included.
+func TestSharded(t *testing.T) {
+	rs := redistest.Start(t)
+	a := newNodeWith(t, redis.Options{URL: rs.URL, Sharded: true})
+	b := newNodeWith(t, redis.Options{URL: rs.URL, Sharded: true})
+	nodeURL := startNodeServer(t, rs.URL, true)
+	ca, cb, cn := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL), siotest.Dial(t, nodeURL)
+	ca.Connect()
+	idb := cb.Connect()
+	idn := cn.Connect()
+	ctx := context.Background()
+	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 3 })
+
+	_ = a.srv.Emit("all", []byte{1})
+	for _, c := range []*siotest.Client{ca, cb, cn} {
+		expect(t, c, `451-["all",{"_placeholder":true,"num":0}]`, "bAQ==")
+	}
+	// A room on the siogo node and one on the Node node: dynamic channels.
+	b.srv.Of("/").Socket(idb).Join("room-b")
+	cn.Send(`42["join","room-n"]`)
+	time.Sleep(300 * time.Millisecond)
+	_ = a.srv.To("room-b").Emit("to-b")
+	expect(t, cb, `42["to-b"]`)
+	_ = a.srv.To("room-n").Emit("to-n")
+	expect(t, cn, `42["to-n"]`)
+	cn.Send(`42["to","room-b","from node"]`)
+	expect(t, cb, `42["broadcast","from node"]`)
+
+	all, err := a.srv.Of("/").FetchSockets(ctx)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("fetchSockets: %d %v", len(all), err)
+	}
+	if err := a.srv.In(idn).SocketsJoin("joined"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	_ = a.srv.To("joined").Emit("in-joined")
+	expect(t, cn, `42["in-joined"]`)
+
+	b.srv.Of("/").OnServerSideEmit("ping-node", func(args []any, ack server.Ack) { ack("pong from b") })
+	answers, err := a.srv.Of("/").ServerSideEmitWithAck(ctx, "ping-node", "a")
+	if err != nil || len(answers) != 2 || !slices.Contains(answers, any("pong from node: a")) || !slices.Contains(answers, any("pong from b")) {
+		t.Fatalf("server-side emit: %v %v", answers, err)
+	}
+	done := make(chan []any, 1)
+	go func() {
+		resp, err := a.srv.Of("/").Timeout(3*time.Second).EmitWithAck(ctx, "q")
+		if err != nil {
+			t.Errorf("broadcast with ack: %v", err)
+		}
+		done <- resp
+	}()
+	for _, c := range []*siotest.Client{ca, cb, cn} {
+		p := c.Poll()[0]
+		id := p[2:strings.IndexByte(p, '[')]
+		c.Send("43" + id + `["answer"]`)
+	}
+	if resp := <-done; len(resp) != 3 {
+		t.Fatalf("acks %v", resp)
 	}
 }

@@ -18,6 +18,7 @@ type config struct {
 	Tick            time.Duration
 	Adapter         string
 	RedisPrefix     string
+	RedisSharded    bool
 	PingInterval    time.Duration
 	PingTimeout     time.Duration
 	MaxPayload      int64
@@ -45,6 +46,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.Tick, "tick", 2500*time.Millisecond, "interval of the demo's timestamp event")
 	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, or a Redis URL redis://host:port/db")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "socket.io", "key prefix of the Redis adapter's channels")
+	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")

@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://"):
 		// Redis unreachable at start is not fatal: the node serves its own
 		// clients and the adapter retries; /readyz tells.
-		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, Prefix: cfg.RedisPrefix, Logger: log})
+		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
 		if err != nil {
 			return err
 		}

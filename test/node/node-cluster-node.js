@@ -1,14 +1,14 @@
 // A Node.js socket.io 4 server with @socket.io/redis-adapter 8, to serve
 // one cluster with siogo nodes in adapters/redis's tests.
 //
-// usage: node node-cluster-node.js '{"redis":"redis://...", "port":N}'
+// usage: node node-cluster-node.js '{"redis":"redis://...", "port":N, "sharded":false}'
 // Prints "listening" once subscribed and serving.
 "use strict";
 
 const cfg = JSON.parse(process.argv[2]);
 const http = require("http");
 const { Server } = require("socket.io");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
 
 async function main() {
@@ -18,9 +18,12 @@ async function main() {
   sub.on("error", () => {});
   await Promise.all([pub.connect(), sub.connect()]);
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { adapter: createAdapter(pub, sub) });
+  const adapter = cfg.sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
+  const io = new Server(httpServer, { adapter });
   io.on("connection", (socket) => {
     socket.on("broadcast", (...args) => io.emit("broadcast", ...args));
+    socket.on("join", (room) => socket.join(room));
+    socket.on("to", (room, ...args) => io.to(room).emit("broadcast", ...args));
     socket.on("ask-go", async () => {
       try {
         const answers = await io.serverSideEmitWithAck("ping-go", "from node");
