@@ -92,7 +92,9 @@ func main() {
 	waitCount(&received, int64(*paced**clients))
 	mu.Lock()
 	slices.Sort(latencies)
-	p := func(q float64) time.Duration { return latencies[int(q*float64(len(latencies)-1))].Round(10 * time.Microsecond) }
+	p := func(q float64) time.Duration {
+		return latencies[int(q*float64(len(latencies)-1))].Round(10 * time.Microsecond)
+	}
 	fmt.Printf("latency, %d events at %d/s to %d clients across nodes: p50 %v  p90 %v  p99 %v  max %v\n",
 		*paced, *rate, *clients, p(.5), p(.9), p(.99), latencies[len(latencies)-1].Round(10*time.Microsecond))
 	mu.Unlock()
