@@ -50,23 +50,46 @@ func do(t *testing.T, c *http.Client, method, url, body string) (int, string) {
 func TestLocalCluster(t *testing.T) {
 	dir := nodetest.Require(t)
 	root := filepath.Dir(filepath.Dir(dir))
-	state := t.TempDir()
-	ports := []int{freePort(t), freePort(t), freePort(t)}
-	nginxPort, redisPort := freePort(t), freePort(t)
-	env := append(os.Environ(),
-		"CLUSTER_DIR="+state, fmt.Sprintf("NGINX_PORT=%d", nginxPort), fmt.Sprintf("REDIS_PORT=%d", redisPort),
-		fmt.Sprintf("NODE_PORTS=%d %d %d", ports[0], ports[1], ports[2]))
 	script := filepath.Join(root, "deploy", "local-cluster.sh")
-	run := func(arg string) {
-		cmd := exec.Command(script, arg)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			logs, _ := exec.Command("sh", "-c", "tail -n 20 "+state+"/logs/*").CombinedOutput()
-			t.Fatalf("%s %s: %v\n%s\n%s", script, arg, err, out, logs)
+	var (
+		ports     []int
+		nginxPort int
+		run       func(arg string) error
+	)
+	// Ports are chosen free, then bound by other processes: another test
+	// may take one in between, so a failed start is retried once with
+	// fresh ports.
+	for attempt := 1; ; attempt++ {
+		state := t.TempDir()
+		free := freePorts(t, 5)
+		ports, nginxPort = free[:3], free[3]
+		env := append(os.Environ(),
+			"CLUSTER_DIR="+state, fmt.Sprintf("NGINX_PORT=%d", nginxPort), fmt.Sprintf("REDIS_PORT=%d", free[4]),
+			fmt.Sprintf("NODE_PORTS=%d %d %d", ports[0], ports[1], ports[2]))
+		run = func(arg string) error {
+			cmd := exec.Command(script, arg)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				logs, _ := exec.Command("sh", "-c", "tail -n 20 "+state+"/logs/*").CombinedOutput()
+				return fmt.Errorf("%s %s: %v\n%s\n%s", script, arg, err, out, logs)
+			}
+			return nil
 		}
+		err := run("start")
+		if err == nil {
+			break
+		}
+		_ = run("stop")
+		if attempt == 2 {
+			t.Fatal(err)
+		}
+		t.Logf("first start failed, retrying: %v", err)
 	}
-	run("start")
-	t.Cleanup(func() { run("stop") })
+	t.Cleanup(func() {
+		if err := run("stop"); err != nil {
+			t.Error(err)
+		}
+	})
 	base := fmt.Sprintf("http://127.0.0.1:%d", nginxPort)
 
 	type session struct {
@@ -147,12 +170,18 @@ func TestComposeFile(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+// freePorts returns n distinct free ports: the listeners stay open until
+// all are chosen, so that none is handed out twice.
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ports []int
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -102,12 +103,16 @@ func (r *RemoteSocket) Disconnect(close bool) error {
 }
 
 // MemoryAdapter is the in-memory adapter: the room index of one node.
+//
+// A socket's own room (its id) is not stored in the room table: it always
+// holds that one socket, and a map per socket for it would be most of an
+// idle socket's memory. It is derived from the socket table instead.
 type MemoryAdapter struct {
 	nsp *Namespace
 
 	mu    sync.RWMutex
-	rooms map[string]map[string]struct{} // room -> socket ids
-	sids  map[string]map[string]struct{} // socket id -> rooms
+	rooms map[string]map[string]struct{} // room -> socket ids, own rooms left out
+	sids  map[string][]string            // socket id -> its rooms, its own included
 
 	recovery recoveryStore
 }
@@ -117,7 +122,7 @@ func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
 	return &MemoryAdapter{
 		nsp:   nsp,
 		rooms: map[string]map[string]struct{}{},
-		sids:  map[string]map[string]struct{}{},
+		sids:  map[string][]string{},
 	}
 }
 
@@ -128,13 +133,15 @@ func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
 func (a *MemoryAdapter) AddAll(id string, rooms ...string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	mine := a.sids[id]
-	if mine == nil {
-		mine = make(map[string]struct{}, len(rooms))
-		a.sids[id] = mine
-	}
+	mine, known := a.sids[id]
 	for _, r := range rooms {
-		mine[r] = struct{}{}
+		if slices.Contains(mine, r) {
+			continue
+		}
+		mine = append(mine, r)
+		if r == id {
+			continue
+		}
 		members := a.rooms[r]
 		if members == nil {
 			members = map[string]struct{}{}
@@ -142,13 +149,18 @@ func (a *MemoryAdapter) AddAll(id string, rooms ...string) {
 		}
 		members[id] = struct{}{}
 	}
+	if len(mine) > 0 || known {
+		a.sids[id] = slices.Clip(mine)
+	}
 }
 
 // Del implements Adapter.
 func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.sids[id], room)
+	if mine, ok := a.sids[id]; ok {
+		a.sids[id] = slices.DeleteFunc(mine, func(r string) bool { return r == room })
+	}
 	a.delMember(room, id)
 }
 
@@ -165,7 +177,7 @@ func (a *MemoryAdapter) delMember(room, id string) {
 func (a *MemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for r := range a.sids[id] {
+	for _, r := range a.sids[id] {
 		a.delMember(r, id)
 	}
 	delete(a.sids, id)
@@ -175,20 +187,22 @@ func (a *MemoryAdapter) DelAll(id string) {
 func (a *MemoryAdapter) SocketRooms(id string) []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]string, 0, len(a.sids[id]))
-	for r := range a.sids[id] {
-		out = append(out, r)
-	}
-	return out
+	return slices.Clone(a.sids[id])
 }
 
-// Rooms implements Adapter.
+// Rooms implements Adapter: every room with a local socket, the sockets'
+// own rooms included.
 func (a *MemoryAdapter) Rooms() []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]string, 0, len(a.rooms))
+	out := make([]string, 0, len(a.rooms)+len(a.sids))
 	for r := range a.rooms {
 		out = append(out, r)
+	}
+	for id, mine := range a.sids {
+		if slices.Contains(mine, id) {
+			out = append(out, id)
+		}
 	}
 	return out
 }
@@ -201,6 +215,13 @@ func (a *MemoryAdapter) Sockets(rooms ...string) []string {
 }
 
 var targetPool = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
+
+// ownRoom reports whether room is the own room of a socket here. a.mu is
+// held.
+func (a *MemoryAdapter) ownRoom(room string) bool {
+	mine, ok := a.sids[room]
+	return ok && slices.Contains(mine, room)
+}
 
 // each calls fn for every local socket opts selects. The room index is read
 // under a short lock; fn runs after it is released, so that no lock is held
@@ -216,6 +237,9 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 			for id := range a.rooms[r] {
 				except[id] = struct{}{}
 			}
+			if a.ownRoom(r) {
+				except[r] = struct{}{}
+			}
 		}
 	}
 	a.nsp.mu.RLock()
@@ -227,24 +251,30 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 			targets = append(targets, s)
 		}
 	}
+	members := func(r string, visit func(string)) {
+		for id := range a.rooms[r] {
+			visit(id)
+		}
+		if a.ownRoom(r) {
+			visit(r)
+		}
+	}
 	switch len(opts.Rooms) {
 	case 0:
 		for id := range a.sids {
 			add(id)
 		}
 	case 1:
-		for id := range a.rooms[opts.Rooms[0]] {
-			add(id)
-		}
+		members(opts.Rooms[0], add)
 	default:
 		seen := map[string]struct{}{}
 		for _, r := range opts.Rooms {
-			for id := range a.rooms[r] {
+			members(r, func(id string) {
 				if _, dup := seen[id]; !dup {
 					seen[id] = struct{}{}
 					add(id)
 				}
-			}
+			})
 		}
 	}
 	a.nsp.mu.RUnlock()

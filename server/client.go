@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ type client struct {
 	decoder Decoder
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket // by namespace name
+	sockets      []*Socket // one per namespace; a slice, as most clients have one
 	connectTimer *time.Timer
 	closed       bool
 }
@@ -26,7 +27,6 @@ func newClient(srv *Server, sess *transports.Session) *client {
 		srv:     srv,
 		conn:    sess,
 		decoder: srv.parser.NewDecoder(),
-		sockets: map[string]*Socket{},
 	}
 }
 
@@ -75,7 +75,7 @@ func (c *client) onMessage(data []byte, binary bool) {
 		auth = m
 	}
 	c.mu.Lock()
-	s := c.sockets[name]
+	s := c.socketOf(name)
 	c.mu.Unlock()
 	switch {
 	case s == nil && pkt.Type == PacketConnect:
@@ -90,9 +90,6 @@ func (c *client) onMessage(data []byte, binary bool) {
 
 // connect joins the client to the namespace name.
 func (c *client) connect(name string, auth map[string]any) {
-	if auth == nil {
-		auth = map[string]any{}
-	}
 	nsp := c.srv.lookup(name, auth)
 	if nsp == nil {
 		c.sendPacket(&Packet{Type: PacketConnectError, Nsp: name, Data: map[string]any{"message": "Invalid namespace"}}, false, false)
@@ -108,7 +105,7 @@ func (c *client) attached(s *Socket) bool {
 	if c.closed {
 		return false
 	}
-	c.sockets[s.nsp.name] = s
+	c.sockets = append(c.sockets, s)
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 		c.connectTimer = nil
@@ -116,11 +113,19 @@ func (c *client) attached(s *Socket) bool {
 	return true
 }
 
+// socketOf is the client's socket in namespace name, or nil. c.mu is held.
+func (c *client) socketOf(name string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
 func (c *client) detach(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
-	}
+	c.sockets = slices.DeleteFunc(c.sockets, func(x *Socket) bool { return x == s })
 	c.mu.Unlock()
 }
 
@@ -198,17 +203,14 @@ func (c *client) closeSockets(reason string) {
 func (c *client) socketList(closing bool) []*Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sockets := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		sockets = append(sockets, s)
-	}
+	sockets := slices.Clone(c.sockets)
 	if closing {
 		c.closed = true
 		if c.connectTimer != nil {
 			c.connectTimer.Stop()
 			c.connectTimer = nil
 		}
-		c.sockets = map[string]*Socket{}
+		c.sockets = nil
 	}
 	return sockets
 }

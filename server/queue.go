@@ -1,7 +1,6 @@
 package server
 
 import (
-	"log/slog"
 	"runtime/debug"
 	"sync"
 )
@@ -9,21 +8,17 @@ import (
 // serialQueue runs jobs one at a time, in order, on a goroutine that
 // exists only while there is work: an idle socket holds none.
 type serialQueue struct {
-	mu       sync.Mutex
-	jobs     []func()
-	running  bool
-	max      int
-	overflow func()
-	log      *slog.Logger
+	mu      sync.Mutex
+	jobs    []func()
+	running bool
+	owner   *Socket // told when the queue overflows; its server bounds it
 }
 
 func (q *serialQueue) push(f func()) {
 	q.mu.Lock()
-	if q.max > 0 && len(q.jobs) >= q.max {
+	if len(q.jobs) >= q.owner.nsp.srv.opts.MaxPendingEvents {
 		q.mu.Unlock()
-		if q.overflow != nil {
-			q.overflow()
-		}
+		q.owner.overflow()
 		return
 	}
 	q.jobs = append(q.jobs, f)
@@ -56,8 +51,8 @@ func (q *serialQueue) run() {
 // call runs a handler; a panic is logged, not fatal to the server.
 func (q *serialQueue) call(f func()) {
 	defer func() {
-		if r := recover(); r != nil && q.log != nil {
-			q.log.Error("socket.io handler panicked", "panic", r, "stack", string(debug.Stack()))
+		if r := recover(); r != nil {
+			q.owner.nsp.srv.log.Error("socket.io handler panicked", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	f()

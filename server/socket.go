@@ -19,9 +19,10 @@ type Ack func(args ...any)
 type AnyHandler func(event string, args []any)
 
 type handlerEntry struct {
-	h    Handler
-	once bool
-	id   uint64
+	event string
+	h     Handler
+	once  bool
+	id    uint64
 }
 
 // Socket is a client's presence in one namespace. Handlers of one socket
@@ -40,11 +41,13 @@ type Socket struct {
 
 	rooms0 []string // rooms to rejoin, for a recovered socket
 
-	mu              sync.Mutex
-	connected       bool
-	closing         bool
-	data            any
-	handlers        map[string][]handlerEntry
+	mu        sync.Mutex
+	connected bool
+	closing   bool
+	data      any
+	// handlers is a slice, not a map: a socket has a handful, and an idle
+	// connection's memory is what decides how many a machine holds.
+	handlers        []handlerEntry
 	handlerSeq      uint64
 	anyHandlers     []AnyHandler
 	anyOutgoing     []AnyHandler
@@ -69,18 +72,18 @@ func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 		nsp:       n,
 		client:    c,
 		handshake: handshakeOf(c, auth),
-		handlers:  map[string][]handlerEntry{},
 	}
 	if n.srv.opts.Recovery != nil {
 		s.pid = newSocketID()
 	}
-	s.queue.max = n.srv.opts.MaxPendingEvents
-	s.queue.overflow = func() {
-		n.srv.log.Warn("socket.io socket too slow for its events, disconnecting", "id", s.id)
-		go c.close()
-	}
-	s.queue.log = n.srv.log
+	s.queue.owner = s
 	return s
+}
+
+// overflow cuts a client whose handlers cannot keep up with its events.
+func (s *Socket) overflow() {
+	s.nsp.srv.log.Warn("socket.io socket too slow for its events, disconnecting", "id", s.id)
+	go s.client.close()
 }
 
 // ID is the socket's id, its own and not the Engine.IO session's.
@@ -151,7 +154,7 @@ func (s *Socket) on(event string, h Handler, once bool) func() {
 	s.mu.Lock()
 	s.handlerSeq++
 	id := s.handlerSeq
-	s.handlers[event] = append(s.handlers[event], handlerEntry{h: h, once: once, id: id})
+	s.handlers = append(s.handlers, handlerEntry{event: event, h: h, once: once, id: id})
 	s.mu.Unlock()
 	return func() { s.removeHandler(event, id) }
 }
@@ -159,19 +162,13 @@ func (s *Socket) on(event string, h Handler, once bool) func() {
 func (s *Socket) removeHandler(event string, id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	hs := s.handlers[event]
-	for i, e := range hs {
-		if e.id == id {
-			s.handlers[event] = append(hs[:i:i], hs[i+1:]...)
-			return
-		}
-	}
+	s.handlers = slices.DeleteFunc(s.handlers, func(e handlerEntry) bool { return e.id == id })
 }
 
 // Off removes every handler of an event.
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
-	delete(s.handlers, event)
+	s.handlers = slices.DeleteFunc(s.handlers, func(e handlerEntry) bool { return e.event == event })
 	s.mu.Unlock()
 }
 
@@ -414,17 +411,16 @@ func (s *Socket) dispatch(data []any, ack Ack) {
 	args := data[1:]
 	s.mu.Lock()
 	anys := s.anyHandlers
-	entries := s.handlers[event]
-	if len(entries) > 0 {
-		kept := entries[:0:0]
-		for _, e := range entries {
-			if !e.once {
-				kept = append(kept, e)
-			}
+	var entries []handlerEntry
+	once := false
+	for _, e := range s.handlers {
+		if e.event == event {
+			entries = append(entries, e)
+			once = once || e.once
 		}
-		if len(kept) != len(entries) {
-			s.handlers[event] = kept
-		}
+	}
+	if once {
+		s.handlers = slices.DeleteFunc(s.handlers, func(e handlerEntry) bool { return e.event == event && e.once })
 	}
 	s.mu.Unlock()
 	for _, h := range anys {

@@ -285,6 +285,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		live := sess.state == stateOpen
 		if live {
 			sess.ws = conn
+			sess.header = trimHeader(sess.header)
 		}
 		sess.mu.Unlock()
 		if !live {

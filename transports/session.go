@@ -36,7 +36,7 @@ type Session struct {
 	jsonp      bool
 	jsonpIndex string
 	header     http.Header
-	query      url.Values
+	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
 	url        string
 
@@ -68,7 +68,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		id:         newID(),
 		protocol:   protocol,
 		header:     r.Header,
-		query:      q,
+		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
 		url:        r.URL.RequestURI(),
 	}
@@ -92,8 +92,26 @@ func (s *Session) Protocol() int { return s.protocol }
 // Header is the handshake request's header.
 func (s *Session) Header() http.Header { return s.header }
 
-// Query is the handshake request's query.
-func (s *Session) Query() url.Values { return s.query }
+// Query is the handshake request's query, parsed anew at each call.
+func (s *Session) Query() url.Values {
+	q, _ := url.ParseQuery(s.rawQuery)
+	return q
+}
+
+// trimHeader drops the WebSocket handshake's own fields from the kept
+// header: they mean nothing after the upgrade, and a smaller copy is what
+// an idle connection then holds (a Go map never shrinks in place).
+func trimHeader(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		switch k {
+		case "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
 
 // URL is the handshake request's URL (path and query).
 func (s *Session) URL() string { return s.url }

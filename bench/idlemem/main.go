@@ -5,6 +5,7 @@
 //
 //	go run ./bench/idlemem -n 10000               # siogo
 //	go run ./bench/idlemem -n 10000 -server node  # Node's engine.io 6, same clients
+//	go run ./bench/idlemem -n 10000 -layer socketio [-server node]  # with a Socket.IO socket each
 package main
 
 import (
@@ -26,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
 
@@ -35,14 +37,15 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:3100", "server address")
 	serve := flag.Bool("serve", false, "run the siogo server (used by the driver)")
 	sources := flag.Int("sources", 8, "loopback source addresses to spread clients over")
+	layer := flag.String("layer", "engineio", "what each client opens: engineio (a session) or socketio (a session and a socket in \"/\")")
 	flag.Parse()
 	raiseFileLimit()
 	if *serve {
-		serveSiogo(*addr)
+		serveSiogo(*addr, *layer)
 		return
 	}
 
-	cmd := serverCommand(*server, *addr)
+	cmd := serverCommand(*server, *addr, *layer)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		log.Fatalf("starting the %s server: %v", *server, err)
@@ -56,7 +59,7 @@ func main() {
 	conns := make([]net.Conn, 0, *n)
 	for i := 0; i < *n; i++ {
 		src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%*sources))}
-		c, err := openSession(*addr, src)
+		c, err := openSession(*addr, src, *layer)
 		if err != nil {
 			log.Fatalf("session %d: %v", i, err)
 		}
@@ -68,28 +71,32 @@ func main() {
 	time.Sleep(time.Second)
 	after := rss(cmd.Process.Pid)
 	per := float64(after-before) / float64(*n)
-	fmt.Printf("server=%s sessions=%d rss_before=%.1fMiB rss_after=%.1fMiB per_session=%.2fKB dial=%s go=%s\n",
-		*server, *n, float64(before)/(1<<20), float64(after)/(1<<20), per/1000, dial.Round(time.Millisecond), runtime.Version())
+	fmt.Printf("server=%s layer=%s sessions=%d rss_before=%.1fMiB rss_after=%.1fMiB per_session=%.2fKB dial=%s go=%s\n",
+		*server, *layer, *n, float64(before)/(1<<20), float64(after)/(1<<20), per/1000, dial.Round(time.Millisecond), runtime.Version())
 	for _, c := range conns {
 		_ = c.Close()
 	}
 }
 
-func serverCommand(server, addr string) *exec.Cmd {
+func serverCommand(server, addr, layer string) *exec.Cmd {
 	switch server {
 	case "siogo":
 		self, err := os.Executable()
 		if err != nil {
 			log.Fatal(err)
 		}
-		return exec.Command(self, "-serve", "-addr", addr)
+		return exec.Command(self, "-serve", "-addr", addr, "-layer", layer)
 	case "node":
 		_, file, _, _ := runtime.Caller(0)
 		dir := filepath.Join(filepath.Dir(file), "..", "..", "test", "node")
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", "engine.io")); err != nil {
 			log.Fatalf("Node's engine.io is not installed: run: cd %s && npm ci", dir)
 		}
-		cmd := exec.Command("node", "--expose-gc", "eio-server.js", addr)
+		script := "eio-server.js"
+		if layer == "socketio" {
+			script = "sio-server.js"
+		}
+		cmd := exec.Command("node", "--expose-gc", script, addr)
 		cmd.Dir = dir
 		return cmd
 	}
@@ -97,21 +104,32 @@ func serverCommand(server, addr string) *exec.Cmd {
 	return nil
 }
 
-// serveSiogo runs an Engine.IO echo server with Node's defaults, and /gc to
-// return freed memory to the system before a reading.
-func serveSiogo(addr string) {
-	srv, err := transports.NewServer(transports.Options{
-		OnSession: func(s *transports.Session) {
-			s.OnMessage(func(data []byte, binary bool) {
-				_ = s.Send(transports.Packet{Type: transports.PacketMessage, Data: bytes.Clone(data), Binary: binary})
-			})
-		},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
+// serveSiogo runs an echo server with Node's defaults, Engine.IO alone or
+// Socket.IO, and /gc to return freed memory to the system before a reading.
+func serveSiogo(addr, layer string) {
 	mux := http.NewServeMux()
-	mux.Handle("/engine.io/", srv)
+	if layer == "socketio" {
+		srv, err := server.New(server.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		srv.OnConnection(func(s *server.Socket) {
+			s.On("message", func(args []any, _ server.Ack) { _ = s.Emit("message", args...) })
+		})
+		mux.Handle("/socket.io/", srv)
+	} else {
+		srv, err := transports.NewServer(transports.Options{
+			OnSession: func(s *transports.Session) {
+				s.OnMessage(func(data []byte, binary bool) {
+					_ = s.Send(transports.Packet{Type: transports.PacketMessage, Data: bytes.Clone(data), Binary: binary})
+				})
+			},
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		mux.Handle("/engine.io/", srv)
+	}
 	mux.HandleFunc("/gc", func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		debug.FreeOSMemory()
@@ -120,13 +138,17 @@ func serveSiogo(addr string) {
 	log.Fatal(http.ListenAndServe(addr, mux))
 }
 
-func openSession(addr string, src *net.TCPAddr) (net.Conn, error) {
+func openSession(addr string, src *net.TCPAddr, layer string) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: src, Timeout: 10 * time.Second}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(c, "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	path := "/engine.io/"
+	if layer == "socketio" {
+		path = "/socket.io/"
+	}
+	fmt.Fprintf(c, "GET %s?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, addr)
 	br := bufio.NewReader(c)
 	res, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -141,6 +163,18 @@ func openSession(addr string, src *net.TCPAddr) (net.Conn, error) {
 	}
 	if _, err := io.ReadFull(br, make([]byte, h[1]&0x7f)); err != nil { // the open packet
 		return nil, err
+	}
+	if layer == "socketio" {
+		// "40", masked with a zero key; then the CONNECT answer.
+		if _, err := c.Write([]byte{0x81, 0x82, 0, 0, 0, 0, '4', '0'}); err != nil {
+			return nil, err
+		}
+		if _, err := io.ReadFull(br, h); err != nil {
+			return nil, err
+		}
+		if _, err := io.ReadFull(br, make([]byte, h[1]&0x7f)); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
