@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"math"
 	"reflect"
 
+	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/transports"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -155,7 +155,7 @@ func (d msgpackDecoder) Add(data []byte, binary bool) (*Packet, error) {
 		}
 	}
 	dropUndefined(m)
-	typ, ok := integer(m["type"])
+	typ, ok := num.Int64(m["type"])
 	if !ok || typ < int64(PacketConnect) || typ > int64(PacketConnectError) {
 		return nil, invalid("invalid packet type")
 	}
@@ -165,7 +165,7 @@ func (d msgpackDecoder) Add(data []byte, binary bool) (*Packet, error) {
 	}
 	pkt := &Packet{Type: PacketType(typ), Nsp: nsp, Data: m["data"]}
 	if raw, present := m["id"]; present && raw != nil {
-		id, ok := integer(raw)
+		id, ok := num.Int64(raw)
 		if !ok || id < 0 {
 			return nil, invalid("invalid packet id")
 		}
@@ -175,39 +175,6 @@ func (d msgpackDecoder) Add(data []byte, binary bool) (*Packet, error) {
 		return nil, invalid("invalid payload")
 	}
 	return pkt, nil
-}
-
-// integer reads a whole number from what msgpack or JSON decoded.
-func integer(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int8:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint64:
-		if x > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(x), true
-	case float64:
-		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-			return 0, false
-		}
-		return int64(x), true
-	case float32:
-		return integer(float64(x))
-	}
-	return 0, false
 }
 
 // msgpackCheck walks one msgpack value without recursion and refuses one

@@ -302,6 +302,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		}
 		sess.writePayload(w, r, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailPolling)}})
 	}
+	if o := s.opts.Observer; o != nil {
+		o.PacketsOut(1, 1+len(s.openPacket(sess.id, s.openTailPolling)))
+	}
 	s.opts.Logger.Debug("engine.io session open", "sid", sess.id, "protocol", protocol, "transport", sess.Transport())
 	if s.opts.OnSession != nil {
 		s.opts.OnSession(sess)

@@ -5,10 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/siogo/siogo/server"
 )
@@ -37,24 +34,7 @@ type Adapter struct {
 
 	channel, requestChannel, responseChannel, specificResponseChannel string
 
-	mu          sync.Mutex
-	requests    map[string]*pending
-	ackRequests map[string]*ackPending
-}
-
-type pending struct {
-	typ      int
-	numSub   int
-	msgCount int
-	sockets  []*server.RemoteSocket
-	answers  []any
-	done     chan struct{}
-	finished bool
-}
-
-type ackPending struct {
-	clientCount func(int)
-	ack         func([]any)
+	reqs requests
 }
 
 // NewAdapter is the server.Options.NewAdapter of this client.
@@ -71,8 +51,7 @@ func (c *Client) NewAdapter(nsp *server.Namespace) server.Adapter {
 		channel:         prefix + "#" + nsp.Name() + "#",
 		requestChannel:  prefix + "-request#" + nsp.Name() + "#",
 		responseChannel: prefix + "-response#" + nsp.Name() + "#",
-		requests:        map[string]*pending{},
-		ackRequests:     map[string]*ackPending{},
+		reqs:            newRequests(),
 	}
 	a.specificResponseChannel = a.responseChannel + a.uid + "#"
 	c.subscribe(a, a.subscribedChannels(), []string{a.channel + "*"})
@@ -143,18 +122,11 @@ func (a *Adapter) BroadcastWithAck(p *server.Packet, opts server.BroadcastOption
 		if err != nil {
 			return err
 		}
-		a.mu.Lock()
-		a.ackRequests[requestID] = &ackPending{clientCount: clientCount, ack: ack}
-		a.mu.Unlock()
 		timeout := opts.Flags.Timeout
 		if timeout <= 0 {
 			timeout = a.c.opts.RequestsTimeout
 		}
-		time.AfterFunc(timeout, func() {
-			a.mu.Lock()
-			delete(a.ackRequests, requestID)
-			a.mu.Unlock()
-		})
+		a.reqs.addAck(requestID, clientCount, ack, timeout)
 		_ = a.c.publish(a.requestChannel, msg)
 	}
 	return a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
@@ -170,7 +142,7 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts server.BroadcastOptions
 	if numSub <= 1 {
 		return local, nil
 	}
-	p := &pending{typ: reqRemoteFetch, numSub: numSub, msgCount: 1, sockets: local}
+	p := &pending{expected: numSub - 1, sockets: local}
 	err = a.request(ctx, p, map[string]any{"type": reqRemoteFetch, "opts": roomsWire(opts)}, "fetchSockets")
 	return p.sockets, err
 }
@@ -211,7 +183,7 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, packet []any, ack func([]a
 		ack(nil)
 		return nil
 	}
-	p := &pending{typ: reqServerSideEmit, numSub: numSub}
+	p := &pending{expected: numSub}
 	err := a.request(ctx, p, map[string]any{"type": reqServerSideEmit, "data": packet}, "serverSideEmit")
 	ack(p.answers)
 	return err
@@ -221,29 +193,7 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, packet []any, ack func([]a
 func (a *Adapter) request(ctx context.Context, p *pending, req map[string]any, what string) error {
 	id := randomID()
 	req["uid"], req["requestId"] = a.uid, id
-	p.done = make(chan struct{})
-	a.mu.Lock()
-	a.requests[id] = p
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		delete(a.requests, id)
-		p.finished = true
-		a.mu.Unlock()
-	}()
-	if err := a.publishJSON(req); err != nil {
-		return err
-	}
-	timer := time.NewTimer(a.c.opts.RequestsTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
-		return fmt.Errorf("redis adapter: timeout reached while waiting for %s response", what)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return a.reqs.wait(ctx, id, p, func() error { return a.publishJSON(req) }, a.c.opts.RequestsTimeout, what)
 }
 
 func (a *Adapter) publishJSON(v any) error {
@@ -377,12 +327,7 @@ func (a *Adapter) onRequest(req map[string]any) {
 		}
 		o, _ := req["opts"].(map[string]any)
 		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), optsFromWire(o))
-		sockets := make([]any, 0, len(local))
-		for _, s := range local {
-			sockets = append(sockets, map[string]any{
-				"id": s.ID, "handshake": handshakeWire(s.Handshake), "rooms": nonNil(s.Rooms), "data": s.Data,
-			})
-		}
+		sockets := socketsWire(local)
 		a.respond(req, map[string]any{"requestId": requestID, "sockets": sockets}, false)
 	case reqServerSideEmit:
 		if self {
@@ -396,16 +341,9 @@ func (a *Adapter) onRequest(req map[string]any) {
 		handlers := a.nsp.ServerSideHandlers(event)
 		var ack server.Ack
 		if requestID != "" {
-			var once sync.Once
-			ack = func(args ...any) {
-				once.Do(func() {
-					var arg any
-					if len(args) > 0 {
-						arg = args[0]
-					}
-					a.respond(req, map[string]any{"type": reqServerSideEmit, "requestId": requestID, "data": arg}, false)
-				})
-			}
+			ack = onceAck(func(arg any) {
+				a.respond(req, map[string]any{"type": reqServerSideEmit, "requestId": requestID, "data": arg}, false)
+			})
 		}
 		for _, h := range handlers {
 			h(packet[1:], ack)
@@ -422,11 +360,7 @@ func (a *Adapter) onRequest(req map[string]any) {
 		_ = a.MemoryAdapter.BroadcastWithAck(p, optsFromWire(o), func(n int) {
 			a.respond(req, map[string]any{"type": reqBroadcastClientCount, "requestId": requestID, "clientCount": n}, false)
 		}, func(args []any) {
-			var arg any
-			if len(args) > 0 {
-				arg = args[0]
-			}
-			a.respond(req, map[string]any{"type": reqBroadcastAck, "requestId": requestID, "packet": arg}, true)
+			a.respond(req, map[string]any{"type": reqBroadcastAck, "requestId": requestID, "packet": firstArg(args)}, true)
 		})
 	}
 }
@@ -434,11 +368,7 @@ func (a *Adapter) onRequest(req map[string]any) {
 func (a *Adapter) onResponse(resp map[string]any) {
 	requestID, _ := resp["requestId"].(string)
 	typ, _ := intOf(resp["type"])
-	a.mu.Lock()
-	ackReq := a.ackRequests[requestID]
-	p := a.requests[requestID]
-	a.mu.Unlock()
-	if ackReq != nil {
+	if ackReq := a.reqs.ack(requestID); ackReq != nil {
 		switch typ {
 		case reqBroadcastClientCount:
 			n, _ := intOf(resp["clientCount"])
@@ -448,32 +378,13 @@ func (a *Adapter) onResponse(resp map[string]any) {
 		}
 		return
 	}
-	if p == nil {
+	// Answers to a fetch carry sockets; answers to a server-side emit, a
+	// type and their data.
+	if sockets, ok := resp["sockets"].([]any); ok {
+		a.reqs.answer(a.nsp, requestID, sockets, nil, false)
 		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if p.finished {
-		return
-	}
-	switch p.typ {
-	case reqRemoteFetch:
-		p.msgCount++
-		list, _ := resp["sockets"].([]any)
-		for _, item := range list {
-			if s := remoteSocketFromWire(a.nsp, item); s != nil {
-				p.sockets = append(p.sockets, s)
-			}
-		}
-		if p.msgCount == p.numSub {
-			p.finished = true
-			close(p.done)
-		}
-	case reqServerSideEmit:
-		p.answers = append(p.answers, resp["data"])
-		if len(p.answers) == p.numSub {
-			p.finished = true
-			close(p.done)
-		}
+	if typ == reqServerSideEmit {
+		a.reqs.answer(a.nsp, requestID, nil, resp["data"], true)
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"sync"
-	"time"
 
 	"github.com/siogo/siogo/server"
 )
@@ -38,10 +36,9 @@ type shardedAdapter struct {
 	channel         string
 	responseChannel string
 
-	mu          sync.Mutex
-	requests    map[string]*pending
-	ackRequests map[string]*ackPending
-	roomSubs    map[string]bool // dynamic room channels subscribed
+	reqs     requests
+	mu       sync.Mutex
+	roomSubs map[string]bool // dynamic room channels subscribed
 }
 
 func (c *Client) newShardedAdapter(nsp *server.Namespace) server.Adapter {
@@ -53,8 +50,7 @@ func (c *Client) newShardedAdapter(nsp *server.Namespace) server.Adapter {
 		nsp:           nsp,
 		uid:           hex.EncodeToString(b[:]),
 		channel:       c.opts.Prefix + "#" + nsp.Name() + "#",
-		requests:      map[string]*pending{},
-		ackRequests:   map[string]*ackPending{},
+		reqs:          newRequests(),
 		roomSubs:      map[string]bool{},
 	}
 	a.responseChannel = a.channel + a.uid + "#"
@@ -213,18 +209,11 @@ func (a *shardedAdapter) Broadcast(p *server.Packet, opts server.BroadcastOption
 func (a *shardedAdapter) BroadcastWithAck(p *server.Packet, opts server.BroadcastOptions, clientCount func(int), ack func([]any)) error {
 	if !opts.Flags.Local {
 		id := randomHex()
-		a.mu.Lock()
-		a.ackRequests[id] = &ackPending{clientCount: clientCount, ack: ack}
-		a.mu.Unlock()
 		timeout := opts.Flags.Timeout
 		if timeout <= 0 {
 			timeout = a.c.opts.RequestsTimeout
 		}
-		time.AfterFunc(timeout, func() {
-			a.mu.Lock()
-			delete(a.ackRequests, id)
-			a.mu.Unlock()
-		})
+		a.reqs.addAck(id, clientCount, ack, timeout)
 		_ = a.publish(msgBroadcast, map[string]any{"packet": packetWire(p, a.nsp.Name()), "opts": optsWire(opts), "requestId": id})
 	}
 	return a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
@@ -264,7 +253,7 @@ func (a *shardedAdapter) FetchSockets(ctx context.Context, opts server.Broadcast
 	if n-1 <= 0 {
 		return local, nil
 	}
-	p := &pending{typ: msgFetchSockets, numSub: n - 1, sockets: local}
+	p := &pending{expected: n - 1, sockets: local}
 	err = a.request(ctx, p, msgFetchSockets, map[string]any{"opts": optsWire(opts)}, "fetchSockets")
 	return p.sockets, err
 }
@@ -279,7 +268,7 @@ func (a *shardedAdapter) ServerSideEmit(ctx context.Context, packet []any, ack f
 		ack(nil)
 		return nil
 	}
-	p := &pending{typ: msgServerSideEmit, numSub: n - 1}
+	p := &pending{expected: n - 1}
 	err := a.request(ctx, p, msgServerSideEmit, map[string]any{"packet": packet}, "serverSideEmit")
 	ack(p.answers)
 	return err
@@ -288,29 +277,7 @@ func (a *shardedAdapter) ServerSideEmit(ctx context.Context, packet []any, ack f
 func (a *shardedAdapter) request(ctx context.Context, p *pending, typ int, data map[string]any, what string) error {
 	id := randomHex()
 	data["requestId"] = id
-	p.done = make(chan struct{})
-	a.mu.Lock()
-	a.requests[id] = p
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		delete(a.requests, id)
-		p.finished = true
-		a.mu.Unlock()
-	}()
-	if err := a.publish(typ, data); err != nil {
-		return err
-	}
-	timer := time.NewTimer(a.c.opts.RequestsTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
-		return fmt.Errorf("redis adapter: timeout reached while waiting for %s response", what)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return a.reqs.wait(ctx, id, p, func() error { return a.publish(typ, data) }, a.c.opts.RequestsTimeout, what)
 }
 
 func randomHex() string {
@@ -352,11 +319,7 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 		_ = a.MemoryAdapter.BroadcastWithAck(p, optsFromWire(o), func(n int) {
 			a.respond(uid, msgBroadcastClientCount, map[string]any{"requestId": requestID, "clientCount": n})
 		}, func(args []any) {
-			var arg any
-			if len(args) > 0 {
-				arg = args[0]
-			}
-			a.respond(uid, msgBroadcastAck, map[string]any{"requestId": requestID, "packet": arg})
+			a.respond(uid, msgBroadcastAck, map[string]any{"requestId": requestID, "packet": firstArg(args)})
 		})
 	case msgSocketsJoin:
 		_ = a.MemoryAdapter.AddSockets(optsFromWire(o), stringsOf(data["rooms"]))
@@ -367,12 +330,7 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 		_ = a.MemoryAdapter.DisconnectSockets(optsFromWire(o), closeConn)
 	case msgFetchSockets:
 		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), optsFromWire(o))
-		sockets := make([]any, 0, len(local))
-		for _, s := range local {
-			sockets = append(sockets, map[string]any{
-				"id": s.ID, "handshake": handshakeWire(s.Handshake), "rooms": nonNil(s.Rooms), "data": s.Data,
-			})
-		}
+		sockets := socketsWire(local)
 		a.respond(uid, msgFetchSocketsResponse, map[string]any{"requestId": requestID, "sockets": sockets})
 	case msgServerSideEmit:
 		packet, _ := data["packet"].([]any)
@@ -382,16 +340,9 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 		event, _ := packet[0].(string)
 		var ack server.Ack
 		if requestID != "" {
-			var once sync.Once
-			ack = func(args ...any) {
-				once.Do(func() {
-					var arg any
-					if len(args) > 0 {
-						arg = args[0]
-					}
-					a.respond(uid, msgServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
-				})
-			}
+			ack = onceAck(func(arg any) {
+				a.respond(uid, msgServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
+			})
 		}
 		for _, h := range a.nsp.ServerSideHandlers(event) {
 			h(packet[1:], ack)
@@ -402,45 +353,20 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 }
 
 func (a *shardedAdapter) onResponse(typ int, requestID string, data map[string]any) {
-	a.mu.Lock()
-	ackReq := a.ackRequests[requestID]
-	p := a.requests[requestID]
-	a.mu.Unlock()
 	switch typ {
 	case msgBroadcastClientCount:
-		if ackReq != nil {
+		if ackReq := a.reqs.ack(requestID); ackReq != nil {
 			n, _ := intOf(data["clientCount"])
 			ackReq.clientCount(int(n))
 		}
-		return
 	case msgBroadcastAck:
-		if ackReq != nil {
+		if ackReq := a.reqs.ack(requestID); ackReq != nil {
 			ackReq.ack([]any{data["packet"]})
 		}
-		return
-	}
-	if p == nil {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if p.finished {
-		return
-	}
-	switch typ {
 	case msgFetchSocketsResponse:
-		list, _ := data["sockets"].([]any)
-		for _, item := range list {
-			if s := remoteSocketFromWire(a.nsp, item); s != nil {
-				p.sockets = append(p.sockets, s)
-			}
-		}
+		sockets, _ := data["sockets"].([]any)
+		a.reqs.answer(a.nsp, requestID, sockets, nil, false)
 	case msgServerSideEmitResponse:
-		p.answers = append(p.answers, data["packet"])
-	}
-	p.msgCount++
-	if p.msgCount == p.numSub {
-		p.finished = true
-		close(p.done)
+		a.reqs.answer(a.nsp, requestID, nil, data["packet"], true)
 	}
 }

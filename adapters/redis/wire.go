@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/server"
 )
 
@@ -108,29 +109,7 @@ func stringsOf(v any) []string {
 	return out
 }
 
-func intOf(v any) (int64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return int64(x), x == float64(int64(x))
-	case int8:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case uint8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case uint64:
-		return int64(x), true
-	}
-	return 0, false
-}
+func intOf(v any) (int64, bool) { return num.Int64(v) }
 
 // decodeRequest reads a request or response: JSON when it starts with
 // '{', msgpack otherwise, as Node's adapter decides.
