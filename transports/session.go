@@ -341,6 +341,9 @@ func (s *Session) closeWith(reason string, notify bool) {
 		return
 	}
 	s.state = stateClosing
+	// Counted out before any poll is woken: a client that has its close
+	// packet must find the server's count already lower.
+	s.srv.open.Add(-1)
 	handler := s.onClose
 	probe := s.probe
 	s.probe = nil
@@ -361,7 +364,6 @@ func (s *Session) closeWith(reason string, notify bool) {
 		}
 	}
 	s.mu.Unlock()
-	s.srv.open.Add(-1)
 
 	if probe != nil {
 		_ = probe.Close(1000)
