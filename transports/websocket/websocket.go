@@ -114,11 +114,21 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	}
 	c := &Conn{ws: ws, srv: s}
 	if v, loaded := s.early.LoadOrStore(ws, c); loaded {
-		c = v.(*Conn)
+		c = v.(*Conn) // frames came first; they wait in it
 	}
-	ws.SetSession(c)
-	s.early.Delete(ws)
-	c.attach(h, s.cfg.Compression && negotiatedDeflate(ws))
+	c.compress = s.cfg.Compression && negotiatedDeflate(ws)
+	publish := func() {
+		ws.SetSession(c)
+		s.early.Delete(ws)
+		c.attach(h)
+	}
+	// nbio's Session reads its field without a lock in non-blocking mode;
+	// set from the connection's own job list, the session is seen by every
+	// message job after it, which nbio runs in order under its lock. In
+	// blocking mode (TLS under net/http) Session waits for SetSession.
+	if ws.IsBlockingMod() || !ws.Execute(publish) {
+		publish()
+	}
 	return c, nil
 }
 
@@ -189,10 +199,9 @@ type Conn struct {
 }
 
 // attach sets the handler, then hands it the events that came before.
-func (c *Conn) attach(h Handler, compress bool) {
+func (c *Conn) attach(h Handler) {
 	c.mu.Lock()
 	c.handler = h
-	c.compress = compress
 	for len(c.early) > 0 {
 		batch := c.early
 		c.early = nil
