@@ -241,6 +241,24 @@ func (s *Server) Except(rooms ...string) *BroadcastOperator { return s.Of("/").E
 // Emit broadcasts an event to every socket of the root namespace.
 func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
 
+// Local limits a broadcast of the root namespace to this node.
+func (s *Server) Local() *BroadcastOperator { return s.Of("/").Local() }
+
+// Volatile lets a broadcast of the root namespace drop where a transport
+// cannot take it now.
+func (s *Server) Volatile() *BroadcastOperator { return s.Of("/").Volatile() }
+
+// Compress sets whether a broadcast of the root namespace may be compressed.
+func (s *Server) Compress(on bool) *BroadcastOperator { return s.Of("/").Compress(on) }
+
+// Timeout bounds the wait for acknowledgements of a root broadcast.
+func (s *Server) Timeout(d time.Duration) *BroadcastOperator { return s.Of("/").Timeout(d) }
+
+// FetchSockets returns the root namespace's sockets on every node.
+func (s *Server) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	return s.Of("/").FetchSockets(ctx)
+}
+
 // onSession wraps each new Engine.IO session in a client.
 func (s *Server) onSession(sess *transports.Session) {
 	c := newClient(s, sess)
