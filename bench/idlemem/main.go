@@ -24,6 +24,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +39,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:3100", "server address")
 	serve := flag.Bool("serve", false, "run the siogo server (used by the driver)")
 	sources := flag.Int("sources", 8, "loopback source addresses to spread clients over")
+	blast := flag.Int("blast", 0, "then, with -layer socketio: broadcasts to every client, timed (deliveries/s, server CPU)")
 	layer := flag.String("layer", "engineio", "what each client opens: engineio (a session) or socketio (a session and a socket in \"/\")")
 	flag.Parse()
 	raiseFileLimit()
@@ -73,9 +76,75 @@ func main() {
 	per := float64(after-before) / float64(*n)
 	fmt.Printf("server=%s layer=%s sessions=%d rss_before=%.1fMiB rss_after=%.1fMiB per_session=%.2fKB dial=%s go=%s\n",
 		*server, *layer, *n, float64(before)/(1<<20), float64(after)/(1<<20), per/1000, dial.Round(time.Millisecond), runtime.Version())
+	if *blast > 0 && *layer == "socketio" {
+		measureBlast(cmd.Process.Pid, conns, *blast, *server)
+	}
 	for _, c := range conns {
 		_ = c.Close()
 	}
+}
+
+// measureBlast has the first client ask for n broadcasts of a small event
+// to every client, and times their delivery to all.
+func measureBlast(pid int, conns []net.Conn, n int, server string) {
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c net.Conn) {
+			defer wg.Done()
+			br := bufio.NewReaderSize(c, 16<<10)
+			mine := 0
+			for mine < n {
+				h := make([]byte, 2)
+				if _, err := io.ReadFull(br, h); err != nil {
+					return
+				}
+				l := int(h[1] & 0x7f)
+				if l == 126 {
+					b := make([]byte, 2)
+					_, _ = io.ReadFull(br, b)
+					l = int(b[0])<<8 | int(b[1])
+				}
+				p := make([]byte, l)
+				if _, err := io.ReadFull(br, p); err != nil {
+					return
+				}
+				if bytes.HasPrefix(p, []byte(`42["tick"`)) {
+					mine++
+					got.Add(1)
+				}
+			}
+		}(c)
+	}
+	cpu0 := cpuTime(pid)
+	start := time.Now()
+	msg := fmt.Sprintf(`42["blast",%d]`, n)
+	frame := append([]byte{0x81, 0x80 | byte(len(msg)), 0, 0, 0, 0}, msg...)
+	if _, err := conns[0].Write(frame); err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		log.Fatalf("only %d of %d deliveries", got.Load(), n*len(conns))
+	}
+	d := time.Since(start)
+	total := float64(n * len(conns))
+	fmt.Printf("server=%s blast: %d broadcasts to %d clients: %.0f deliveries/s, server CPU %.2f us/delivery (%v)\n",
+		server, n, len(conns), total/d.Seconds(), float64(cpuTime(pid)-cpu0)/total/1e3, d.Round(time.Millisecond))
+}
+
+// cpuTime is the user and system CPU time of process pid, in nanoseconds.
+func cpuTime(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return (ut + st) * int64(time.Second) / 100 // USER_HZ
 }
 
 func serverCommand(server, addr, layer string) *exec.Cmd {
@@ -115,6 +184,12 @@ func serveSiogo(addr, layer string) {
 		}
 		srv.OnConnection(func(s *server.Socket) {
 			s.On("message", func(args []any, _ server.Ack) { _ = s.Emit("message", args...) })
+			s.On("blast", func(args []any, _ server.Ack) {
+				n, _ := args[0].(float64)
+				for i := 0; i < int(n); i++ {
+					_ = srv.Emit("tick", i)
+				}
+			})
 		})
 		mux.Handle("/socket.io/", srv)
 	} else {

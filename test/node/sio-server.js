@@ -11,5 +11,10 @@ const httpServer = http.createServer((req, res) => {
   }
 });
 const io = new Server(httpServer);
-io.on("connection", (socket) => socket.on("message", (...args) => socket.emit("message", ...args)));
+io.on("connection", (socket) => {
+  socket.on("message", (...args) => socket.emit("message", ...args));
+  socket.on("blast", (n) => {
+    for (let i = 0; i < n; i++) io.emit("tick", i);
+  });
+});
 httpServer.listen(Number(port), host);
