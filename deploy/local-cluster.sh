@@ -8,7 +8,8 @@
 #   deploy/local-cluster.sh stop
 #
 # Environment: CLUSTER_DIR (state, default .cluster), REDIS_PORT (6390),
-# NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s).
+# NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s). Everything
+# listens on 127.0.0.1 only: this twin is for one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -50,7 +51,7 @@ start() {
   # The same configuration, with loopback upstreams and a private prefix.
   awk -v up="$upstream" -v port="$nginx_port" -v dir="$dir" '
     /server siogo[0-9]:3000;/ { if (!done) { printf "%s", up; done = 1 } next }
-    /listen 8080;/ { sub(/8080/, port) }
+    /listen 8080;/ { sub(/8080/, "127.0.0.1:" port) }
     /^http \{/ { print "pid " dir "/nginx.pid;"; print "error_log " dir "/logs/nginx.log;" }
     /^  access_log off;/ { print; print "  client_body_temp_path " dir "/tmp/body;"; print "  proxy_temp_path " dir "/tmp/proxy;"; next }
     { print }

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"runtime"
 	"sync"
 
 	"github.com/lesismal/nbio/logging"
@@ -59,6 +60,9 @@ type Server struct {
 	// early holds the connections whose first frames arrived before Upgrade
 	// returned; it is empty but for that instant.
 	early sync.Map
+	// flushq holds connections with bytes to write, for the flushers.
+	flushq chan *Conn
+	done   chan struct{}
 }
 
 func init() {
@@ -86,7 +90,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := engine.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, engine: engine}
+	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		go s.flusher()
+	}
 	u := nbws.NewUpgrader()
 	u.Engine = engine
 	u.KeepaliveTime = 0 // Engine.IO has its own heartbeat.
@@ -100,9 +107,22 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the event loop; every connection closes.
+// Close stops the event loop and the flushers; every connection closes.
 func (s *Server) Close() {
+	close(s.done)
 	s.engine.Stop()
+}
+
+// flusher writes what connections have pending, each in one call.
+func (s *Server) flusher() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case c := <-s.flushq:
+			c.flush()
+		}
+	}
 }
 
 // Upgrade answers r with the WebSocket handshake and returns the connection,
@@ -196,6 +216,15 @@ type Conn struct {
 	handler  Handler
 	early    []event // events that came before the handler was attached
 	draining bool
+
+	// Writes: frames wait in pending (held only while not empty) for a
+	// flusher, which writes all of them at once. A burst of frames to one
+	// connection thus leaves in few system calls, as libuv does for Node.
+	wmu     sync.Mutex
+	pending *[]byte
+	queued  bool // a flush is scheduled or running
+	closing int  // close code to send once pending is written
+	closed  bool
 }
 
 // attach sets the handler, then hands it the events that came before.
@@ -254,21 +283,94 @@ type Frame struct {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// WriteFrames writes frames in one call to the connection. It does not
-// block on a slow peer: what the kernel does not take waits in a buffer
-// bounded by Config.MaxWriteBuffer.
+// ErrSlowPeer is returned, and the connection closed, when more than
+// Config.MaxWriteBuffer bytes wait for a peer.
+var ErrSlowPeer = errors.New("websocket: peer too slow, write buffer full")
+
+// WriteFrames queues frames for the connection, in order, and returns at
+// once: a flusher writes what waits in one call. It does not block on a
+// slow peer; past Config.MaxWriteBuffer waiting bytes the connection
+// closes.
 func (c *Conn) WriteFrames(frames ...Frame) error {
-	pb := bufPool.Get().(*[]byte)
-	buf := (*pb)[:0]
+	c.wmu.Lock()
+	if c.closed || c.closing != 0 {
+		c.wmu.Unlock()
+		return net.ErrClosed
+	}
+	if c.pending == nil {
+		pb := bufPool.Get().(*[]byte)
+		*pb = (*pb)[:0]
+		c.pending = pb
+	}
+	buf := *c.pending
 	for _, f := range frames {
 		buf = c.appendFrame(buf, f)
 	}
-	_, err := c.ws.Conn.Write(buf)
-	if cap(buf) <= 64<<10 {
-		*pb = buf
-		bufPool.Put(pb)
+	*c.pending = buf
+	if len(buf) > c.srv.cfg.MaxWriteBuffer {
+		c.closed = true
+		c.wmu.Unlock()
+		c.ws.SetCloseError(ErrSlowPeer)
+		_ = c.ws.Close()
+		return ErrSlowPeer
 	}
-	return err
+	schedule := !c.queued
+	c.queued = true
+	c.wmu.Unlock()
+	if schedule {
+		c.srv.schedule(c)
+	}
+	return nil
+}
+
+// schedule hands c to a flusher, or flushes here when they are all busy
+// and their queue is full.
+func (s *Server) schedule(c *Conn) {
+	select {
+	case s.flushq <- c:
+	default:
+		c.flush()
+	}
+}
+
+// flush writes what is pending until nothing is, then a close frame if one
+// was asked for. One flush runs per connection at a time, so frames keep
+// their order.
+func (c *Conn) flush() {
+	for {
+		c.wmu.Lock()
+		pb := c.pending
+		c.pending = nil
+		if pb == nil {
+			code := c.closing
+			c.queued = false
+			if code != 0 {
+				c.closed = true
+			}
+			c.wmu.Unlock()
+			if code != 0 {
+				_, _ = c.ws.Conn.Write([]byte{finBit | opClose, 2, byte(code >> 8), byte(code)})
+				_ = c.ws.Close()
+			}
+			return
+		}
+		c.wmu.Unlock()
+		_, err := c.ws.Conn.Write(*pb)
+		if cap(*pb) <= 64<<10 {
+			*pb = (*pb)[:0]
+			bufPool.Put(pb)
+		}
+		if err != nil {
+			c.wmu.Lock()
+			c.closed = true
+			if c.pending != nil {
+				c.pending = nil
+			}
+			c.queued = false
+			c.wmu.Unlock()
+			return
+		}
+	}
 }
 
 const (
@@ -346,10 +448,20 @@ func deflate(head, data []byte) (*[]byte, bool) {
 	return out, true
 }
 
-// Close sends a close frame with the given status code and closes the
-// connection.
+// Close sends a close frame with the given status code, after the frames
+// already written, and closes the connection.
 func (c *Conn) Close(code int) error {
-	frame := []byte{finBit | opClose, 2, byte(code >> 8), byte(code)}
-	_, _ = c.ws.Conn.Write(frame)
-	return c.ws.Close()
+	c.wmu.Lock()
+	if c.closed || c.closing != 0 {
+		c.wmu.Unlock()
+		return nil
+	}
+	c.closing = code
+	schedule := !c.queued
+	c.queued = true
+	c.wmu.Unlock()
+	if schedule {
+		c.flush()
+	}
+	return nil
 }
