@@ -22,10 +22,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/internal/benchutil"
 	"github.com/siogo/siogo/server"
 )
 
@@ -35,15 +35,15 @@ func main() {
 	rate := flag.Int("rate", 100, "events per second of the latency run")
 	burst := flag.Int("burst", 2000, "events of the throughput run")
 	flag.Parse()
-	raiseFileLimit()
+	benchutil.RaiseFileLimit()
 
-	port := freePort()
+	port := benchutil.FreePort()
 	rs := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	if err := rs.Start(); err != nil {
 		log.Fatalf("redis-server: %v (apt-get install -y redis-server)", err)
 	}
 	defer rs.Process.Kill()
-	waitPort(port)
+	benchutil.WaitListening(fmt.Sprintf("127.0.0.1:%d", port))
 	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 	a, _ := startNode(url)
 	_, addrB := startNode(url)
@@ -191,33 +191,5 @@ func waitCount(v *atomic.Int64, want int64) {
 			log.Fatalf("only %d of %d deliveries", v.Load(), want)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitPort(port int) {
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log.Fatal("redis-server did not listen")
-}
-
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
 }

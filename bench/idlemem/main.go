@@ -22,13 +22,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/siogo/siogo/internal/benchutil"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -42,7 +40,7 @@ func main() {
 	blast := flag.Int("blast", 0, "then, with -layer socketio: broadcasts to every client, timed (deliveries/s, server CPU)")
 	layer := flag.String("layer", "engineio", "what each client opens: engineio (a session) or socketio (a session and a socket in \"/\")")
 	flag.Parse()
-	raiseFileLimit()
+	benchutil.RaiseFileLimit()
 	if *serve {
 		serveSiogo(*addr, *layer)
 		return
@@ -54,9 +52,9 @@ func main() {
 		log.Fatalf("starting the %s server: %v", *server, err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
-	waitListening(*addr)
+	benchutil.WaitListening(*addr)
 	collect(*addr)
-	before := rss(cmd.Process.Pid)
+	before := benchutil.RSS(cmd.Process.Pid)
 
 	start := time.Now()
 	conns := make([]net.Conn, 0, *n)
@@ -72,7 +70,7 @@ func main() {
 	time.Sleep(3 * time.Second)
 	collect(*addr)
 	time.Sleep(time.Second)
-	after := rss(cmd.Process.Pid)
+	after := benchutil.RSS(cmd.Process.Pid)
 	per := float64(after-before) / float64(*n)
 	fmt.Printf("server=%s layer=%s sessions=%d rss_before=%.1fMiB rss_after=%.1fMiB per_session=%.2fKB dial=%s go=%s\n",
 		*server, *layer, *n, float64(before)/(1<<20), float64(after)/(1<<20), per/1000, dial.Round(time.Millisecond), runtime.Version())
@@ -117,7 +115,7 @@ func measureBlast(pid int, conns []net.Conn, n int, server string) {
 			}
 		}(c)
 	}
-	cpu0 := cpuTime(pid)
+	cpu0 := benchutil.CPUTime(pid)
 	start := time.Now()
 	msg := fmt.Sprintf(`42["blast",%d]`, n)
 	frame := append([]byte{0x81, 0x80 | byte(len(msg)), 0, 0, 0, 0}, msg...)
@@ -134,17 +132,7 @@ func measureBlast(pid int, conns []net.Conn, n int, server string) {
 	d := time.Since(start)
 	total := float64(n * len(conns))
 	fmt.Printf("server=%s blast: %d broadcasts to %d clients: %.0f deliveries/s, server CPU %.2f us/delivery (%v)\n",
-		server, n, len(conns), total/d.Seconds(), float64(cpuTime(pid)-cpu0)/total/1e3, d.Round(time.Millisecond))
-}
-
-// cpuTime is the user and system CPU time of process pid, in nanoseconds.
-func cpuTime(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return (ut + st) * int64(time.Second) / 100 // USER_HZ
+		server, n, len(conns), total/d.Seconds(), float64(benchutil.CPUTime(pid)-cpu0)/total/1e3, d.Round(time.Millisecond))
 }
 
 func serverCommand(server, addr, layer string) *exec.Cmd {
@@ -259,40 +247,5 @@ func collect(addr string) {
 	if err == nil {
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
-	}
-}
-
-func waitListening(addr string) {
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	log.Fatalf("the server did not listen on %s", addr)
-}
-
-// rss is the resident set of process pid, in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	log.Fatal("no VmRSS")
-	return 0
-}
-
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
 }
