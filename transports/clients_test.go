@@ -82,6 +82,29 @@ func (e *echoServer) sidOf(t *testing.T, c *wsClient) string {
 	return c.sid
 }
 
+// describe tells what the server knows of session sid, for a failure: a
+// server that stopped writing sees the client go ("transport close"), one
+// that stopped reading closes it itself ("ping timeout").
+func (e *echoServer) describe(sid string) string {
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		r, closed := e.reasons[sid]
+		e.mu.Unlock()
+		if closed {
+			return "closed: " + r
+		}
+		if e.Session(sid) == nil && sid != "" {
+			return "unknown session"
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if sess := e.Session(sid); sess != nil {
+		return "still open over " + sess.Transport()
+	}
+	return "no session"
+}
+
 // reason waits for session sid to close and returns why.
 func (e *echoServer) reason(t *testing.T, sid string) string {
 	t.Helper()
@@ -139,7 +162,7 @@ func TestOfficialClients(t *testing.T) {
 					"limit": limit, "pingInterval": pingInterval.Milliseconds(),
 				}, &rep)
 				if !rep.OK {
-					t.Fatalf("client failed after %v: %s", rep.Steps, rep.Error)
+					t.Fatalf("client failed after %v: %s\nserver side: %s", rep.Steps, rep.Error, e.describe(rep.SID))
 				}
 				if rep.ServerCloseReason != "transport close" {
 					t.Errorf("client saw the server's close as %q, want %q", rep.ServerCloseReason, "transport close")
