@@ -351,8 +351,14 @@ func TestUpgradeKeepsOrder(t *testing.T) {
 					t.Fatalf("message %d is %q: lost or reordered", i, m)
 				}
 			}
-			if tr := sess.Transport(); tr != "websocket" {
-				t.Fatalf("transport %s after upgrade", tr)
+			// The messages may all have come over polling before the server
+			// took the upgrade packet: wait for it, then polls are refused.
+			deadline := time.Now().Add(5 * time.Second)
+			for sess.Transport() != "websocket" {
+				if time.Now().After(deadline) {
+					t.Fatalf("transport %s after upgrade", sess.Transport())
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 			if r := do(t, "GET", url, "", nil); r.Status != 400 {
 				t.Fatalf("poll after upgrade: %d", r.Status)

@@ -57,9 +57,9 @@ type Server struct {
 	cfg      Config
 	engine   *nbhttp.Engine
 	upgrader *nbws.Upgrader
-	// early holds the connections whose first frames arrived before Upgrade
-	// returned; it is empty but for that instant.
-	early sync.Map
+	// conns maps nbio's connections to siogo's, from the first frame or
+	// the upgrade, whichever comes first, until the close.
+	conns sync.Map
 	// flushq holds connections with bytes to write, for the flushers.
 	flushq chan *Conn
 	done   chan struct{}
@@ -133,22 +133,11 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		return nil, err
 	}
 	c := &Conn{ws: ws, srv: s}
-	if v, loaded := s.early.LoadOrStore(ws, c); loaded {
+	if v, loaded := s.conns.LoadOrStore(ws, c); loaded {
 		c = v.(*Conn) // frames came first; they wait in it
 	}
 	c.compress = s.cfg.Compression && negotiatedDeflate(ws)
-	publish := func() {
-		ws.SetSession(c)
-		s.early.Delete(ws)
-		c.attach(h)
-	}
-	// nbio's Session reads its field without a lock in non-blocking mode;
-	// set from the connection's own job list, the session is seen by every
-	// message job after it, which nbio runs in order under its lock. In
-	// blocking mode (TLS under net/http) Session waits for SetSession.
-	if ws.IsBlockingMod() || !ws.Execute(publish) {
-		publish()
-	}
+	c.attach(h)
 	return c, nil
 }
 
@@ -163,11 +152,14 @@ func negotiatedDeflate(ws *nbws.Conn) bool {
 	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
 }
 
+// conn is siogo's side of an nbio connection. The registry is siogo's own:
+// nbio's Session is read without a lock in non-blocking mode, and
+// publishing through it left first frames racing with the upgrade.
 func (s *Server) conn(ws *nbws.Conn) *Conn {
-	if c, ok := ws.Session().(*Conn); ok {
-		return c
+	if v, ok := s.conns.Load(ws); ok {
+		return v.(*Conn)
 	}
-	v, _ := s.early.LoadOrStore(ws, &Conn{ws: ws, srv: s})
+	v, _ := s.conns.LoadOrStore(ws, &Conn{ws: ws, srv: s})
 	return v.(*Conn)
 }
 
@@ -192,6 +184,7 @@ func (s *Server) onClose(ws *nbws.Conn, err error) {
 		err = ErrClosed
 	}
 	s.conn(ws).event(event{closed: true, err: err})
+	s.conns.Delete(ws)
 }
 
 // ErrClosed is the error given to OnClose when the peer closed the
