@@ -21,6 +21,17 @@ func (q *serialQueue) push(f func()) {
 		q.owner.overflow()
 		return
 	}
+	q.add(f)
+}
+
+// pushAlways queues f past the bound: for the disconnect, which must run.
+func (q *serialQueue) pushAlways(f func()) {
+	q.mu.Lock()
+	q.add(f)
+}
+
+// add appends f and starts the runner if none; q.mu is held and released.
+func (q *serialQueue) add(f func()) {
 	q.jobs = append(q.jobs, f)
 	if q.running {
 		q.mu.Unlock()

@@ -229,3 +229,27 @@ func TestEmitWithAckErrors(t *testing.T) {
 		t.Fatalf("got %v, want ErrSocketClosed", err)
 	}
 }
+
+// TestDisconnectAfterConnectionHandlers: a connection that ends before the
+// connection handlers ran still reaches their disconnect handlers, after
+// them, as in Node where both happen in order.
+func TestDisconnectAfterConnectionHandlers(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	reason := make(chan string, 1)
+	srv.Of("/slow").OnConnection(func(s *server.Socket) {
+		time.Sleep(200 * time.Millisecond)
+		s.OnDisconnect(func(r string) { reason <- r })
+	})
+	c := dialPoll(t, url)
+	c.Send("40/slow,")
+	c.Poll()    // the CONNECT answer; the handler is still asleep
+	c.Send("1") // the client closes the connection
+	select {
+	case r := <-reason:
+		if r != transports.ReasonTransportClose {
+			t.Fatalf("reason %q", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the disconnect handler never ran")
+	}
+}

@@ -43,6 +43,7 @@ type Socket struct {
 
 	mu        sync.Mutex
 	connected bool
+	ready     bool // the connection handlers have run
 	closing   bool
 	data      any
 	// handlers is a slice, not a map: a socket has a handful, and an idle
@@ -363,6 +364,9 @@ func (s *Socket) onConnect(handlers []func(*Socket)) {
 		for _, h := range handlers {
 			h(s)
 		}
+		s.mu.Lock()
+		s.ready = true
+		s.mu.Unlock()
 	})
 }
 
@@ -446,6 +450,14 @@ func (s *Socket) onClose(reason string) {
 	s.mu.Lock()
 	if !s.connected || s.closing {
 		s.mu.Unlock()
+		return
+	}
+	if !s.ready {
+		// The connection handlers have not run yet (they run on the queue,
+		// after the CONNECT packet): the disconnect follows them, so that
+		// they see it, as in Node where both happen in order.
+		s.mu.Unlock()
+		s.queue.pushAlways(func() { s.onClose(reason) })
 		return
 	}
 	s.closing = true
