@@ -10,8 +10,11 @@ run:
 
 # Every test: formatting, vet, and the whole suite under the race detector,
 # the official npm clients included (and each fuzz target's seed corpus).
+# One package at a time (-p 1): the integration tests start real servers,
+# Redis, nginx, Chromium and Node clients, and two packages of them at once
+# on a 2-core machine starve each other's timers.
 test: deps check
-	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 12m ./...
 
 # The official JavaScript clients the tests drive and the page's bundles,
 # from the lock files.
