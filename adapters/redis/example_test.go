@@ -1,0 +1,56 @@
+package redis_test
+
+import (
+	"log"
+	"net/http"
+
+	"github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/server"
+)
+
+// Every node of a cluster points its server at the same Redis; broadcasts,
+// rooms and the cluster calls then reach the sockets of every node, siogo
+// or Node.js with @socket.io/redis-adapter. (Not run: it needs a Redis
+// server; redis_test.go runs the same against a real one.)
+func ExampleNewClient() {
+	rc, err := redis.NewClient(redis.Options{URL: "redis://localhost:6379/0"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
+	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.OnConnection(func(s *server.Socket) {
+		s.On("broadcast", func(args []any, ack server.Ack) {
+			srv.Emit("broadcast", args...) // to every node's sockets
+			if ack != nil {
+				ack()
+			}
+		})
+	})
+	// Ready reports whether the adapter is subscribed, for a readiness probe.
+	http.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if rc.Ready() != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	http.Handle("/socket.io/", srv)
+	log.Fatal(http.ListenAndServe(":3000", nil))
+}
+
+// The sharded mode of Redis 7 (SSUBSCRIBE/SPUBLISH), as Node's
+// createShardedAdapter: every node of the cluster must use it.
+func ExampleOptions_sharded() {
+	rc, err := redis.NewClient(redis.Options{
+		URL:              "redis://localhost:6379/0",
+		Sharded:          true,
+		SubscriptionMode: "dynamic",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
+	_, _ = server.New(server.Options{NewAdapter: rc.NewAdapter})
+}
