@@ -184,6 +184,37 @@ func TestDefaultHTTPProgram(t *testing.T) {
 	}
 	app.waitLog(t, "notice: hello")
 	app.waitLog(t, "closed forced close")
+
+	// No CheckOrigin: no CORS header for polling, and gorilla's
+	// same-origin rule for WebSocket, as googollee's defaults.
+	t.Run("origin", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", app.URL+"/socket.io/?EIO=4&transport=polling", nil)
+		req.Header.Set("Origin", "http://elsewhere.example")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("polling from another origin: %d, CORS %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+		}
+		for origin, want := range map[string]int{"http://elsewhere.example": 403, app.URL: 101} {
+			req, _ := http.NewRequest("GET", app.URL+"/socket.io/?EIO=4&transport=websocket", nil)
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != want {
+				t.Errorf("websocket from %s: %d, want %d", origin, res.StatusCode, want)
+			}
+		}
+	})
 }
 
 // TestFeaturesProgram drives a program that uses the API the way
