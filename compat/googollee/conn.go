@@ -65,10 +65,13 @@ type conn struct {
 	ctx       interface{}
 	connected bool
 	pending   []func() // emits made in OnConnect, sent once connected
-	events    map[string]bool
 	// leftOwn: the session's room was left while it is also siogo's own
 	// room of the socket (protocol 4, root namespace), which stays.
 	leftOwn bool
+
+	// listening: the conn has the handlers of the events registered so
+	// far, and OnEvent adds new ones to it. Guarded by ns.mu.
+	listening bool
 }
 
 func (c *conn) ID() string { return c.sessID }
@@ -209,16 +212,8 @@ func (c *conn) isConnected() bool {
 	return c.connected
 }
 
-// listen adds a handler for event unless there is one.
+// listen adds the handler of event to the socket; each event once, as
+// namespace.connected and Server.OnEvent see to.
 func (c *conn) listen(event string) {
-	c.mu.Lock()
-	if c.events == nil {
-		c.events = map[string]bool{}
-	}
-	had := c.events[event]
-	c.events[event] = true
-	c.mu.Unlock()
-	if !had {
-		c.s.On(event, func(args []any, ack server.Ack) { c.ns.dispatch(c, event, args, ack) })
-	}
+	c.s.On(event, func(args []any, ack server.Ack) { c.ns.dispatch(c, event, args, ack) })
 }

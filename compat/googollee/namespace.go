@@ -84,6 +84,7 @@ func (ns *namespace) connected(s *server.Socket) {
 	for e := range ns.events {
 		events = append(events, e)
 	}
+	c.listening = true
 	ns.mu.Unlock()
 	if c.sessID != s.ID() {
 		s.Join(c.sessID)

@@ -317,14 +317,19 @@ func (s *Server) OnEvent(namespace, event string, f interface{}) {
 	h := newEventFunc(f)
 	ns := s.namespace(namespace, true)
 	ns.mu.Lock()
+	_, existed := ns.events[event]
 	ns.events[event] = h
-	conns := make([]*conn, 0, len(ns.conns))
-	for _, c := range ns.conns {
-		conns = append(conns, c)
+	var conns []*conn
+	if !existed {
+		// Sockets that connected before: googollee looks handlers up
+		// per event, so a late OnEvent reaches them too.
+		for _, c := range ns.conns {
+			if c.listening {
+				conns = append(conns, c)
+			}
+		}
 	}
 	ns.mu.Unlock()
-	// Sockets that connected before: googollee looks handlers up per
-	// event, so a late OnEvent reaches them too.
 	for _, c := range conns {
 		c.listen(event)
 	}

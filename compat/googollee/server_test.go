@@ -77,3 +77,37 @@ func ctxString(s socketio.Conn) string {
 	v, _ := s.Context().(string)
 	return v
 }
+
+// A handler registered after a client connected reaches it, as in
+// googollee, where handlers are looked up per event; replacing a handler
+// does not double it.
+func TestLateOnEvent(t *testing.T) {
+	server := socketio.NewServer(nil)
+	server.OnConnect("/", func(s socketio.Conn) error { return nil })
+	hs := httptest.NewServer(server)
+	defer hs.Close()
+	defer server.Close()
+	c := dial(hs.URL)
+	c.send("40")
+	c.poll()
+	server.OnEvent("/", "late", func(s socketio.Conn) string { return "one" })
+	server.OnEvent("/", "late", func(s socketio.Conn) string { return "two" })
+	c.send(`421["late"]`)
+	if got := c.poll(); got != `431["two"]` {
+		t.Errorf("late handler: %q", got)
+	}
+}
+
+// JSONP, for browsers without XHR2: googollee served it, and so does
+// siogo, under socket.io-client 2's protocol.
+func TestJSONP(t *testing.T) {
+	server := socketio.NewServer(nil)
+	server.OnConnect("/", func(s socketio.Conn) error { return nil })
+	hs := httptest.NewServer(server)
+	defer hs.Close()
+	defer server.Close()
+	body := request("GET", hs.URL+"/socket.io/?EIO=3&transport=polling&j=0", "")
+	if !strings.HasPrefix(body, `___eio[0]("`) || !strings.Contains(body, `\"sid\":`) {
+		t.Errorf("JSONP handshake: %q", body)
+	}
+}
