@@ -185,6 +185,23 @@ async function features() {
   priv2.disconnect();
   step("namespaces");
 
+  // OnConnect's error at the root.
+  const refused = io(cfg.url, opts({ query: { refuse: "1" } }));
+  try {
+    await connected(refused);
+    fail("the root's OnConnect error did not refuse");
+  } catch (e) {
+    const msg = v4 ? e.message : e;
+    if (msg !== "refused at the root") fail(`root refusal: ${JSON.stringify(msg)}`);
+  }
+  const rootErrs = (await emitAck(a, "errors"))[0] || [];
+  if (!rootErrs.includes("refused at the root")) fail(`OnError of the root refusal: ${JSON.stringify(rootErrs)}`);
+  const refusedID = refused.io.engine.id;
+  refused.close();
+  await sleep(200);
+  expect("OnDisconnect of a refused conn", await emitAck(a, "reason", refusedID), [""]);
+  step("root-refusal");
+
   // Disconnect reasons as OnDisconnect gets them.
   const reasonOf = async (id, want) => {
     for (let i = 0; i < 50; i++) {

@@ -59,7 +59,11 @@ func main() {
 	})
 
 	server.OnConnect("/", func(s socketio.Conn) error {
-		log.Println("connected:", s.ID(), s.RemoteAddr(), s.URL().Path)
+		u := s.URL()
+		if u.Query().Get("refuse") != "" {
+			return errors.New("refused at the root")
+		}
+		log.Println("connected:", s.ID(), s.RemoteAddr(), u.Path)
 		s.Join("everyone")
 		s.Emit("welcome", s.ID())
 		return nil
