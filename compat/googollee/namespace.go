@@ -36,6 +36,7 @@ func (ns *namespace) admit(s *server.Socket) error {
 		if ns.name == "/" {
 			c.ctx = st.ctx
 		}
+		st.admitted = append(st.admitted, c)
 		st.mu.Unlock()
 		if closeReq {
 			sess.Close()
@@ -51,6 +52,7 @@ func (ns *namespace) admit(s *server.Socket) error {
 	}
 	err := callConnect(onConnect, c)
 	if err != nil {
+		ns.srv.sessions.settle(c)
 		ns.mu.Lock()
 		delete(ns.conns, s.ID())
 		ns.mu.Unlock()
@@ -86,6 +88,7 @@ func (ns *namespace) connected(s *server.Socket) {
 	}
 	c.listening = true
 	ns.mu.Unlock()
+	ns.srv.sessions.settle(c)
 	if c.sessID != s.ID() {
 		s.Join(c.sessID)
 	}
@@ -140,6 +143,15 @@ func (ns *namespace) reportError(c *conn, err error) {
 	} else {
 		ns.srv.log.Debug("socketio: error without OnError", "namespace", ns.name, "err", err)
 	}
+}
+
+// forget drops c if its socket never connected.
+func (ns *namespace) forget(c *conn) {
+	ns.mu.Lock()
+	if !c.listening && ns.conns[c.s.ID()] == c {
+		delete(ns.conns, c.s.ID())
+	}
+	ns.mu.Unlock()
 }
 
 // connList is the namespace's connections; ns.mu may be held.

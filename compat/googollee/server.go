@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -587,6 +588,10 @@ type sessState struct {
 	mu       sync.Mutex
 	ctx      interface{}
 	closeReq bool
+	// admitted are the session's conns that OnConnect let in; one whose
+	// socket never connected (the client left meanwhile) is dropped with
+	// the session's state.
+	admitted []*conn
 }
 
 func (s *Server) newSessionID(r *http.Request) string {
@@ -628,12 +633,30 @@ func (t *sessions) add(s *Server, id string, st *sessState) {
 		}
 		if time.Since(ost.created) > 10*time.Second && s.srv != nil && s.srv.Engine().Session(old) == nil {
 			delete(t.state, old)
+			ost.mu.Lock()
+			admitted := ost.admitted
+			ost.mu.Unlock()
+			for _, c := range admitted {
+				c.ns.forget(c)
+			}
 			continue
 		}
 		t.order = append(t.order, old)
 	}
 	t.state[id] = st
 	t.order = append(t.order, id)
+}
+
+// settle takes c off its session's admitted conns: it connected, or was
+// refused.
+func (t *sessions) settle(c *conn) {
+	st := t.get(c.sessID)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.admitted = slices.DeleteFunc(st.admitted, func(x *conn) bool { return x == c })
+	st.mu.Unlock()
 }
 
 func (t *sessions) get(id string) *sessState {
