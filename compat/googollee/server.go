@@ -54,8 +54,8 @@ type Server struct {
 	opts       engineio.Options
 	transports []string
 	upgrades   bool
-	pollOrigin func(*http.Request) bool
-	wsOrigin   func(*http.Request) bool
+	pollT      *polling.Transport
+	wsT        *websocket.Transport
 	log        *slog.Logger
 
 	once sync.Once
@@ -104,20 +104,37 @@ func NewServer(opts *engineio.Options) *Server {
 		s.transports = append(s.transports, name)
 		switch tt := t.(type) {
 		case *polling.Transport:
-			s.pollOrigin = tt.CheckOrigin
+			s.pollT = tt
 		case *websocket.Transport:
-			s.wsOrigin = tt.CheckOrigin
+			s.wsT = tt
 		}
 	}
 	if len(s.transports) == 0 {
 		s.transports = []string{transports.TransportPolling, transports.TransportWebSocket}
+		s.pollT, s.wsT = polling.Default, websocket.Default
 	}
 	// googollee upgrades a transport to those listed after it.
 	s.upgrades = len(s.transports) == 2 && s.transports[0] == transports.TransportPolling
-	if s.wsOrigin == nil {
-		s.wsOrigin = sameOrigin
-	}
 	return s
+}
+
+// pollOrigin is the polling transport's CheckOrigin, else
+// polling.Default's, as googollee's polling falls back to it.
+func (s *Server) pollOrigin(r *http.Request) bool {
+	f := polling.Default.CheckOrigin
+	if s.pollT != nil && s.pollT.CheckOrigin != nil {
+		f = s.pollT.CheckOrigin
+	}
+	return f != nil && f(r)
+}
+
+// wsOrigin is the WebSocket transport's CheckOrigin, else gorilla's
+// same-origin rule.
+func (s *Server) wsOrigin(r *http.Request) bool {
+	if s.wsT != nil && s.wsT.CheckOrigin != nil {
+		return s.wsT.CheckOrigin(r)
+	}
+	return sameOrigin(r)
 }
 
 // ensure starts the siogo server once, with the adapter set by then.
@@ -243,7 +260,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case q.Get("transport") == transports.TransportPolling:
 		jsonp := q.Get("j") != ""
-		if s.pollOrigin != nil && !jsonp && s.pollOrigin(r) {
+		if !jsonp && s.pollOrigin(r) {
 			if origin := r.Header.Get("Origin"); origin == "" {
 				w.Header().Set("Access-Control-Allow-Origin", "*")
 			} else {

@@ -16,7 +16,8 @@ type Transport struct {
 	// CheckOrigin, when it returns true for a request, answers it with
 	// Access-Control-Allow-Origin (the request's Origin, with
 	// credentials, or * without one), and answers preflights. When nil,
-	// no CORS header is sent.
+	// Default's is asked, as in googollee; when both are nil, no CORS
+	// header is sent.
 	CheckOrigin func(r *http.Request) bool
 }
 
