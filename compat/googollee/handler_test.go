@@ -103,3 +103,24 @@ func FuzzRawDecoder(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDispatch is the reflection a googollee handler costs per
+// event: decoding a struct and a string from their JSON text, the call,
+// and the results.
+func BenchmarkDispatch(b *testing.B) {
+	h := newEventFunc(func(_ Conn, m msg, s string) (msg, string) { return m, s })
+	args := []any{rawArg(`{"a":"hello","n":42}`), rawArg(`"text"`)}
+	var c *conn
+	b.ReportAllocs()
+	for b.Loop() {
+		vals, err := h.decode(args)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ret, err := h.call(append([]reflect.Value{reflect.ValueOf(c)}, vals...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = values(ret)
+	}
+}
