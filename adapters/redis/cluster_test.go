@@ -193,3 +193,140 @@ func TestClusterOrder(t *testing.T) {
 		})
 	}
 }
+
+// receiveUntil has from emit a message to event every 100ms until c gets
+// one, within d: the way to tell that delivery across nodes resumed.
+func receiveUntil(t *testing.T, c *siotest.Client, d time.Duration, event string, emit func(i int)) {
+	t.Helper()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				emit(i)
+			}
+		}
+	}()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, p := range c.Poll() {
+			if strings.HasPrefix(p, `42["`+event+`"`) {
+				return
+			}
+		}
+	}
+	t.Fatalf("no %q came through within %v", event, d)
+}
+
+// TestClusterFailover kills (SIGKILL) the master that serves the namespace
+// channel's slot, in the sharded mode, and that a classic-mode node uses
+// as its home: the nodes go on serving, the replica is promoted, the
+// subscriptions follow it, broadcasts across nodes resume, and the loss
+// is counted. The killed master comes back as a replica afterwards.
+func TestClusterFailover(t *testing.T) {
+	rc := sharedCluster(t)
+	slot := slotOf(t, rc, "socket.io#/#")
+	victim, err := rc.MasterOf(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newNodeWith(t, redis.Options{URL: rc.URL, Sharded: true})
+	b := newNodeWith(t, redis.Options{URL: rc.URL, Sharded: true})
+	var c *node
+	for i := 0; c == nil; i++ {
+		n := newNodeWith(t, redis.Options{URL: rc.URL})
+		if n.rc.HomeAddr() == victim {
+			c = n
+		} else if i > 30 {
+			t.Fatal("no classic client chose the victim as its home")
+		}
+	}
+	d := newNodeWith(t, redis.Options{URL: rc.URL})
+	cb, cd := siotest.Dial(t, b.URL), siotest.Dial(t, d.URL)
+	cb.Connect()
+	cd.Connect()
+	_ = a.srv.Emit("before")
+	expect(t, cb, `42["before"]`)
+	_ = c.srv.Emit("before")
+	expect(t, cd, `42["before"]`)
+
+	rc.Node(victim).Kill()
+	t.Cleanup(func() {
+		// Back as a replica of the promoted master, for the next tests.
+		if err := rc.Node(victim).Restart(); err != nil {
+			t.Error(err)
+		}
+		if err := rc.WaitOK(20 * time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	for i := 0; i < 3; i++ {
+		_ = a.srv.Emit("during", i) // into a shard without a master: lost
+		_ = c.srv.Emit("during", i)
+	}
+	if _, err := rc.WaitPromoted(slot, victim, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	receiveUntil(t, cb, 15*time.Second, "after", func(i int) { _ = a.srv.Emit("after", i) })
+	receiveUntil(t, cd, 15*time.Second, "after", func(i int) { _ = c.srv.Emit("after", i) })
+	for _, n := range []*node{a, b, c, d} {
+		n.waitReady(t)
+	}
+	if st := a.rc.Stats(); st.PublishFailures == 0 {
+		t.Errorf("the sharded publisher counted no loss: %+v", st)
+	}
+	if st := b.rc.Stats(); st.SubscriptionLosses == 0 || st.Resubscribes == 0 {
+		t.Errorf("the sharded subscriber counted no lost link: %+v", st)
+	}
+	if st := c.rc.Stats(); st.SubscriptionLosses == 0 || c.rc.HomeAddr() == victim {
+		t.Errorf("the classic node did not leave its dead home: %+v, home %s", st, c.rc.HomeAddr())
+	}
+	t.Logf("sharded publisher %+v; sharded subscriber %+v; classic %+v", a.rc.Stats(), b.rc.Stats(), c.rc.Stats())
+}
+
+// TestClusterSlotMove moves the slot of a room's channel to another master
+// (CLUSTER SETSLOT, as redis-cli --cluster reshard does): the server drops
+// the subscription (SUNSUBSCRIBE), siogo subscribes again on the new owner,
+// and broadcasts to the room resume; a publisher with the old map follows
+// MOVED.
+func TestClusterSlotMove(t *testing.T) {
+	rc := sharedCluster(t)
+	a := newNodeWith(t, redis.Options{URL: rc.URL, Sharded: true})
+	b := newNodeWith(t, redis.Options{URL: rc.URL, Sharded: true})
+	cb := siotest.Dial(t, b.URL)
+	idb := cb.Connect()
+	room := roomOnOtherShard(t, rc, "move")
+	slot := slotOf(t, rc, "socket.io#/#"+room+"#")
+	b.srv.Of("/").Socket(idb).Join(room)
+	waitFor(t, func() bool { return b.rc.Ready() == nil })
+	_ = a.srv.To(room).Emit("before")
+	expect(t, cb, `42["before"]`)
+
+	from, _ := rc.MasterOf(slot)
+	var to string
+	for _, m := range rc.Masters() {
+		if m != from {
+			to = m
+			break
+		}
+	}
+	if err := rc.MoveSlot(slot, to); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rc.MoveSlot(slot, from); err != nil {
+			t.Error(err)
+		}
+	})
+	receiveUntil(t, cb, 10*time.Second, "after", func(i int) { _ = a.srv.To(room).Emit("after", i) })
+	if st := b.rc.Stats(); st.Resubscribes == 0 {
+		t.Errorf("the subscriber did not subscribe again: %+v", st)
+	}
+	if st := a.rc.Stats(); st.Redirects == 0 {
+		t.Errorf("the publisher followed no MOVED: %+v", st)
+	}
+	t.Logf("publisher %+v; subscriber %+v", a.rc.Stats(), b.rc.Stats())
+}
