@@ -35,7 +35,14 @@ type cluster struct {
 	// others in order (PUBLISH crosses the cluster bus from that node).
 	home  string
 	avoid string // the last home that failed
+	// down holds nodes that just failed to answer, until when publishing
+	// skips them: a node gone from the network costs one connect timeout,
+	// not one per message.
+	down map[string]time.Time
 }
+
+// downFor is how long a node that failed is skipped by publish.
+const downFor = time.Second
 
 // topology is one reading of the slot map.
 type topology struct {
@@ -44,12 +51,21 @@ type topology struct {
 	nodes   []string // masters and replicas
 }
 
+var errNodeDown = errors.New("redis adapter: cluster node down")
+
+func (cl *cluster) isDown(addr string) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	until, ok := cl.down[addr]
+	return ok && time.Now().Before(until)
+}
+
 var errNoOwner = errors.New("redis adapter: no cluster node is known to serve this channel")
 
 // newCluster parses redis-cluster://[user:password@]h1:p1,h2:p2[/0].
 func newCluster(c *Client, raw string) (*cluster, error) {
 	rest := strings.TrimPrefix(raw, "redis-cluster://")
-	cl := &cluster{c: c, pools: map[string]*redis.Pool{}, stale: true}
+	cl := &cluster{c: c, pools: map[string]*redis.Pool{}, stale: true, down: map[string]time.Time{}}
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		u, err := url.Parse("redis://" + rest[:at+1] + "x")
 		if err != nil || u.User == nil {
@@ -136,6 +152,7 @@ func (cl *cluster) isStale() bool {
 func (cl *cluster) failed(addr string) {
 	cl.mu.Lock()
 	cl.stale = true
+	cl.down[addr] = time.Now().Add(downFor)
 	if cl.home == addr {
 		cl.home, cl.avoid = "", addr
 	}
@@ -173,6 +190,11 @@ func (cl *cluster) refresh(since time.Time) error {
 		cl.c.st.refreshes.Add(1)
 		cl.mu.Lock()
 		cl.topo, cl.stale = t, false
+		for a, until := range cl.down {
+			if time.Now().After(until) {
+				delete(cl.down, a)
+			}
+		}
 		if cl.home != "" && !slices.Contains(t.masters, cl.home) {
 			cl.home = "" // no longer a master: choose again
 		}
@@ -302,6 +324,14 @@ func (cl *cluster) publish(cmd, channel string, msg []byte) error {
 				cl.markStale()
 				continue
 			}
+		}
+		if cl.isDown(addr) {
+			lastErr = fmt.Errorf("redis adapter: %s failed less than %v ago: %w", addr, downFor, errNodeDown)
+			if cl.refresh(start) == nil && cl.route(sharded, channel) != addr {
+				addr, asking = "", false
+				continue
+			}
+			break
 		}
 		conn := cl.pool(addr).Get()
 		var err error
