@@ -328,5 +328,38 @@ func TestClusterSlotMove(t *testing.T) {
 	if st := a.rc.Stats(); st.Redirects == 0 {
 		t.Errorf("the publisher followed no MOVED: %+v", st)
 	}
+
+	// A slot moved while no one here used it: B's map is stale when it
+	// subscribes a room of that slot, and the old owner answers MOVED.
+	var room2 string
+	var slot2 int
+	for i := 0; ; i++ {
+		room2 = fmt.Sprintf("room-stale-%d", i)
+		if slot2 = slotOf(t, rc, "socket.io#/#"+room2+"#"); slot2 != slot {
+			break
+		}
+	}
+	from2, _ := rc.MasterOf(slot2)
+	var to2 string
+	for _, m := range rc.Masters() {
+		if m != from2 {
+			to2 = m
+			break
+		}
+	}
+	if err := rc.MoveSlot(slot2, to2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rc.MoveSlot(slot2, from2); err != nil {
+			t.Error(err)
+		}
+	})
+	redirects := b.rc.Stats().Redirects
+	b.srv.Of("/").Socket(idb).Join(room2)
+	receiveUntil(t, cb, 10*time.Second, "stale", func(i int) { _ = a.srv.To(room2).Emit("stale", i) })
+	if st := b.rc.Stats(); st.Redirects == redirects {
+		t.Errorf("the subscriber met no MOVED: %+v", st)
+	}
 	t.Logf("publisher %+v; subscriber %+v", a.rc.Stats(), b.rc.Stats())
 }

@@ -1,5 +1,7 @@
 package redis
 
+import "github.com/gomodule/redigo/redis"
+
 // HomeAddr is the node a classic-mode client publishes and subscribes
 // through on a Redis Cluster, "" if none yet.
 func (c *Client) HomeAddr() string {
@@ -13,3 +15,5 @@ func (c *Client) HomeAddr() string {
 
 // KeySlot exposes keySlot to the tests.
 var KeySlot = keySlot
+
+func redisError(s string) error { return redis.Error(s) }
