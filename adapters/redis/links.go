@@ -29,10 +29,12 @@ type subscriptions struct {
 	lastErr  error
 	up       bool // every channel confirmed, as last logged
 
-	// Reconnection backoff: no link is dialled and no slot map read
-	// before notBefore.
-	backoff   time.Duration
-	notBefore time.Time
+	// Backoffs: a failed address is not dialled again, nor asked to
+	// subscribe again after an error, before its time; a failed reading
+	// of the slot map delays everything. A shard in failover thus does not
+	// hold back the subscriptions of the others.
+	backoffs map[string]*backoff // by address
+	global   backoff
 
 	closed  bool
 	kick    chan struct{}
@@ -61,13 +63,47 @@ const (
 	maxBackoff    = 5 * time.Second
 )
 
+// backoff is an exponential backoff, from minBackoff to maxBackoff.
+type backoff struct {
+	next  time.Duration
+	until time.Time
+}
+
+// fail pushes the backoff on and returns how long it holds.
+func (b *backoff) fail(now time.Time) time.Duration {
+	if b.next < minBackoff {
+		b.next = minBackoff
+	}
+	d := b.next
+	b.until = now.Add(d)
+	if b.next *= 2; b.next > maxBackoff {
+		b.next = maxBackoff
+	}
+	return d
+}
+
+func (b *backoff) wait(now time.Time) time.Duration {
+	if b == nil {
+		return 0
+	}
+	return max(0, b.until.Sub(now))
+}
+
+// soonest is the smaller positive of two waits.
+func soonest(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
 func (s *subscriptions) init(c *Client) {
 	s.c = c
 	s.channels = map[string]handler{healthChannel: nil}
 	s.patterns = map[string]handler{}
 	s.links = map[string]*link{}
 	s.known = map[string]bool{}
-	s.backoff = minBackoff
+	s.backoffs = map[string]*backoff{}
 	s.kick = make(chan struct{}, 1)
 	s.done = make(chan struct{})
 	s.stopped = make(chan struct{})
@@ -214,15 +250,19 @@ type linkPlan struct {
 func (s *subscriptions) reconcile() time.Duration {
 	now := time.Now()
 	s.mu.Lock()
-	wait := s.notBefore.Sub(now)
+	wait := s.global.wait(now)
 	s.mu.Unlock()
 	if wait > 0 {
 		return wait
 	}
 	if cl := s.c.cl; cl != nil && cl.isStale() {
 		if err := cl.refresh(now); err != nil {
-			s.failure(err)
-			return s.backoffWait()
+			s.mu.Lock()
+			s.lastErr = err
+			d := s.global.fail(now)
+			s.mu.Unlock()
+			s.c.log.Warn("redis adapter: cannot read the cluster's slot map; retrying", "err", err, "in", d)
+			return d
 		}
 	}
 	s.mu.Lock()
@@ -267,7 +307,9 @@ func (s *subscriptions) reconcile() time.Duration {
 	}
 	for _, m := range []map[string]map[string]bool{want, pwant} {
 		for addr := range m {
-			if s.links[addr] == nil {
+			if w := s.backoffs[addr].wait(now); s.links[addr] == nil && w > 0 {
+				retry = soonest(retry, w)
+			} else if s.links[addr] == nil {
 				l := &link{addr: addr, sent: map[string]bool{}, psent: map[string]bool{},
 					confirmed: map[string]bool{}, pconfirmed: map[string]bool{}}
 				s.links[addr] = l
@@ -279,6 +321,10 @@ func (s *subscriptions) reconcile() time.Duration {
 	for addr, l := range s.links {
 		if l.conn == nil {
 			continue // it asks for everything once connected
+		}
+		if w := s.backoffs[addr].wait(now); w > 0 {
+			retry = soonest(retry, w) // refused lately: ask again later
+			continue
 		}
 		p := linkPlan{l: l}
 		p.sub, p.unsub = s.diff(l.sent, want[addr])
@@ -363,23 +409,17 @@ func (s *subscriptions) send(p linkPlan) error {
 	return l.conn.Flush()
 }
 
-func (s *subscriptions) failure(err error) {
-	s.mu.Lock()
-	s.lastErr = err
-	s.notBefore = time.Now().Add(s.backoff)
-	if s.backoff *= 2; s.backoff > maxBackoff {
-		s.backoff = maxBackoff
-	}
-	s.mu.Unlock()
-}
-
-func (s *subscriptions) backoffWait() time.Duration {
+// failure pushes addr's backoff on and returns how long it holds.
+func (s *subscriptions) failure(addr string, err error) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if w := s.notBefore.Sub(time.Now()); w > 0 {
-		return w
+	s.lastErr = err
+	b := s.backoffs[addr]
+	if b == nil {
+		b = &backoff{}
+		s.backoffs[addr] = b
 	}
-	return minBackoff
+	return b.fail(time.Now())
 }
 
 // serve dials a link, then reads it until it breaks.
@@ -485,9 +525,13 @@ func (s *subscriptions) confirm(l *link, kind, name string) {
 			moved = true
 		}
 	}
+	if kind != "unsubscribe" && kind != "sunsubscribe" && kind != "punsubscribe" {
+		delete(s.backoffs, l.addr) // the address answers again
+	}
 	becameUp := !s.up && s.readyLocked()
 	if becameUp {
-		s.up, s.backoff, s.lastErr = true, minBackoff, nil
+		s.up, s.lastErr = true, nil
+		s.global = backoff{}
 	}
 	s.mu.Unlock()
 	if becameUp {
@@ -525,7 +569,7 @@ func (s *subscriptions) refused(l *link, rerr redis.Error) {
 	if s.c.cl != nil {
 		s.c.cl.markStale()
 	}
-	s.failure(rerr)
+	s.failure(l.addr, rerr)
 	s.poke()
 }
 
@@ -542,11 +586,11 @@ func (s *subscriptions) lost(l *link, err error, wasUp bool) {
 	l.retired = true
 	s.up = false
 	s.mu.Unlock()
-	s.failure(err)
+	d := s.failure(l.addr, err)
 	if wasUp {
 		s.c.st.subscriptionLosses.Add(1)
 	}
-	s.c.log.Warn("redis adapter: subscription lost; retrying", "addr", l.addr, "err", err, "in", s.backoffWait())
+	s.c.log.Warn("redis adapter: subscription lost; retrying", "addr", l.addr, "err", err, "in", d)
 	if s.c.cl != nil {
 		s.c.cl.failed(l.addr)
 	}
