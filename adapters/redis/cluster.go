@@ -23,13 +23,13 @@ type cluster struct {
 	seeds              []string
 	username, password string
 
-	refreshMu   sync.Mutex // one CLUSTER SLOTS at a time
-	lastRefresh time.Time
+	refreshMu sync.Mutex // one CLUSTER SLOTS at a time
 
-	mu    sync.Mutex
-	topo  *topology // nil until read
-	stale bool
-	pools map[string]*redis.Pool
+	mu          sync.Mutex
+	topo        *topology // nil until read
+	stale       bool
+	lastRefresh time.Time
+	pools       map[string]*redis.Pool
 	// home is the node of the classic mode: every PUBLISH and SUBSCRIBE
 	// of this client goes there, so that one sender's messages reach the
 	// others in order (PUBLISH crosses the cluster bus from that node).
@@ -164,10 +164,11 @@ func (cl *cluster) failed(addr string) {
 func (cl *cluster) refresh(since time.Time) error {
 	cl.refreshMu.Lock()
 	defer cl.refreshMu.Unlock()
-	if cl.lastRefresh.After(since) && !cl.isStale() {
+	cl.mu.Lock()
+	if cl.lastRefresh.After(since) && !cl.stale && cl.topo != nil {
+		cl.mu.Unlock()
 		return nil
 	}
-	cl.mu.Lock()
 	var candidates []string
 	if cl.topo != nil {
 		candidates = append(candidates, cl.topo.nodes...)
@@ -189,7 +190,7 @@ func (cl *cluster) refresh(since time.Time) error {
 		}
 		cl.c.st.refreshes.Add(1)
 		cl.mu.Lock()
-		cl.topo, cl.stale = t, false
+		cl.topo, cl.stale, cl.lastRefresh = t, false, time.Now()
 		for a, until := range cl.down {
 			if time.Now().After(until) {
 				delete(cl.down, a)
@@ -199,7 +200,6 @@ func (cl *cluster) refresh(since time.Time) error {
 			cl.home = "" // no longer a master: choose again
 		}
 		cl.mu.Unlock()
-		cl.lastRefresh = time.Now()
 		return nil
 	}
 	return fmt.Errorf("redis adapter: no cluster node answered CLUSTER SLOTS: %w", lastErr)
@@ -366,10 +366,18 @@ func (cl *cluster) publish(cmd, channel string, msg []byte) error {
 	return lastErr
 }
 
+// numSubMaxAge is how old a slot map numSub trusts: nodes added to the
+// cluster show up in the count within that time.
+const numSubMaxAge = 30 * time.Second
+
 // numSub sums PUBSUB NUMSUB (or SHARDNUMSUB) over every known node.
 func (cl *cluster) numSub(sub, channel string) (int, error) {
-	if cl.isStale() {
-		_ = cl.refresh(time.Now())
+	now := time.Now()
+	cl.mu.Lock()
+	old := cl.stale || cl.topo == nil || now.Sub(cl.lastRefresh) > numSubMaxAge
+	cl.mu.Unlock()
+	if old {
+		_ = cl.refresh(now.Add(-numSubMaxAge))
 	}
 	cl.mu.Lock()
 	var nodes []string

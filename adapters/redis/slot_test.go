@@ -37,3 +37,9 @@ func FuzzKeySlot(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkKeySlot(b *testing.B) {
+	for b.Loop() {
+		keySlot("socket.io#/chat#some-room-name#")
+	}
+}
