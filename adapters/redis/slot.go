@@ -24,11 +24,19 @@ func keySlot(key string) int {
 	return int(crc16(key)) % numSlots
 }
 
-// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial 0), Redis Cluster's.
+// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial 0), Redis Cluster's,
+// a byte at a time from a table.
 func crc16(s string) uint16 {
 	var crc uint16
 	for i := 0; i < len(s); i++ {
-		crc ^= uint16(s[i]) << 8
+		crc = crc<<8 ^ crcTable[byte(crc>>8)^s[i]]
+	}
+	return crc
+}
+
+var crcTable = func() (t [256]uint16) {
+	for i := range t {
+		crc := uint16(i) << 8
 		for b := 0; b < 8; b++ {
 			if crc&0x8000 != 0 {
 				crc = crc<<1 ^ 0x1021
@@ -36,6 +44,7 @@ func crc16(s string) uint16 {
 				crc <<= 1
 			}
 		}
+		t[i] = crc
 	}
-	return crc
-}
+	return t
+}()
