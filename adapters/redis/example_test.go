@@ -54,3 +54,25 @@ func ExampleOptions_sharded() {
 	defer rc.Close()
 	_, _ = server.New(server.Options{NewAdapter: rc.NewAdapter})
 }
+
+// A node of a cluster on a Redis Cluster, in the sharded mode: name some of
+// its nodes, the others are discovered. Stats tells what a failover cost.
+// (Not run: it needs a Redis Cluster; cluster_test.go starts one.)
+func ExampleOptions_redisCluster() {
+	rc, err := redis.NewClient(redis.Options{
+		URL:     "redis-cluster://redis-c1:6379,redis-c2:6379,redis-c3:6379",
+		Sharded: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
+	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	_ = srv.Emit("hello", "cluster")
+	st := rc.Stats()
+	log.Println(st.PublishFailures, "messages could not be published,", st.SubscriptionLosses, "links lost")
+}

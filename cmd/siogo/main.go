@@ -77,7 +77,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	adapterReady := func() error { return nil }
 	switch {
 	case cfg.Adapter == "memory":
-	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://"):
+	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") ||
+		strings.HasPrefix(cfg.Adapter, "redis-cluster://"):
 		// Redis unreachable at start is not fatal: the node serves its own
 		// clients and the adapter retries; /readyz tells.
 		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
@@ -87,8 +88,9 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer rc.Close()
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
+		m.registerRedisStats(rc)
 	default:
-		return fmt.Errorf("--adapter %q: want memory or redis://host:port/db", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
 	}
 	engine := transports.Options{
 		PingInterval:      cfg.PingInterval,
