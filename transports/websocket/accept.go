@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/lesismal/nbio"
 )
@@ -122,6 +123,9 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	if err != nil {
 		return nil, refuse(w, http.StatusInternalServerError, err.Error())
 	}
+	// net/http's deadlines (ReadHeaderTimeout, ReadTimeout) must not
+	// reach the WebSocket: Engine.IO has its heartbeat.
+	_ = raw.SetDeadline(time.Time{})
 	// Bytes the client sent past the request (it should not before the
 	// 101, but may) are its first frames.
 	head := buffered(brw)
