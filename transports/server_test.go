@@ -460,3 +460,33 @@ func TestBase64WebSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmaskedWebSocketFrame: on an Engine.IO WebSocket too, an unmasked
+// client frame closes the connection with 1002 (whatever its bytes: a
+// valid packet is not delivered) and the session with a transport error.
+func TestUnmaskedWebSocketFrame(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	ws := dialWS(t, e.URL, "EIO=4")
+	_, open := ws.read()
+	ws.sid = sidPattern.FindStringSubmatch(open)[1]
+	sid := e.sidOf(t, ws)
+	if _, err := ws.conn.Write([]byte("\x81\x064hello")); err != nil {
+		t.Fatal(err)
+	}
+	if op, p := ws.read(); op != 8 || p != "\x03\xea" {
+		t.Fatalf("after an unmasked frame: opcode %d %q, want close 1002", op, p)
+	}
+	select {
+	case got := <-e.closed:
+		if got != sid {
+			t.Fatalf("session %s closed, want %s", got, sid)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still open")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.reasons[sid]; r != transports.ReasonTransportError {
+		t.Fatalf("reason %q, want %q", r, transports.ReasonTransportError)
+	}
+}
