@@ -64,6 +64,13 @@ func refuse(w http.ResponseWriter, status int, why string) error {
 	return fmt.Errorf("%w: %s", ErrBadHandshake, why)
 }
 
+// validKey reports whether key is the base64 of 16 bytes, as RFC 6455
+// 4.1 asks and Node's ws checks.
+func validKey(key string) bool {
+	b, err := base64.StdEncoding.DecodeString(key)
+	return err == nil && len(b) == 16 && len(key) == 24
+}
+
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 func acceptKey(key string) string {
@@ -111,8 +118,8 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		return nil, refuse(w, http.StatusMethodNotAllowed, "method "+r.Method)
 	case !headerHasToken(r.Header, "Sec-Websocket-Version", "13"):
 		return nil, refuse(w, http.StatusBadRequest, "unsupported version")
-	case r.Header.Get("Sec-Websocket-Key") == "":
-		return nil, refuse(w, http.StatusBadRequest, "no Sec-WebSocket-Key")
+	case !validKey(r.Header.Get("Sec-Websocket-Key")):
+		return nil, refuse(w, http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key")
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {

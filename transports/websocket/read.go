@@ -176,11 +176,8 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 	if uint64(len(b)) < total {
 		return 0, nil
 	}
-	key := b[hl : hl+4]
 	payload := b[hl+4 : total]
-	for i := range payload {
-		payload[i] ^= key[i&3]
-	}
+	unmask(payload, b[hl:hl+4])
 	switch op {
 	case opClose:
 		return int(total), c.onCloseFrame(payload)
@@ -204,6 +201,19 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 	mop, deflated := r.msgOp, r.msgDeflate
 	r.msgOp, r.msgDeflate, r.msg = 0, false, nil
 	return int(total), c.deliver(mop, deflated, msg)
+}
+
+// unmask XORs b with the 4-byte key, eight bytes at a time.
+func unmask(b, key []byte) {
+	k4 := binary.LittleEndian.Uint32(key)
+	k8 := uint64(k4)<<32 | uint64(k4)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^k8)
+	}
+	for ; i < len(b); i++ {
+		b[i] ^= key[i&3]
+	}
 }
 
 var inflaterPool sync.Pool

@@ -344,3 +344,17 @@ func TestTLS(t *testing.T) {
 		t.Fatal("no OnClose")
 	}
 }
+
+// TestUnmaskLong: payloads of every length up to a few words unmask right
+// (the key applies eight bytes at a time).
+func TestUnmaskLong(t *testing.T) {
+	_, addr := serve(t, Config{})
+	c := dial(t, addr)
+	for n := 0; n < 40; n++ {
+		msg := strings.Repeat("abcdefghij", 4)[:n]
+		c.sendRaw(finBit|opText, true, msg)
+		if _, p := c.read(); p != msg {
+			t.Fatalf("length %d: got %q", n, p)
+		}
+	}
+}
