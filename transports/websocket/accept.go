@@ -148,7 +148,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			return nil, err
 		}
 		c.nbc, c.nc = nbc, nbc
-		nbc.SetSession(c)
+		nbc.SetSession(nbSession{c})
 		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
 		// The reader is held until the 101 and the early bytes are
 		// through, so that frames read by the loop meanwhile wait behind.

@@ -74,7 +74,7 @@ func (c *Conn) readLoop(head []byte) {
 			c.rmu.Unlock()
 		}
 		if err != nil {
-			c.CloseAndClean(err)
+			c.onClosed(err)
 			return
 		}
 	}
@@ -332,20 +332,24 @@ func (c *Conn) setCloseErr(err error) {
 	c.wmu.Unlock()
 }
 
-// UnderlayerConn is the network connection (nbio's ParserCloser).
-func (c *Conn) UnderlayerConn() net.Conn { return c.nc }
+// nbSession is what nbio keeps as the connection's session: its
+// ParserCloser, through which the event loop reports the close.
+type nbSession struct{ c *Conn }
 
-// Parse takes bytes from the connection (nbio's ParserCloser); siogo's
-// reader is set with OnData, so nbio does not call it.
-func (c *Conn) Parse(data []byte) error {
-	c.onData(data)
+func (s nbSession) UnderlayerConn() net.Conn { return s.c.nc }
+
+// Parse is not called: the reader is set with OnData.
+func (s nbSession) Parse(data []byte) error {
+	s.c.onData(data)
 	return nil
 }
 
-// CloseAndClean is told that the connection closed (nbio's ParserCloser,
-// called in order after the connection's messages); it tells the handler,
-// once.
-func (c *Conn) CloseAndClean(err error) {
+func (s nbSession) CloseAndClean(err error) { s.c.onClosed(err) }
+
+// onClosed is told that the connection closed (by the event loop in order
+// after the connection's messages, or by the reading goroutine); it tells
+// the handler, once.
+func (c *Conn) onClosed(err error) {
 	c.wmu.Lock()
 	if c.reported {
 		c.wmu.Unlock()
