@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -411,5 +412,81 @@ func TestPerMessageDeflate(t *testing.T) {
 	plain.send(1, big)
 	if b0, p := plain.readFrame(); b0&0x40 != 0 || p != big {
 		t.Fatalf("uncompressed client got first byte %#x", b0)
+	}
+}
+
+// TestBase64WebSocket: a client that asked for base64 (forceBase64, b64=1
+// on its WebSocket's request) sends binary as text ("b"+base64 in protocol
+// 4, "b4"+base64 in protocol 3, nothing after it for an empty message),
+// and gets binary back in the same form, as from Node's engine.io; on a
+// WebSocket opened straight away and on one upgraded to. A client that did
+// not ask gets binary frames.
+func TestBase64WebSocket(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	for _, tc := range []struct{ eio, head string }{{"EIO=4", "b"}, {"EIO=3", "b4"}} {
+		t.Run(tc.eio, func(t *testing.T) {
+			check := func(ws *wsClient) {
+				t.Helper()
+				for _, data := range []string{"\x00\x01\xfe\xff", ""} {
+					ws.send(1, tc.head+base64.StdEncoding.EncodeToString([]byte(data)))
+					op, got := ws.read()
+					if op != 1 || got != tc.head+base64.StdEncoding.EncodeToString([]byte(data)) {
+						t.Fatalf("echo of %q: opcode %d %q", data, op, got)
+					}
+				}
+			}
+			direct := dialWS(t, e.URL, tc.eio+"&b64=1")
+			direct.read() // open
+			check(direct)
+
+			sid := handshake(t, e.URL, tc.eio+"&b64=1")
+			up := dialWS(t, e.URL, tc.eio+"&b64=1&sid="+sid)
+			up.send(1, "2probe")
+			up.expect("3probe")
+			up.send(1, "5")
+			check(up)
+
+			plain := dialWS(t, e.URL, tc.eio)
+			plain.read()
+			plain.send(1, tc.head+"AAE=")
+			op, got := plain.read()
+			want := "\x00\x01"
+			if tc.eio == "EIO=3" {
+				want = "\x04\x00\x01"
+			}
+			if op != 2 || got != want {
+				t.Fatalf("client without b64: opcode %d %q, want a binary frame", op, got)
+			}
+		})
+	}
+}
+
+// TestUnmaskedWebSocketFrame: on an Engine.IO WebSocket too, an unmasked
+// client frame closes the connection with 1002 (whatever its bytes: a
+// valid packet is not delivered) and the session with a transport error.
+func TestUnmaskedWebSocketFrame(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	ws := dialWS(t, e.URL, "EIO=4")
+	_, open := ws.read()
+	ws.sid = sidPattern.FindStringSubmatch(open)[1]
+	sid := e.sidOf(t, ws)
+	if _, err := ws.conn.Write([]byte("\x81\x064hello")); err != nil {
+		t.Fatal(err)
+	}
+	if op, p := ws.read(); op != 8 || p != "\x03\xea" {
+		t.Fatalf("after an unmasked frame: opcode %d %q, want close 1002", op, p)
+	}
+	select {
+	case got := <-e.closed:
+		if got != sid {
+			t.Fatalf("session %s closed, want %s", got, sid)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still open")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.reasons[sid]; r != transports.ReasonTransportError {
+		t.Fatalf("reason %q, want %q", r, transports.ReasonTransportError)
 	}
 }

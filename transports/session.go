@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -32,7 +33,13 @@ type Session struct {
 	protocol int
 	// v3 polling clients that asked for base64 (b64=1 at the handshake, or
 	// JSONP) cannot take the binary payload.
-	b64        bool
+	b64 bool
+	// wsB64: the client of the current WebSocket asked for base64
+	// (forceBase64, b64=1 on the WebSocket's request): binary messages go
+	// both ways as base64 text frames, as Node's supportsBinary is false.
+	// upgradeB64 is the same for the WebSocket being upgraded to.
+	wsB64      bool
+	upgradeB64 bool
 	jsonp      bool
 	jsonpIndex string
 	header     http.Header
@@ -86,6 +93,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 	}
 	if q.Get("b64") != "" {
 		s.b64 = true
+		s.wsB64 = ws
 	}
 	return s
 }
@@ -214,8 +222,11 @@ func (s *Session) wakePoll() {
 }
 
 var (
-	typeDigits = [...][]byte{{'0'}, {'1'}, {'2'}, {'3'}, {'4'}, {'5'}, {'6'}}
-	typeBytes  = [...][]byte{{0}, {1}, {2}, {3}, {4}, {5}, {6}}
+	// base64Heads start a binary message sent as text: "b4" in protocol
+	// 3, "b" in protocol 4.
+	base64Heads = [...][]byte{[]byte("b4"), []byte("b")}
+	typeDigits  = [...][]byte{{'0'}, {'1'}, {'2'}, {'3'}, {'4'}, {'5'}, {'6'}}
+	typeBytes   = [...][]byte{{0}, {1}, {2}, {3}, {4}, {5}, {6}}
 )
 
 // writeWS writes pkts to conn in one call.
@@ -224,6 +235,8 @@ func (s *Session) writeWS(conn *websocket.Conn, pkts []Packet) error {
 	frames := small[:0]
 	for _, p := range pkts {
 		switch {
+		case p.Binary && s.wsB64:
+			frames = append(frames, websocket.Frame{Head: base64Heads[s.protocol-3], Data: base64.StdEncoding.AppendEncode(nil, p.Data), NoCompress: p.NoCompress})
 		case p.Binary && s.protocol == 4:
 			frames = append(frames, websocket.Frame{Binary: true, Data: p.Data, NoCompress: p.NoCompress})
 		case p.Binary:
@@ -530,6 +543,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Val
 	refuse := s.state != stateOpen || s.ws != nil || s.probe != nil || s.srv.opts.DisableUpgrades
 	if !refuse {
 		s.upgrading = false
+		s.upgradeB64 = q.Get("b64") != ""
 	}
 	s.mu.Unlock()
 	if refuse {
@@ -566,11 +580,15 @@ func (s *Session) abortUpgrade(conn *websocket.Conn) {
 	}
 }
 
-// decodeFrame decodes a WebSocket message of the session's protocol.
+// decodeFrame decodes a WebSocket message of the session's protocol. A
+// text frame may hold a binary message in base64 (a client with
+// forceBase64), as Node's parsers take it whatever the client announced.
 func (s *Session) decodeFrame(binary bool, data []byte) (Packet, error) {
 	switch {
+	case !binary && s.protocol == 4:
+		return DecodeTextFrameV4(data)
 	case !binary:
-		return DecodeTextPacket(data)
+		return DecodeTextFrameV3(data)
 	case s.protocol == 4:
 		return Packet{Type: PacketMessage, Data: data, Binary: true}, nil
 	default:
@@ -670,6 +688,7 @@ func (s *Session) completeUpgrade(c *websocket.Conn) {
 		s.upgradeTimer.Stop()
 	}
 	s.ws = c
+	s.wsB64 = s.upgradeB64
 	s.probe = nil
 	s.upgrading = false
 	pkts := s.queue
