@@ -50,6 +50,9 @@ func FuzzFrames(f *testing.F) {
 	f.Add(masked(0x88, "\x03"), uint8(1))
 	f.Add(masked(0x81, "\xff\xfe"), uint8(1)) // invalid UTF-8
 	f.Add([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0, 0x10, 0, 1, 2, 3, 4}, uint8(9))
+	// A fragment, then a continuation of 2^64-1 bytes: the bound's sum
+	// once wrapped and sliced out of range.
+	f.Add(append(masked(0x01, "a"), 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 'x', 'y', 'z', 'w', 'v', 'u'), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
 		s := &Server{cfg: Config{MaxMessageSize: 64, Compression: true, CompressThreshold: 1024, MaxWriteBuffer: 1 << 20}}
 		h := &countHandler{}

@@ -169,7 +169,9 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 	default:
 		return 0, protocolError("invalid opcode %d", op)
 	}
-	if op < opClose && uint64(len(r.msg))+n > max {
+	// Compared so that no sum can wrap: n may be as large as 2^64-1, which
+	// gets 1009 as any length past the bound (Node's ws: past 2^53-1).
+	if op < opClose && (n > max || uint64(len(r.msg)) > max-n) {
 		return 0, &readError{closeTooLarge, ErrMessageTooLarge}
 	}
 	total := uint64(hl) + 4 + n

@@ -358,3 +358,23 @@ func TestUnmaskLong(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeLengthAfterFragment: a continuation that declares 2^64-1 bytes
+// after a fragment must be refused as too large (1009), not wrap the
+// bound's arithmetic into an out-of-range slice on the event loop.
+func TestHugeLengthAfterFragment(t *testing.T) {
+	rec, addr := serve(t, Config{})
+	c := dial(t, addr)
+	// No FIN: the first fragment of a message.
+	_, _ = c.conn.Write([]byte{opText, 0x81, 0, 0, 0, 0, 'a'})
+	huge := []byte{0x80 | opContinuation, 0x80 | 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+	_, _ = c.conn.Write(append(huge, "0123456789abcdef"...))
+	if op, p := c.read(); op != opClose || !strings.HasPrefix(p, "\x03\xf1") {
+		t.Fatalf("got %d %q, want close 1009", op, p)
+	}
+	select {
+	case <-rec.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnClose")
+	}
+}
