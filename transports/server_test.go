@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -411,5 +412,69 @@ func TestPerMessageDeflate(t *testing.T) {
 	plain.send(1, big)
 	if b0, p := plain.readFrame(); b0&0x40 != 0 || p != big {
 		t.Fatalf("uncompressed client got first byte %#x", b0)
+	}
+}
+
+// TestProtocolVersion: only EIO=3 and EIO=4 open a session; any other
+// value, or none, gets code 5 as from Node's engine.io 6 (the last EIO
+// counts when it is repeated, as Node reads the query). A request naming a
+// session is compared with its protocol as Node does: EIO=4 is 4, any
+// other value is 3.
+func TestProtocolVersion(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	noEIO3 := newEchoServer(t, transports.Options{DisableEIO3: true})
+	const refused = `{"code":5,"message":"Unsupported protocol version"}`
+	for _, q := range []string{"", "EIO=", "EIO=abc", "EIO=5", "EIO=04", "EIO=2", "EIO=4&EIO=5", "EIO=3&EIO=abc"} {
+		t.Run("polling "+q, func(t *testing.T) {
+			r := do(t, "GET", e.URL+"/engine.io/?transport=polling&"+q, "", nil)
+			if r.Status != 400 || string(r.Body) != refused || r.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("got %d %s %q, want 400 %s", r.Status, r.Body, r.Header.Get("Content-Type"), refused)
+			}
+		})
+	}
+	v4, v3 := regexp.MustCompile(`^0\{"sid":`), regexp.MustCompile(`^[0-9]+:0\{"sid":`)
+	for q, open := range map[string]*regexp.Regexp{"EIO=4": v4, "EIO=3": v3, "EIO=abc&EIO=4": v4} {
+		t.Run("polling "+q, func(t *testing.T) {
+			r := do(t, "GET", e.URL+"/engine.io/?transport=polling&"+q, "", nil)
+			if r.Status != 200 || !open.Match(r.Body) {
+				t.Fatalf("got %d %s, want an open packet %s...", r.Status, r.Body, open)
+			}
+		})
+	}
+	// Over WebSocket Node checks the protocol after ws has sent the 101:
+	// its 400 response then comes inside the upgraded stream.
+	const afterUpgrade = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\nContent-Length: 28\r\n\r\nUnsupported protocol version"
+	for _, tt := range []struct{ name, base, query string }{
+		{"no EIO", e.URL, ""}, {"EIO=abc", e.URL, "EIO=abc"}, {"EIO=5", e.URL, "EIO=5"}, {"EIO=3 refused", noEIO3.URL, "EIO=3"},
+	} {
+		t.Run("websocket "+tt.name, func(t *testing.T) {
+			c := dialWS(t, tt.base, tt.query)
+			_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			rest, err := io.ReadAll(c.br)
+			if err != nil {
+				t.Fatalf("after %q: %v (the server did not close)", rest, err)
+			}
+			if string(rest) != afterUpgrade {
+				t.Fatalf("after the 101: %q, want %q", rest, afterUpgrade)
+			}
+		})
+	}
+	if n := e.Count() + noEIO3.Count(); n != 3 {
+		t.Fatalf("%d sessions open, want the 3 accepted above", n)
+	}
+
+	const mismatch = `{"code":3,"message":"Bad request"}`
+	sid4 := handshake(t, e.URL, "EIO=4")
+	for _, q := range []string{"", "EIO=abc", "EIO=3", "EIO=4&EIO=5"} {
+		if r := do(t, "GET", e.URL+"/engine.io/?transport=polling&sid="+sid4+"&"+q, "", nil); r.Status != 400 || string(r.Body) != mismatch {
+			t.Fatalf("v4 session, %q: got %d %s, want 400 %s", q, r.Status, r.Body, mismatch)
+		}
+	}
+	sid3 := handshake(t, e.URL, "EIO=3")
+	if r := do(t, "POST", e.URL+"/engine.io/?EIO=abc&transport=polling&sid="+sid3, "text/plain", []byte("3:4hi")); string(r.Body) != "ok" {
+		t.Fatalf("v3 session, EIO=abc: got %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", e.URL+"/engine.io/?transport=polling&sid="+sid3, "", nil); string(r.Body) != "3:4hi" {
+		t.Fatalf("v3 session, no EIO: got %d %s", r.Status, r.Body)
 	}
 }
