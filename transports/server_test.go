@@ -478,3 +478,60 @@ func TestProtocolVersion(t *testing.T) {
 		t.Fatalf("v3 session, no EIO: got %d %s", r.Status, r.Body)
 	}
 }
+
+// TestClientCloseWhilePolling: a client POSTs its close packet while its
+// GET waits. As Node's Polling.onClose: the POST gets "ok", the GET a noop
+// (or what was queued before the close), never a close packet, and the
+// session is gone at once.
+func TestClientCloseWhilePolling(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	for _, tt := range []struct{ name, eio, body, poll string }{
+		{"v4", "EIO=4", "1", "6"},
+		{"v3", "EIO=3", "1:1", "1:6"},
+		{"v4 message first", "EIO=4", "4hi\x1e1", "4hi"},
+		{"v4 message after", "EIO=4", "1\x1e4hi", "6"},
+		{"v3 message first", "EIO=3", "3:4hi1:1", "3:4hi"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// A GET that reached the server only after the close would
+			// find no session: then the case runs again.
+			for try := 0; ; try++ {
+				sid := handshake(t, e.URL, tt.eio)
+				url := e.URL + "/engine.io/?" + tt.eio + "&transport=polling&sid=" + sid
+				polled := make(chan rawResp)
+				go func() { polled <- do(t, "GET", url, "", nil) }()
+				waitPending(t, e, sid)
+				if r := do(t, "POST", url, "text/plain;charset=UTF-8", []byte(tt.body)); r.Status != 200 || string(r.Body) != "ok" {
+					t.Fatalf("POST: %d %q, want 200 ok", r.Status, r.Body)
+				}
+				r := <-polled
+				if r.Status == 400 && try < 3 {
+					continue
+				}
+				if r.Status != 200 || string(r.Body) != tt.poll {
+					t.Fatalf("pending GET: %d %q, want 200 %q", r.Status, r.Body, tt.poll)
+				}
+				if r := do(t, "GET", url, "", nil); r.Status != 400 || string(r.Body) != `{"code":1,"message":"Session ID unknown"}` {
+					t.Fatalf("GET after the close: %d %s, want code 1", r.Status, r.Body)
+				}
+				if got := e.reason(t, sid); got != transports.ReasonTransportClose {
+					t.Fatalf("reason %q, want %q", got, transports.ReasonTransportClose)
+				}
+				return
+			}
+		})
+	}
+	t.Run("no poll pending", func(t *testing.T) {
+		sid := handshake(t, e.URL, "EIO=4")
+		url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
+		if r := do(t, "POST", url, "text/plain;charset=UTF-8", []byte("1")); string(r.Body) != "ok" {
+			t.Fatalf("POST: %d %q", r.Status, r.Body)
+		}
+		if r := do(t, "GET", url, "", nil); r.Status != 400 || string(r.Body) != `{"code":1,"message":"Session ID unknown"}` {
+			t.Fatalf("GET after the close: %d %s, want code 1", r.Status, r.Body)
+		}
+	})
+	if n := e.Count(); n != 0 {
+		t.Fatalf("%d sessions still counted open", n)
+	}
+}

@@ -327,14 +327,38 @@ func (s *Session) onPacket(p Packet) {
 		}
 		s.mu.Unlock()
 	case PacketClose:
-		s.closeWith(ReasonTransportClose, false)
+		s.close(ReasonTransportClose, closeByClient)
 	}
 	// open, upgrade and noop from the client carry nothing to act on.
 }
 
+// closeMode is what a polling client is told when its session closes.
+type closeMode uint8
+
+const (
+	// closeAtOnce: a pending poll gets the close packet, as in Node when a
+	// session fails (an error, a ping timeout).
+	closeAtOnce closeMode = iota
+	// closeNotify: the close packet goes in the pending poll or, if none
+	// is, in the next one (the server closes the session).
+	closeNotify
+	// closeByClient: the client sent the close packet. A pending poll is
+	// released with what is queued, a noop if nothing is, and no close
+	// packet (Node's Polling.onClose); the session is unknown at once.
+	closeByClient
+)
+
 // closeWith closes the session for reason. When notify is set and the
 // session is polling, the close packet waits for the client's next poll.
 func (s *Session) closeWith(reason string, notify bool) {
+	mode := closeAtOnce
+	if notify {
+		mode = closeNotify
+	}
+	s.close(reason, mode)
+}
+
+func (s *Session) close(reason string, mode closeMode) {
 	s.mu.Lock()
 	if s.state != stateOpen {
 		s.mu.Unlock()
@@ -353,9 +377,12 @@ func (s *Session) closeWith(reason string, notify bool) {
 	ws := s.ws
 	// A polling client gets its close packet in its pending poll, or, when
 	// notify is set, in its next one; that poll then forgets the session.
-	finalNow := ws != nil || (!notify && s.pollWake == nil)
+	// A client that closed gets none: its pending poll takes what waits.
+	finalNow := ws != nil || (mode != closeNotify && s.pollWake == nil)
 	if !finalNow {
-		s.queue = append(s.queue, Packet{Type: PacketClose})
+		if mode != closeByClient {
+			s.queue = append(s.queue, Packet{Type: PacketClose})
+		}
 		s.wakePoll()
 		if s.timer == nil {
 			s.timer = time.AfterFunc(s.srv.opts.CloseTimeout, s.onTimer)
@@ -371,8 +398,13 @@ func (s *Session) closeWith(reason string, notify bool) {
 	if ws != nil {
 		_ = ws.Close(1000)
 	}
-	if finalNow {
+	switch {
+	case finalNow:
 		s.finalize()
+	case mode == closeByClient:
+		// The released poll finalizes the session; until it runs, a new
+		// request must already find the session gone, as in Node.
+		s.srv.remove(s)
 	}
 	s.srv.opts.Logger.Debug("engine.io session closed", "sid", s.id, "reason", reason)
 	if o := s.srv.opts.Observer; o != nil {
