@@ -535,3 +535,69 @@ func TestClientCloseWhilePolling(t *testing.T) {
 		t.Fatalf("%d sessions still counted open", n)
 	}
 }
+
+// TestSecondWebSocketBytes: a WebSocket for a session that is upgrading,
+// upgraded, or opened on WebSocket is accepted (101) and closed at once
+// with a close frame without a status code, as Node's onWebSocket does
+// (ws's close() with no arguments); the session's own WebSocket goes on.
+func TestSecondWebSocketBytes(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	// closedAtOnce dials a WebSocket for sid and checks that its only
+	// frame is an empty close frame, then the end of the connection.
+	closedAtOnce := func(t *testing.T, eio, sid string) {
+		t.Helper()
+		c := dialWS(t, e.URL, eio+"&sid="+sid)
+		if b0, p := c.readFrame(); b0 != 0x88 || p != "" {
+			t.Fatalf("second WebSocket: frame %#x %q, want an empty close frame 0x88", b0, p)
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if rest, err := io.ReadAll(c.br); err != nil || len(rest) != 0 {
+			t.Fatalf("after the close frame: %q, %v; want the end of the connection", rest, err)
+		}
+	}
+	upgraded := func(t *testing.T, sess *transports.Session) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for sess.Transport() != transports.TransportWebSocket {
+			if time.Now().After(deadline) {
+				t.Fatal("the upgrade did not complete")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		t.Run(eio+" upgraded", func(t *testing.T) {
+			sid := handshake(t, e.URL, eio)
+			ws := dialWS(t, e.URL, eio+"&sid="+sid)
+			ws.send(1, "2probe")
+			ws.expect("3probe")
+			ws.send(1, "5")
+			upgraded(t, e.session(t, sid))
+			closedAtOnce(t, eio, sid)
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+		})
+		t.Run(eio+" upgrading", func(t *testing.T) {
+			sid := handshake(t, e.URL, eio)
+			ws := dialWS(t, e.URL, eio+"&sid="+sid)
+			ws.send(1, "2probe")
+			ws.expect("3probe")
+			closedAtOnce(t, eio, sid)
+			ws.send(1, "5")
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+			upgraded(t, e.session(t, sid))
+		})
+		t.Run(eio+" opened on WebSocket", func(t *testing.T) {
+			ws := dialWS(t, e.URL, eio)
+			_, open := ws.read()
+			m := sidPattern.FindStringSubmatch(open)
+			if m == nil {
+				t.Fatalf("open packet %q", open)
+			}
+			closedAtOnce(t, eio, m[1])
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+		})
+	}
+}

@@ -551,14 +551,23 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 
 // serveUpgrade starts the upgrade of a polling session to WebSocket.
 func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Values) {
+	if s.srv.opts.DisableUpgrades {
+		requestError(CodeBadRequest, "").writeUpgrade(w)
+		return
+	}
 	s.mu.Lock()
-	refuse := s.state != stateOpen || s.ws != nil || s.probe != nil || s.srv.opts.DisableUpgrades
-	if !refuse {
+	// A session that is closed, upgrading or already on a WebSocket does
+	// not refuse the handshake: as Node's onWebSocket, it accepts the
+	// WebSocket and closes it at once, and its own transport goes on.
+	doomed := s.state != stateOpen || s.ws != nil || s.probe != nil
+	if !doomed {
 		s.upgrading = false
 	}
 	s.mu.Unlock()
-	if refuse {
-		requestError(CodeBadRequest, "").writeUpgrade(w)
+	if doomed {
+		if conn, err := s.srv.ws.Upgrade(w, r, nil, discardHandler{}); err == nil {
+			_ = conn.Close(websocket.CloseNoStatus)
+		}
 		return
 	}
 	conn, err := s.srv.ws.Upgrade(w, r, nil, probeHandler{s})
@@ -568,7 +577,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Val
 	s.mu.Lock()
 	if s.state != stateOpen || (s.probe != nil && s.probe != conn) {
 		s.mu.Unlock()
-		_ = conn.Close(1000)
+		_ = conn.Close(websocket.CloseNoStatus)
 		return
 	}
 	if s.ws != conn {
