@@ -521,6 +521,26 @@ func TestClientCloseWhilePolling(t *testing.T) {
 			}
 		})
 	}
+	// The official suite's "forcefully closes the session": the poll and
+	// the close sent at once. Node takes them in the order they come;
+	// siogo's close waits a moment for a poll sent before it.
+	for _, tt := range []struct{ eio, body, poll string }{{"EIO=4", "1", "6"}, {"EIO=3", "1:1", "1:6"}} {
+		t.Run(tt.eio+" poll and close at once", func(t *testing.T) {
+			for i := 0; i < 50; i++ {
+				sid := handshake(t, e.URL, tt.eio)
+				url := e.URL + "/engine.io/?" + tt.eio + "&transport=polling&sid=" + sid
+				// The GET's bytes are on their way before the POST starts.
+				get := sendGET(t, url)
+				do(t, "POST", url, "text/plain;charset=UTF-8", []byte(tt.body))
+				if r := get(); r.Status != 200 || string(r.Body) != tt.poll {
+					t.Fatalf("try %d: GET %d %s, want 200 %q", i, r.Status, r.Body, tt.poll)
+				}
+				if r := do(t, "GET", url, "", nil); r.Status != 400 {
+					t.Fatalf("try %d: GET after the close: %d %s, want 400", i, r.Status, r.Body)
+				}
+			}
+		})
+	}
 	t.Run("no poll pending", func(t *testing.T) {
 		sid := handshake(t, e.URL, "EIO=4")
 		url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
@@ -599,5 +619,32 @@ func TestSecondWebSocketBytes(t *testing.T) {
 			ws.send(1, "4hello")
 			ws.expect("4hello")
 		})
+	}
+}
+
+// TestPollRightAfterUpgrade: a client that sends the upgrade packet and
+// then polls gets the answer of a poll after the upgrade (400), as from
+// Node, which takes the two in the order they came; siogo's WebSocket
+// frames are handled on another goroutine than the poll, so a poll that
+// comes while the upgrade is pending waits for it, up to the 100 ms after
+// which Node releases such a poll with a noop (the official suite's
+// "ignores HTTP requests with same sid after upgrade").
+func TestPollRightAfterUpgrade(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		for i := 0; i < 20; i++ {
+			sid := handshake(t, e.URL, eio)
+			url := e.URL + "/engine.io/?" + eio + "&transport=polling&sid=" + sid
+			ws := dialWS(t, e.URL, eio+"&sid="+sid)
+			ws.send(1, "2probe")
+			ws.expect("3probe")
+			ws.send(1, "5")
+			if r := do(t, "GET", url, "", nil); r.Status != 400 || string(r.Body) != `{"code":3,"message":"Bad request"}` {
+				t.Fatalf("%s, try %d: poll after the upgrade packet: %d %q, want 400 code 3", eio, i, r.Status, r.Body)
+			}
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+			ws.conn.Close()
+		}
 	}
 }

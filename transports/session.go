@@ -53,6 +53,7 @@ type Session struct {
 	ws           *websocket.Conn // the current transport, when WebSocket
 	probe        *websocket.Conn // a WebSocket being upgraded to
 	upgrading    bool            // the probe answered; the pending poll is released
+	probedAt     time.Duration   // when upgrading began, since clockStart
 	upgradeTimer *time.Timer
 	queue        []Packet
 	pollWake     chan struct{} // set while a GET waits
@@ -327,9 +328,33 @@ func (s *Session) onPacket(p Packet) {
 		}
 		s.mu.Unlock()
 	case PacketClose:
+		s.awaitPoll()
 		s.close(ReasonTransportClose, closeByClient)
 	}
 	// open, upgrade and noop from the client carry nothing to act on.
+}
+
+// closePollGrace bounds how long a polling client's close waits for a poll
+// the client sent before it. Node takes requests in the order they come,
+// so a client that polls and then posts its close packet (the official
+// suite's "forcefully closes the session") has its poll answered with a
+// noop; here the two requests run on goroutines of their own, and the post
+// may be served first.
+const closePollGrace = 20 * time.Millisecond
+
+// awaitPoll waits, at most closePollGrace, until a poll is pending on a
+// polling session.
+func (s *Session) awaitPoll() {
+	deadline := time.Now().Add(closePollGrace)
+	for {
+		s.mu.Lock()
+		ready := s.pollWake != nil || s.ws != nil || s.state != stateOpen
+		s.mu.Unlock()
+		if ready || !time.Now().Before(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // closeMode is what a polling client is told when its session closes.
@@ -439,6 +464,15 @@ func (s *Session) finalize() {
 	s.srv.remove(s)
 }
 
+// upgradePollWait is the period at which Node releases a poll with a noop
+// during an upgrade (setInterval from the probe's answer); a poll that
+// comes then is released at the next such tick.
+const upgradePollWait = 100 * time.Millisecond
+
+// clockStart is the origin of the monotonic times a session keeps as
+// durations, 8 bytes where a time.Time takes 24.
+var clockStart = time.Now()
+
 // servePoll answers a GET: at once when packets wait, else when the first
 // one comes.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
@@ -450,12 +484,31 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.closeWith(ReasonTransportError, false)
 		return
 	}
-	if len(s.queue) == 0 && s.state == stateOpen && !s.upgrading && s.ws == nil {
+	if s.ws != nil && s.state == stateOpen {
+		// Upgraded since the request was checked.
+		s.mu.Unlock()
+		requestError(CodeBadRequest, "").writeJSON(w)
+		return
+	}
+	if len(s.queue) == 0 && s.state == stateOpen {
 		wake := make(chan struct{}, 1)
 		s.pollWake = wake
+		// A poll that comes while the upgrade is pending waits for it: the
+		// client may have sent the upgrade packet first, which Node would
+		// have taken first, and siogo handles WebSocket frames on another
+		// goroutine. Node releases such a poll with a noop at its next
+		// 100 ms tick.
+		var upgradeWait <-chan time.Time
+		duringUpgrade := s.upgrading
+		if duringUpgrade {
+			t := time.NewTimer(upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait)
+			defer t.Stop()
+			upgradeWait = t.C
+		}
 		s.mu.Unlock()
 		select {
 		case <-wake:
+		case <-upgradeWait:
 		case <-r.Context().Done():
 			s.mu.Lock()
 			s.pollWake = nil
@@ -465,6 +518,11 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		s.pollWake = nil
+		if duringUpgrade && s.ws != nil && s.state == stateOpen {
+			s.mu.Unlock()
+			requestError(CodeBadRequest, "").writeJSON(w)
+			return
+		}
 	}
 	pkts := s.queue
 	s.queue = nil
@@ -665,6 +723,7 @@ func (h probeHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
 		s.mu.Lock()
 		if s.probe == c {
 			s.upgrading = true
+			s.probedAt = time.Since(clockStart)
 			// Release the pending poll, so that the client can pause
 			// polling and send the upgrade packet.
 			s.wakePoll()
