@@ -352,7 +352,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		}
 		sess.mu.Unlock()
 		if !live {
-			_ = conn.Close(1000)
+			_ = conn.Close(websocket.CloseNoStatus)
 			return
 		}
 		if err := sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailWS)}}); err != nil {

@@ -249,6 +249,23 @@ func TestPingTimeout(t *testing.T) {
 			t.Fatalf("%s: reason %q", eio, got)
 		}
 	}
+	// Over WebSocket the session ends with a close frame without a status
+	// code, as from Node (ws's close() without arguments; clients see 1005).
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		ws := dialWS(t, e.URL, eio)
+		if _, open := ws.read(); !strings.HasPrefix(open, "0{") {
+			t.Fatalf("%s: open %q", eio, open)
+		}
+		for {
+			op, p := ws.read()
+			if op == 8 {
+				if p != "" {
+					t.Fatalf("%s: close frame %q, want no status code", eio, p)
+				}
+				break
+			}
+		}
+	}
 	// A v4 client that answers the ping stays.
 	sid := handshake(t, e.URL, "EIO=4")
 	url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
@@ -281,8 +298,9 @@ func TestShutdown(t *testing.T) {
 	if r := <-polled; string(r.Body) != "1" {
 		t.Fatalf("pending poll got %q, want the close packet", r.Body)
 	}
-	if op, _ := ws.read(); op != 8 {
-		t.Fatalf("websocket got opcode %d, want a close frame", op)
+	// As Node's ws.close() without arguments: no status code.
+	if op, p := ws.read(); op != 8 || p != "" {
+		t.Fatalf("websocket got opcode %d %q, want an empty close frame", op, p)
 	}
 	if got := e.reason(t, sid); got != transports.ReasonServerShutdown {
 		t.Fatalf("reason %q", got)
@@ -631,7 +649,9 @@ func TestSecondWebSocketBytes(t *testing.T) {
 // "ignores HTTP requests with same sid after upgrade").
 func TestPollRightAfterUpgrade(t *testing.T) {
 	e := newEchoServer(t, transports.Options{})
+	noop := map[string]string{"EIO=4": "6", "EIO=3": "1:6"}
 	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		refused := 0
 		for i := 0; i < 20; i++ {
 			sid := handshake(t, e.URL, eio)
 			url := e.URL + "/engine.io/?" + eio + "&transport=polling&sid=" + sid
@@ -639,12 +659,23 @@ func TestPollRightAfterUpgrade(t *testing.T) {
 			ws.send(1, "2probe")
 			ws.expect("3probe")
 			ws.send(1, "5")
-			if r := do(t, "GET", url, "", nil); r.Status != 400 || string(r.Body) != `{"code":3,"message":"Bad request"}` {
-				t.Fatalf("%s, try %d: poll after the upgrade packet: %d %q, want 400 code 3", eio, i, r.Status, r.Body)
+			start := time.Now()
+			r := do(t, "GET", url, "", nil)
+			switch {
+			case r.Status == 400 && string(r.Body) == `{"code":3,"message":"Bad request"}`:
+				refused++
+			case r.Status == 200 && string(r.Body) == noop[eio] && time.Since(start) >= 100*time.Millisecond:
+				// A machine so loaded that the upgrade packet took longer
+				// than Node's 100 ms release of a poll: Node's answer too.
+			default:
+				t.Fatalf("%s, try %d: poll after the upgrade packet: %d %q after %v, want 400 code 3", eio, i, r.Status, r.Body, time.Since(start))
 			}
 			ws.send(1, "4hello")
 			ws.expect("4hello")
 			ws.conn.Close()
+		}
+		if refused == 0 {
+			t.Fatalf("%s: no poll after the upgrade packet was refused", eio)
 		}
 	}
 }

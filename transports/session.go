@@ -418,10 +418,10 @@ func (s *Session) close(reason string, mode closeMode) {
 	s.mu.Unlock()
 
 	if probe != nil {
-		_ = probe.Close(1000)
+		_ = probe.Close(websocket.CloseNoStatus)
 	}
 	if ws != nil {
-		_ = ws.Close(1000)
+		_ = ws.Close(websocket.CloseNoStatus)
 	}
 	switch {
 	case finalNow:
@@ -654,7 +654,7 @@ func (s *Session) abortUpgrade(conn *websocket.Conn) {
 	upgraded := s.ws == conn
 	s.mu.Unlock()
 	if !upgraded {
-		_ = conn.Close(1000)
+		_ = conn.Close(websocket.CloseNoStatus)
 	}
 }
 
@@ -756,7 +756,7 @@ func (s *Session) completeUpgrade(c *websocket.Conn) {
 	s.mu.Lock()
 	if s.state != stateOpen || s.probe != c {
 		s.mu.Unlock()
-		_ = c.Close(1000)
+		_ = c.Close(websocket.CloseNoStatus)
 		return
 	}
 	if s.upgradeTimer != nil {
