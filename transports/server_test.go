@@ -544,7 +544,7 @@ func TestClientCloseWhilePolling(t *testing.T) {
 	// siogo's close waits a moment for a poll sent before it.
 	for _, tt := range []struct{ eio, body, poll string }{{"EIO=4", "1", "6"}, {"EIO=3", "1:1", "1:6"}} {
 		t.Run(tt.eio+" poll and close at once", func(t *testing.T) {
-			for i := 0; i < 50; i++ {
+			for i := 0; i < 20; i++ {
 				sid := handshake(t, e.URL, tt.eio)
 				url := e.URL + "/engine.io/?" + tt.eio + "&transport=polling&sid=" + sid
 				// The GET's bytes are on their way before the POST starts.

@@ -339,8 +339,9 @@ func (s *Session) onPacket(p Packet) {
 // so a client that polls and then posts its close packet (the official
 // suite's "forcefully closes the session") has its poll answered with a
 // noop; here the two requests run on goroutines of their own, and the post
-// may be served first.
-const closePollGrace = 20 * time.Millisecond
+// may be served first. Real clients seldom wait: engine.io-client keeps a
+// poll pending while it is open.
+const closePollGrace = 100 * time.Millisecond
 
 // awaitPoll waits, at most closePollGrace, until a poll is pending on a
 // polling session.
