@@ -135,6 +135,7 @@ type Conn struct {
 	pending    *[]byte
 	queued     bool   // a flush is scheduled or running
 	closeFrame []byte // payload of the close frame to send once pending is written
+	closeRaw   bool   // closeFrame is sent as it is, unframed (Abort)
 	closing    bool
 	closed     bool
 	closeErr   error // what OnClose will say, when not the peer's close
@@ -227,8 +228,12 @@ func (c *Conn) flush() {
 			}
 			c.wmu.Unlock()
 			if closing {
-				frame := appendHeader(make([]byte, 0, 2+len(c.closeFrame)), finBit|opClose, len(c.closeFrame))
-				_, _ = c.nc.Write(append(frame, c.closeFrame...))
+				if c.closeRaw {
+					_, _ = c.nc.Write(c.closeFrame)
+				} else {
+					frame := appendHeader(make([]byte, 0, 2+len(c.closeFrame)), finBit|opClose, len(c.closeFrame))
+					_, _ = c.nc.Write(append(frame, c.closeFrame...))
+				}
 				_ = c.nc.Close()
 			}
 			return
@@ -331,10 +336,29 @@ func deflate(head, data []byte) (*[]byte, bool) {
 	return out, true
 }
 
-// Close sends a close frame with the given status code, after the frames
-// already written, and closes the connection.
+// CloseNoStatus given to Close sends a close frame without a status code,
+// as Node's ws does for close() without arguments (which Engine.IO uses for
+// every close); the peer reports 1005 (RFC 6455 section 7.1.5).
+const CloseNoStatus = 1005
+
+// Close sends a close frame with the given status code (none for
+// CloseNoStatus), after the frames already written, and closes the
+// connection.
 func (c *Conn) Close(code int) error {
+	if code == CloseNoStatus {
+		c.closeWith(nil)
+		return nil
+	}
 	c.closeWith([]byte{byte(code >> 8), byte(code)})
+	return nil
+}
+
+// Abort writes raw as it is in place of a close frame, after the frames
+// already written, and closes the connection. It is for Node's answer to a
+// WebSocket handshake it refuses only after the 101: an HTTP 400 response
+// written into the upgraded stream.
+func (c *Conn) Abort(raw []byte) error {
+	c.finish(bytes.Clone(raw), true)
 	return nil
 }
 
@@ -345,7 +369,11 @@ func (c *Conn) writeControl(op byte, payload []byte) error {
 
 // closeWith sends a close frame with payload after the frames already
 // written, and closes the connection.
-func (c *Conn) closeWith(payload []byte) {
+func (c *Conn) closeWith(payload []byte) { c.finish(payload, false) }
+
+// finish writes payload as a close frame, or as it is when raw, after the
+// frames already written, and closes the connection.
+func (c *Conn) finish(payload []byte, raw bool) {
 	c.wmu.Lock()
 	if c.closed || c.closing {
 		c.wmu.Unlock()
@@ -353,6 +381,7 @@ func (c *Conn) closeWith(payload []byte) {
 	}
 	c.closing = true
 	c.closeFrame = payload
+	c.closeRaw = raw
 	schedule := !c.queued
 	c.queued = true
 	c.wmu.Unlock()
