@@ -70,6 +70,7 @@ func main() {
 	only := flag.String("scenarios", strings.Join(scenarios, ","), "scenarios to run")
 	readme := flag.String("readme", "bench/README.md", "file, under -root, whose compare section is rewritten")
 	dry := flag.Bool("no-write", false, "print the table, write nothing")
+	from := flag.String("from", "", "redraw the table and the figures from a saved compare-results.json instead of measuring")
 	flag.Parse()
 	preset, ok := scales[*scale]
 	if !ok {
@@ -87,6 +88,40 @@ func main() {
 	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "socket.io")); err != nil {
 		log.Fatalf("Node's socket.io is not installed: cd %s && npm ci", nodeDir)
 	}
+	var rep report
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			log.Fatalf("%s: %v", *from, err)
+		}
+	} else {
+		rep = measure(rootDir, nodeDir, *rounds, *scale, strings.Split(*only, ","), preset)
+	}
+	table := rep.markdown()
+	fmt.Println(table)
+	if *dry {
+		return
+	}
+	benchDir := filepath.Dir(filepath.Join(rootDir, *readme))
+	if *from == "" {
+		b, _ := json.MarshalIndent(rep, "", " ")
+		if err := os.WriteFile(filepath.Join(benchDir, "compare-results.json"), b, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := rep.plots(benchDir); err != nil {
+		log.Fatalf("plots: %v", err)
+	}
+	if err := writeSection(filepath.Join(rootDir, *readme), table); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// measure builds the programs and runs every round.
+func measure(rootDir, nodeDir string, rounds int, scale string, only []string, preset map[string][]string) report {
 	bin, err := os.MkdirTemp("", "siogo-compare")
 	if err != nil {
 		log.Fatal(err)
@@ -103,14 +138,14 @@ func main() {
 	load0 := loadAvg()
 	// runs[server][scenario] is one result per round.
 	runs := map[string]map[string][]result{"siogo": {}, "node": {}}
-	for r := 0; r < *rounds; r++ {
-		for _, sc := range strings.Split(*only, ",") {
+	for r := 0; r < rounds; r++ {
+		for _, sc := range only {
 			order := []string{"siogo", "node"}
 			if r%2 == 1 {
 				order = []string{"node", "siogo"}
 			}
 			for _, srv := range order {
-				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s\n", r+1, *rounds, sc, srv)
+				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s\n", r+1, rounds, sc, srv)
 				res, err := runOne(bin, rootDir, nodeDir, srv, sc, preset[sc])
 				if err != nil {
 					log.Fatalf("round %d, %s, %s: %v", r+1, sc, srv, err)
@@ -120,23 +155,10 @@ func main() {
 		}
 	}
 	load1 := loadAvg()
-	rep := report{
-		date: start, cpu: cpuModel(), load: load0 + " at the start, " + load1 + " at the end",
-		command: commandLine(),
-		rounds:  *rounds, scale: *scale, runs: runs,
-		versions: versions(rootDir, nodeDir),
-	}
-	table := rep.markdown()
-	fmt.Println(table)
-	if *dry {
-		return
-	}
-	benchDir := filepath.Dir(filepath.Join(rootDir, *readme))
-	if err := rep.plots(benchDir); err != nil {
-		log.Fatalf("plots: %v", err)
-	}
-	if err := writeSection(filepath.Join(rootDir, *readme), table); err != nil {
-		log.Fatal(err)
+	return report{
+		Date: start, CPU: cpuModel(), Load: load0 + " at the start, " + load1 + " at the end",
+		Command: commandLine(), Rounds: rounds, Scale: scale, Runs: runs,
+		Versions: versions(rootDir, nodeDir),
 	}
 }
 

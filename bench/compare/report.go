@@ -17,15 +17,17 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
+// report is a run's context and results; saved as compare-results.json
+// beside the README, so that -from redraws the table and the figures.
 type report struct {
-	date     time.Time
-	cpu      string
-	load     string
-	command  string
-	versions string
-	rounds   int
-	scale    string
-	runs     map[string]map[string][]result
+	Date     time.Time                      `json:"date"`
+	CPU      string                         `json:"cpu"`
+	Load     string                         `json:"load"`
+	Command  string                         `json:"command"`
+	Versions string                         `json:"versions"`
+	Rounds   int                            `json:"rounds"`
+	Scale    string                         `json:"scale"`
+	Runs     map[string]map[string][]result `json:"runs"`
 }
 
 // figure is one row of the table.
@@ -55,7 +57,7 @@ var figures = []figure{
 
 func (rep *report) values(server string, f figure) []float64 {
 	var out []float64
-	for _, r := range rep.runs[server][f.scenario] {
+	for _, r := range rep.Runs[server][f.scenario] {
 		if v, ok := r.num(f.key); ok {
 			out = append(out, v)
 		}
@@ -114,9 +116,9 @@ func cell(vs []float64, unit string) string {
 func (rep *report) scaleLine() string {
 	var parts []string
 	take := func(sc, key, what string) {
-		if rs := rep.runs["siogo"][sc]; len(rs) > 0 {
+		if rs := rep.Runs["siogo"][sc]; len(rs) > 0 {
 			if v, ok := rs[0].num(key); ok {
-				parts = append(parts, fmt.Sprintf("`%s` %s %s", sc, format(v), what))
+				parts = append(parts, fmt.Sprintf("`%s` %s %s", sc, groupThousands(fmt.Sprintf("%.0f", v)), what))
 			}
 		}
 	}
@@ -131,14 +133,14 @@ func (rep *report) scaleLine() string {
 
 func (rep *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run on %s UTC, %s, load average %s; %s.\n", rep.date.Format("2006-01-02 15:04"), rep.cpu, rep.load, rep.versions)
-	if rep.scale != "full" {
-		fmt.Fprintf(&b, "\n**A %s run, not the issue's 10,000 clients**: %s.\n", rep.scale, rep.scaleLine())
+	fmt.Fprintf(&b, "Run on %s UTC, %s, load average %s; %s.\n", rep.Date.Format("2006-01-02 15:04"), rep.CPU, rep.Load, rep.Versions)
+	if rep.Scale != "full" {
+		fmt.Fprintf(&b, "\n**A %s run, not the issue's 10,000 clients**: %s.\n", rep.Scale, rep.scaleLine())
 	} else {
 		fmt.Fprintf(&b, "\nScale: %s.\n", rep.scaleLine())
 	}
-	fmt.Fprintf(&b, "\n```\n%s\n```\n\n", rep.command)
-	fmt.Fprintf(&b, "Medians of %d rounds (each round's figures in brackets, in order); each server started afresh for each scenario, the two alternating. CPU and memory are the server's own, from /proc for its pid.\n\n", rep.rounds)
+	fmt.Fprintf(&b, "\n```\n%s\n```\n\n", rep.Command)
+	fmt.Fprintf(&b, "Medians of %d rounds (each round's figures in brackets, in order); each server started afresh for each scenario, the two alternating. CPU and memory are the server's own, from /proc for its pid.\n\n", rep.Rounds)
 	b.WriteString("| figure | siogo | Node | siogo / Node | target | met |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, f := range figures {
 		sv, nv := rep.values("siogo", f), rep.values("node", f)
@@ -181,7 +183,7 @@ var colors = map[string]color.Color{
 func (rep *report) cdf(server, scenario string) plotter.XYs {
 	counts := map[float64]float64{}
 	var total float64
-	for _, r := range rep.runs[server][scenario] {
+	for _, r := range rep.Runs[server][scenario] {
 		hist, _ := r["latency_hist_ms"].([]any)
 		for _, e := range hist {
 			pair, _ := e.([]any)
@@ -223,7 +225,7 @@ func (rep *report) plots(dir string) error {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 		p.Y.Min, p.Y.Max = 0, 1
-		p.Legend.Top, p.Legend.Left = true, true
+		p.Legend.Top, p.Legend.Left = false, false // below the curves, bottom right
 		any := false
 		for _, srv := range []string{"siogo", "node"} {
 			xy := rep.cdf(srv, pn.scenario)
@@ -263,10 +265,13 @@ func (rep *report) plots(dir string) error {
 	p.Title.Text = "server resident memory per connection"
 	p.Y.Label.Text = "KB"
 	w := vg.Points(30)
+	ymax := 1.0
 	for i, srv := range []string{"siogo", "node"} {
 		vals := plotter.Values{}
 		for _, sc := range []string{"conns", "polling"} {
-			vals = append(vals, median(rep.values(srv, figure{scenario: sc, key: "memory_per_conn_kb"})))
+			v := median(rep.values(srv, figure{scenario: sc, key: "memory_per_conn_kb"}))
+			vals = append(vals, v)
+			ymax = math.Max(ymax, v)
 		}
 		bars, err := plotter.NewBarChart(vals, w)
 		if err != nil {
@@ -277,10 +282,13 @@ func (rep *report) plots(dir string) error {
 		p.Add(bars)
 		p.Legend.Add(map[string]string{"siogo": "siogo", "node": "Node socket.io"}[srv], bars)
 	}
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs = vg.Points(8)
 	p.NominalX("idle WebSocket client", "long-polling session")
+	p.X.Padding = vg.Points(40)
 	p.Add(plotter.NewGrid())
-	img := vgimg.New(vg.Points(420), vg.Points(300))
+	p.Y.Min, p.Y.Max = 0, ymax*1.3
+	img := vgimg.New(vg.Points(480), vg.Points(320))
 	p.Draw(draw.New(img))
 	return writePNG(img, filepath.Join(dir, "compare-memory.png"))
 }
