@@ -305,3 +305,17 @@ func ExampleHistogram() {
 	fmt.Printf("p50 %.0f ms, p90 %.0f ms, max %.0f ms\n", h.Quantile(0.5), h.Quantile(0.9), h.Quantile(1))
 	// Output: p50 50 ms, p90 90 ms, max 100 ms
 }
+
+// TestProgress: without -quiet, each phase draws its bar on stderr.
+func TestProgress(t *testing.T) {
+	url := startSiogo(t)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-url", url, "-n", "5", "-hold", "100ms", "conns"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"conns: connecting", "[==============================] 5/5", "conns: holding"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}

@@ -187,6 +187,9 @@ func (p *progress) draw(last bool) {
 		count += "/" + strconv.FormatInt(p.total, 10)
 	}
 	line := fmt.Sprintf("%-22s %s%s  %.0f/s  %s", p.label, bar, count, rate, el.Round(100*time.Millisecond))
+	if p.total == 0 && d == 0 { // a phase that only waits
+		line = fmt.Sprintf("%-22s %s", p.label, el.Round(100*time.Millisecond))
+	}
 	switch {
 	case p.tty && last:
 		fmt.Fprintf(p.w, "\r\033[K%s\n", line)
