@@ -285,7 +285,8 @@ func (rep *report) plots(dir string) error {
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs = vg.Points(8)
 	p.NominalX("idle WebSocket client", "long-polling session")
-	p.X.Padding = vg.Points(40)
+	p.X.Min, p.X.Max = -0.6, 1.6
+	p.Title.Padding = vg.Points(6)
 	p.Add(plotter.NewGrid())
 	p.Y.Min, p.Y.Max = 0, ymax*1.3
 	img := vgimg.New(vg.Points(480), vg.Points(320))
