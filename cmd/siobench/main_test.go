@@ -166,6 +166,7 @@ func TestScenariosAgainstSiogo(t *testing.T) {
 		{"4", transportPolling},
 		{"4", transportUpgrade},
 		{"3", transportWebSocket},
+		{"3", transportPolling},
 		{"3", transportUpgrade},
 	} {
 		t.Run("eio"+tc.eio+"-"+tc.transport, func(t *testing.T) {
