@@ -51,8 +51,8 @@ type Options struct {
 
 	// KeepHeaders, when not nil, names the only handshake header fields a
 	// session keeps for Header (and so for a socket's handshake): a
-	// browser's header, about 500 bytes on the wire, costs about 2 KB per
-	// connection as a Go map, held as long as the connection. Nil keeps
+	// browser's header, about 500 bytes on the wire, costs about 2.5 KB of
+	// heap per connection as a Go map, held as long as the connection. Nil keeps
 	// every field, as Node does (less the WebSocket handshake's own after
 	// an upgrade); an empty slice keeps none.
 	KeepHeaders []string

@@ -54,7 +54,7 @@ func main() {
 }
 
 // keepHeaders reads --keep-headers: the demo reads no header, so by
-// default a connection keeps none (a browser's costs about 2 KB per
+// default a connection keeps none (a browser's costs about 2.5 KB per
 // connection, held while it idles).
 func keepHeaders(v string) []string {
 	switch strings.TrimSpace(v) {
