@@ -42,6 +42,7 @@ var scales = map[string]map[string][]string{
 		"fanout":     {"-n", "10000", "-rate", "1000", "-k", "20", "-bps", "10", "-wait", "30s"},
 		"handshakes": {"-p", "10", "-duration", "10s"},
 		"churn":      {"-p", "10", "-duration", "10s"},
+		"wsecho":     {"-c", "100", "-duration", "10s"},
 	},
 	"quick": {
 		"conns":      {"-n", "1000", "-rate", "1000", "-hold", "5s"},
@@ -50,10 +51,11 @@ var scales = map[string]map[string][]string{
 		"fanout":     {"-n", "1000", "-rate", "1000", "-k", "20", "-bps", "10", "-wait", "10s"},
 		"handshakes": {"-p", "4", "-duration", "3s"},
 		"churn":      {"-p", "4", "-duration", "3s"},
+		"wsecho":     {"-c", "20", "-duration", "3s"},
 	},
 }
 
-var scenarios = []string{"conns", "polling", "echo", "fanout", "handshakes", "churn"}
+var scenarios = []string{"conns", "polling", "echo", "wsecho", "fanout", "handshakes", "churn"}
 
 // result is one siobench JSON object.
 type result map[string]any

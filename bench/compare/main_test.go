@@ -28,7 +28,7 @@ func TestReport(t *testing.T) {
 		Date: time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC), CPU: "2 × test", Load: "1 1 1", Command: "make compare", Versions: "go", Rounds: 3, Scale: "quick",
 		Runs: map[string]map[string][]result{
 			"siogo": {"conns": {{"memory_per_conn_kb": 3.0, "connections": 1000.0}, {"memory_per_conn_kb": 5.0}, {"memory_per_conn_kb": 4.0}},
-				"echo": {{"cpu_per_ack_us": 20.0, "latency_hist_ms": hist}}},
+				"echo": {{"cpu_per_ack_us": 20.0, "latency_hist_ms": hist}}, "wsecho": {{"cpu_per_echo_us": 10.0}}},
 			"node": {"conns": {{"memory_per_conn_kb": 16.0}, {"memory_per_conn_kb": 15.0}, {"memory_per_conn_kb": 17.0}},
 				"echo": {{"cpu_per_ack_us": 100.0, "latency_hist_ms": hist}}},
 		},
@@ -37,6 +37,7 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{
 		"| resident memory per idle WebSocket client (`conns`) | **4.00** KB (3.00 / 5.00 / 4.00) | **16.0** KB (16.0 / 15.0 / 17.0) | 0.25 | ≤ 4 KB | yes |",
 		"| server CPU per echo with ack (`echo`) | **20.0** us | **100** us | 0.20 | ≤ 0.25 × Node | yes |",
+		"| server CPU per Socket.IO echo with ack over per plain WebSocket echo, same server | 2.00 | - | - | ≤ 1.5 | **no** |",
 		"**A quick run, not the issue's 10,000 clients**: `conns` 1,000 WebSocket clients",
 	} {
 		if !strings.Contains(md, want) {

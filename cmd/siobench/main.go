@@ -9,7 +9,8 @@
 //	siobench --json -n 1000 -k 20 --bps 10 fanout
 //	siobench --transport polling -n 5000 polling
 //
-// Scenarios: conns, echo, fanout, handshakes, polling, churn (or all). A
+// Scenarios: conns, echo, fanout, handshakes, polling, churn, and wsecho
+// (echo on the contract's plain WebSocket path /ws), or all. A
 // progress bar goes to stderr, a table to stdout at the end, or with --json
 // one JSON object per scenario.
 package main
@@ -38,7 +39,7 @@ import (
 )
 
 // Scenarios, in the order "all" runs them.
-var scenarioNames = []string{"conns", "echo", "fanout", "handshakes", "polling", "churn"}
+var scenarioNames = []string{"conns", "echo", "fanout", "handshakes", "polling", "churn", "wsecho"}
 
 // browserHeader is what Chromium 131 on Linux sends with a page's
 // WebSocket or XHR to a server on another port of the same host (about
@@ -87,10 +88,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.N, "n", 1000, "conns, polling, fanout: clients held")
 	fs.IntVar(&o.Rate, "rate", 1000, "new connections per second while ramping (0: as fast as they go)")
 	fs.DurationVar(&o.Hold, "hold", 5*time.Second, "conns, polling: how long the clients idle before the memory is read")
-	fs.IntVar(&o.C, "c", 100, "echo: clients in the closed loop")
+	fs.IntVar(&o.C, "c", 100, "echo, wsecho: clients in the closed loop")
 	fs.IntVar(&o.P, "p", 10, "handshakes, churn: parallel loops")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "echo, handshakes, churn: how long to run")
-	fs.IntVar(&o.Size, "size", 32, "echo: length of the message's string")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "echo, wsecho, handshakes, churn: how long to run")
+	fs.IntVar(&o.Size, "size", 32, "echo, wsecho: length of the message's string")
 	fs.IntVar(&o.K, "k", 20, "fanout: broadcasts")
 	fs.Float64Var(&o.BPS, "bps", 10, "fanout: broadcasts per second")
 	fs.DurationVar(&o.Wait, "wait", 10*time.Second, "fanout: how long to wait for the last deliveries")
@@ -187,6 +188,8 @@ func (b *bench) runScenario(ctx context.Context, name string) *Result {
 		return b.cycles(ctx, "handshakes", false)
 	case "churn":
 		return b.cycles(ctx, "churn", true)
+	case "wsecho":
+		return b.wsecho(ctx)
 	}
 	panic("unknown scenario " + name)
 }
@@ -197,8 +200,11 @@ func (d *Dialer) with(transport string) *Dialer {
 }
 
 func (r *Result) transport(d *Dialer, name string) string {
-	if name == "polling" {
+	switch name {
+	case "polling":
 		return transportPolling
+	case "wsecho":
+		return "plain websocket"
 	}
 	return d.Transport
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/siogo/siogo/internal/nodetest"
 	"github.com/siogo/siogo/server"
+	"github.com/siogo/siogo/transports/websocket"
 )
 
 // startSiogo serves the demo contract's `message` and `broadcast`, and a
@@ -56,10 +57,16 @@ func startSiogo(t *testing.T) string {
 			}
 		}
 	}()
+	ws, err := websocket.NewServer(websocket.Config{Compression: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { _, _ = ws.Upgrade(w, r, nil, plainEcho{}) })
 	ts := httptest.NewServer(mux)
 	t.Cleanup(func() {
+		ws.Close()
 		cancel()
 		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 		defer stop()
@@ -68,6 +75,15 @@ func startSiogo(t *testing.T) string {
 	})
 	return ts.URL
 }
+
+// plainEcho is the contract's /ws: each message sent back as it came.
+type plainEcho struct{}
+
+func (plainEcho) OnMessage(c *websocket.Conn, binary bool, data []byte) {
+	_ = c.WriteFrames(websocket.Frame{Binary: binary, Data: data})
+}
+
+func (plainEcho) OnClose(*websocket.Conn, error) {}
 
 // small is every scenario at a scale for tests.
 var small = []string{"-n", "20", "-rate", "0", "-hold", "300ms", "-c", "4", "-p", "2", "-duration", "400ms", "-k", "3", "-bps", "20", "-wait", "3s", "-quiet"}
@@ -128,6 +144,10 @@ func checkResults(t *testing.T, res map[string]map[string]any, want []string, n 
 					t.Errorf("%s: no memory figure: %v", name, r)
 				}
 			}
+		case "wsecho":
+			if r["echoes"].(float64) < 1 || r["clients"].(float64) != 4 {
+				t.Errorf("wsecho: %v", r)
+			}
 		case "echo":
 			if r["acks"].(float64) < 1 {
 				t.Errorf("echo: no acks: %v", r)
@@ -172,7 +192,7 @@ func TestScenariosAgainstSiogo(t *testing.T) {
 			args := append([]string{"-url", url, "-pid", pid, "-eio", tc.eio, "-transport", tc.transport}, small...)
 			names := []string{"conns", "echo", "fanout", "handshakes", "churn"}
 			if tc.transport == transportWebSocket && tc.eio == "4" {
-				names = append(names, "polling")
+				names = append(names, "polling", "wsecho")
 			}
 			res := runJSON(t, append(args, names...)...)
 			checkResults(t, res, names, 20, true)
@@ -210,6 +230,9 @@ func TestScenariosAgainstNode(t *testing.T) {
 		t.Run("eio"+tc.eio+"-"+tc.transport, func(t *testing.T) {
 			args := append([]string{"-url", url, "-pid", strconv.Itoa(pid), "-eio", tc.eio, "-transport", tc.transport}, small...)
 			names := []string{"conns", "echo", "fanout", "churn"}
+			if tc.eio == "4" {
+				names = append(names, "wsecho")
+			}
 			checkResults(t, runJSON(t, append(args, names...)...), names, 20, true)
 		})
 	}

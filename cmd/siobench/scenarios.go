@@ -412,3 +412,81 @@ func (b *bench) cycles(ctx context.Context, name string, emit bool) *Result {
 	}
 	return r
 }
+
+// wsecho is echo on the contract's plain WebSocket path (/ws), no
+// Engine.IO or Socket.IO framing: the same server's bare WebSocket cost,
+// measured the same way, to set the Socket.IO echo against.
+func (b *bench) wsecho(ctx context.Context) *Result {
+	r := &Result{Scenario: "wsecho", Latency: &Histogram{}}
+	payload := []byte(strings.Repeat("x", max(b.o.Size, 1)))
+	conns := make([]*wsConn, 0, b.o.C)
+	p := newProgress(b.o.Progress, "wsecho: connecting", int64(b.o.C))
+	for i := 0; i < b.o.C && ctx.Err() == nil; i++ {
+		c, err := b.d.dial()
+		if err == nil {
+			var ws *wsConn
+			if ws, err = wsHandshake(c, b.d.Host, "/ws", b.d.Header, b.d.Deflate); err == nil {
+				conns = append(conns, ws)
+			} else {
+				c.Close()
+			}
+		}
+		if err != nil {
+			b.fail(fmt.Errorf("wsecho: %w", err))
+		}
+		p.Add(1)
+	}
+	p.Stop()
+	defer func() {
+		for _, ws := range conns {
+			ws.close()
+		}
+	}()
+	var echoes atomic.Int64
+	p = newProgress(b.o.Progress, "wsecho: echoes", 0)
+	before := b.read()
+	start := time.Now()
+	end := start.Add(b.o.Duration)
+	var wg sync.WaitGroup
+	for _, ws := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) && ctx.Err() == nil {
+				t := time.Now()
+				_ = ws.c.SetDeadline(t.Add(b.d.Timeout))
+				if err := ws.write(opText, payload); err != nil {
+					b.fail(err)
+					return
+				}
+				for { // the tick's timestamps come in between
+					_, m, err := ws.read()
+					if err != nil {
+						b.fail(err)
+						return
+					}
+					if bytes.Equal(m, payload) {
+						break
+					}
+				}
+				r.Latency.Record(time.Since(t))
+				echoes.Add(1)
+				p.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	after := b.read()
+	p.Stop()
+	n := echoes.Load()
+	r.add("clients", len(conns), "")
+	r.add("echoes", n, "")
+	r.add("errors", b.takeErrors(), "")
+	r.add("echoes_per_s", float64(n)/el.Seconds(), "/s")
+	addLatency(r, r.Latency)
+	if before.ok && after.ok && n > 0 {
+		r.add("cpu_per_echo_us", float64(after.cpu-before.cpu)/float64(n)/1e3, "us")
+	}
+	return r
+}
