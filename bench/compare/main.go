@@ -72,6 +72,8 @@ func main() {
 	only := flag.String("scenarios", strings.Join(scenarios, ","), "scenarios to run")
 	readme := flag.String("readme", "bench/README.md", "file, under -root, whose compare section is rewritten")
 	dry := flag.Bool("no-write", false, "print the table, write nothing")
+	flag.StringVar(&profileDir, "profiles", "", "if set, save a CPU and a heap profile of siogo under each scenario (first round) in this directory")
+	flag.DurationVar(&profileFor, "profile-seconds", 3*time.Second, "how long each CPU profile runs, from the start of the scenario; the heap is taken at its end")
 	from := flag.String("from", "", "redraw the table and the figures from a saved compare-results.json instead of measuring")
 	flag.Parse()
 	preset, ok := scales[*scale]
@@ -148,7 +150,7 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 			}
 			for _, srv := range order {
 				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s\n", r+1, rounds, sc, srv)
-				res, err := runOne(bin, rootDir, nodeDir, srv, sc, preset[sc])
+				res, err := runOne(bin, rootDir, nodeDir, srv, sc, preset[sc], r)
 				if err != nil {
 					log.Fatalf("round %d, %s, %s: %v", r+1, sc, srv, err)
 				}
@@ -178,15 +180,52 @@ func commandLine() string {
 	return `make compare COMPARE_FLAGS="` + strings.Join(set, " ") + `"`
 }
 
+// profileDir, when set, receives siogo's profiles of the first round.
+var (
+	profileDir string
+	profileFor time.Duration
+)
+
+// profile saves a CPU profile of the first profileFor of a scenario, then
+// the heap at that moment, from siogo's --debug-addr.
+func profile(debugAddr, prefix string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, p := range []struct{ url, file string }{
+			{fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, int(profileFor.Seconds())), prefix + "-cpu.pprof"},
+			{"http://" + debugAddr + "/debug/pprof/heap?gc=1", prefix + "-heap.pprof"},
+		} {
+			res, err := http.Get(p.url)
+			if err != nil {
+				log.Printf("profile: %v", err)
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err := os.WriteFile(p.file, b, 0o644); err != nil {
+				log.Printf("profile: %v", err)
+			}
+		}
+	}()
+	return done
+}
+
 // runOne starts a fresh server, runs one scenario against it, stops it.
-func runOne(bin, rootDir, nodeDir, server, scenario string, args []string) (result, error) {
+func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round int) (result, error) {
 	port := freePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var cmd *exec.Cmd
+	debugAddr := ""
 	switch server {
 	case "siogo":
 		// As the README runs it, with the log quieter: at info it logs nothing per connection anyway.
-		cmd = exec.Command(filepath.Join(bin, "siogo"), "--addr", addr, "--log-level", "warn")
+		sa := []string{"--addr", addr, "--log-level", "warn"}
+		if profileDir != "" && round == 0 {
+			debugAddr = "127.0.0.1:" + strconv.Itoa(freePort())
+			sa = append(sa, "--debug-addr", debugAddr)
+		}
+		cmd = exec.Command(filepath.Join(bin, "siogo"), sa...)
 		cmd.Dir = rootDir
 	case "node":
 		cmd = exec.Command("node", "demo-server.js", addr)
@@ -207,8 +246,18 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string) (resu
 	b := exec.Command(filepath.Join(bin, "siobench"), sargs...)
 	var out bytes.Buffer
 	b.Stdout, b.Stderr = &out, os.Stderr
+	profiled := (<-chan struct{})(nil)
+	if debugAddr != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return nil, err
+		}
+		profiled = profile(debugAddr, filepath.Join(profileDir, scenario))
+	}
 	if err := b.Run(); err != nil {
 		return nil, fmt.Errorf("siobench %v: %v", sargs, err)
+	}
+	if profiled != nil {
+		<-profiled
 	}
 	var res result
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &res); err != nil {
