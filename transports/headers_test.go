@@ -69,3 +69,26 @@ func TestKeepHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepHeadersXDomainSecure: XDomain and Secure come from the handshake
+// itself, so a session that keeps no header still reports them, as Node's
+// handshake.xdomain and handshake.secure do.
+func TestKeepHeadersXDomainSecure(t *testing.T) {
+	e := newEchoServer(t, transports.Options{KeepHeaders: []string{}})
+	sid := func(hdr ...string) string {
+		r := do(t, "GET", e.URL+"/engine.io/?EIO=4&transport=polling", "", nil, hdr...)
+		m := sidPattern.FindSubmatch(r.Body)
+		if m == nil {
+			t.Fatalf("handshake %q", r.Body)
+		}
+		return string(m[1])
+	}
+	s := e.session(t, sid("Origin", "http://example.com", "X-Forwarded-Proto", "https"))
+	if !s.XDomain() || !s.Secure() || len(s.Header()) != 0 {
+		t.Errorf("XDomain %v, Secure %v, header %v: want true, true, none", s.XDomain(), s.Secure(), s.Header())
+	}
+	s = e.session(t, sid())
+	if s.XDomain() || s.Secure() {
+		t.Errorf("XDomain %v, Secure %v without Origin or TLS, want false", s.XDomain(), s.Secure())
+	}
+}

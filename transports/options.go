@@ -56,7 +56,8 @@ type Options struct {
 	// browser's header, about 500 bytes on the wire, costs about 2.5 KB of
 	// heap per connection as a Go map, held as long as the connection. Nil keeps
 	// every field, as Node does (less the WebSocket handshake's own after
-	// an upgrade); an empty slice keeps none.
+	// an upgrade); an empty slice keeps none. Session.XDomain and Secure are
+	// read before the header is trimmed, whatever it keeps.
 	KeepHeaders []string
 
 	// DisablePerMessageDeflate turns off WebSocket compression, otherwise

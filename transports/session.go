@@ -68,6 +68,8 @@ type Session struct {
 	timer        *time.Timer // heartbeat, then close timeout
 	awaitingPong bool
 	finalized    bool
+	// Read from the handshake before KeepHeaders trims its header.
+	xdomain, secure bool
 }
 
 func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws bool) *Session {
@@ -86,6 +88,8 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
 		url:        r.URL.RequestURI(),
+		xdomain:    r.Header.Get("Origin") != "",
+		secure:     r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
 	}
 	if j, ok := q["j"]; ok && !ws {
 		s.jsonp = true
@@ -107,6 +111,14 @@ func (s *Session) Protocol() int { return s.protocol }
 
 // Header is the handshake request's header.
 func (s *Session) Header() http.Header { return s.header }
+
+// XDomain reports whether the handshake was cross-origin (it carried an
+// Origin header), whatever Options.KeepHeaders kept.
+func (s *Session) XDomain() bool { return s.xdomain }
+
+// Secure reports whether the handshake came over TLS, to this server or,
+// by X-Forwarded-Proto, to a proxy in front; whatever KeepHeaders kept.
+func (s *Session) Secure() bool { return s.secure }
 
 // Query is the handshake request's query, parsed anew at each call.
 func (s *Session) Query() url.Values {
