@@ -24,6 +24,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"syscall"
 
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
@@ -87,7 +88,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ReleaseWebsocketPayload: true,
 		MaxWriteBufferSize:      cfg.MaxWriteBuffer,
 	})
-	if err := engine.Start(); err != nil {
+	if err := startEngine(engine.Start); err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
@@ -128,7 +129,13 @@ func (s *Server) flusher() {
 // Upgrade answers r with the WebSocket handshake and returns the connection,
 // whose events go to h. header is added to the 101 response.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Header, h Handler) (*Conn, error) {
+	// No fork between nbio's dup of the descriptor and closeOnExec.
+	syscall.ForkLock.RLock()
 	ws, err := s.upgrader.Upgrade(w, r, header)
+	if err == nil {
+		closeOnExec(ws.Conn)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, err
 	}
