@@ -95,6 +95,10 @@ func (e *RequestError) writeUpgrade(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(e.Message))
 }
 
+// errOriginForbidden refuses a WebSocket from an origin CORS does not allow:
+// 403 and the body Node gives a Forbidden request.
+var errOriginForbidden = &RequestError{Code: CodeForbidden, Message: "Forbidden", Status: http.StatusForbidden}
+
 // Errors of a session.
 var (
 	// ErrSessionClosed is returned when sending on a closed session.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sync"
@@ -38,6 +39,7 @@ type Session struct {
 	header     http.Header
 	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
+	limitAddr  netip.Addr // the address the per-address bounds counted
 	url        string
 
 	// recvMu orders the delivery of messages to the handler.
@@ -343,7 +345,7 @@ func (s *Session) closeWith(reason string, notify bool) {
 	s.state = stateClosing
 	// Counted out before any poll is woken: a client that has its close
 	// packet must find the server's count already lower.
-	s.srv.open.Add(-1)
+	s.srv.countOut(s)
 	handler := s.onClose
 	probe := s.probe
 	s.probe = nil
@@ -396,7 +398,7 @@ func (s *Session) finalize() {
 	}
 	s.finalized = true
 	if s.state == stateOpen {
-		s.srv.open.Add(-1)
+		s.srv.countOut(s)
 	}
 	s.state = stateClosed
 	if s.timer != nil {
