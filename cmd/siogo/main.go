@@ -91,12 +91,15 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		return fmt.Errorf("--adapter %q: want memory or redis://host:port/db", cfg.Adapter)
 	}
 	engine := transports.Options{
-		PingInterval:      cfg.PingInterval,
-		PingTimeout:       cfg.PingTimeout,
-		MaxHTTPBufferSize: cfg.MaxPayload,
-		MaxSessions:       cfg.MaxConnections,
-		Observer:          m,
-		Logger:            log,
+		PingInterval:                  cfg.PingInterval,
+		PingTimeout:                   cfg.PingTimeout,
+		MaxHTTPBufferSize:             cfg.MaxPayload,
+		MaxSessions:                   cfg.MaxConnections,
+		MaxSessionsPerAddr:            cfg.MaxConnectionsPerIP,
+		MaxHandshakesPerSecondPerAddr: cfg.MaxHandshakesPerIP,
+		TrustedProxies:                cfg.TrustedProxies,
+		Observer:                      m,
+		Logger:                        log,
 	}
 	if cfg.CORSOrigin != "" {
 		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
