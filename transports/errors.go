@@ -121,6 +121,7 @@ const (
 	// ReasonServerShutdown is given when the server shuts down.
 	ReasonServerShutdown = "server shutting down"
 	// ReasonQueueFull is siogo's: the client did not take its packets fast
-	// enough and its outgoing queue reached MaxQueuedPackets.
+	// enough: its outgoing queue reached MaxQueuedPackets, or the bytes
+	// waiting for its WebSocket MaxWriteBuffer.
 	ReasonQueueFull = "write queue full"
 )

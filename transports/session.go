@@ -157,7 +157,8 @@ func (s *Session) Send(pkts ...Packet) error {
 }
 
 // SendVolatile sends pkts only if the transport can take them at once: a
-// WebSocket, or a poll waiting with nothing queued before them. Otherwise
+// WebSocket whose peer reads what it was sent (no bytes wait for its
+// socket), or a poll waiting with nothing queued before them. Otherwise
 // they are dropped, and it reports false (Socket.IO's volatile flag).
 func (s *Session) SendVolatile(pkts ...Packet) bool {
 	sent, err := s.send(pkts, true)
@@ -181,6 +182,9 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 	}
 	if ws := s.ws; ws != nil {
 		s.mu.Unlock()
+		if volatile && ws.Backlogged() {
+			return false, nil // the peer is not reading what it has
+		}
 		return true, s.writeWS(ws, pkts)
 	}
 	if volatile && (s.pollWake == nil || len(s.queue) > 0 || s.upgrading) {
@@ -595,6 +599,9 @@ func (s *Session) onWSMessage(binary bool, data []byte) {
 }
 
 func closeReason(err error) string {
+	if errors.Is(err, websocket.ErrSlowPeer) {
+		return ReasonQueueFull
+	}
 	if err == nil || errors.Is(err, websocket.ErrClosed) || errors.Is(err, io.EOF) {
 		return ReasonTransportClose
 	}

@@ -24,8 +24,10 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 	nbws "github.com/lesismal/nbio/nbhttp/websocket"
@@ -88,10 +90,11 @@ func NewServer(cfg Config) (*Server, error) {
 		ReleaseWebsocketPayload: true,
 		MaxWriteBufferSize:      cfg.MaxWriteBuffer,
 	})
+	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
+	engine.OnWrittenSize(s.onWritten)
 	if err := startEngine(engine.Start); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		go s.flusher()
 	}
@@ -183,7 +186,23 @@ func (s *Server) onMessage(ws *nbws.Conn, mt nbws.MessageType, data []byte) {
 	s.conn(ws).event(event{binary: mt == nbws.BinaryMessage, data: data})
 }
 
+// onWritten counts the bytes nbio wrote to a connection's socket, at once
+// or later from its own buffer, so that Conn.backlog knows what still waits
+// there.
+func (s *Server) onWritten(nc *nbio.Conn, _ []byte, n int) {
+	ws, ok := nc.Session().(*nbws.Conn)
+	if !ok {
+		return
+	}
+	if v, ok := s.conns.Load(ws); ok {
+		v.(*Conn).written.Add(int64(n))
+	}
+}
+
 func (s *Server) onClose(ws *nbws.Conn, err error) {
+	if errors.Is(err, nbio.ErrOverflow) {
+		err = ErrSlowPeer // nbio's own bound on what waits for the socket
+	}
 	var ce *nbws.CloseError
 	if err == nil || errors.Is(err, io.EOF) || errors.As(err, &ce) {
 		// The peer closed, with or without a close frame, whatever its
@@ -225,7 +244,20 @@ type Conn struct {
 	queued  bool // a flush is scheduled or running
 	closing int  // close code to send once pending is written
 	closed  bool
+	// handed counts the bytes given to nbio, written those it wrote to
+	// the socket; the difference waits in nbio's buffer because the
+	// socket's is full: the peer does not read fast enough.
+	handed, written atomic.Int64
 }
+
+// backlog is the number of bytes nbio holds for a socket that cannot take
+// them yet.
+func (c *Conn) backlog() int64 { return c.handed.Load() - c.written.Load() }
+
+// Backlogged reports whether bytes wait for the peer to read: what is
+// written now would not reach the socket at once. Volatile packets are
+// dropped then, as Node drops them while its transport is not writable.
+func (c *Conn) Backlogged() bool { return c.backlog() > 0 }
 
 // attach sets the handler, then hands it the events that came before.
 func (c *Conn) attach(h Handler) {
@@ -284,7 +316,8 @@ type Frame struct {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // ErrSlowPeer is returned, and the connection closed, when more than
-// Config.MaxWriteBuffer bytes wait for a peer.
+// Config.MaxWriteBuffer bytes wait for a peer (queued here and held by
+// nbio for a socket whose buffer is full); OnClose is given it too.
 var ErrSlowPeer = errors.New("websocket: peer too slow, write buffer full")
 
 // WriteFrames queues frames for the connection, in order, and returns at
@@ -307,7 +340,7 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		buf = c.appendFrame(buf, f)
 	}
 	*c.pending = buf
-	if len(buf) > c.srv.cfg.MaxWriteBuffer {
+	if len(buf)+int(c.backlog()) > c.srv.cfg.MaxWriteBuffer {
 		c.closed = true
 		c.wmu.Unlock()
 		c.ws.SetCloseError(ErrSlowPeer)
@@ -355,6 +388,7 @@ func (c *Conn) flush() {
 			return
 		}
 		c.wmu.Unlock()
+		c.handed.Add(int64(len(*pb)))
 		_, err := c.ws.Conn.Write(*pb)
 		if cap(*pb) <= 64<<10 {
 			*pb = (*pb)[:0]
