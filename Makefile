@@ -1,7 +1,7 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run test deps check bench fuzz
+.PHONY: run test deps check bench fuzz fuzz-long saturated reliability
 
 # The server with its demo application, at http://localhost:3000/.
 run:
@@ -37,3 +37,13 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Every fuzz target for ten minutes, one after the other (the run recorded
+# in docs/reliability.md).
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=10m
+
+# The official clients with every core busy, twenty rounds in a row
+# (docs/reliability.md).
+saturated: deps
+	$(GO) test -race -count=20 -run 'OfficialClientsSaturated$$' ./transports
