@@ -47,3 +47,12 @@ fuzz-long:
 # (docs/reliability.md).
 saturated: deps
 	$(GO) test -race -count=20 -run 'OfficialClientsSaturated$$' ./transports
+
+# The long reliability runs recorded in docs/reliability.md: a client that
+# never reads beside 20 readers and 30 MB of broadcasts, 10,000
+# connect/disconnect cycles with vanishing clients, a storm of 10,000
+# clients dropped and reconnecting at once (without the race detector: its
+# memory would distort the figures).
+reliability: deps
+	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestSlowClient$$' ./transports
+	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestChurn$$|TestReconnectionStorm$$' ./server

@@ -178,7 +178,7 @@ func OpenSocketIO(base string, rcvbuf int) (*WS, error) {
 	}
 	if err != nil {
 		c.Conn.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (sid %s)", err, c.SID)
 	}
 	return c, nil
 }
@@ -247,9 +247,18 @@ func (p *Polling) Poll() ([]string, error) {
 	}
 }
 
-// Upgrade moves the session to WebSocket as engine.io-client does: the
-// probe, its answer, the upgrade packet; a pending poll is not needed.
+// Upgrade moves the session to WebSocket as engine.io-client does: a poll
+// stays pending (pings answered) while the probe goes and comes back, the
+// server releases that poll with a noop, then the upgrade packet.
 func (p *Polling) Upgrade(base string) (*WS, error) {
+	polled := make(chan error, 1)
+	go func() {
+		got, err := p.Poll()
+		if err == nil && (len(got) != 1 || got[0] != "6") {
+			err = fmt.Errorf("siotest: the poll during the upgrade got %q", got)
+		}
+		polled <- err
+	}()
 	c, err := DialWS(base+"/socket.io/?EIO=4&transport=websocket&sid="+p.SID, 0)
 	if err != nil {
 		return nil, err
@@ -261,7 +270,11 @@ func (p *Polling) Upgrade(base string) (*WS, error) {
 	}
 	if got, err := c.Next(); err != nil || got != "3probe" {
 		c.Conn.Close()
-		return nil, fmt.Errorf("siotest: probe answered %q, %v", got, err)
+		return nil, fmt.Errorf("siotest: probe of %s answered %q, %v", p.SID, got, err)
+	}
+	if err := <-polled; err != nil {
+		c.Conn.Close()
+		return nil, err
 	}
 	if err := c.WriteText("5"); err != nil {
 		c.Conn.Close()
