@@ -27,7 +27,9 @@ func full() bool { return os.Getenv("SIOGO_RELIABILITY") == "full" }
 // for a loaded machine), and the demo's echo.
 func reliabilityServer(t *testing.T, engine transports.Options) (*server.Server, string) {
 	t.Helper()
-	engine.PingInterval, engine.PingTimeout = 250*time.Millisecond, 3*time.Second
+	if engine.PingInterval == 0 {
+		engine.PingInterval, engine.PingTimeout = 250*time.Millisecond, 3*time.Second
+	}
 	srv, err := server.New(server.Options{Engine: engine})
 	if err != nil {
 		t.Fatal(err)
