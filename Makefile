@@ -1,7 +1,7 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run test deps check bench fuzz compare
+.PHONY: run test deps check bench fuzz fuzz-long saturated reliability compare
 
 # The server with its demo application, at http://localhost:3000/.
 run:
@@ -45,3 +45,22 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Every fuzz target for ten minutes, one after the other (the run recorded
+# in docs/reliability.md).
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=10m
+
+# The official clients with every core busy, twenty rounds in a row
+# (docs/reliability.md).
+saturated: deps
+	$(GO) test -race -count=20 -run 'OfficialClientsSaturated$$' ./transports
+
+# The long reliability runs recorded in docs/reliability.md: a client that
+# never reads beside 20 readers and 30 MB of broadcasts, 10,000
+# connect/disconnect cycles with vanishing clients, a storm of 10,000
+# clients dropped and reconnecting at once (without the race detector: its
+# memory would distort the figures).
+reliability: deps
+	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestSlowClient$$' ./transports
+	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestChurn$$|TestReconnectionStorm$$' ./server

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sync"
@@ -45,6 +46,7 @@ type Session struct {
 	header     http.Header
 	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
+	limitAddr  netip.Addr // the address the per-address bounds counted
 	url        string
 
 	// recvMu orders the delivery of messages to the handler.
@@ -202,7 +204,8 @@ func (s *Session) Send(pkts ...Packet) error {
 }
 
 // SendVolatile sends pkts only if the transport can take them at once: a
-// WebSocket, or a poll waiting with nothing queued before them. Otherwise
+// WebSocket whose peer reads what it was sent (no bytes wait for its
+// socket), or a poll waiting with nothing queued before them. Otherwise
 // they are dropped, and it reports false (Socket.IO's volatile flag).
 func (s *Session) SendVolatile(pkts ...Packet) bool {
 	sent, err := s.send(pkts, true)
@@ -226,6 +229,9 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 	}
 	if ws := s.ws; ws != nil {
 		s.mu.Unlock()
+		if volatile && ws.Backlogged() {
+			return false, nil // the peer is not reading what it has
+		}
 		return true, s.writeWS(ws, pkts)
 	}
 	if volatile && (s.pollWake == nil || len(s.queue) > 0 || s.upgrading) {
@@ -444,7 +450,7 @@ func (s *Session) close(reason string, mode closeMode) {
 	s.state = stateClosing
 	// Counted out before any poll is woken: a client that has its close
 	// packet must find the server's count already lower.
-	s.srv.open.Add(-1)
+	s.srv.countOut(s)
 	handler := s.onClose
 	probe := s.probe
 	s.probe = nil
@@ -505,7 +511,7 @@ func (s *Session) finalize() {
 	}
 	s.finalized = true
 	if s.state == stateOpen {
-		s.srv.open.Add(-1)
+		s.srv.countOut(s)
 	}
 	s.state = stateClosed
 	if s.timer != nil {
@@ -749,6 +755,9 @@ func (s *Session) onWSMessage(binary bool, data []byte) {
 }
 
 func closeReason(err error) string {
+	if errors.Is(err, websocket.ErrSlowPeer) {
+		return ReasonQueueFull
+	}
 	if err == nil || errors.Is(err, websocket.ErrClosed) || errors.Is(err, io.EOF) {
 		return ReasonTransportClose
 	}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -13,25 +14,29 @@ import (
 // twin, SIOGO_ and the flag's name in capitals (--ping-interval,
 // SIOGO_PING_INTERVAL); a flag given on the command line wins.
 type config struct {
-	Addr            string
-	Path            string
-	Tick            time.Duration
-	Adapter         string
-	RedisPrefix     string
-	RedisSharded    bool
-	PingInterval    time.Duration
-	PingTimeout     time.Duration
-	MaxPayload      int64
-	CORSOrigin      string
-	MaxConnections  int
-	LogLevel        string
-	LogFormat       string
-	TLSCert         string
-	TLSKey          string
-	ShutdownTimeout time.Duration
-	ClientDir       string
-	KeepHeaders     string
-	DebugAddr       string
+	Addr           string
+	Path           string
+	Tick           time.Duration
+	Adapter        string
+	RedisPrefix    string
+	RedisSharded   bool
+	PingInterval   time.Duration
+	PingTimeout    time.Duration
+	MaxPayload     int64
+	CORSOrigin     string
+	MaxConnections int
+	// Per remote address (the client's, through a trusted proxy).
+	MaxConnectionsPerIP int
+	MaxHandshakesPerIP  float64
+	TrustedProxies      []netip.Prefix
+	LogLevel            string
+	LogFormat           string
+	TLSCert             string
+	TLSKey              string
+	ShutdownTimeout     time.Duration
+	ClientDir           string
+	KeepHeaders         string
+	DebugAddr           string
 }
 
 func envName(flagName string) string {
@@ -54,6 +59,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", "", "origins allowed cross-origin, comma-separated; * for any")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most Engine.IO sessions at once; 0 for no bound")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most Engine.IO sessions one address holds at once; 0 for no bound")
+	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new sessions one address opens per second; 0 for no bound")
+	var trusted string
+	fs.StringVar(&trusted, "trusted-proxies", "", "proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client, for the per-address bounds")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
@@ -90,6 +99,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		return c, fmt.Errorf("--path must start and end with a slash: %q", c.Path)
+	}
+	if c.MaxConnectionsPerIP < 0 || c.MaxHandshakesPerIP < 0 {
+		return c, fmt.Errorf("--max-connections-per-ip and --max-handshakes-per-ip cannot be negative")
+	}
+	for _, f := range strings.Split(trusted, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return c, fmt.Errorf("--trusted-proxies: %q is neither an address nor a network", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	if c.Tick <= 0 {
 		return c, fmt.Errorf("--tick must be positive")

@@ -132,12 +132,15 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
 	}
 	engine := transports.Options{
-		PingInterval:      cfg.PingInterval,
-		PingTimeout:       cfg.PingTimeout,
-		MaxHTTPBufferSize: cfg.MaxPayload,
-		MaxSessions:       cfg.MaxConnections,
-		Observer:          m,
-		Logger:            log,
+		PingInterval:                  cfg.PingInterval,
+		PingTimeout:                   cfg.PingTimeout,
+		MaxHTTPBufferSize:             cfg.MaxPayload,
+		MaxSessions:                   cfg.MaxConnections,
+		MaxSessionsPerAddr:            cfg.MaxConnectionsPerIP,
+		MaxHandshakesPerSecondPerAddr: cfg.MaxHandshakesPerIP,
+		TrustedProxies:                cfg.TrustedProxies,
+		Observer:                      m,
+		Logger:                        log,
 	}
 	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders)
 	if cfg.CORSOrigin != "" {

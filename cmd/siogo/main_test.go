@@ -375,7 +375,14 @@ func TestConfig(t *testing.T) {
 	if err == nil || !strings.Contains(help.String(), "--max-connections (SIOGO_MAX_CONNECTIONS") {
 		t.Fatalf("help: %v %s", err, help.String())
 	}
-	for _, bad := range [][]string{{"--tls-cert", "x"}, {"--path", "nope"}, {"--tick", "0s"}, {"extra"}} {
+	cfg, err = parseConfig([]string{"--max-connections-per-ip", "10", "--max-handshakes-per-ip", "2.5", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1,::1"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConnectionsPerIP != 10 || cfg.MaxHandshakesPerIP != 2.5 || fmt.Sprint(cfg.TrustedProxies) != "[10.0.0.0/8 127.0.0.1/32 ::1/128]" {
+		t.Fatalf("per-address flags: %+v", cfg)
+	}
+	for _, bad := range [][]string{{"--tls-cert", "x"}, {"--path", "nope"}, {"--tick", "0s"}, {"extra"}, {"--trusted-proxies", "10.0.0.0/33"}, {"--trusted-proxies", "proxy.local"}, {"--max-handshakes-per-ip", "-1"}} {
 		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lesismal/nbio"
@@ -142,7 +143,13 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	if tcp, ok := raw.(*net.TCPConn); ok {
 		// A plain connection moves to the event loop: no goroutine waits
 		// on it while it is idle.
+		// No fork between nbio's dup of the descriptor and closeOnExec.
+		syscall.ForkLock.RLock()
 		nbc, err := nbio.NBConn(tcp)
+		if err == nil {
+			closeOnExec(nbc)
+		}
+		syscall.ForkLock.RUnlock()
 		if err != nil {
 			_ = raw.Close()
 			return nil, err
