@@ -38,6 +38,7 @@ type Session struct {
 	header     http.Header
 	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
+	host       string
 	url        string
 
 	// recvMu orders the delivery of messages to the handler.
@@ -70,6 +71,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		header:     r.Header,
 		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
+		host:       r.Host,
 		url:        r.URL.RequestURI(),
 	}
 	if j, ok := q["j"]; ok && !ws {
@@ -112,6 +114,10 @@ func trimHeader(h http.Header) http.Header {
 	}
 	return out
 }
+
+// Host is the handshake request's Host header, which net/http keeps
+// apart from Header (Node's request.headers.host).
+func (s *Session) Host() string { return s.host }
 
 // URL is the handshake request's URL (path and query).
 func (s *Session) URL() string { return s.url }
