@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	redisadapter "github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/admin"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -34,6 +35,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "siogo:", err)
 		os.Exit(2)
+	}
+	if cfg.HashPassword {
+		if err := hashPassword(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "siogo:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	log, err := newLogger(cfg)
 	if err != nil {
@@ -108,6 +116,20 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	}
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
+	if cfg.AdminUser != "" {
+		// Before the demo's handlers, so that the UI sees their first events.
+		adm, err := admin.Instrument(srv, admin.Options{
+			Auth:     &admin.BasicAuth{Username: cfg.AdminUser, PasswordHash: cfg.AdminPasswordHash},
+			ReadOnly: cfg.AdminReadonly,
+			Mode:     admin.Mode(cfg.AdminMode),
+			ServerID: serverID(cfg),
+			Logger:   log,
+		})
+		if err != nil {
+			return err
+		}
+		defer adm.Close()
+	}
 	demo(appCtx, srv, cfg.Tick)
 	ws, err := newPlainWS(int(cfg.MaxPayload))
 	if err != nil {
@@ -132,7 +154,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
-	mountStatic(mux, cfg.Path, cfg.ClientDir)
+	mountStatic(mux, cfg.Path, assets(cfg.ClientDir), cfg.AdminUser != "")
 
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
@@ -143,7 +165,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 			errc <- hs.Serve(ln)
 		}
 	}()
-	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter)
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter,
+		"admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {
 	case err := <-errc:
