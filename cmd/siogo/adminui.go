@@ -15,6 +15,9 @@ import (
 // with the process id in a cluster (as Node's cluster workers), since
 // several nodes may share a host.
 func serverID(cfg config) string {
+	if cfg.AdminServerID != "" {
+		return cfg.AdminServerID
+	}
 	host, _ := os.Hostname()
 	if cfg.Adapter == "memory" {
 		return host
@@ -24,7 +27,7 @@ func serverID(cfg config) string {
 
 // hashPassword reads a password line from in and writes its bcrypt hash,
 // for --admin-password-hash.
-func hashPassword(in io.Reader, out io.Writer) error {
+func hashPassword(in io.Reader, out io.Writer, cost int) error {
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
@@ -33,7 +36,7 @@ func hashPassword(in io.Reader, out io.Writer) error {
 	if pw == "" {
 		return errors.New("--hash-password: no password on standard input")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/bcrypt"
 
 	redisadapter "github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/admin"
@@ -37,7 +38,7 @@ func main() {
 		os.Exit(2)
 	}
 	if cfg.HashPassword {
-		if err := hashPassword(os.Stdin, os.Stdout); err != nil {
+		if err := hashPassword(os.Stdin, os.Stdout, bcrypt.DefaultCost); err != nil {
 			fmt.Fprintln(os.Stderr, "siogo:", err)
 			os.Exit(1)
 		}
