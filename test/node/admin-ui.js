@@ -16,6 +16,13 @@ const { report, fail, step, run } = require("./helpers");
 const CHROMIUM = "/usr/bin/chromium";
 const T = { timeout: 15000 };
 
+// open shows a page of the UI, once the transition from the last one ended
+// (both are in the document meanwhile).
+async function open(ui, url) {
+  await ui.goto(url);
+  await ui.waitForTimeout(500);
+}
+
 // shot waits for the UI's page transition to end, then takes a picture.
 async function shot(page, path) {
   await page.waitForTimeout(400);
@@ -72,34 +79,43 @@ async function main() {
     await ui.getByLabel("Password").waitFor({ state: "hidden", timeout: 15000 });
     step("logged in");
 
-    await ui.goto(cfg.adminUrl + "#/servers/");
+    await open(ui, cfg.adminUrl + "#/servers/");
     for (const id of cfg.serverIds) await ui.locator("tbody tr", { hasText: id }).first().waitFor(T);
     report.servers = await ui.$$eval("tbody tr", (rows) => rows.map((r) => r.textContent.trim()));
     await shot(ui, cfg.shots + "servers.png");
     step("servers");
 
-    await ui.goto(cfg.adminUrl + "#/sockets/");
+    await open(ui, cfg.adminUrl + "#/sockets/");
     for (const d of demos) await ui.locator("tbody tr", { hasText: d.id }).waitFor(T);
     await shot(ui, cfg.shots + "sockets.png");
     step("sockets");
 
-    await ui.goto(cfg.adminUrl + "#/rooms/");
+    // A socket's page reads the handshake (issued, headers, query).
+    await ui.locator("tbody tr", { hasText: demos[0].id }).locator("td").first().click();
+    await ui.getByText("Creation date").waitFor(T);
+    await ui.waitForTimeout(500);
+    await ui.waitForFunction(() => /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(document.body.textContent) &&
+      document.body.textContent.includes("user-agent") && document.body.textContent.includes("EIO"), null, T);
+    await shot(ui, cfg.shots + "socket.png");
+    step("socket details");
+
+    await open(ui, cfg.adminUrl + "#/rooms/");
     for (const d of demos) await ui.locator("tbody tr", { hasText: d.room }).waitFor(T);
     await shot(ui, cfg.shots + "rooms.png");
     step("rooms");
 
-    await ui.goto(cfg.adminUrl + "#/");
+    await open(ui, cfg.adminUrl + "#/");
     await shot(ui, cfg.shots + "dashboard.png");
 
     // Disconnect the last demo client (on the last node) from the UI.
     const victim = demos[demos.length - 1];
-    await ui.goto(cfg.adminUrl + "#/sockets/");
+    await open(ui, cfg.adminUrl + "#/sockets/");
     const row = ui.locator("tbody tr", { hasText: victim.id });
     await row.locator("button").first().click();
     await victim.page.waitForFunction(() => document.getElementById("status").textContent === "disconnected", null, T);
     const log = await victim.page.textContent("#log");
     if (!log.includes("io server disconnect")) fail("demo page log: " + log.slice(0, 300));
-    await ui.goto(cfg.adminUrl + "#/sockets/");
+    await open(ui, cfg.adminUrl + "#/sockets/");
     await row.waitFor({ state: "detached", timeout: 15000 });
     for (const d of demos.slice(0, -1)) {
       const st = await d.page.textContent("#status");
