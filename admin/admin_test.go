@@ -148,6 +148,8 @@ func TestCluster(t *testing.T) {
 	nodetest.Require(t)
 	rs := redistest.Start(t)
 	h := hash(t)
+	store := admin.NewRedisStore(rs.URL, admin.RedisStoreOptions{})
+	t.Cleanup(func() { _ = store.Close() })
 	var urls []string
 	for _, id := range []string{"node-a", "node-b"} {
 		rc, err := redisadapter.NewClient(redisadapter.Options{URL: rs.URL})
@@ -156,7 +158,7 @@ func TestCluster(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = rc.Close() })
 		url, _ := start(t, server.Options{NewAdapter: rc.NewAdapter},
-			admin.Options{Auth: &admin.BasicAuth{Username: user, PasswordHash: h}, ServerID: id})
+			admin.Options{Auth: &admin.BasicAuth{Username: user, PasswordHash: h}, ServerID: id, Store: store})
 		urls = append(urls, url)
 	}
 	drive(t, map[string]any{"url": urls[0], "url2": urls[1], "case": "cluster", "serverIds": []string{"node-a", "node-b"}})

@@ -119,13 +119,20 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	defer stopApp()
 	if cfg.AdminUser != "" {
 		// Before the demo's handlers, so that the UI sees their first events.
-		adm, err := admin.Instrument(srv, admin.Options{
+		aopts := admin.Options{
 			Auth:     &admin.BasicAuth{Username: cfg.AdminUser, PasswordHash: cfg.AdminPasswordHash},
 			ReadOnly: cfg.AdminReadonly,
 			Mode:     admin.Mode(cfg.AdminMode),
 			ServerID: serverID(cfg),
 			Logger:   log,
-		})
+		}
+		if strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") {
+			// The UI's session ids in Redis: valid on every node.
+			store := admin.NewRedisStore(cfg.Adapter, admin.RedisStoreOptions{})
+			defer store.Close()
+			aopts.Store = store
+		}
+		adm, err := admin.Instrument(srv, aopts)
 		if err != nil {
 			return err
 		}

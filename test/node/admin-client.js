@@ -300,6 +300,13 @@ async function cluster() {
   expect(reason === "io server disconnect", "remote client saw " + reason);
   await rec.wait("socket_disconnected", (n, id) => id === cid, "remote socket_disconnected");
   step("remote commands");
+  // The session id given by the first node logs in on the second (a
+  // shared store).
+  const [sessionId] = await rec.wait("session");
+  const onB = io(cfg.url2 + "/admin", { forceNew: true, reconnection: false, auth: { sessionId } });
+  await connected(onB);
+  onB.close();
+  step("shared session");
   adm.close();
 }
 
