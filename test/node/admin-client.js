@@ -17,6 +17,7 @@ function connect(nsp, opts = {}) {
 }
 
 function connected(socket) {
+  if (socket.connected) return Promise.resolve(socket);
   return withTimeout(new Promise((resolve, reject) => {
     socket.once("connect", () => resolve(socket));
     socket.once("connect_error", (e) => reject(e));
@@ -310,4 +311,41 @@ async function cluster() {
   adm.close();
 }
 
-run({ full, readonly, production, noauth, cluster }[cfg.case]);
+// interop: a siogo node and a Node.js node (with Node's own admin) in one
+// cluster; each admin sees the other node's stats and sockets, with their
+// client ids and transports, and steers a socket of the other node.
+async function interop() {
+  const onGo = await connected(io(cfg.url + "/", { forceNew: true, reconnection: false, transports: ["websocket"] }));
+  await emitAck(onGo, "join", "go-room");
+  const onNode = await connected(io(cfg.nodeUrl + "/", { forceNew: true, reconnection: false, transports: ["websocket"] }));
+  await emitAck(onNode, "join", "node-room");
+  const admins = { siogo: connect("/admin"), node: io(cfg.nodeUrl + "/admin", { forceNew: true, reconnection: false }) };
+  const recs = { siogo: record(admins.siogo), node: record(admins.node) };
+  for (const [name, adm] of Object.entries(admins)) {
+    const rec = recs[name];
+    await connected(adm);
+    const [all] = await rec.wait("all_sockets", () => true, name + " all_sockets");
+    for (const [c, room] of [[onGo, "go-room"], [onNode, "node-room"]]) {
+      const s = all.find((x) => x.id === c.id);
+      expect(s, name + "'s all_sockets lacks " + c.id + ": " + JSON.stringify(all.map((x) => x.id)));
+      expect(s.clientId === c.io.engine.id.slice(0, 12) && s.transport === "websocket" && s.rooms.includes(room) &&
+        Number.isInteger(s.handshake.issued) && !("_admin" in s.data), name + " sees " + JSON.stringify(s));
+    }
+    for (const id of cfg.serverIds) {
+      const [st] = await rec.wait("server_stats", (st) => st.serverId === id, name + " sees the stats of " + id);
+      checkStats(st);
+    }
+    step(name + " admin sees both nodes");
+  }
+  // Node's admin disconnects the siogo node's socket, siogo's the Node one's.
+  for (const [adm, c] of [[admins.node, onGo], [admins.siogo, onNode]]) {
+    const gone = once(c, "disconnect");
+    adm.emit("_disconnect", "/", false, c.id);
+    const [reason] = await gone;
+    expect(reason === "io server disconnect", "disconnected with " + reason);
+  }
+  step("each steers the other's socket");
+  for (const adm of Object.values(admins)) adm.close();
+}
+
+run({ full, readonly, production, noauth, cluster, interop }[cfg.case]);
