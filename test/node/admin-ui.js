@@ -20,12 +20,22 @@ const T = { timeout: 15000 };
 // (both are in the document meanwhile).
 async function open(ui, url) {
   await ui.goto(url);
-  await ui.waitForTimeout(500);
+  await settled(ui);
+}
+
+// settled waits until the UI shows one page: during a transition the
+// leaving page stays in the document, hidden, until it ends; the locators
+// below only look at what is visible.
+async function settled(ui) {
+  await ui.waitForTimeout(300);
+  await ui.waitForFunction(() => [...document.querySelectorAll("main.v-main .v-main__wrap > .container > *")]
+    .filter((e) => getComputedStyle(e).display !== "none").length === 1, null, T);
 }
 
 // shot waits for the UI's page transition to end, then takes a picture.
 async function shot(page, path) {
-  await page.waitForTimeout(400);
+  await settled(page);
+  await page.waitForTimeout(300);
   await page.screenshot({ path, fullPage: true });
 }
 
@@ -80,27 +90,27 @@ async function main() {
     step("logged in");
 
     await open(ui, cfg.adminUrl + "#/servers/");
-    for (const id of cfg.serverIds) await ui.locator("tbody tr", { hasText: id }).first().waitFor(T);
+    for (const id of cfg.serverIds) await ui.locator("tbody tr:visible", { hasText: id }).first().waitFor(T);
     report.servers = await ui.$$eval("tbody tr", (rows) => rows.map((r) => r.textContent.trim()));
     await shot(ui, cfg.shots + "servers.png");
     step("servers");
 
     await open(ui, cfg.adminUrl + "#/sockets/");
-    for (const d of demos) await ui.locator("tbody tr", { hasText: d.id }).waitFor(T);
+    for (const d of demos) await ui.locator("tbody tr:visible", { hasText: d.id }).waitFor(T);
     await shot(ui, cfg.shots + "sockets.png");
     step("sockets");
 
     // A socket's page reads the handshake (issued, headers, query).
-    await ui.locator("tbody tr", { hasText: demos[0].id }).locator("td").first().click();
+    await ui.locator("tbody tr:visible", { hasText: demos[0].id }).locator("td").first().click();
     await ui.getByText("Creation date").waitFor(T);
-    await ui.waitForTimeout(500);
+    await settled(ui);
     await ui.waitForFunction(() => /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(document.body.textContent) &&
       document.body.textContent.includes("user-agent") && document.body.textContent.includes("EIO"), null, T);
     await shot(ui, cfg.shots + "socket.png");
     step("socket details");
 
     await open(ui, cfg.adminUrl + "#/rooms/");
-    for (const d of demos) await ui.locator("tbody tr", { hasText: d.room }).waitFor(T);
+    for (const d of demos) await ui.locator("tbody tr:visible", { hasText: d.room }).waitFor(T);
     await shot(ui, cfg.shots + "rooms.png");
     step("rooms");
 
@@ -110,7 +120,7 @@ async function main() {
     // Disconnect the last demo client (on the last node) from the UI.
     const victim = demos[demos.length - 1];
     await open(ui, cfg.adminUrl + "#/sockets/");
-    const row = ui.locator("tbody tr", { hasText: victim.id });
+    const row = ui.locator("tbody tr:visible", { hasText: victim.id });
     await row.locator("button").first().click();
     await victim.page.waitForFunction(() => document.getElementById("status").textContent === "disconnected", null, T);
     const log = await victim.page.textContent("#log");
