@@ -120,6 +120,8 @@ type Admin struct {
 	pendingMu sync.Mutex
 	pending   map[*server.Socket]pendingSession // sessions given at login, until the connection
 
+	tagging sync.Map // sockets whose data the admin itself is setting
+
 	pollMu  sync.Mutex
 	polling map[*server.Socket]struct{} // sockets of this node still on long-polling
 

@@ -39,6 +39,9 @@ func app(srv *server.Server) {
 				ack(args...)
 			}
 		})
+		s.On("set-data", func(args []any, _ server.Ack) {
+			s.SetData(map[string]any{"name": args[0]})
+		})
 		s.On("join", func(args []any, ack server.Ack) {
 			if room, ok := args[0].(string); ok {
 				s.Join(room)

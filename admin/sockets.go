@@ -42,6 +42,12 @@ func (a *Admin) watch(n *server.Namespace) {
 			a.emit("socket_disconnected", name, s.ID(), reason, now())
 		})
 	})
+	n.OnSocketData(func(s *server.Socket, data any) {
+		if _, own := a.tagging.Load(s); own || !s.Connected() {
+			return
+		}
+		a.emit("socket_updated", map[string]any{"id": s.ID(), "nsp": name, "data": publicData(data)})
+	})
 	n.OnRoomJoin(func(room, id string) { a.emit("room_joined", name, room, id, now()) })
 	n.OnRoomLeave(func(room, id string) { a.emit("room_left", name, room, id, now()) })
 }
@@ -68,6 +74,9 @@ func (a *Admin) checkUpgrades() {
 // Node's admin does, when the data is a map (or unset).
 func (a *Admin) tagData(s *server.Socket, transport string) {
 	tag := map[string]any{"clientId": clientID(s), "transport": transport}
+	// The UI is not told of this change: it learns the transport apart.
+	a.tagging.Store(s, struct{}{})
+	defer a.tagging.Delete(s)
 	switch d := s.Data().(type) {
 	case nil:
 		s.SetData(map[string]any{adminKey: tag})

@@ -97,10 +97,11 @@ func (f engineFanout) PacketsOut(packets, bytes int) {
 	f.each(func(o transports.Observer) { o.PacketsOut(packets, bytes) })
 }
 
-// roomHooks are a namespace's room handlers, replaced whole when one is
-// added, so that the adapter reads them without a lock.
+// roomHooks are a namespace's room and data handlers, replaced whole when
+// one is added, so that the adapter and sockets read them without a lock.
 type roomHooks struct {
 	join, leave []func(room, id string)
+	data        []func(s *Socket, data any)
 }
 
 // OnRoomJoin adds a handler called when a socket of this node joins a room
@@ -123,9 +124,17 @@ func (n *Namespace) addRoomHook(add func(*roomHooks)) {
 	if old := n.roomHooks.Load(); old != nil {
 		next.join = slices.Clone(old.join)
 		next.leave = slices.Clone(old.leave)
+		next.data = slices.Clone(old.data)
 	}
 	add(next)
 	n.roomHooks.Store(next)
+}
+
+// OnSocketData adds a handler called after SetData on a socket of this
+// namespace, with the new value (Node's admin watches socket.data through
+// a Proxy). Changes inside a value already set are not seen.
+func (n *Namespace) OnSocketData(h func(s *Socket, data any)) {
+	n.addRoomHook(func(r *roomHooks) { r.data = append(r.data, h) })
 }
 
 // roomEvents reports the joins (or leaves) of socket id to the hooks.

@@ -141,6 +141,11 @@ async function full() {
   expect(up.nsp === "/", "socket_updated " + JSON.stringify(up));
   step("socket_updated");
 
+  c.emit("set-data", "alice");
+  await rec.wait("socket_updated", (u) => u.id === c.id && u.nsp === "/" && JSON.stringify(u.data) === '{"name":"alice"}',
+    "socket_updated with data");
+  step("socket_updated data");
+
   await emitAck(c, "join", "r1");
   const joined = await rec.wait("room_joined", (n, room, id) => n === "/" && room === "r1" && id === c.id, "room_joined");
   expect(ISO.test(joined[3]), "room_joined timestamp " + joined[3]);
@@ -319,6 +324,9 @@ async function interop() {
   await emitAck(onGo, "join", "go-room");
   const onNode = await connected(io(cfg.nodeUrl + "/", { forceNew: true, reconnection: false, transports: ["websocket"] }));
   await emitAck(onNode, "join", "node-room");
+  report.disconnects = [];
+  onGo.on("disconnect", (r) => report.disconnects.push("siogo client: " + r));
+  onNode.on("disconnect", (r) => report.disconnects.push("node client: " + r));
   const admins = { siogo: connect("/admin"), node: io(cfg.nodeUrl + "/admin", { forceNew: true, reconnection: false }) };
   const recs = { siogo: record(admins.siogo), node: record(admins.node) };
   for (const [name, adm] of Object.entries(admins)) {
@@ -327,7 +335,7 @@ async function interop() {
     const [all] = await rec.wait("all_sockets", () => true, name + " all_sockets");
     for (const [c, room] of [[onGo, "go-room"], [onNode, "node-room"]]) {
       const s = all.find((x) => x.id === c.id);
-      expect(s, name + "'s all_sockets lacks " + c.id + ": " + JSON.stringify(all.map((x) => x.id)));
+      expect(s, name + "'s all_sockets lacks " + c.id + ": " + JSON.stringify(all.map((x) => x.id)) + "; " + report.disconnects);
       expect(s.clientId === c.io.engine.id.slice(0, 12) && s.transport === "websocket" && s.rooms.includes(room) &&
         Number.isInteger(s.handshake.issued) && !("_admin" in s.data), name + " sees " + JSON.stringify(s));
     }
