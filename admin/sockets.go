@@ -91,7 +91,7 @@ func (a *Admin) tagData(s *server.Socket, transport string) {
 // clientID is the start of the Engine.IO session id: Node shows 12
 // characters of it, the rest being sensitive.
 func clientID(s *server.Socket) string {
-	id := s.Conn().ID()
+	id := s.Session().ID()
 	if len(id) > 12 {
 		id = id[:12]
 	}
@@ -101,7 +101,7 @@ func clientID(s *server.Socket) string {
 // serializeLocal describes a socket of this node.
 func (a *Admin) serializeLocal(s *server.Socket) map[string]any {
 	h := s.Handshake()
-	if host := s.Conn().Host(); host != "" && h.Headers.Get("Host") == "" {
+	if host := s.Session().Host(); host != "" && h.Headers.Get("Host") == "" {
 		// Node's headers have the Host that net/http keeps apart.
 		h.Headers = h.Headers.Clone()
 		h.Headers.Set("Host", host)

@@ -57,7 +57,8 @@ func driveUI(t *testing.T, arg map[string]any) {
 // and rooms, and disconnects one, whose page shows it.
 func TestAdminUIBrowser(t *testing.T) {
 	nodetest.Require(t)
-	base := start(t, "--tick", "1s", "--admin-user", "admin", "--admin-password-hash", adminHash(t))
+	// --keep-headers *: the socket page shows the handshake's header.
+	base := start(t, "--tick", "1s", "--keep-headers", "*", "--admin-user", "admin", "--admin-password-hash", adminHash(t))
 	host, _ := os.Hostname()
 	driveUI(t, map[string]any{
 		"adminUrl": base + "/admin/", "demoUrls": []string{base + "/", base + "/"}, "serverIds": []string{host},
@@ -72,8 +73,8 @@ func TestAdminUICluster(t *testing.T) {
 	nodetest.Require(t)
 	rs := redistest.Start(t)
 	h := adminHash(t)
-	a := start(t, "--tick", "1s", "--adapter", rs.URL, "--admin-user", "admin", "--admin-password-hash", h, "--admin-server-id", "node-a")
-	b := start(t, "--tick", "1s", "--adapter", rs.URL, "--admin-user", "admin", "--admin-password-hash", h, "--admin-server-id", "node-b")
+	a := start(t, "--tick", "1s", "--keep-headers", "*", "--adapter", rs.URL, "--admin-user", "admin", "--admin-password-hash", h, "--admin-server-id", "node-a")
+	b := start(t, "--tick", "1s", "--keep-headers", "*", "--adapter", rs.URL, "--admin-user", "admin", "--admin-password-hash", h, "--admin-server-id", "node-b")
 	driveUI(t, map[string]any{
 		"adminUrl": a + "/admin/", "demoUrls": []string{a + "/", b + "/"}, "serverIds": []string{"node-a", "node-b"},
 		"shots": filepath.Join(outputDir(t), "admin-cluster-"),

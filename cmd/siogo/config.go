@@ -30,6 +30,8 @@ type config struct {
 	TLSKey          string
 	ShutdownTimeout time.Duration
 	ClientDir       string
+	KeepHeaders     string
+	DebugAddr       string
 
 	AdminUser         string
 	AdminPasswordHash string
@@ -53,9 +55,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Addr, "addr", ":3000", "listen address")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "path of the Socket.IO endpoint")
 	fs.DurationVar(&c.Tick, "tick", 2500*time.Millisecond, "interval of the demo's timestamp event")
-	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, or a Redis URL redis://host:port/db")
+	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, a Redis URL redis://host:port/db, or a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "socket.io", "key prefix of the Redis adapter's channels")
-	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter")
+	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter (on a Redis Cluster, each channel on its shard)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")
@@ -66,6 +68,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
+	fs.StringVar(&c.KeepHeaders, "keep-headers", "none", "handshake header fields each connection keeps for the application, comma-separated; none, or * for all (as Node)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles (/debug/pprof/) on this address, apart from --addr; keep it private")
 	fs.StringVar(&c.ClientDir, "client-dir", defaultClientDir, clientDirUsage)
 	fs.StringVar(&c.AdminUser, "admin-user", "", "turn on the Admin UI (at /admin/, namespace /admin) with this username")
 	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", "", "bcrypt hash of the Admin UI's password (siogo --hash-password prints one)")
