@@ -1,12 +1,33 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run test deps check bench fuzz fuzz-long saturated reliability compare
+.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare
 
 # The server with its demo application, at http://localhost:3000/.
 run:
 	cd public && npm ci --no-audit --no-fund --loglevel=error
 	$(GO) run ./cmd/siogo
+
+# One file: ./siogo (OUT=path for another) carries the client bundles
+# and the Admin UI (go:embed behind the build tag embed), copied from
+# npm's packages into cmd/siogo/embedded (never committed); it serves the
+# demo page, /socket.io/socket.io.js and /admin/ with no folder beside it.
+OUT ?= siogo
+EMBED_DIR := cmd/siogo/embedded
+build: page-deps embed-assets
+	$(GO) build -tags embed -o $(OUT) ./cmd/siogo
+
+page-deps:
+	cd public && npm ci --no-audit --no-fund --loglevel=error
+
+# The files the embedded build carries, from public/node_modules.
+embed-assets:
+	rm -rf $(EMBED_DIR)
+	mkdir -p $(EMBED_DIR)/socket.io-client/dist $(EMBED_DIR)/socket.io-client-v2/dist $(EMBED_DIR)/@socket.io/admin-ui/ui
+	cp public/node_modules/socket.io-client/dist/socket.io.* $(EMBED_DIR)/socket.io-client/dist/
+	cp public/node_modules/socket.io-client-v2/dist/socket.io.js $(EMBED_DIR)/socket.io-client-v2/dist/
+	cp -R public/node_modules/@socket.io/admin-ui/ui/dist $(EMBED_DIR)/@socket.io/admin-ui/ui/
+	find $(EMBED_DIR)/@socket.io -name '*.map' -delete
 
 # Every test: formatting, vet, and the whole suite under the race detector,
 # the official npm clients included (and each fuzz target's seed corpus).

@@ -57,6 +57,7 @@ type Namespace struct {
 	middlewares  []Middleware
 	onConnection []func(*Socket)
 	serverSide   map[string][]ServerSideHandler
+	roomHooks    atomic.Pointer[roomHooks]
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).

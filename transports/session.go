@@ -47,6 +47,7 @@ type Session struct {
 	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
 	limitAddr  netip.Addr // the address the per-address bounds counted
+	host       string
 	url        string
 
 	// recvMu orders the delivery of messages to the handler.
@@ -89,6 +90,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		header:     srv.keptHeader(r.Header),
 		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
+		host:       r.Host,
 		url:        r.URL.RequestURI(),
 		xdomain:    r.Header.Get("Origin") != "",
 		secure:     r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
@@ -142,6 +144,10 @@ func trimHeader(h http.Header) http.Header {
 	}
 	return out
 }
+
+// Host is the handshake request's Host header, which net/http keeps
+// apart from Header (Node's request.headers.host).
+func (s *Session) Host() string { return s.host }
 
 // keptHeader is what a session keeps of its handshake's header under
 // Options.KeepHeaders: copies, so that the request's own map and the block

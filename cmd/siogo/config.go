@@ -37,6 +37,15 @@ type config struct {
 	ClientDir           string
 	KeepHeaders         string
 	DebugAddr           string
+
+	AdminUser         string
+	AdminPasswordHash string
+	AdminReadonly     bool
+	AdminMode         string
+	AdminServerID     string
+	// HashPassword asks for a password's bcrypt hash (for
+	// --admin-password-hash) instead of serving.
+	HashPassword bool
 }
 
 func envName(flagName string) string {
@@ -68,9 +77,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
-	fs.StringVar(&c.KeepHeaders, "keep-headers", "none", "handshake header fields each connection keeps for the application, comma-separated; none, or * for all (as Node)")
+	fs.StringVar(&c.KeepHeaders, "keep-headers", "auto", "handshake header fields each connection keeps for the application, comma-separated; none, * for all (as Node), or auto: none, all with the Admin UI")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles (/debug/pprof/) on this address, apart from --addr; keep it private")
-	fs.StringVar(&c.ClientDir, "client-dir", "public/node_modules", "where npm installed the client bundles (cd public && npm ci)")
+	fs.StringVar(&c.ClientDir, "client-dir", defaultClientDir, clientDirUsage)
+	fs.StringVar(&c.AdminUser, "admin-user", "", "turn on the Admin UI (at /admin/, namespace /admin) with this username")
+	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", "", "bcrypt hash of the Admin UI's password (siogo --hash-password prints one)")
+	fs.BoolVar(&c.AdminReadonly, "admin-readonly", false, "the Admin UI watches but cannot emit, join, leave or disconnect")
+	fs.StringVar(&c.AdminMode, "admin-mode", "development", "Admin UI mode: development (every socket and event) or production (statistics only)")
+	fs.StringVar(&c.AdminServerID, "admin-server-id", "", "this node's name in the Admin UI (default the host name; host#pid with a cluster adapter)")
+	fs.BoolVar(&c.HashPassword, "hash-password", false, "read a password on standard input, print its bcrypt hash and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "siogo: a Socket.IO server with its demo application.\n\nUsage: siogo [flags]\n\nFlags (each also read from its environment variable):\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -119,6 +134,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.Tick <= 0 {
 		return c, fmt.Errorf("--tick must be positive")
+	}
+	if (c.AdminUser == "") != (c.AdminPasswordHash == "") {
+		return c, fmt.Errorf("--admin-user and --admin-password-hash go together")
+	}
+	if c.AdminMode != "development" && c.AdminMode != "production" {
+		return c, fmt.Errorf("--admin-mode must be development or production, not %q", c.AdminMode)
 	}
 	return c, nil
 }

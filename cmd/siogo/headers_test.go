@@ -11,28 +11,34 @@ import (
 )
 
 // TestKeepHeaders: by default the program keeps no handshake header field
-// (the demo reads none); * keeps all, as Node; a list keeps those.
+// (the demo reads none), and all of them with the Admin UI on, whose
+// socket page shows them; * keeps all, as Node; a list keeps those.
 func TestKeepHeaders(t *testing.T) {
 	cfg, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := keepHeaders(cfg.KeepHeaders); got == nil || len(got) != 0 {
+	if got := keepHeaders(cfg.KeepHeaders, false); got == nil || len(got) != 0 {
 		t.Errorf("default keeps %#v, want none", got)
+	}
+	if got := keepHeaders(cfg.KeepHeaders, true); got != nil {
+		t.Errorf("default with the Admin UI keeps %#v, want all", got)
 	}
 	for v, want := range map[string][]string{
 		"*":                  nil,
 		"none":               {},
 		"User-Agent, origin": {"User-Agent", "origin"},
 	} {
-		got := keepHeaders(v)
-		if (got == nil) != (want == nil) || (want != nil && !reflect.DeepEqual(got, want)) {
-			t.Errorf("%q: %#v, want %#v", v, got, want)
+		for _, admin := range []bool{false, true} {
+			got := keepHeaders(v, admin)
+			if (got == nil) != (want == nil) || (want != nil && !reflect.DeepEqual(got, want)) {
+				t.Errorf("%q (admin %v): %#v, want %#v", v, admin, got, want)
+			}
 		}
 	}
 	cfg, err = parseConfig(nil, func(k string) string { return map[string]string{"SIOGO_KEEP_HEADERS": "*"}[k] }, io.Discard)
-	if err != nil || keepHeaders(cfg.KeepHeaders) != nil {
-		t.Errorf("SIOGO_KEEP_HEADERS=*: %v %#v", err, keepHeaders(cfg.KeepHeaders))
+	if err != nil || keepHeaders(cfg.KeepHeaders, false) != nil {
+		t.Errorf("SIOGO_KEEP_HEADERS=*: %v %#v", err, keepHeaders(cfg.KeepHeaders, false))
 	}
 }
 

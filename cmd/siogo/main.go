@@ -21,8 +21,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/bcrypt"
 
 	redisadapter "github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/admin"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -35,6 +37,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "siogo:", err)
 		os.Exit(2)
+	}
+	if cfg.HashPassword {
+		if err := hashPassword(os.Stdin, os.Stdout, bcrypt.DefaultCost); err != nil {
+			fmt.Fprintln(os.Stderr, "siogo:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	log, err := newLogger(cfg)
 	if err != nil {
@@ -74,13 +83,19 @@ func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 }
 
 // keepHeaders reads --keep-headers: the demo reads no header, so by
-// default a connection keeps none (a browser's costs about 2.5 KB per
-// connection, held while it idles).
-func keepHeaders(v string) []string {
+// default ("auto") a connection keeps none (a browser's costs about 2.5 KB
+// per connection, held while it idles), unless the Admin UI is on, whose
+// socket page shows them all, as with Node.
+func keepHeaders(v string, admin bool) []string {
 	switch strings.TrimSpace(v) {
 	case "*":
 		return nil
-	case "", "none":
+	case "", "auto":
+		if admin {
+			return nil
+		}
+		return []string{}
+	case "none":
 		return []string{}
 	}
 	var out []string
@@ -142,7 +157,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		Observer:                      m,
 		Logger:                        log,
 	}
-	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders)
+	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders, cfg.AdminUser != "")
 	if cfg.CORSOrigin != "" {
 		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
 	}
@@ -153,6 +168,27 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	}
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
+	if cfg.AdminUser != "" {
+		// Before the demo's handlers, so that the UI sees their first events.
+		aopts := admin.Options{
+			Auth:     &admin.BasicAuth{Username: cfg.AdminUser, PasswordHash: cfg.AdminPasswordHash},
+			ReadOnly: cfg.AdminReadonly,
+			Mode:     admin.Mode(cfg.AdminMode),
+			ServerID: serverID(cfg),
+			Logger:   log,
+		}
+		if strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") {
+			// The UI's session ids in Redis: valid on every node.
+			store := admin.NewRedisStore(cfg.Adapter, admin.RedisStoreOptions{})
+			defer store.Close()
+			aopts.Store = store
+		}
+		adm, err := admin.Instrument(srv, aopts)
+		if err != nil {
+			return err
+		}
+		defer adm.Close()
+	}
 	demo(appCtx, srv, cfg.Tick)
 	ws, err := newPlainWS(int(cfg.MaxPayload))
 	if err != nil {
@@ -177,7 +213,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
-	mountStatic(mux, cfg.Path, cfg.ClientDir)
+	mountStatic(mux, cfg.Path, assets(cfg.ClientDir), cfg.AdminUser != "")
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, log)
@@ -196,7 +232,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 			errc <- hs.Serve(ln)
 		}
 	}()
-	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter)
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter,
+		"admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {
 	case err := <-errc:
