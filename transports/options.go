@@ -46,7 +46,9 @@ type Options struct {
 	DisableUpgrades bool
 	// DisableEIO3 refuses Engine.IO protocol 3 clients (socket.io-client 2),
 	// as Node does unless allowEIO3 is set. siogo accepts them by default:
-	// legacy browsers are one of its goals.
+	// legacy browsers are one of its goals. Either way only EIO=3 and EIO=4
+	// open a session; any other EIO, or none, gets code 5, as from Node with
+	// its default (Node with allowEIO3 takes any value but 4 for 3).
 	DisableEIO3 bool
 
 	// DisablePerMessageDeflate turns off WebSocket compression, otherwise

@@ -215,8 +215,8 @@ type Conn struct {
 	// connection thus leaves in few system calls, as libuv does for Node.
 	wmu     sync.Mutex
 	pending *[]byte
-	queued  bool // a flush is scheduled or running
-	closing int  // close code to send once pending is written
+	queued  bool   // a flush is scheduled or running
+	closing []byte // the close frame (or Abort's bytes) to write once pending is written
 	closed  bool
 }
 
@@ -286,7 +286,7 @@ var ErrSlowPeer = errors.New("websocket: peer too slow, write buffer full")
 // closes.
 func (c *Conn) WriteFrames(frames ...Frame) error {
 	c.wmu.Lock()
-	if c.closed || c.closing != 0 {
+	if c.closed || c.closing != nil {
 		c.wmu.Unlock()
 		return net.ErrClosed
 	}
@@ -335,14 +335,14 @@ func (c *Conn) flush() {
 		pb := c.pending
 		c.pending = nil
 		if pb == nil {
-			code := c.closing
+			last := c.closing
 			c.queued = false
-			if code != 0 {
+			if last != nil {
 				c.closed = true
 			}
 			c.wmu.Unlock()
-			if code != 0 {
-				_, _ = c.ws.Conn.Write([]byte{finBit | opClose, 2, byte(code >> 8), byte(code)})
+			if last != nil {
+				_, _ = c.ws.Conn.Write(last)
 				_ = c.ws.Close()
 			}
 			return
@@ -441,15 +441,36 @@ func deflate(head, data []byte) (*[]byte, bool) {
 	return out, true
 }
 
-// Close sends a close frame with the given status code, after the frames
-// already written, and closes the connection.
+// CloseNoStatus given to Close sends a close frame without a status code,
+// as Node's ws does for close() without arguments (which Engine.IO uses for
+// every close); the peer reports 1005 (RFC 6455 section 7.1.5).
+const CloseNoStatus = 1005
+
+// Close sends a close frame with the given status code (none for
+// CloseNoStatus), after the frames already written, and closes the
+// connection.
 func (c *Conn) Close(code int) error {
+	if code == CloseNoStatus {
+		return c.closeWith([]byte{finBit | opClose, 0})
+	}
+	return c.closeWith([]byte{finBit | opClose, 2, byte(code >> 8), byte(code)})
+}
+
+// Abort writes raw as it is in place of a close frame, after the frames
+// already written, and closes the connection. It is for Node's answer to a
+// WebSocket handshake it refuses only after the 101: an HTTP 400 response
+// written into the upgraded stream.
+func (c *Conn) Abort(raw []byte) error {
+	return c.closeWith(bytes.Clone(raw))
+}
+
+func (c *Conn) closeWith(last []byte) error {
 	c.wmu.Lock()
-	if c.closed || c.closing != 0 {
+	if c.closed || c.closing != nil {
 		c.wmu.Unlock()
 		return nil
 	}
-	c.closing = code
+	c.closing = last
 	schedule := !c.queued
 	c.queued = true
 	c.wmu.Unlock()
