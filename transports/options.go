@@ -51,6 +51,14 @@ type Options struct {
 	// its default (Node with allowEIO3 takes any value but 4 for 3).
 	DisableEIO3 bool
 
+	// KeepHeaders, when not nil, names the only handshake header fields a
+	// session keeps for Header (and so for a socket's handshake): a
+	// browser's header, about 500 bytes on the wire, costs about 2 KB per
+	// connection as a Go map, held as long as the connection. Nil keeps
+	// every field, as Node does (less the WebSocket handshake's own after
+	// an upgrade); an empty slice keeps none.
+	KeepHeaders []string
+
 	// DisablePerMessageDeflate turns off WebSocket compression, otherwise
 	// negotiated when the client offers it.
 	DisablePerMessageDeflate bool

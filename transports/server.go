@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -32,6 +33,8 @@ type Server struct {
 	// openTail is the open packet's JSON after the sid, one per transport
 	// (polling offers the upgrade, websocket offers none).
 	openTailPolling, openTailWS []byte
+	// keepHeaders is Options.KeepHeaders, canonical; nil keeps all.
+	keepHeaders map[string]struct{}
 
 	mu        sync.RWMutex
 	sessions  map[string]*Session
@@ -70,6 +73,12 @@ func NewServer(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("engine.io: starting the websocket loop: %w", err)
 		}
 		s.ws = ws
+	}
+	if opts.KeepHeaders != nil {
+		s.keepHeaders = make(map[string]struct{}, len(opts.KeepHeaders))
+		for _, k := range opts.KeepHeaders {
+			s.keepHeaders[textproto.CanonicalMIMEHeaderKey(k)] = struct{}{}
+		}
 	}
 	upgrades := []string{}
 	if s.websocket && !opts.DisableUpgrades {
@@ -348,7 +357,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		live := sess.state == stateOpen
 		if live {
 			sess.ws = conn
-			sess.header = trimHeader(sess.header)
+			if s.keepHeaders == nil {
+				sess.header = trimHeader(sess.header)
+			}
 		}
 		sess.mu.Unlock()
 		if !live {

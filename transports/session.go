@@ -75,7 +75,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		srv:        srv,
 		id:         id,
 		protocol:   protocol,
-		header:     r.Header,
+		header:     srv.keptHeader(r.Header),
 		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
 		url:        r.URL.RequestURI(),
@@ -117,6 +117,25 @@ func trimHeader(h http.Header) http.Header {
 			continue
 		}
 		out[k] = v
+	}
+	return out
+}
+
+// keptHeader is what a session keeps of its handshake's header under
+// Options.KeepHeaders: copies, so that the request's own map and the block
+// of values net/http parsed it into are not held by an idle connection.
+func (s *Server) keptHeader(h http.Header) http.Header {
+	if s.keepHeaders == nil {
+		return h
+	}
+	var out http.Header
+	for k := range s.keepHeaders {
+		if v, ok := h[k]; ok {
+			if out == nil {
+				out = make(http.Header, len(s.keepHeaders))
+			}
+			out[k] = slices.Clone(v)
+		}
 	}
 	return out
 }

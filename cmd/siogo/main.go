@@ -53,6 +53,25 @@ func main() {
 	}
 }
 
+// keepHeaders reads --keep-headers: the demo reads no header, so by
+// default a connection keeps none (a browser's costs about 2 KB per
+// connection, held while it idles).
+func keepHeaders(v string) []string {
+	switch strings.TrimSpace(v) {
+	case "*":
+		return nil
+	case "", "none":
+		return []string{}
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func newLogger(cfg config) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
@@ -98,6 +117,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		Observer:          m,
 		Logger:            log,
 	}
+	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders)
 	if cfg.CORSOrigin != "" {
 		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
 	}
