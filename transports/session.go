@@ -56,7 +56,8 @@ type Session struct {
 	probedAt     time.Duration   // when upgrading began, since clockStart
 	upgradeTimer *time.Timer
 	queue        []Packet
-	pollWake     chan struct{} // set while a GET waits
+	pollWake     chan struct{} // set while a GET waits in its handler
+	parked       *parkedPoll   // set while a GET waits with no goroutine (HTTPServer)
 	posting      bool
 	timer        *time.Timer // heartbeat, then close timeout
 	awaitingPong bool
@@ -208,7 +209,7 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 		s.mu.Unlock()
 		return true, s.writeWS(ws, pkts)
 	}
-	if volatile && (s.pollWake == nil || len(s.queue) > 0 || s.upgrading) {
+	if volatile && (!s.pollPending() || len(s.queue) > 0 || s.upgrading) {
 		s.mu.Unlock()
 		return false, nil
 	}
@@ -223,8 +224,12 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 	return true, nil
 }
 
+// pollPending reports whether a GET waits. s.mu is held.
+func (s *Session) pollPending() bool { return s.pollWake != nil || s.parked != nil }
+
 // wakePoll releases the pending GET, if any. s.mu is held.
 func (s *Session) wakePoll() {
+	s.wakeParked()
 	if s.pollWake != nil {
 		select {
 		case s.pollWake <- struct{}{}:
@@ -374,7 +379,7 @@ func (s *Session) awaitPoll() {
 	deadline := time.Now().Add(closePollGrace)
 	for {
 		s.mu.Lock()
-		ready := s.pollWake != nil || s.ws != nil || s.state != stateOpen
+		ready := s.pollPending() || s.ws != nil || s.state != stateOpen
 		s.mu.Unlock()
 		if ready || !time.Now().Before(deadline) {
 			return
@@ -429,7 +434,7 @@ func (s *Session) close(reason string, mode closeMode) {
 	// A polling client gets its close packet in its pending poll, or, when
 	// notify is set, in its next one; that poll then forgets the session.
 	// A client that closed gets none: its pending poll takes what waits.
-	finalNow := ws != nil || (mode != closeNotify && s.pollWake == nil)
+	finalNow := ws != nil || (mode != closeNotify && !s.pollPending())
 	if !finalNow {
 		if mode != closeByClient {
 			s.queue = append(s.queue, Packet{Type: PacketClose})
@@ -503,7 +508,7 @@ var clockStart = time.Now()
 // one comes.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.pollWake != nil {
+	if s.pollPending() {
 		// One pending poll per session: a second one is an error, as in Node.
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusBadRequest)
@@ -517,6 +522,23 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(s.queue) == 0 && s.state == stateOpen {
+		if p := s.park(w, r); p != nil {
+			// Served by an HTTPServer: the handler returns, and the
+			// answer is written when a packet comes (answerParked).
+			s.parked = p
+			parkedConns.Store(p.conn, s)
+			if p.duringUpgrade {
+				p.upgradeTimer = time.AfterFunc(s.untilUpgradeTick(), func() {
+					s.mu.Lock()
+					if s.parked == p {
+						s.wakeParked()
+					}
+					s.mu.Unlock()
+				})
+			}
+			s.mu.Unlock()
+			return
+		}
 		wake := make(chan struct{}, 1)
 		s.pollWake = wake
 		// A poll that comes while the upgrade is pending waits for it: the
@@ -527,7 +549,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		var upgradeWait <-chan time.Time
 		duringUpgrade := s.upgrading
 		if duringUpgrade {
-			t := time.NewTimer(upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait)
+			t := time.NewTimer(s.untilUpgradeTick())
 			defer t.Stop()
 			upgradeWait = t.C
 		}
@@ -550,17 +572,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pkts := s.queue
-	s.queue = nil
-	last := s.state != stateOpen
-	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
-		// As Node, the close packet waits until what was queued before it
-		// has been taken: a client that handles packets asynchronously
-		// (socket.io-client 4) would otherwise see the close first.
-		s.queue = pkts[len(pkts)-1:]
-		pkts = pkts[:len(pkts)-1]
-		last = false
-	}
+	pkts, last := s.takePoll()
 	s.mu.Unlock()
 	if len(pkts) == 0 {
 		pkts = []Packet{{Type: PacketNoop}}
@@ -569,6 +581,29 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if last {
 		s.finalize()
 	}
+}
+
+// untilUpgradeTick is the time to Node's next 100 ms release of a poll
+// during an upgrade. s.mu is held.
+func (s *Session) untilUpgradeTick() time.Duration {
+	return upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait
+}
+
+// takePoll takes the packets a poll answers with, and whether they end
+// the session. s.mu is held.
+func (s *Session) takePoll() (pkts []Packet, last bool) {
+	pkts = s.queue
+	s.queue = nil
+	last = s.state != stateOpen
+	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
+		// As Node, the close packet waits until what was queued before it
+		// has been taken: a client that handles packets asynchronously
+		// (socket.io-client 4) would otherwise see the close first.
+		s.queue = pkts[len(pkts)-1:]
+		pkts = pkts[:len(pkts)-1]
+		last = false
+	}
+	return pkts, last
 }
 
 // servePost takes a payload from the client.

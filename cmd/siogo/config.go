@@ -31,6 +31,8 @@ type config struct {
 	ShutdownTimeout time.Duration
 	ClientDir       string
 	KeepHeaders     string
+	PProf           string
+	HTTPEngine      string
 }
 
 func envName(flagName string) string {
@@ -59,6 +61,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.KeepHeaders, "keep-headers", "none", "handshake header fields each connection keeps for the application, comma-separated; none, or * for all (as Node)")
+	fs.StringVar(&c.PProf, "pprof", "", "address of a net/http/pprof listener (127.0.0.1:6060); empty for none")
+	fs.StringVar(&c.HTTPEngine, "http-engine", "nbio", "HTTP server: nbio (an epoll loop; a waiting poll holds no goroutine) or net (net/http, a goroutine per connection); TLS always uses net")
 	fs.StringVar(&c.ClientDir, "client-dir", "public/node_modules", "where npm installed the client bundles (cd public && npm ci)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "siogo: a Socket.IO server with its demo application.\n\nUsage: siogo [flags]\n\nFlags (each also read from its environment variable):\n")
@@ -88,6 +92,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		return c, fmt.Errorf("--path must start and end with a slash: %q", c.Path)
+	}
+	if c.HTTPEngine != "nbio" && c.HTTPEngine != "net" {
+		return c, fmt.Errorf("--http-engine must be nbio or net, not %q", c.HTTPEngine)
 	}
 	if c.Tick <= 0 {
 		return c, fmt.Errorf("--tick must be positive")

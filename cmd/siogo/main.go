@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -91,6 +90,13 @@ func newLogger(cfg config) (*slog.Logger, error) {
 // goes false, every client is disconnected (so that it reconnects
 // elsewhere), pending requests finish, all within cfg.ShutdownTimeout.
 func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
+	if cfg.PProf != "" {
+		stopPProf, err := startPProf(cfg.PProf, log)
+		if err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+		defer stopPProf()
+	}
 	m := newMetrics()
 	opts := server.Options{Observer: m, Logger: log}
 	adapterReady := func() error { return nil }
@@ -154,16 +160,10 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	mountStatic(mux, cfg.Path, cfg.ClientDir)
 
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := newHTTPServer(cfg, mux, log)
 	errc := make(chan error, 1)
-	go func() {
-		if cfg.TLSCert != "" {
-			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
-		} else {
-			errc <- hs.Serve(ln)
-		}
-	}()
-	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter)
+	go func() { errc <- hs.serve(ln) }()
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter, "http", hs.engine)
 
 	select {
 	case err := <-errc:
@@ -177,12 +177,12 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	stopApp()
 	err = srv.Shutdown(sctx)
 	ws.close()
-	if herr := hs.Shutdown(sctx); herr != nil && err == nil {
+	if herr := hs.shutdown(sctx); herr != nil && err == nil {
 		err = herr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("shutdown deadline reached; remaining connections dropped")
-		_ = hs.Close()
+		hs.close()
 		err = nil
 	}
 	log.Info("siogo stopped")
