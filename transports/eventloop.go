@@ -15,6 +15,8 @@ import (
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
+
+	"github.com/siogo/siogo/transports/polling"
 )
 
 // HTTPServer serves any http.Handler over HTTP/1.1 from an nbio event loop
@@ -154,7 +156,7 @@ type parkedPoll struct {
 	// header is the response header set before the poll parked (CORS),
 	// nil when empty.
 	header         http.Header
-	acceptEncoding string
+	acceptEncoding string // gzip, deflate or none, as the client accepts
 	userAgent      string // only when it names an old IE, which changes the answer
 	closeAfter     bool   // the client asked for Connection: close, or spoke HTTP/1.0
 	keepAlive      time.Duration
@@ -231,8 +233,10 @@ func (s *Session) park(w http.ResponseWriter, r *http.Request) *parkedPoll {
 		return nil
 	}
 	p := &parkedPoll{
-		conn:           nc,
-		acceptEncoding: r.Header.Get("Accept-Encoding"),
+		conn: nc,
+		// The encoding chosen now, a constant: the header's own string
+		// would be kept.
+		acceptEncoding: polling.AcceptedEncoding(r.Header.Get("Accept-Encoding")),
 		closeAfter:     r.Close || !r.ProtoAtLeast(1, 1),
 		keepAlive:      res.Parser.Engine.KeepaliveTime,
 		duringUpgrade:  s.upgrading,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,6 @@ type Session struct {
 	jsonp      bool
 	jsonpIndex string
 	header     http.Header
-	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
 	url        string
 
@@ -77,7 +77,6 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		id:         id,
 		protocol:   protocol,
 		header:     srv.keptHeader(r.Header),
-		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
 		url:        r.URL.RequestURI(),
 	}
@@ -103,7 +102,10 @@ func (s *Session) Header() http.Header { return s.header }
 
 // Query is the handshake request's query, parsed anew at each call.
 func (s *Session) Query() url.Values {
-	q, _ := url.ParseQuery(s.rawQuery)
+	// From the kept URL, parsed when asked: a map per idle session is
+	// dear, and a second string for the query too.
+	_, rawQuery, _ := strings.Cut(s.url, "?")
+	q, _ := url.ParseQuery(rawQuery)
 	return q
 }
 
