@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,7 +45,6 @@ type Session struct {
 	jsonp      bool
 	jsonpIndex string
 	header     http.Header
-	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
 	limitAddr  netip.Addr // the address the per-address bounds counted
 	host       string
@@ -66,7 +66,8 @@ type Session struct {
 	probedAt     time.Duration   // when upgrading began, since clockStart
 	upgradeTimer *time.Timer
 	queue        []Packet
-	pollWake     chan struct{} // set while a GET waits
+	pollWake     chan struct{} // set while a GET waits in its handler
+	parked       *parkedPoll   // set while a GET waits with no goroutine (HTTPServer)
 	posting      bool
 	timer        *time.Timer // heartbeat, then close timeout
 	awaitingPong bool
@@ -88,7 +89,6 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		id:         id,
 		protocol:   protocol,
 		header:     srv.keptHeader(r.Header),
-		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
 		host:       r.Host,
 		url:        r.URL.RequestURI(),
@@ -126,7 +126,10 @@ func (s *Session) Secure() bool { return s.secure }
 
 // Query is the handshake request's query, parsed anew at each call.
 func (s *Session) Query() url.Values {
-	q, _ := url.ParseQuery(s.rawQuery)
+	// From the kept URL, parsed when asked: a map per idle session is
+	// dear, and a second string for the query too.
+	_, rawQuery, _ := strings.Cut(s.url, "?")
+	q, _ := url.ParseQuery(rawQuery)
 	return q
 }
 
@@ -240,7 +243,7 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 		}
 		return true, s.writeWS(ws, pkts)
 	}
-	if volatile && (s.pollWake == nil || len(s.queue) > 0 || s.upgrading) {
+	if volatile && (!s.pollPending() || len(s.queue) > 0 || s.upgrading) {
 		s.mu.Unlock()
 		return false, nil
 	}
@@ -255,8 +258,12 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 	return true, nil
 }
 
+// pollPending reports whether a GET waits. s.mu is held.
+func (s *Session) pollPending() bool { return s.pollWake != nil || s.parked != nil }
+
 // wakePoll releases the pending GET, if any. s.mu is held.
 func (s *Session) wakePoll() {
+	s.wakeParked()
 	if s.pollWake != nil {
 		select {
 		case s.pollWake <- struct{}{}:
@@ -412,7 +419,7 @@ func (s *Session) awaitPoll() {
 	deadline := time.Now().Add(closePollGrace)
 	for {
 		s.mu.Lock()
-		ready := s.pollWake != nil || s.ws != nil || s.state != stateOpen
+		ready := s.pollPending() || s.ws != nil || s.state != stateOpen
 		s.mu.Unlock()
 		if ready || !time.Now().Before(deadline) {
 			return
@@ -467,7 +474,7 @@ func (s *Session) close(reason string, mode closeMode) {
 	// A polling client gets its close packet in its pending poll, or, when
 	// notify is set, in its next one; that poll then forgets the session.
 	// A client that closed gets none: its pending poll takes what waits.
-	finalNow := ws != nil || (mode != closeNotify && s.pollWake == nil)
+	finalNow := ws != nil || (mode != closeNotify && !s.pollPending())
 	if !finalNow {
 		if mode != closeByClient {
 			s.queue = append(s.queue, Packet{Type: PacketClose})
@@ -541,7 +548,7 @@ var clockStart = time.Now()
 // one comes.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.pollWake != nil {
+	if s.pollPending() {
 		// One pending poll per session: a second one is an error, as in Node.
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusBadRequest)
@@ -555,6 +562,23 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(s.queue) == 0 && s.state == stateOpen {
+		if p := s.park(w, r); p != nil {
+			// Served by an HTTPServer: the handler returns, and the
+			// answer is written when a packet comes (answerParked).
+			s.parked = p
+			parkedConns.Store(p.conn, s)
+			if p.duringUpgrade {
+				p.upgradeTimer = time.AfterFunc(s.untilUpgradeTick(), func() {
+					s.mu.Lock()
+					if s.parked == p {
+						s.wakeParked()
+					}
+					s.mu.Unlock()
+				})
+			}
+			s.mu.Unlock()
+			return
+		}
 		wake := make(chan struct{}, 1)
 		s.pollWake = wake
 		// A poll that comes while the upgrade is pending waits for it: the
@@ -565,7 +589,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		var upgradeWait <-chan time.Time
 		duringUpgrade := s.upgrading
 		if duringUpgrade {
-			t := time.NewTimer(upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait)
+			t := time.NewTimer(s.untilUpgradeTick())
 			defer t.Stop()
 			upgradeWait = t.C
 		}
@@ -588,17 +612,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pkts := s.queue
-	s.queue = nil
-	last := s.state != stateOpen
-	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
-		// As Node, the close packet waits until what was queued before it
-		// has been taken: a client that handles packets asynchronously
-		// (socket.io-client 4) would otherwise see the close first.
-		s.queue = pkts[len(pkts)-1:]
-		pkts = pkts[:len(pkts)-1]
-		last = false
-	}
+	pkts, last := s.takePoll()
 	s.mu.Unlock()
 	if len(pkts) == 0 {
 		pkts = []Packet{{Type: PacketNoop}}
@@ -607,6 +621,29 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if last {
 		s.finalize()
 	}
+}
+
+// untilUpgradeTick is the time to Node's next 100 ms release of a poll
+// during an upgrade. s.mu is held.
+func (s *Session) untilUpgradeTick() time.Duration {
+	return upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait
+}
+
+// takePoll takes the packets a poll answers with, and whether they end
+// the session. s.mu is held.
+func (s *Session) takePoll() (pkts []Packet, last bool) {
+	pkts = s.queue
+	s.queue = nil
+	last = s.state != stateOpen
+	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
+		// As Node, the close packet waits until what was queued before it
+		// has been taken: a client that handles packets asynchronously
+		// (socket.io-client 4) would otherwise see the close first.
+		s.queue = pkts[len(pkts)-1:]
+		pkts = pkts[:len(pkts)-1]
+		last = false
+	}
+	return pkts, last
 }
 
 // servePost takes a payload from the client.

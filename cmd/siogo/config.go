@@ -37,6 +37,7 @@ type config struct {
 	ClientDir           string
 	KeepHeaders         string
 	DebugAddr           string
+	HTTPEngine          string
 
 	AdminUser         string
 	AdminPasswordHash string
@@ -79,6 +80,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.KeepHeaders, "keep-headers", "auto", "handshake header fields each connection keeps for the application, comma-separated; none, * for all (as Node), or auto: none, all with the Admin UI")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles (/debug/pprof/) on this address, apart from --addr; keep it private")
+	fs.StringVar(&c.HTTPEngine, "http-engine", "net", "HTTP server: net (net/http, a goroutine per connection) or nbio (an epoll loop; a waiting poll holds no goroutine); TLS always uses net")
 	fs.StringVar(&c.ClientDir, "client-dir", defaultClientDir, clientDirUsage)
 	fs.StringVar(&c.AdminUser, "admin-user", "", "turn on the Admin UI (at /admin/, namespace /admin) with this username")
 	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", "", "bcrypt hash of the Admin UI's password (siogo --hash-password prints one)")
@@ -114,6 +116,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		return c, fmt.Errorf("--path must start and end with a slash: %q", c.Path)
+	}
+	if c.HTTPEngine != "nbio" && c.HTTPEngine != "net" {
+		return c, fmt.Errorf("--http-engine must be nbio or net, not %q", c.HTTPEngine)
 	}
 	if c.MaxConnectionsPerIP < 0 || c.MaxHandshakesPerIP < 0 {
 		return c, fmt.Errorf("--max-connections-per-ip and --max-handshakes-per-ip cannot be negative")

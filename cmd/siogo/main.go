@@ -223,17 +223,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer stopDebug()
 	}
 
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := newHTTPServer(cfg, mux, log)
 	errc := make(chan error, 1)
-	go func() {
-		if cfg.TLSCert != "" {
-			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
-		} else {
-			errc <- hs.Serve(ln)
-		}
-	}()
+	go func() { errc <- hs.serve(ln) }()
 	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter,
-		"admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
+		"http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {
 	case err := <-errc:
@@ -247,12 +241,12 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	stopApp()
 	err = srv.Shutdown(sctx)
 	ws.close()
-	if herr := hs.Shutdown(sctx); herr != nil && err == nil {
+	if herr := hs.shutdown(sctx); herr != nil && err == nil {
 		err = herr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("shutdown deadline reached; remaining connections dropped")
-		_ = hs.Close()
+		hs.close()
 		err = nil
 	}
 	log.Info("siogo stopped")

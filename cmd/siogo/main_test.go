@@ -80,32 +80,43 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 // TestBrowser drives the demo page in headless Chromium in its three
-// modes, and writes a screenshot of each to test/output.
+// modes, and writes a screenshot of each to test/output; the modes that
+// long-poll run on the event-loop HTTP server (--http-engine nbio) too.
 func TestBrowser(t *testing.T) {
 	nodetest.Require(t)
-	base := start(t, "--tick", "300ms")
 	out := filepath.Join(repoRoot(t), "test", "output")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{"websocket", "polling", "legacy"} {
-		t.Run(mode, func(t *testing.T) {
-			shot := filepath.Join(out, "demo-"+mode+".png")
-			var rep struct {
-				OK        bool     `json:"ok"`
-				Steps     []string `json:"steps"`
-				Error     string   `json:"error"`
-				Transport string   `json:"transport"`
-			}
-			nodetest.Run(t, 90*time.Second, "browser.js", map[string]any{"url": base + "/", "mode": mode, "screenshot": shot}, &rep)
-			if !rep.OK {
-				t.Fatalf("after %v: %s", rep.Steps, rep.Error)
-			}
-			if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
-				t.Fatalf("no screenshot: %v", err)
-			}
-			t.Logf("screenshot: %s", shot)
-		})
+	for _, engine := range []string{"net", "nbio"} {
+		base := start(t, "--tick", "300ms", "--http-engine", engine)
+		modes := []string{"websocket", "polling", "legacy"}
+		if engine == "nbio" {
+			modes = modes[1:]
+		}
+		for _, mode := range modes {
+			t.Run(engine+"/"+mode, func(t *testing.T) {
+				name := "demo-" + mode + ".png"
+				if engine != "net" {
+					name = "demo-" + mode + "-" + engine + ".png"
+				}
+				shot := filepath.Join(out, name)
+				var rep struct {
+					OK        bool     `json:"ok"`
+					Steps     []string `json:"steps"`
+					Error     string   `json:"error"`
+					Transport string   `json:"transport"`
+				}
+				nodetest.Run(t, 90*time.Second, "browser.js", map[string]any{"url": base + "/", "mode": mode, "screenshot": shot}, &rep)
+				if !rep.OK {
+					t.Fatalf("after %v: %s", rep.Steps, rep.Error)
+				}
+				if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
+					t.Fatalf("no screenshot: %v", err)
+				}
+				t.Logf("screenshot: %s", shot)
+			})
+		}
 	}
 }
 
