@@ -16,6 +16,8 @@ import (
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
 
+	"github.com/siogo/siogo/transports/websocket"
+
 	"github.com/siogo/siogo/transports/polling"
 )
 
@@ -94,7 +96,7 @@ func (s *HTTPServer) Serve(ln net.Listener) error {
 		Name:            "siogo-http",
 		Network:         "tcp",
 		Addrs:           []string{ln.Addr().String()},
-		Listen:          func(string, string) (net.Listener, error) { return ln, nil },
+		Listen:          func(string, string) (net.Listener, error) { return cloexecListener{ln}, nil },
 		Handler:         s.h,
 		MaxLoad:         s.opts.MaxConnections,
 		MaxHTTPBodySize: s.opts.MaxBodySize,
@@ -106,6 +108,7 @@ func (s *HTTPServer) Serve(ln net.Listener) error {
 		MaxWriteBufferSize: 4 << 20,
 	})
 	e.OnClose(func(c net.Conn, _ error) { connClosed(c) })
+	e.OnWrittenSize(websocket.CountWritten)
 	if raceEnabled {
 		// nbio fills a connection's fields on the accepting goroutine and
 		// reads them on the poller's, ordered by epoll_ctl and epoll_wait,
@@ -119,7 +122,7 @@ func (s *HTTPServer) Serve(ln net.Listener) error {
 			return e.Engine.PollerBufferPtr(c)
 		})
 	}
-	if err := e.Start(); err != nil {
+	if err := websocket.StartEngine(e.Start); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -370,4 +373,24 @@ func (w *rawResponse) send(p *parkedPoll) {
 		return
 	}
 	_ = p.conn.SetReadDeadline(time.Now().Add(p.keepAlive))
+}
+
+// cloexecListener hands nbio connections it has already moved to nbio,
+// close-on-exec: nbio's own move (a dup) would leave every accepted
+// socket to each child process the program starts, which then holds it
+// open past siogo's close (no FIN reaches the client) and keeps it in the
+// epoll set under a number a fresh connection reuses.
+type cloexecListener struct{ net.Listener }
+
+func (l cloexecListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	nbc, err := websocket.TransferConn(c)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return nbc, nil
 }

@@ -115,7 +115,12 @@ func (s *Server) flusher() {
 // onWritten counts the bytes nbio wrote to a connection's socket, at once
 // or later from its own buffer, so that Conn.backlog knows what still waits
 // there.
-func (s *Server) onWritten(nc *nbio.Conn, _ []byte, n int) {
+func (s *Server) onWritten(nc *nbio.Conn, b []byte, n int) { CountWritten(nc, b, n) }
+
+// CountWritten is for the OnWrittenSize of another nbio engine whose
+// connections Upgrade takes (transports.HTTPServer's): without it, what
+// that engine wrote would count as waiting for the peer.
+func CountWritten(nc *nbio.Conn, _ []byte, n int) {
 	if sess, ok := nc.Session().(nbSession); ok {
 		sess.c.written.Add(int64(n))
 	}
