@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/siogo/siogo/internal/nodetest"
+	"github.com/siogo/siogo/internal/redistest"
+)
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func envOr[T any](t *testing.T, name string, def T, parse func(string) (T, error)) T {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return x
+}
+
+// readyProbe samples a node's /readyz every 100ms.
+type readyProbe struct {
+	mu      sync.Mutex
+	samples [][2]int64 // [Unix ms, status]
+}
+
+func (p *readyProbe) run(ctx context.Context, base string) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		code := 0
+		if res, err := c.Get(base + "/readyz"); err == nil {
+			code = res.StatusCode
+			res.Body.Close()
+		}
+		p.mu.Lock()
+		p.samples = append(p.samples, [2]int64{time.Now().UnixMilli(), int64(code)})
+		p.mu.Unlock()
+	}
+}
+
+// first is the time of the first sample with code at or after from, -1 if
+// none.
+func (p *readyProbe) first(from int64, code int64) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.samples {
+		if s[0] >= from && s[1] == code {
+			return s[0]
+		}
+	}
+	return -1
+}
+
+// others lists the samples in [from, to) whose code is not want.
+func (p *readyProbe) others(from, to, want int64) [][2]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out [][2]int64
+	for _, s := range p.samples {
+		if s[0] >= from && s[0] < to && s[1] != want {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var counterRe = regexp.MustCompile(`(?m)^(siogo_redis_[a-z_]+_total) (\S+)$`)
+
+// redisCounters reads a node's adapter counters from /metrics.
+func redisCounters(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	_, body := get(t, base+"/metrics")
+	m := map[string]float64{}
+	for _, g := range counterRe.FindAllStringSubmatch(body, -1) {
+		m[strings.TrimPrefix(strings.TrimSuffix(g[1], "_total"), "siogo_redis_")], _ = strconv.ParseFloat(g[2], 64)
+	}
+	return m
+}
+
+func rssMB() float64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// chaosCycle is what one cycle measured.
+type chaosCycle struct {
+	stop, kill, up int64 // Unix ms: SIGSTOP, SIGKILL, Redis listening again
+	detect         int64 // ms from SIGSTOP to the last node's first /readyz 503
+	readyBack      int64 // ms from restart to the last node's first /readyz 200
+	resume         int64 // ms from restart to the last remote client's first broadcast
+	localGap       int64 // longest gap of node 1's clients during the cycle, ms
+	lost           float64
+	goroutines     int
+	rss, heap      float64 // MB
+}
+
+// TestRedisChaos is the "Redis lost under load" scenario of issue 10:
+// three nodes on one Redis, five socket.io-client 4 clients on each, a
+// broadcast from node 1 every 20ms; Redis is paused (SIGSTOP), then killed
+// and restarted, cycle after cycle. Node 1's clients never wait more than
+// 1s for a broadcast and the sender's acks never wait on Redis; every node
+// notices the hung Redis (/readyz 503) within a few seconds and says so
+// until Redis is back; cross-node delivery resumes within 1s of the
+// restart; the losses are counted on /metrics and logged; goroutines do
+// not grow.
+//
+// In CI: 2 cycles of a 4s pause and 1s down. `make redis-chaos` runs 20
+// cycles with the issue's figures (10s, 3s) and writes the table of
+// docs/reliability.md: SIOGO_CHAOS_CYCLES, SIOGO_CHAOS_PAUSE,
+// SIOGO_CHAOS_DOWN, SIOGO_CHAOS_REPORT (a file for the table).
+func TestRedisChaos(t *testing.T) {
+	cycles := envOr(t, "SIOGO_CHAOS_CYCLES", 2, strconv.Atoi)
+	pause := envOr(t, "SIOGO_CHAOS_PAUSE", 4*time.Second, time.ParseDuration)
+	down := envOr(t, "SIOGO_CHAOS_DOWN", time.Second, time.ParseDuration)
+	settle := 2500 * time.Millisecond
+
+	rs := redistest.Start(t)
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var nodes []string
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, startLogged(t, log.With("node", i+1), "--adapter", rs.URL, "--tick", "1h", "--shutdown-timeout", "2s"))
+	}
+	for _, base := range nodes {
+		waitReady(t, base, 200)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	probes := make([]*readyProbe, len(nodes))
+	var wg sync.WaitGroup
+	for i, base := range nodes {
+		probes[i] = &readyProbe{}
+		wg.Add(1)
+		go func() { defer wg.Done(); probes[i].run(ctx, base) }()
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	load := nodetest.StartLoad(t, nodetest.LoadConfig{URLs: nodes, PerURL: 5, IntervalMs: 20})
+	time.Sleep(1500 * time.Millisecond)
+	begin := time.Now().UnixMilli()
+	runtime.GC()
+	baseGoroutines := runtime.NumGoroutine()
+	var cs []chaosCycle
+	lostBefore := 0.0
+	for i := 0; i < cycles; i++ {
+		var c chaosCycle
+		c.stop = time.Now().UnixMilli()
+		rs.Pause()
+		time.Sleep(pause)
+		c.kill = time.Now().UnixMilli()
+		rs.Kill()
+		time.Sleep(down)
+		rs.Restart()
+		c.up = time.Now().UnixMilli()
+		time.Sleep(settle)
+		n1 := redisCounters(t, nodes[0])
+		lost := n1["publish_failures"] + n1["publish_dropped"]
+		c.lost, lostBefore = lost-lostBefore, lost
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		c.goroutines, c.rss, c.heap = runtime.NumGoroutine(), rssMB(), float64(ms.HeapAlloc)/(1<<20)
+		cs = append(cs, c)
+	}
+	end := time.Now().UnixMilli()
+	rep := load.End()
+	cancel()
+	wg.Wait()
+
+	local, remote := rep.Clients[:5], rep.Clients[5:]
+	var maxAck int64
+	for _, a := range rep.Acks {
+		maxAck = max(maxAck, a[2]-a[1])
+	}
+	var localGap int64
+	for _, c := range local {
+		localGap = max(localGap, c.MaxGap(begin, end))
+	}
+	for i := range cs {
+		c := &cs[i]
+		next := end
+		if i+1 < len(cs) {
+			next = cs[i+1].stop
+		}
+		for _, cl := range local {
+			c.localGap = max(c.localGap, cl.MaxGap(c.stop, next))
+		}
+		for _, cl := range remote {
+			if at := cl.FirstAfter(c.up); at < 0 {
+				c.resume = -1
+				break
+			} else {
+				c.resume = max(c.resume, at-c.up)
+			}
+		}
+		for n, p := range probes {
+			d := p.first(c.stop, 503)
+			if d < 0 || d > c.up {
+				t.Errorf("cycle %d: node %d's /readyz never said 503 while Redis was away", i+1, n+1)
+				continue
+			}
+			c.detect = max(c.detect, d-c.stop)
+			// Not ready from the moment it noticed until Redis is back.
+			if bad := p.others(d, c.up, 503); len(bad) > 0 {
+				t.Errorf("cycle %d: node %d's /readyz said %v while Redis was away", i+1, n+1, bad)
+			}
+			b := p.first(c.up, 200)
+			if b < 0 {
+				t.Errorf("cycle %d: node %d's /readyz never came back", i+1, n+1)
+				continue
+			}
+			c.readyBack = max(c.readyBack, b-c.up)
+			// Ready from then on until the next pause.
+			if bad := p.others(b, next, 200); len(bad) > 0 {
+				t.Errorf("cycle %d: node %d's /readyz said %v with Redis up", i+1, n+1, bad)
+			}
+		}
+	}
+
+	var table strings.Builder
+	fmt.Fprintf(&table, "| cycle | /readyz 503 after pause (ms) | /readyz 200 after restart (ms) | cross-node resume (ms) | node 1 max gap (ms) | lost (counted on node 1) | goroutines | RSS (MB) | heap (MB) |\n")
+	fmt.Fprintf(&table, "|---|---|---|---|---|---|---|---|---|\n")
+	for i, c := range cs {
+		fmt.Fprintf(&table, "| %d | %d | %d | %d | %d | %.0f | %d | %.1f | %.1f |\n",
+			i+1, c.detect, c.readyBack, c.resume, c.localGap, c.lost, c.goroutines, c.rss, c.heap)
+	}
+	summary := fmt.Sprintf("%d cycles of %v paused + %v down; %d broadcasts sent, %d acked, slowest ack %d ms; "+
+		"node 1's clients' longest gap %d ms; goroutines %d before the first cycle",
+		cycles, pause, down, rep.Sent, len(rep.Acks), maxAck, localGap, baseGoroutines)
+	t.Logf("%s\n%s", summary, table.String())
+	if path := os.Getenv("SIOGO_CHAOS_REPORT"); path != "" {
+		if err := os.WriteFile(path, []byte(summary+"\n\n"+table.String()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+
+	if localGap > 1000 {
+		t.Errorf("node 1's own clients went %d ms without a broadcast: local delivery waited on Redis", localGap)
+	}
+	if maxAck > 1000 || len(rep.Acks) < rep.Sent {
+		t.Errorf("the sender's acks: %d of %d, slowest %d ms: they waited on Redis", len(rep.Acks), rep.Sent, maxAck)
+	}
+	for i, c := range cs {
+		if c.detect > 4000 {
+			t.Errorf("cycle %d: the hung Redis was noticed after %d ms", i+1, c.detect)
+		}
+		if c.resume < 0 || c.resume > 1000 {
+			t.Errorf("cycle %d: cross-node delivery resumed %d ms after Redis came back, want within 1s", i+1, c.resume)
+		}
+		if c.lost <= 0 {
+			t.Errorf("cycle %d: node 1 counted no lost message", i+1)
+		}
+	}
+	for _, want := range []string{"publishing resumed", "subscribed again"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no log line %q:\n%s", want, logs.String())
+		}
+	}
+	for n, base := range nodes[1:] {
+		if c := redisCounters(t, base); c["subscription_losses"] < float64(cycles) {
+			t.Errorf("node %d counted %v subscription losses in %d cycles", n+2, c["subscription_losses"], cycles)
+		}
+	}
+	if last := cs[len(cs)-1].goroutines; last > cs[0].goroutines+20 {
+		t.Errorf("goroutines grew from %d after the first cycle to %d after the last", cs[0].goroutines, last)
+	}
+}
