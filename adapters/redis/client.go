@@ -56,7 +56,7 @@ type Options struct {
 	PublishQueue int
 	// PublishTimeout is the deadline of one PUBLISH, and the longest a
 	// message waits in the queue before it is dropped rather than sent
-	// late. Default 1s.
+	// late. Default 2s.
 	PublishTimeout time.Duration
 	// HealthCheckInterval is how often an idle connection to Redis is
 	// checked with a PING; a subscription link silent for three intervals
@@ -97,7 +97,7 @@ func NewClient(opts Options) (*Client, error) {
 		opts.PublishQueue = 1024
 	}
 	if opts.PublishTimeout <= 0 {
-		opts.PublishTimeout = time.Second
+		opts.PublishTimeout = 2 * time.Second
 	}
 	if opts.HealthCheckInterval <= 0 {
 		opts.HealthCheckInterval = time.Second

@@ -87,8 +87,9 @@ func (p *publisher) ready() error {
 	return nil
 }
 
-// result records the outcome of one attempt (a PUBLISH or a PING).
-func (p *publisher) result(err error, isMsg bool) {
+// result records the outcome of one attempt (a PUBLISH or a PING) begun
+// at began.
+func (p *publisher) result(err error, isMsg bool, began time.Time) {
 	p.mu.Lock()
 	if err != nil {
 		if p.err == nil {
@@ -96,7 +97,7 @@ func (p *publisher) result(err error, isMsg bool) {
 		}
 		p.err = err
 		if p.failSince.IsZero() {
-			p.failSince = time.Now()
+			p.failSince = began
 		}
 		if isMsg {
 			p.lostRun++
@@ -127,7 +128,8 @@ func (p *publisher) run() {
 		case m := <-p.queue:
 			p.send(m)
 		case <-idle.C:
-			p.result(p.c.ping(), false)
+			began := time.Now()
+			p.result(p.c.ping(), false, began)
 		}
 		if !idle.Stop() {
 			select {
@@ -145,11 +147,12 @@ func (p *publisher) send(m pubMsg) {
 		p.drop(1)
 		return
 	}
+	began := time.Now()
 	err := p.c.publishNow(m.channel, m.data)
 	if err != nil {
 		p.c.st.publishFailures.Add(1)
 	}
-	p.result(err, true)
+	p.result(err, true, began)
 }
 
 // drain sends what is queued at Close, for at most PublishTimeout: the

@@ -23,6 +23,8 @@ type LoadConfig struct {
 	// default 5000).
 	ReconnectionDelayMax int      `json:"reconnectionDelayMax,omitempty"`
 	LocalAddresses       []string `json:"localAddresses,omitempty"`
+	// SettleMs is how long End waits for clients still reconnecting.
+	SettleMs int `json:"settleMs,omitempty"`
 }
 
 // LoadClient is what one client of a load run saw; times are Unix ms.
@@ -32,6 +34,10 @@ type LoadClient struct {
 	Connects    []int64    `json:"connects"`
 	Disconnects []int64    `json:"disconnects"`
 	Connected   bool       `json:"connected"`
+	// ConnectErrors counts failed (re)connection attempts, the last one's
+	// message in LastError.
+	ConnectErrors int    `json:"connectErrors"`
+	LastError     string `json:"lastError"`
 }
 
 // LoadReport is the output of a load run.

@@ -4,14 +4,16 @@
 // (cmd/siogo/chaos_test.go, deploy/deploy_test.go).
 //
 // usage: node load-clients.js '{"urls":[...], "perUrl":5, "senderUrl":..., "intervalMs":20,
-//                               "transports":["websocket"], "reconnectionDelay":1000,
+//                               "transports":["websocket"], "reconnectionDelay":1000, "settleMs":0,
 //                               "localAddresses":["127.0.0.2",...] (optional, one per client, round robin)}'
 // Connects perUrl socket.io-client 4 clients to each URL and one sender to
 // senderUrl, prints the line "ready" once all are connected, then the sender
 // emits "broadcast" [seq, sentAt] with an ack every intervalMs while it is
-// connected. On the line "end" on stdin it stops, waits a second for late
-// packets and acks, and prints one JSON line:
-//   {ok, sent, clients:[{url, got:[[seq, atMs]...], connects:[ms...], disconnects:[ms...], connected}],
+// connected. On the line "end" on stdin it stops, waits for every client to
+// be connected (at most settleMs), then a second for late packets and acks,
+// and prints one JSON line:
+//   {ok, sent, clients:[{url, got:[[seq, atMs]...], connects:[ms...], disconnects:[ms...], connected,
+//              connectErrors, lastError}],
 //    sender:{connects, disconnects}, acks:[[seq, sentMs, ackMs]...]}
 "use strict";
 
@@ -37,7 +39,12 @@ function connect(url) {
     o.agent = new http.Agent({ localAddress: localAddresses[nextAddr++ % localAddresses.length] });
   }
   const socket = io(url, o);
-  const rec = { url, got: [], connects: [], disconnects: [], connected: false };
+  const rec = { url, got: [], connects: [], disconnects: [], connected: false, connectErrors: 0, lastError: "" };
+  socket.on("connect_error", (e) => {
+    rec.connectErrors++;
+    const d = e && e.description;
+    rec.lastError = String((e && e.message) || e) + (d ? ": " + String(d.message || (d.error && d.error.message) || d) : "");
+  });
   socket.on("connect", () => {
     rec.connects.push(Date.now());
     rec.connected = true;
@@ -83,22 +90,30 @@ async function main() {
   }, cfg.intervalMs || 20);
 
   let buf = "";
+  let ending = false;
   process.stdin.on("data", (d) => {
     buf += d;
-    if (!buf.includes("end")) return;
+    if (ending || !buf.includes("end")) return;
+    ending = true;
     clearInterval(timer);
-    setTimeout(() => {
-      const out = {
-        ok: true,
-        sent: seq,
-        clients: clients.map((c) => c.rec),
-        sender: { connects: sender.rec.connects, disconnects: sender.rec.disconnects },
-        acks,
-      };
-      for (const c of [...clients, sender]) c.socket.close();
-      process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
-    }, 1000);
+    // Give clients still reconnecting up to settleMs to get there.
+    const settleUntil = Date.now() + (cfg.settleMs || 0);
+    const settled = () => [...clients, sender].every((c) => c.socket.connected) || Date.now() >= settleUntil;
+    const wait = () => (settled() ? setTimeout(finish, 1000) : setTimeout(wait, 50));
+    wait();
   });
+  function finish() {
+    const out = {
+      ok: true,
+      sent: seq,
+      clients: clients.map((c) => c.rec),
+      sender: { connects: sender.rec.connects, disconnects: sender.rec.disconnects },
+      acks,
+    };
+    const line = JSON.stringify(out) + "\n"; // before close() adds its disconnects
+    for (const c of [...clients, sender]) c.socket.close();
+    process.stdout.write(line, () => process.exit(0));
+  }
 }
 
 main().catch((e) => {
