@@ -90,6 +90,20 @@ func lostAcked(rep *nodetest.LoadReport, margin int64) map[int][]int64 {
 	return lost
 }
 
+// senderGap is the longest time in [from, to] the sender sent nothing
+// that was acknowledged.
+func senderGap(rep *nodetest.LoadReport, from, to int64) int64 {
+	prev, gap := from, int64(0)
+	for _, a := range rep.Acks {
+		if a[1] < from || a[1] > to {
+			continue
+		}
+		gap = max(gap, a[1]-prev)
+		prev = a[1]
+	}
+	return max(gap, to-prev)
+}
+
 func connectedThroughout(c nodetest.LoadClient, from, to int64) bool {
 	// The last connect at or before from, and no disconnect after it
 	// before to.
@@ -145,11 +159,17 @@ func TestNodeLoss(t *testing.T) {
 		end := time.Now().UnixMilli()
 		rep := load.End()
 
+		// The client process itself may be starved of CPU on a loaded
+		// machine: the bounds allow for the sender's own longest pause.
+		stall := max(0, senderGap(rep, killed-1000, end)-20)
+		if stall > 200 {
+			t.Logf("the client process sent nothing for %d ms: the bounds allow for it", stall)
+		}
 		moved := 0
 		for i, c := range rep.Clients {
 			if len(c.Disconnects) == 0 {
 				// Not on node 3: no interruption.
-				if gap := c.MaxGap(killed-1000, end); gap > 1000 {
+				if gap := c.MaxGap(killed-1000, end); gap > 1000+stall {
 					t.Errorf("client %d (not on the killed node) went %d ms without a broadcast", i, gap)
 				}
 				continue
@@ -161,7 +181,7 @@ func TestNodeLoss(t *testing.T) {
 			}
 			// The first attempt comes after reconnectionDelay ± 50%; it
 			// must land on another node at once.
-			if took := c.Connects[1] - c.Disconnects[0]; took > reconnectionDelay*3/2+500 {
+			if took := c.Connects[1] - c.Disconnects[0]; took > reconnectionDelay*3/2+500+stall {
 				t.Errorf("client %d reconnected %d ms after the kill, beyond the client's reconnection delay", i, took)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -62,6 +63,9 @@ type Load struct {
 	lines  chan []byte
 	stderr bytes.Buffer
 	done   chan error
+
+	once    sync.Once
+	exitErr error
 }
 
 // StartLoad starts the clients and returns once all are connected.
@@ -100,20 +104,33 @@ func StartLoad(t testing.TB, cfg LoadConfig) *Load {
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		if l.cmd.ProcessState == nil {
-			_ = l.cmd.Process.Kill()
-		}
-	})
+	t.Cleanup(l.stop)
 	select {
 	case line, ok := <-l.lines:
-		if !ok || string(line) != "ready" {
+		if !ok {
+			err := <-l.done
+			t.Fatalf("load-clients.js exited at start: %v\nstderr: %s", err, l.stderr.Bytes())
+		}
+		if string(line) != "ready" {
+			l.stop()
 			t.Fatalf("load-clients.js did not start: %s\nstderr: %s", line, l.stderr.Bytes())
 		}
 	case <-time.After(30 * time.Second):
+		l.stop()
 		t.Fatalf("load-clients.js: no client connected within 30s\nstderr: %s", l.stderr.Bytes())
 	}
 	return l
+}
+
+// stop kills the process unless it has exited, and waits for it: after
+// stop, stderr may be read.
+func (l *Load) stop() {
+	l.once.Do(func() {
+		_ = l.cmd.Process.Kill()
+		for range l.lines {
+		}
+		l.exitErr = <-l.done
+	})
 }
 
 // End stops the stream and returns the report.
@@ -126,7 +143,7 @@ func (l *Load) End() *LoadReport {
 		select {
 		case line, ok := <-l.lines:
 			if !ok {
-				<-l.done
+				l.stop()
 				var rep LoadReport
 				if err := json.Unmarshal(last, &rep); err != nil {
 					l.t.Fatalf("load-clients.js: bad report %.200q: %v\nstderr: %s", last, err, l.stderr.Bytes())
@@ -138,6 +155,7 @@ func (l *Load) End() *LoadReport {
 			}
 			last = line
 		case <-timeout:
+			l.stop()
 			l.t.Fatalf("load-clients.js did not report\nstderr: %s", l.stderr.Bytes())
 		}
 	}
