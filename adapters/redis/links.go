@@ -28,8 +28,8 @@ type subscriptions struct {
 	known    map[string]bool  // channels subscribed once: a later subscribe is a resubscribe
 	lastErr  error
 	up       bool // every channel confirmed, as last logged
-	// downSince is when the last loss began, warned whether it was
-	// logged: one warning per outage, the retries at debug level.
+	// downSince is when the current outage began; warned tells that it
+	// was logged: one warning per outage, the retries at debug level.
 	downSince time.Time
 	warned    bool
 
