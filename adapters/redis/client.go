@@ -232,11 +232,13 @@ func (c *Client) numSub(channel string) (int, error) {
 	}
 	conn := c.pool.Get()
 	defer conn.Close()
-	return numSubOn(conn, sub, channel)
+	return numSubOn(conn, c.opts.PublishTimeout, sub, channel)
 }
 
-func numSubOn(conn redis.Conn, sub, channel string) (int, error) {
-	v, err := redis.Values(conn.Do("PUBSUB", sub, channel))
+// numSubOn asks conn, with the deadline of a publish: a hung Redis delays
+// ServerCount (and the cluster calls that need it) that long, no more.
+func numSubOn(conn redis.Conn, timeout time.Duration, sub, channel string) (int, error) {
+	v, err := redis.Values(redis.DoWithTimeout(conn, timeout, "PUBSUB", sub, channel))
 	if err != nil {
 		return 0, fmt.Errorf("redis adapter: PUBSUB %s: %w", sub, err)
 	}

@@ -392,7 +392,7 @@ func (cl *cluster) numSub(sub, channel string) (int, error) {
 	var lastErr error
 	for _, addr := range nodes {
 		conn := cl.pool(addr).Get()
-		n, err := numSubOn(conn, sub, channel)
+		n, err := numSubOn(conn, cl.c.opts.PublishTimeout, sub, channel)
 		conn.Close()
 		if err != nil {
 			lastErr = err
