@@ -21,8 +21,9 @@ var ErrPublishQueueFull = errors.New("redis adapter: publish queue full: message
 // PUBLISH has a deadline (Options.PublishTimeout); a message that waited
 // longer than that in the queue is dropped rather than sent late, and a
 // full queue drops. While the queue is idle, the publish connection is
-// checked with a PING every health interval, so that Ready tells when
-// Redis stops answering even without traffic.
+// checked with a PING every health interval (every retryCheck while it
+// fails), so that Ready tells when Redis stops answering, and when it
+// answers again, even without traffic.
 type publisher struct {
 	c     *Client
 	queue chan pubMsg
@@ -137,8 +138,20 @@ func (p *publisher) run() {
 			default:
 			}
 		}
-		idle.Reset(interval)
+		idle.Reset(p.nextCheck(interval))
 	}
+}
+
+// retryCheck is how soon an idle publisher pings again while Redis fails:
+// Ready must turn true soon after Redis answers again, not a whole health
+// interval later.
+const retryCheck = 200 * time.Millisecond
+
+func (p *publisher) nextCheck(interval time.Duration) time.Duration {
+	if p.ready() != nil {
+		return min(interval, retryCheck)
+	}
+	return interval
 }
 
 // send publishes one message unless it is too old to be worth it.
