@@ -141,16 +141,16 @@ type chaosCycle struct {
 	// Unix ms: SIGSTOP, SIGKILL, the restart begun, Redis seen listening
 	// again (redis-server may answer a little before the test sees it).
 	stop, kill, restart, up int64
-	detect         int64 // ms from SIGSTOP to the last node's first /readyz 503
-	readyBack      int64 // ms from restart to the last node's first /readyz 200
-	resume         int64 // ms from restart to the last remote client's first broadcast
-	localGap       int64 // longest gap of node 1's clients while Redis is away (SIGSTOP to restart), ms
-	healthyGap     int64 // the same from the restart to the next cycle, Redis up
-	senderGap      int64 // longest time the sender (the client process) sent nothing during the cycle
-	maxAck         int64 // slowest ack of the cycle, ms
-	lost           float64
-	goroutines     int
-	rss, heap      float64 // MB
+	detect                  int64 // ms from SIGSTOP to the last node's first /readyz 503
+	readyBack               int64 // ms from restart to the last node's first /readyz 200
+	resume                  int64 // ms from restart to the last remote client's first broadcast
+	localGap                int64 // longest gap of node 1's clients while Redis is away (SIGSTOP to restart), ms
+	healthyGap              int64 // the same from the restart to the next cycle, Redis up
+	senderGap               int64 // longest time the sender (the client process) sent nothing during the cycle
+	maxAck                  int64 // slowest ack of the cycle, ms
+	lost                    float64
+	goroutines              int
+	rss, heap               float64 // MB
 }
 
 // TestRedisChaos is the "Redis lost under load" scenario of issue 10:
