@@ -131,14 +131,18 @@ func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
 
 // AddAll implements Adapter.
 func (a *MemoryAdapter) AddAll(id string, rooms ...string) {
+	hooked := a.nsp != nil && a.nsp.roomHooks.Load() != nil
+	var joined []string
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	mine, known := a.sids[id]
 	for _, r := range rooms {
 		if slices.Contains(mine, r) {
 			continue
 		}
 		mine = append(mine, r)
+		if hooked {
+			joined = append(joined, r)
+		}
 		if r == id {
 			continue
 		}
@@ -152,16 +156,25 @@ func (a *MemoryAdapter) AddAll(id string, rooms ...string) {
 	if len(mine) > 0 || known {
 		a.sids[id] = slices.Clip(mine)
 	}
+	a.mu.Unlock()
+	if len(joined) > 0 {
+		a.nsp.roomEvents(id, joined, true)
+	}
 }
 
 // Del implements Adapter.
 func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	left := false
 	if mine, ok := a.sids[id]; ok {
+		left = slices.Contains(mine, room)
 		a.sids[id] = slices.DeleteFunc(mine, func(r string) bool { return r == room })
 	}
 	a.delMember(room, id)
+	a.mu.Unlock()
+	if left && a.nsp != nil {
+		a.nsp.roomEvents(id, []string{room}, false)
+	}
 }
 
 func (a *MemoryAdapter) delMember(room, id string) {
@@ -176,11 +189,15 @@ func (a *MemoryAdapter) delMember(room, id string) {
 // DelAll implements Adapter.
 func (a *MemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, r := range a.sids[id] {
+	mine := a.sids[id]
+	for _, r := range mine {
 		a.delMember(r, id)
 	}
 	delete(a.sids, id)
+	a.mu.Unlock()
+	if len(mine) > 0 && a.nsp != nil {
+		a.nsp.roomEvents(id, mine, false)
+	}
 }
 
 // SocketRooms implements Adapter.

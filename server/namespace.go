@@ -38,7 +38,8 @@ type Handshake struct {
 	URL     string
 	Query   url.Values
 	// Auth is the client's auth payload (protocol 5), or the namespace's
-	// query (protocol 4).
+	// query (protocol 4); empty, never nil, when there is none, as Node's
+	// socket.handshake.auth is {}.
 	Auth map[string]any
 }
 
@@ -56,6 +57,7 @@ type Namespace struct {
 	middlewares  []Middleware
 	onConnection []func(*Socket)
 	serverSide   map[string][]ServerSideHandler
+	roomHooks    atomic.Pointer[roomHooks]
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).
@@ -241,8 +243,8 @@ func handshakeOf(c *client, auth map[string]any) Handshake {
 		Headers: h,
 		Time:    time.Now(),
 		Address: addr,
-		XDomain: h.Get("Origin") != "",
-		Secure:  h.Get("X-Forwarded-Proto") == "https",
+		XDomain: sess.XDomain(),
+		Secure:  sess.Secure(),
 		URL:     sess.URL(),
 		Query:   q,
 		Auth:    auth,

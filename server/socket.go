@@ -134,6 +134,11 @@ func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
 	s.mu.Unlock()
+	if h := s.nsp.roomHooks.Load(); h != nil {
+		for _, f := range h.data {
+			f(s, v)
+		}
+	}
 }
 
 // Join adds the socket to rooms.
