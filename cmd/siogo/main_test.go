@@ -47,6 +47,12 @@ func clientDir(t *testing.T) string {
 // start runs the program in-process with args and returns its base URL.
 func start(t *testing.T, args ...string) string {
 	t.Helper()
+	return startLogged(t, slog.New(slog.NewTextHandler(io.Discard, nil)), args...)
+}
+
+// startLogged is start with the program's logs going to log.
+func startLogged(t *testing.T, log *slog.Logger, args ...string) string {
+	t.Helper()
 	cfg, err := parseConfig(append([]string{"--client-dir", clientDir(t)}, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,6 @@ func start(t *testing.T, args ...string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { done <- run(ctx, cfg, ln, log) }()
 	t.Cleanup(func() {
 		cancel()
