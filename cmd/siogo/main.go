@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	redisadapter "github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -87,8 +88,22 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer rc.Close()
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
+	case strings.HasPrefix(cfg.Adapter, "redis-streams://"):
+		rc, err := redisstreams.NewClient(redisstreams.Options{
+			URL:        "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://"),
+			StreamName: cfg.RedisPrefix, ChannelPrefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		opts.NewAdapter = rc.NewAdapter
+		adapterReady = rc.Ready
 	default:
-		return fmt.Errorf("--adapter %q: want memory or redis://host:port/db", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db or redis-streams://host:port/db", cfg.Adapter)
+	}
+	if cfg.Recovery > 0 {
+		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}
 	}
 	engine := transports.Options{
 		PingInterval:      cfg.PingInterval,
@@ -143,7 +158,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 			errc <- hs.Serve(ln)
 		}
 	}()
-	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter)
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter, "recovery", cfg.Recovery)
 
 	select {
 	case err := <-errc:
