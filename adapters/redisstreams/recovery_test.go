@@ -1,0 +1,350 @@
+package redisstreams_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/siogo/siogo/internal/nodetest"
+	"github.com/siogo/siogo/internal/redistest"
+	"github.com/siogo/siogo/internal/siotest"
+	"github.com/siogo/siogo/server"
+)
+
+// proxy is the load balancer of the recovery tests: a TCP proxy whose
+// backend the test switches, or empties to refuse connections.
+type proxy struct {
+	ln      net.Listener
+	backend atomic.Value // string, host:port or ""
+}
+
+func startProxy(t *testing.T) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	p.backend.Store("")
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				to := p.backend.Load().(string)
+				if to == "" {
+					return
+				}
+				b, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+func (p *proxy) to(base string) { p.backend.Store(strings.TrimPrefix(base, "http://")) }
+
+// remote is a socket.io-client 4 socket steered by test/node/sio-remote.js.
+type remote struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Scanner
+	err *bytes.Buffer
+}
+
+func startRemote(t *testing.T) *remote {
+	t.Helper()
+	dir := nodetest.Require(t)
+	cmd := exec.Command("node", "sio-remote.js")
+	cmd.Dir = dir
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	r := &remote{t: t, in: in, out: bufio.NewScanner(out), err: &bytes.Buffer{}}
+	r.out.Buffer(nil, 1<<20)
+	cmd.Stderr = r.err
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return r
+}
+
+func (r *remote) do(cmd map[string]any, out any) {
+	r.t.Helper()
+	b, _ := json.Marshal(cmd)
+	if _, err := r.in.Write(append(b, '\n')); err != nil {
+		r.t.Fatalf("driver: %v %s", err, r.err)
+	}
+	if !r.out.Scan() {
+		r.t.Fatalf("driver stopped: %s", r.err)
+	}
+	var e struct{ Error string }
+	_ = json.Unmarshal(r.out.Bytes(), &e)
+	if e.Error != "" {
+		r.t.Fatalf("driver, %v: %s", cmd, e.Error)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.out.Bytes(), out); err != nil {
+			r.t.Fatalf("driver answered %q: %v", r.out.Bytes(), err)
+		}
+	}
+}
+
+type connected struct {
+	ID        string `json:"id"`
+	Recovered bool   `json:"recovered"`
+}
+
+func (r *remote) connect(url string) connected {
+	r.t.Helper()
+	var c connected
+	r.do(map[string]any{"op": "connect", "url": url}, &c)
+	return c
+}
+
+func (r *remote) waitConnect() connected {
+	r.t.Helper()
+	var c connected
+	r.do(map[string]any{"op": "wait-connect"}, &c)
+	return c
+}
+
+func (r *remote) emit(args ...any) []any {
+	r.t.Helper()
+	var a struct{ Ack []any }
+	r.do(map[string]any{"op": "emit", "args": args}, &a)
+	return a.Ack
+}
+
+// expectEvents checks the events received since the last call: their
+// names and first argument, in order, each once, each with an offset (a
+// stream entry id) as last argument.
+func (r *remote) expectEvents(want ...string) {
+	r.t.Helper()
+	var got []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		var ev struct{ Events [][]any }
+		r.do(map[string]any{"op": "events"}, &ev)
+		for _, e := range ev.Events {
+			offset, _ := e[len(e)-1].(string)
+			if len(e) != 3 || !strings.Contains(offset, "-") {
+				r.t.Fatalf("event %v: want [name, arg, offset]", e)
+			}
+			got = append(got, fmt.Sprint(e[0], " ", e[1]))
+		}
+		if len(got) < len(want) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	time.Sleep(150 * time.Millisecond) // anything more would be a duplicate
+	var ev struct{ Events [][]any }
+	r.do(map[string]any{"op": "events"}, &ev)
+	for _, e := range ev.Events {
+		got = append(got, fmt.Sprint(e[0], " ", e[1]))
+	}
+	if !slices.Equal(got, want) {
+		r.t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
+// demoish gives an in-process node the demo's handlers and the ones the
+// recovery test looks at (Node's test node has the same).
+func demoish(srv *server.Server) {
+	srv.OnConnection(func(s *server.Socket) {
+		s.On("join", func(args []any, ack server.Ack) {
+			s.Join(args[0].(string))
+			ack(args[0])
+		})
+		s.On("to", func(args []any, ack server.Ack) {
+			_ = srv.To(args[0].(string)).Emit("broadcast", args[1:]...)
+			if ack != nil {
+				ack()
+			}
+		})
+		s.On("set-data", func(args []any, ack server.Ack) {
+			s.SetData(map[string]any{"v": args[0]})
+			ack()
+		})
+		s.On("get-data", func(args []any, ack server.Ack) {
+			m, _ := s.Data().(map[string]any)
+			ack(m["v"])
+		})
+		s.On("rooms", func(args []any, ack server.Ack) {
+			rooms := s.Rooms()
+			slices.Sort(rooms)
+			ack(rooms)
+		})
+	})
+}
+
+// siogoBinary builds cmd/siogo for a test.
+func siogoBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "siogo")
+	build := exec.Command("go", "build", "-o", bin, "github.com/siogo/siogo/cmd/siogo")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startSiogo runs the siogo program on a free port with args and returns
+// its process and base URL once it is ready.
+func startSiogo(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	root := filepath.Dir(filepath.Dir(nodetest.Dir(t)))
+	cmd := exec.Command(bin, append([]string{"--addr", addr, "--client-dir", filepath.Join(root, "public", "node_modules")}, args...)...)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := httpGet(base + "/readyz"); code == 200 {
+			return cmd, base
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("siogo did not get ready: %s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRecoveryAcrossNodes: one client behind a load balancer, recovered
+// by another node each time its node goes: from the siogo program killed
+// with SIGKILL to a siogo node, from there to a Node.js node, and back.
+// Each time it keeps its id, rooms and data, and gets every event sent to
+// it meanwhile, from any node, once and in order.
+func TestRecoveryAcrossNodes(t *testing.T) {
+	rs := redistest.Start(t)
+	bin := siogoBinary(t)
+	procA, urlA := startSiogo(t, bin, "--adapter", "redis-streams://"+strings.TrimPrefix(rs.URL, "redis://"),
+		"--recovery", "1m", "--tick", "1h")
+	b := newNode(t, rs.URL, time.Minute)
+	demoish(b.srv)
+	urlN := startNodeServer(t, rs.URL, time.Minute)
+	fromNode := siotest.Dial(t, urlN) // sends what the Node node broadcasts
+	fromNode.Connect()
+	lb := startProxy(t)
+	lb.to(urlA)
+	c := startRemote(t)
+
+	first := c.connect(lb.URL())
+	if first.Recovered {
+		t.Fatal("recovered on the first connection")
+	}
+	if got := c.emit("join", "r"); !slices.Equal(got, []any{"r"}) {
+		t.Fatalf("join: %v", got)
+	}
+	c.emit("to", "r", "e1")
+	c.expectEvents("broadcast e1")
+	time.Sleep(400 * time.Millisecond) // the live session is written
+
+	// Node A dies without a word; events are sent while the client is away.
+	lb.to("")
+	if err := procA.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.srv.To("r").Emit("broadcast", "e2")
+	fromNode.Send(`42["to","r","e3"]`)
+	time.Sleep(200 * time.Millisecond)
+	_ = b.srv.Emit("broadcast", "e4")
+	_ = b.srv.To("elsewhere").Emit("broadcast", "not for it")
+	lb.to(b.URL)
+	back := c.waitConnect()
+	if !back.Recovered || back.ID != first.ID {
+		t.Fatalf("after SIGKILL: %+v, was %+v", back, first)
+	}
+	c.expectEvents("broadcast e2", "broadcast e3", "broadcast e4")
+	if rooms := c.emit("rooms"); !slices.Contains(rooms[0].([]any), "r") {
+		t.Fatalf("rooms %v", rooms)
+	}
+	c.emit("set-data", "precious")
+
+	// From siogo to Node.js: the session siogo kept, read by Node.
+	lb.to("")
+	c.do(map[string]any{"op": "cut"}, nil)
+	_ = b.srv.To("r").Emit("broadcast", "e5")
+	fromNode.Send(`42["to","r","e6"]`)
+	time.Sleep(200 * time.Millisecond)
+	lb.to(urlN)
+	back = c.waitConnect()
+	if !back.Recovered || back.ID != first.ID {
+		t.Fatalf("on Node: %+v, was %+v", back, first)
+	}
+	c.expectEvents("broadcast e5", "broadcast e6")
+	if got := c.emit("get-data"); !slices.Equal(got, []any{"precious"}) {
+		t.Fatalf("data on Node: %v", got)
+	}
+
+	// And back: the session Node kept, read by siogo.
+	lb.to("")
+	c.do(map[string]any{"op": "cut"}, nil)
+	fromNode.Send(`42["to","r","e7"]`)
+	time.Sleep(100 * time.Millisecond)
+	_ = b.srv.Emit("broadcast", "e8")
+	lb.to(b.URL)
+	back = c.waitConnect()
+	if !back.Recovered || back.ID != first.ID {
+		t.Fatalf("back on siogo: %+v, was %+v", back, first)
+	}
+	c.expectEvents("broadcast e7", "broadcast e8")
+	if got := c.emit("get-data"); !slices.Equal(got, []any{"precious"}) {
+		t.Fatalf("data back on siogo: %v", got)
+	}
+	if rooms := c.emit("rooms"); !slices.Contains(rooms[0].([]any), "r") || !slices.Contains(rooms[0].([]any), any(first.ID)) {
+		t.Fatalf("rooms %v", rooms)
+	}
+	// Live again: one more, once.
+	fromNode.Send(`42["broadcast","e9"]`)
+	c.expectEvents("broadcast e9")
+}
+
+func httpGet(url string) (int, string) {
+	res, err := http.Get(url)
+	if err != nil {
+		return 0, ""
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
