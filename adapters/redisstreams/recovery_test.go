@@ -264,6 +264,7 @@ func TestRecoveryAcrossNodes(t *testing.T) {
 	urlN := startNodeServer(t, rs.URL, time.Minute)
 	fromNode := siotest.Dial(t, urlN) // sends what the Node node broadcasts
 	fromNode.Connect()
+	waitReaders(t, rs.URL, 3)
 	lb := startProxy(t)
 	lb.to(urlA)
 	c := startRemote(t)

@@ -35,7 +35,13 @@ type node struct {
 
 func newNode(t *testing.T, redisURL string, recovery time.Duration) *node {
 	t.Helper()
-	rc, err := redisstreams.NewClient(redisstreams.Options{URL: redisURL, RequestsTimeout: 2 * time.Second, Logger: quiet})
+	return newNodeWith(t, redisstreams.Options{URL: redisURL}, recovery)
+}
+
+func newNodeWith(t *testing.T, o redisstreams.Options, recovery time.Duration) *node {
+	t.Helper()
+	o.RequestsTimeout, o.Logger = 2*time.Second, quiet
+	rc, err := redisstreams.NewClient(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,21 +77,50 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// expect polls until len(want) packets came, and compares them.
+// expect polls until len(want) packets came, and compares them; a poll
+// that brings nothing in 10 s fails the test.
 func expect(t *testing.T, c *siotest.Client, want ...string) {
 	t.Helper()
 	var got []string
 	for len(got) < len(want) {
-		got = append(got, c.Poll()...)
+		ch := make(chan []string, 1)
+		go func() { ch <- c.Poll() }()
+		select {
+		case p := <-ch:
+			got = append(got, p...)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %q, want %q", got, want)
+		}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
 
+// waitReaders waits until n connections are blocked in XREAD: Node's
+// adapter reads from "$" once its reading connections are up, after its
+// server listens, and would miss what came before.
+func waitReaders(t *testing.T, redisURL string, n int) {
+	t.Helper()
+	conn, err := redis.DialURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, func() bool {
+		list, _ := redis.String(conn.Do("CLIENT", "LIST"))
+		return strings.Count(list, "cmd=xread") >= n
+	})
+}
+
 // startNodeServer runs a Node.js socket.io server with the npm streams
 // adapter and returns its base URL.
 func startNodeServer(t *testing.T, redisURL string, recovery time.Duration) string {
+	t.Helper()
+	return startNodeServerWith(t, map[string]any{"redis": redisURL, "recovery": recovery.Milliseconds()})
+}
+
+func startNodeServerWith(t *testing.T, cfg map[string]any) string {
 	t.Helper()
 	dir := nodetest.Require(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -94,7 +129,8 @@ func startNodeServer(t *testing.T, redisURL string, recovery time.Duration) stri
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	arg, _ := json.Marshal(map[string]any{"redis": redisURL, "port": port, "recovery": recovery.Milliseconds()})
+	cfg["port"] = port
+	arg, _ := json.Marshal(cfg)
 	cmd := exec.Command("node", "node-streams-node.js", string(arg))
 	cmd.Dir = dir
 	out, _ := cmd.StdoutPipe()
@@ -138,6 +174,7 @@ func TestMixedCluster(t *testing.T) {
 	idn := cn.Connect()
 	ctx := context.Background()
 	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 3 })
+	waitReaders(t, rs.URL, 3)
 	all3 := []*siotest.Client{ca, cb, cn}
 
 	// Broadcasts from each kind of node, binary as base64 msgpack.
@@ -280,5 +317,44 @@ func TestEntriesAsNodeWritesThem(t *testing.T) {
 	}
 	if f := fields(1); strings.HasPrefix(f["data"], "{") || f["data"] == "" {
 		t.Fatalf("binary entry not base64 msgpack: %q", f)
+	}
+}
+
+// TestShardedStreams: several streams (Node's streamCount) and sharded
+// pub/sub for requests (useShardedPubSub), with a Node.js node.
+func TestShardedStreams(t *testing.T) {
+	rs := redistest.Start(t)
+	o := redisstreams.Options{URL: rs.URL, StreamCount: 3, Sharded: true}
+	a := newNodeWith(t, o, 0)
+	nodeURL := startNodeServerWith(t, map[string]any{"redis": rs.URL, "streamCount": 3, "sharded": true})
+	ca, cn := siotest.Dial(t, a.URL), siotest.Dial(t, nodeURL)
+	ca.Connect()
+	cn.Connect()
+	ctx := context.Background()
+	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 2 })
+	waitReaders(t, rs.URL, 4)
+	_ = a.srv.Emit("from-go", []byte{5})
+	for _, c := range []*siotest.Client{ca, cn} {
+		expect(t, c, `451-["from-go",{"_placeholder":true,"num":0}]`, "bBQ==")
+	}
+	cn.Send(`42["broadcast","from-node"]`)
+	for _, c := range []*siotest.Client{ca, cn} {
+		expect(t, c, `42["broadcast","from-node"]`)
+	}
+	all, err := a.srv.Of("/").FetchSockets(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("fetchSockets: %d %v", len(all), err)
+	}
+	answers, err := a.srv.Of("/").ServerSideEmitWithAck(ctx, "ping-node", "a")
+	if err != nil || !slices.Equal(answers, []any{"pong from node: a"}) {
+		t.Fatalf("server-side emit: %v %v", answers, err)
+	}
+	conn, err := redis.DialURL(rs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if n, err := redis.Int(conn.Do("XLEN", "socket.io-2")); err != nil || n != 2 {
+		t.Fatalf("stream socket.io-2 (hashCode(\"/\") %% 3): %d entries, %v", n, err)
 	}
 }

@@ -1,8 +1,8 @@
 // A Node.js socket.io 4 server with @socket.io/redis-streams-adapter 0.3,
 // to serve one cluster with siogo nodes in adapters/redisstreams's tests.
 //
-// usage: node node-streams-node.js '{"redis":"redis://...", "port":N, "recovery":ms}'
-// (recovery 0: off). Prints "listening" once serving.
+// usage: node node-streams-node.js '{"redis":"redis://...", "port":N, "recovery":ms,
+//   "streamCount":N, "sharded":bool}' (recovery 0: off). Prints "listening" once serving.
 "use strict";
 
 const cfg = JSON.parse(process.argv[2]);
@@ -16,7 +16,9 @@ async function main() {
   client.on("error", () => {});
   await client.connect();
   const httpServer = http.createServer();
-  const opts = { adapter: createAdapter(client) };
+  const opts = {
+    adapter: createAdapter(client, { streamCount: cfg.streamCount || 1, useShardedPubSub: !!cfg.sharded }),
+  };
   if (cfg.recovery) opts.connectionStateRecovery = { maxDisconnectionDuration: cfg.recovery };
   const io = new Server(httpServer, opts);
   io.on("connection", (socket) => {
