@@ -358,3 +358,25 @@ func TestShardedStreams(t *testing.T) {
 		t.Fatalf("stream socket.io-2 (hashCode(\"/\") %% 3): %d entries, %v", n, err)
 	}
 }
+
+// TestRedisRestart kills Redis: each node serves its own clients at once,
+// and the cluster works again once Redis is back, the readers going on
+// from where they were.
+func TestRedisRestart(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b := newNode(t, rs.URL, 0), newNode(t, rs.URL, 0)
+	ca, cb := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL)
+	ca.Connect()
+	cb.Connect()
+	for round := 0; round < 2; round++ {
+		rs.Kill()
+		waitFor(t, func() bool { return a.rc.Ready() != nil })
+		_ = a.srv.Emit("local", round)
+		expect(t, ca, fmt.Sprintf(`42["local",%d]`, round))
+		rs.Restart()
+		waitFor(t, func() bool { return a.rc.Ready() == nil && b.rc.Ready() == nil })
+		_ = a.srv.Emit("again", round)
+		expect(t, ca, fmt.Sprintf(`42["again",%d]`, round))
+		expect(t, cb, fmt.Sprintf(`42["again",%d]`, round))
+	}
+}
