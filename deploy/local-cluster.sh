@@ -6,9 +6,13 @@
 #
 #   deploy/local-cluster.sh start    # then open http://localhost:8080/
 #   deploy/local-cluster.sh stop
+#   CLUSTER_ADAPTER=streams deploy/local-cluster.sh start
+#                                    # the Redis Streams adapter, with connection
+#                                    # state recovery across nodes (SIOGO_RECOVERY, 2m)
 #
 # Environment: CLUSTER_DIR (state, default .cluster), REDIS_PORT (6390),
-# NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s). Everything
+# NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s),
+# CLUSTER_ADAPTER (redis: pub/sub, the default; streams). Everything
 # listens on 127.0.0.1 only: this twin is for one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +41,16 @@ start() {
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
   wait_port "$redis_port"
+  adapter=redis://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-0s}
+  case "${CLUSTER_ADAPTER:-redis}" in
+    redis) ;;
+    streams) adapter=redis-streams://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-2m} ;;
+    *) echo "CLUSTER_ADAPTER must be redis or streams" >&2; exit 2 ;;
+  esac
   i=1
   upstream=""
   for port in $node_ports; do
-    SIOGO_ADDR=127.0.0.1:$port SIOGO_ADAPTER=redis://127.0.0.1:$redis_port/0 \
+    SIOGO_ADDR=127.0.0.1:$port SIOGO_ADAPTER=$adapter SIOGO_RECOVERY=$recovery \
       SIOGO_CLIENT_DIR="$root/public/node_modules" SIOGO_TICK=${SIOGO_TICK:-2.5s} \
       nohup "$dir/siogo" >"$dir/logs/siogo$i.log" 2>&1 &
     echo $! >"$dir/siogo$i.pid"
@@ -59,7 +69,7 @@ start() {
   mkdir -p "$dir/tmp"
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/nginx.log"
   wait_port "$nginx_port"
-  echo "cluster up: http://localhost:$nginx_port/ (logs in $dir/logs)"
+  echo "cluster up: http://localhost:$nginx_port/ (adapter $adapter, logs in $dir/logs)"
 }
 
 stop() {

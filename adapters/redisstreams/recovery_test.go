@@ -1,9 +1,7 @@
 package redisstreams_test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -73,92 +71,18 @@ func (p *proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 func (p *proxy) to(base string) { p.backend.Store(strings.TrimPrefix(base, "http://")) }
 
-// remote is a socket.io-client 4 socket steered by test/node/sio-remote.js.
-type remote struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Scanner
-	err *bytes.Buffer
-}
-
-func startRemote(t *testing.T) *remote {
-	t.Helper()
-	dir := nodetest.Require(t)
-	cmd := exec.Command("node", "sio-remote.js")
-	cmd.Dir = dir
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	r := &remote{t: t, in: in, out: bufio.NewScanner(out), err: &bytes.Buffer{}}
-	r.out.Buffer(nil, 1<<20)
-	cmd.Stderr = r.err
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return r
-}
-
-func (r *remote) do(cmd map[string]any, out any) {
-	r.t.Helper()
-	b, _ := json.Marshal(cmd)
-	if _, err := r.in.Write(append(b, '\n')); err != nil {
-		r.t.Fatalf("driver: %v %s", err, r.err)
-	}
-	if !r.out.Scan() {
-		r.t.Fatalf("driver stopped: %s", r.err)
-	}
-	var e struct{ Error string }
-	_ = json.Unmarshal(r.out.Bytes(), &e)
-	if e.Error != "" {
-		r.t.Fatalf("driver, %v: %s", cmd, e.Error)
-	}
-	if out != nil {
-		if err := json.Unmarshal(r.out.Bytes(), out); err != nil {
-			r.t.Fatalf("driver answered %q: %v", r.out.Bytes(), err)
-		}
-	}
-}
-
-type connected struct {
-	ID        string `json:"id"`
-	Recovered bool   `json:"recovered"`
-}
-
-func (r *remote) connect(url string) connected {
-	r.t.Helper()
-	var c connected
-	r.do(map[string]any{"op": "connect", "url": url}, &c)
-	return c
-}
-
-func (r *remote) waitConnect() connected {
-	r.t.Helper()
-	var c connected
-	r.do(map[string]any{"op": "wait-connect"}, &c)
-	return c
-}
-
-func (r *remote) emit(args ...any) []any {
-	r.t.Helper()
-	var a struct{ Ack []any }
-	r.do(map[string]any{"op": "emit", "args": args}, &a)
-	return a.Ack
-}
-
 // expectEvents checks the events received since the last call: their
 // names and first argument, in order, each once, each with an offset (a
 // stream entry id) as last argument.
-func (r *remote) expectEvents(want ...string) {
-	r.t.Helper()
+func expectEvents(t *testing.T, r *nodetest.Remote, want ...string) {
+	t.Helper()
 	var got []string
 	deadline := time.Now().Add(5 * time.Second)
 	for len(got) < len(want) && time.Now().Before(deadline) {
-		var ev struct{ Events [][]any }
-		r.do(map[string]any{"op": "events"}, &ev)
-		for _, e := range ev.Events {
+		for _, e := range r.Events() {
 			offset, _ := e[len(e)-1].(string)
 			if len(e) != 3 || !strings.Contains(offset, "-") {
-				r.t.Fatalf("event %v: want [name, arg, offset]", e)
+				t.Fatalf("event %v: want [name, arg, offset]", e)
 			}
 			got = append(got, fmt.Sprint(e[0], " ", e[1]))
 		}
@@ -167,13 +91,11 @@ func (r *remote) expectEvents(want ...string) {
 		}
 	}
 	time.Sleep(150 * time.Millisecond) // anything more would be a duplicate
-	var ev struct{ Events [][]any }
-	r.do(map[string]any{"op": "events"}, &ev)
-	for _, e := range ev.Events {
+	for _, e := range r.Events() {
 		got = append(got, fmt.Sprint(e[0], " ", e[1]))
 	}
 	if !slices.Equal(got, want) {
-		r.t.Fatalf("events %q, want %q", got, want)
+		t.Fatalf("events %q, want %q", got, want)
 	}
 }
 
@@ -267,17 +189,17 @@ func TestRecoveryAcrossNodes(t *testing.T) {
 	waitReaders(t, rs.URL, 3)
 	lb := startProxy(t)
 	lb.to(urlA)
-	c := startRemote(t)
+	c := nodetest.StartRemote(t)
 
-	first := c.connect(lb.URL())
+	first := c.Connect(lb.URL())
 	if first.Recovered {
 		t.Fatal("recovered on the first connection")
 	}
-	if got := c.emit("join", "r"); !slices.Equal(got, []any{"r"}) {
+	if got := c.Emit("join", "r"); !slices.Equal(got, []any{"r"}) {
 		t.Fatalf("join: %v", got)
 	}
-	c.emit("to", "r", "e1")
-	c.expectEvents("broadcast e1")
+	c.Emit("to", "r", "e1")
+	expectEvents(t, c, "broadcast e1")
 	time.Sleep(400 * time.Millisecond) // the live session is written
 
 	// Node A dies without a word; events are sent while the client is away.
@@ -291,53 +213,53 @@ func TestRecoveryAcrossNodes(t *testing.T) {
 	_ = b.srv.Emit("broadcast", "e4")
 	_ = b.srv.To("elsewhere").Emit("broadcast", "not for it")
 	lb.to(b.URL)
-	back := c.waitConnect()
+	back := c.WaitConnect()
 	if !back.Recovered || back.ID != first.ID {
 		t.Fatalf("after SIGKILL: %+v, was %+v", back, first)
 	}
-	c.expectEvents("broadcast e2", "broadcast e3", "broadcast e4")
-	if rooms := c.emit("rooms"); !slices.Contains(rooms[0].([]any), "r") {
+	expectEvents(t, c, "broadcast e2", "broadcast e3", "broadcast e4")
+	if rooms := c.Emit("rooms"); !slices.Contains(rooms[0].([]any), "r") {
 		t.Fatalf("rooms %v", rooms)
 	}
-	c.emit("set-data", "precious")
+	c.Emit("set-data", "precious")
 
 	// From siogo to Node.js: the session siogo kept, read by Node.
 	lb.to("")
-	c.do(map[string]any{"op": "cut"}, nil)
+	c.Cut()
 	_ = b.srv.To("r").Emit("broadcast", "e5")
 	fromNode.Send(`42["to","r","e6"]`)
 	time.Sleep(200 * time.Millisecond)
 	lb.to(urlN)
-	back = c.waitConnect()
+	back = c.WaitConnect()
 	if !back.Recovered || back.ID != first.ID {
 		t.Fatalf("on Node: %+v, was %+v", back, first)
 	}
-	c.expectEvents("broadcast e5", "broadcast e6")
-	if got := c.emit("get-data"); !slices.Equal(got, []any{"precious"}) {
+	expectEvents(t, c, "broadcast e5", "broadcast e6")
+	if got := c.Emit("get-data"); !slices.Equal(got, []any{"precious"}) {
 		t.Fatalf("data on Node: %v", got)
 	}
 
 	// And back: the session Node kept, read by siogo.
 	lb.to("")
-	c.do(map[string]any{"op": "cut"}, nil)
+	c.Cut()
 	fromNode.Send(`42["to","r","e7"]`)
 	time.Sleep(100 * time.Millisecond)
 	_ = b.srv.Emit("broadcast", "e8")
 	lb.to(b.URL)
-	back = c.waitConnect()
+	back = c.WaitConnect()
 	if !back.Recovered || back.ID != first.ID {
 		t.Fatalf("back on siogo: %+v, was %+v", back, first)
 	}
-	c.expectEvents("broadcast e7", "broadcast e8")
-	if got := c.emit("get-data"); !slices.Equal(got, []any{"precious"}) {
+	expectEvents(t, c, "broadcast e7", "broadcast e8")
+	if got := c.Emit("get-data"); !slices.Equal(got, []any{"precious"}) {
 		t.Fatalf("data back on siogo: %v", got)
 	}
-	if rooms := c.emit("rooms"); !slices.Contains(rooms[0].([]any), "r") || !slices.Contains(rooms[0].([]any), any(first.ID)) {
+	if rooms := c.Emit("rooms"); !slices.Contains(rooms[0].([]any), "r") || !slices.Contains(rooms[0].([]any), any(first.ID)) {
 		t.Fatalf("rooms %v", rooms)
 	}
 	// Live again: one more, once.
 	fromNode.Send(`42["broadcast","e9"]`)
-	c.expectEvents("broadcast e9")
+	expectEvents(t, c, "broadcast e9")
 }
 
 func httpGet(url string) (int, string) {
