@@ -141,6 +141,10 @@ func (a *Adapter) streamed(typ int, data map[string]any, local func()) {
 		local()
 		return
 	}
+	if a.c.deliverEarly(id) {
+		local()
+		return
+	}
 	a.c.waitApplied(a.stream, id)
 }
 

@@ -94,6 +94,7 @@ type Client struct {
 	channels map[string]*Adapter // subscribed channels
 	last     map[string]streamID // each stream's last entry applied
 	started  bool                // the reader knows where each stream was
+	early    map[streamID]bool   // own entries delivered before the reader started
 	advanced chan struct{}       // closed and renewed when last moves
 	sub      redis.Conn
 	reader   redis.Conn
@@ -144,6 +145,7 @@ func NewClient(opts Options) (*Client, error) {
 		adapters: map[string]*Adapter{},
 		channels: map[string]*Adapter{},
 		last:     map[string]streamID{},
+		early:    map[streamID]bool{},
 		advanced: make(chan struct{}),
 		subErr:   ErrNotConnected,
 		readErr:  ErrNotConnected,
@@ -378,7 +380,11 @@ func parseEntries(items []any) ([]entry, error) {
 func (c *Client) apply(stream string, e entry) {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
-	if nsp := e.fields["nsp"]; nsp != "" {
+	c.mu.Lock()
+	early := c.early[e.id]
+	delete(c.early, e.id)
+	c.mu.Unlock()
+	if nsp := e.fields["nsp"]; nsp != "" && !early {
 		c.mu.Lock()
 		a := c.adapters[nsp]
 		c.mu.Unlock()
@@ -405,6 +411,19 @@ func (c *Client) lastRead(stream string) streamID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.last[stream]
+}
+
+// deliverEarly reports whether an own entry must be applied at once: before
+// the reader knows where the stream was, it may start after the entry. The
+// reader then skips it, should it read it.
+func (c *Client) deliverEarly(id streamID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return false
+	}
+	c.early[id] = true
+	return true
 }
 
 // waitApplied waits, a bounded time, until the reader applied id of stream:
