@@ -271,3 +271,41 @@ func httpGet(url string) (int, string) {
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
 }
+
+// TestRecoveryUnderLoad cuts a client's connection, twice, while another
+// node sends to its room every few milliseconds, and moves it between
+// nodes: it sees every event once, in order.
+func TestRecoveryUnderLoad(t *testing.T) {
+	rs := redistest.Start(t)
+	a, b, sender := newNode(t, rs.URL, time.Minute), newNode(t, rs.URL, time.Minute), newNode(t, rs.URL, time.Minute)
+	demoish(a.srv)
+	demoish(b.srv)
+	lb := startProxy(t)
+	lb.to(a.URL)
+	c := nodetest.StartRemote(t)
+	first := c.Connect(lb.URL())
+	c.Emit("join", "r")
+	const n = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			_ = sender.srv.To("r").Emit("seq", i)
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	for _, to := range []*node{b, a} {
+		time.Sleep(250 * time.Millisecond)
+		lb.to(to.URL)
+		c.Cut()
+		if back := c.WaitConnect(); !back.Recovered || back.ID != first.ID {
+			t.Fatalf("%+v, was %+v", back, first)
+		}
+	}
+	<-done
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprint("seq ", i)
+	}
+	expectEvents(t, c, want...)
+}
