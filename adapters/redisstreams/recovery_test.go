@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -103,6 +104,15 @@ func expectEvents(t *testing.T, r *nodetest.Remote, want ...string) {
 // recovery test looks at (Node's test node has the same).
 func demoish(srv *server.Server) {
 	srv.OnConnection(func(s *server.Socket) {
+		s.On("message", func(args []any, ack server.Ack) {
+			_ = s.Emit("message", args...)
+			if ack != nil {
+				ack(args...)
+			}
+		})
+		s.On("broadcast", func(args []any, ack server.Ack) { _ = srv.Emit("broadcast", args...) })
+		s.On("local", func(args []any, ack server.Ack) { _ = srv.Local().Emit("local", args...) })
+		s.On("volatile", func(args []any, ack server.Ack) { _ = srv.Volatile().Emit("volatile", args...) })
 		s.On("join", func(args []any, ack server.Ack) {
 			s.Join(args[0].(string))
 			ack(args[0])
@@ -308,4 +318,37 @@ func TestRecoveryUnderLoad(t *testing.T) {
 		want[i] = fmt.Sprint("seq ", i)
 	}
 	expectEvents(t, c, want...)
+}
+
+// TestOffsetsAsNode: with recovery on, the events a siogo node sends carry
+// an offset exactly where a Node.js node's do: a socket's own emit and a
+// broadcast, not an acknowledgement, a local or a volatile broadcast.
+func TestOffsetsAsNode(t *testing.T) {
+	rs := redistest.Start(t)
+	g := newNode(t, rs.URL, time.Minute)
+	demoish(g.srv)
+	nodeURL := startNodeServer(t, rs.URL, time.Minute)
+	waitReaders(t, rs.URL, 2)
+	offset := regexp.MustCompile(`"\d+-\d+"`)
+	var seen [2][]string
+	for i, base := range []string{g.URL, nodeURL} {
+		c := siotest.Dial(t, base)
+		c.Connect()
+		for _, p := range []string{`421["message","hi"]`, `42["message","no ack"]`, `42["local","l"]`, `42["volatile","v"]`, `42["broadcast","b"]`} {
+			c.Send(p)
+			for _, got := range c.Poll() {
+				seen[i] = append(seen[i], offset.ReplaceAllString(got, "OFFSET"))
+			}
+		}
+	}
+	// The echo and its ack may come in either order (Node sends the ack
+	// first, siogo the echo); a volatile event may be dropped on polling.
+	want := []string{`42["broadcast","b",OFFSET]`, `42["local","l"]`, `42["message","hi",OFFSET]`, `42["message","no ack",OFFSET]`, `431["hi"]`}
+	for i, who := range []string{"siogo", "Node"} {
+		seen[i] = slices.DeleteFunc(seen[i], func(p string) bool { return p == `42["volatile","v"]` })
+		slices.Sort(seen[i])
+		if !slices.Equal(seen[i], want) {
+			t.Errorf("%s sent %q, want %q", who, seen[i], want)
+		}
+	}
 }

@@ -42,6 +42,8 @@ async function main() {
       io.to(room).emit("broadcast", ...args);
       if (ack) ack();
     });
+    socket.on("local", (...args) => io.local.emit("local", ...args));
+    socket.on("volatile", (...args) => io.volatile.emit("volatile", ...args));
     socket.on("set-data", (v, ack) => {
       socket.data.v = v;
       if (typeof ack === "function") ack();
