@@ -33,12 +33,12 @@ type node struct {
 	URL string
 }
 
-func newNode(t *testing.T, redisURL string, recovery time.Duration) *node {
+func newNode(t testing.TB, redisURL string, recovery time.Duration) *node {
 	t.Helper()
 	return newNodeWith(t, redisstreams.Options{URL: redisURL}, recovery)
 }
 
-func newNodeWith(t *testing.T, o redisstreams.Options, recovery time.Duration) *node {
+func newNodeWith(t testing.TB, o redisstreams.Options, recovery time.Duration) *node {
 	t.Helper()
 	o.RequestsTimeout, o.Logger = 2*time.Second, quiet
 	rc, err := redisstreams.NewClient(o)
@@ -66,7 +66,7 @@ func newNodeWith(t *testing.T, o redisstreams.Options, recovery time.Duration) *
 	return n
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
