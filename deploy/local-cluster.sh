@@ -6,14 +6,17 @@
 #
 #   deploy/local-cluster.sh start    # then open http://localhost:8080/
 #   deploy/local-cluster.sh stop
-#   CLUSTER_ADAPTER=streams deploy/local-cluster.sh start
-#                                    # the Redis Streams adapter, with connection
-#                                    # state recovery across nodes (SIOGO_RECOVERY, 2m)
+#   deploy/local-cluster.sh start redis-cluster   # on a three-master Redis Cluster
+#   deploy/local-cluster.sh start streams         # the Redis Streams adapter, with
+#                                                 # recovery across nodes (SIOGO_RECOVERY, 2m)
 #
 # Environment: CLUSTER_DIR (state, default .cluster), REDIS_PORT (6390),
-# NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s),
-# CLUSTER_ADAPTER (redis: pub/sub, the default; streams). Everything
-# listens on 127.0.0.1 only: this twin is for one machine.
+# NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s); for
+# the Redis Cluster, REDIS_CLUSTER_PORTS ("6391 6392 6393") and
+# REDIS_CLUSTER_BUS_PORTS (each port + 10000); SIOGO_REDIS_SHARDED=true for
+# sharded pub/sub; SIOGO_RECOVERY, the recovery window (0s: off, except
+# for streams). Everything listens on 127.0.0.1 only: this twin is for
+# one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,6 +24,7 @@ dir=${CLUSTER_DIR:-$root/.cluster}
 redis_port=${REDIS_PORT:-6390}
 node_ports=${NODE_PORTS:-"3001 3002 3003"}
 nginx_port=${NGINX_PORT:-8080}
+cluster_ports=${REDIS_CLUSTER_PORTS:-"6391 6392 6393"}
 
 need() { command -v "$1" >/dev/null || { echo "$1 is missing: apt-get install -y $2" >&2; exit 1; }; }
 
@@ -33,19 +37,50 @@ wait_port() {
   return 1
 }
 
+# start_redis_cluster starts three masters with cluster-enabled and joins
+# them with redis-cli --cluster create; it sets adapter.
+start_redis_cluster() {
+  need redis-cli redis-server
+  local -a bus=(${REDIS_CLUSTER_BUS_PORTS:-})
+  local i=0 addrs=() port
+  for port in $cluster_ports; do
+    mkdir -p "$dir/redis-$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+      --cluster-enabled yes --cluster-config-file "$dir/redis-$port/nodes.conf" \
+      --cluster-port "${bus[$i]:-$((port + 10000))}" --cluster-node-timeout 5000 --dir "$dir/redis-$port" \
+      --daemonize yes --pidfile "$dir/redis-$port.pid" --logfile "$dir/logs/redis-$port.log"
+    addrs+=("127.0.0.1:$port")
+    i=$((i + 1))
+  done
+  for port in $cluster_ports; do wait_port "$port"; done
+  redis-cli --cluster create "${addrs[@]}" --cluster-yes >"$dir/logs/redis-cluster-create.log" 2>&1
+  for port in $cluster_ports; do
+    for _ in $(seq 1 100); do
+      redis-cli -p "$port" cluster info | grep -q cluster_state:ok && break
+      sleep 0.1
+    done
+  done
+  adapter="redis-cluster://$(IFS=,; echo "${addrs[*]}")"
+}
+
 start() {
   need redis-server redis-server
   need nginx nginx
   mkdir -p "$dir/logs"
   go build -o "$dir/siogo" ./cmd/siogo
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
-  wait_port "$redis_port"
-  adapter=redis://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-0s}
-  case "${CLUSTER_ADAPTER:-redis}" in
-    redis) ;;
-    streams) adapter=redis-streams://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-2m} ;;
-    *) echo "CLUSTER_ADAPTER must be redis or streams" >&2; exit 2 ;;
+  recovery=${SIOGO_RECOVERY:-0s}
+  case "${1:-}" in
+    redis-cluster) start_redis_cluster ;;
+    "" | streams)
+      redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
+      wait_port "$redis_port"
+      adapter=redis://127.0.0.1:$redis_port/0
+      if [ "${1:-}" = streams ]; then
+        adapter=redis-streams://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-2m}
+      fi
+      ;;
+    *) echo "unknown variant $1: want redis-cluster, streams or nothing" >&2; exit 2 ;;
   esac
   i=1
   upstream=""
@@ -69,7 +104,7 @@ start() {
   mkdir -p "$dir/tmp"
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/nginx.log"
   wait_port "$nginx_port"
-  echo "cluster up: http://localhost:$nginx_port/ (adapter $adapter, logs in $dir/logs)"
+  echo "cluster up: http://localhost:$nginx_port/ on $adapter (logs in $dir/logs)"
 }
 
 stop() {
@@ -78,13 +113,17 @@ stop() {
     [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null || true
     rm -f "$f"
   done
-  [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
-  rm -f "$dir/redis.pid" "$dir/nginx.pid"
+  for f in "$dir"/redis*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+  rm -rf "$dir"/redis-[0-9]*/
+  rm -f "$dir/nginx.pid"
   echo "cluster stopped"
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) start "${2:-}" ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start [redis-cluster|streams] | stop" >&2; exit 2 ;;
 esac

@@ -17,7 +17,7 @@ import (
 )
 
 // TestLocalClusterStreams starts the streams variant of the local cluster
-// (CLUSTER_ADAPTER=streams): a socket.io-client behind nginx whose node is
+// (local-cluster.sh start streams): a socket.io-client behind nginx whose node is
 // killed with SIGKILL comes back through nginx on another node with its id
 // and rooms, and gets what was sent to its room meanwhile, once.
 func TestLocalClusterStreams(t *testing.T) {
@@ -27,11 +27,11 @@ func TestLocalClusterStreams(t *testing.T) {
 	state := t.TempDir()
 	free := freePorts(t, 5)
 	ports, nginxPort := free[:3], free[3]
-	env := append(os.Environ(), "CLUSTER_ADAPTER=streams", "SIOGO_RECOVERY=1m", "SIOGO_TICK=1h",
+	env := append(os.Environ(), "SIOGO_RECOVERY=1m", "SIOGO_TICK=1h",
 		"CLUSTER_DIR="+state, fmt.Sprintf("NGINX_PORT=%d", nginxPort), fmt.Sprintf("REDIS_PORT=%d", free[4]),
 		fmt.Sprintf("NODE_PORTS=%d %d %d", ports[0], ports[1], ports[2]))
-	run := func(arg string) error {
-		cmd := exec.Command(script, arg)
+	run := func(arg ...string) error {
+		cmd := exec.Command(script, arg...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			logs, _ := exec.Command("sh", "-c", "tail -n 20 "+state+"/logs/*").CombinedOutput()
@@ -39,7 +39,7 @@ func TestLocalClusterStreams(t *testing.T) {
 		}
 		return nil
 	}
-	err := run("start")
+	err := run("start", "streams")
 	t.Cleanup(func() {
 		if err := run("stop"); err != nil {
 			t.Error(err)
@@ -102,14 +102,15 @@ func TestLocalClusterStreams(t *testing.T) {
 	}
 }
 
-// TestComposeStreams checks the streams variant of the compose file.
+// TestComposeStreams checks the streams variant of the compose file, as
+// its header comment runs it.
 func TestComposeStreams(t *testing.T) {
 	if _, err := exec.LookPath("docker-compose"); err != nil {
 		t.Fatal("docker-compose is not installed: apt-get install -y docker-compose")
 	}
 	root := filepath.Dir(filepath.Dir(nodetest.Dir(t)))
-	cmd := exec.Command("docker-compose", "-f", filepath.Join(root, "docker-compose.yml"),
-		"-f", filepath.Join(root, "deploy", "compose.streams.yml"), "config")
+	cmd := exec.Command("docker-compose", "-f", filepath.Join(root, "docker-compose.yml"), "config")
+	cmd.Env = append(os.Environ(), "SIOGO_ADAPTER=redis-streams://redis:6379/0", "SIOGO_RECOVERY=2m")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)

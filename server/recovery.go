@@ -36,10 +36,10 @@ type SessionResumer interface {
 	ResumeSession(ps *PersistedSession, join func(missed [][]any))
 }
 
-// Session is what connection state recovery would keep of the socket now:
+// RecoverySession is what connection state recovery would keep of the socket now:
 // for adapters that keep sessions while sockets are connected, so that
 // they survive the node (the Redis Streams adapter).
-func (s *Socket) Session() *PersistedSession {
+func (s *Socket) RecoverySession() *PersistedSession {
 	return &PersistedSession{SID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
 }
 

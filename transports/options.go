@@ -72,6 +72,12 @@ type Options struct {
 	// OnSession is called for each new session, before any of its messages
 	// is delivered: set its handlers there.
 	OnSession func(s *Session)
+	// NewSessionID, when set, makes the id of the session a handshake r
+	// opens, instead of 15 random bytes: for layers that must know the
+	// request behind a session (compat/googollee's ConnInitor). The ids must
+	// be unique and URL-safe, and should be unguessable: a polling client
+	// is known by its id alone.
+	NewSessionID func(r *http.Request) string
 	// MaxSessions bounds the open sessions; a handshake past it is refused
 	// with 503 and {"code":3,"message":"Server at capacity"} (Node has no
 	// such bound). Zero means no bound.

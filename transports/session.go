@@ -63,9 +63,16 @@ type Session struct {
 }
 
 func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws bool) *Session {
+	id := ""
+	if f := srv.opts.NewSessionID; f != nil {
+		id = f(r)
+	}
+	if id == "" {
+		id = newID()
+	}
 	s := &Session{
 		srv:        srv,
-		id:         newID(),
+		id:         id,
 		protocol:   protocol,
 		header:     r.Header,
 		rawQuery:   r.URL.RawQuery,

@@ -6,18 +6,21 @@
 //	rc, err := redis.NewClient(redis.Options{URL: "redis://localhost:6379/0"})
 //	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter})
 //
+// With a redis-cluster:// URL it runs over a Redis Cluster, in both modes:
+// classic PUBLISH reaches every node of the cluster, and in the sharded
+// mode each channel is subscribed on the shard that owns its slot.
+//
 // Local delivery never waits for Redis: when Redis is unreachable, at start
 // or later, the node serves its own clients, and the client reconnects with
-// backoff and subscribes again.
+// backoff and subscribes again, following failovers and moved slots on a
+// cluster. Stats counts what was lost meanwhile.
 package redis
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -25,7 +28,9 @@ import (
 
 // Options configure a Client.
 type Options struct {
-	// URL of the Redis server, redis://[user:password@]host:port[/db].
+	// URL of the Redis server, redis://[user:password@]host:port[/db], or
+	// of a Redis Cluster, redis-cluster://[user:password@]h1:p1,h2:p2,...
+	// (some of its nodes; the others are discovered).
 	URL string
 	// Prefix of the channels. Default "socket.io", as Node's adapter.
 	Prefix string
@@ -36,8 +41,8 @@ type Options struct {
 	PublishOnSpecificResponseChannel bool
 	// Sharded uses Redis 7 sharded pub/sub (SSUBSCRIBE, SPUBLISH) with the
 	// protocol of Node's createShardedAdapter; every node of a cluster
-	// must use the same mode. redigo speaks to one server: a Redis Cluster
-	// needs a cluster-aware client, which this adapter does not have.
+	// must use the same mode. On a Redis Cluster each channel lives on the
+	// shard that owns its slot.
 	Sharded bool
 	// SubscriptionMode of the sharded mode: "dynamic" (Node's default: a
 	// channel per public room), "dynamic-private" (per room, socket ids
@@ -50,22 +55,17 @@ type Options struct {
 // ErrNotConnected is what Ready reports while the subscription is down.
 var ErrNotConnected = errors.New("redis adapter: not connected to Redis")
 
-// Client is one node's connection to Redis: a pool for publishing and one
-// subscription that all the node's namespace adapters share.
+// Client is one node's connection to Redis, shared by all the node's
+// namespace adapters: connections for publishing, and subscription links
+// (one to a single server; on a cluster, one to the chosen node in the
+// classic mode, one per shard in use in the sharded mode).
 type Client struct {
 	opts Options
-	pool *redis.Pool
 	log  *slog.Logger
-
-	mu       sync.Mutex
-	channels map[string]handler // channels to subscribe, by name
-	patterns map[string]handler // patterns to subscribe (classic mode)
-	sub      redis.Conn         // the subscription; nil while disconnected
-	wmu      sync.Mutex         // one writer on sub at a time
-	ready    error
-	closed   bool
-	done     chan struct{}
-	stopped  chan struct{}
+	pool *redis.Pool // a single server
+	cl   *cluster    // a Redis Cluster, or nil
+	subs subscriptions
+	st   stats
 }
 
 // NewClient starts the subscription loop. It does not wait for Redis: an
@@ -87,24 +87,31 @@ func NewClient(opts Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("redis adapter: unknown subscription mode %q", opts.SubscriptionMode)
 	}
-	if !strings.HasPrefix(opts.URL, "redis://") && !strings.HasPrefix(opts.URL, "rediss://") {
-		return nil, fmt.Errorf("redis adapter: URL %q is not redis://host:port/db", opts.URL)
+	c := &Client{opts: opts, log: opts.Logger}
+	switch {
+	case strings.HasPrefix(opts.URL, "redis-cluster://"):
+		cl, err := newCluster(c, opts.URL)
+		if err != nil {
+			return nil, err
+		}
+		c.cl = cl
+	case strings.HasPrefix(opts.URL, "redis://"), strings.HasPrefix(opts.URL, "rediss://"):
+		c.pool = newPool(c.dialURL)
+	default:
+		return nil, fmt.Errorf("redis adapter: URL %q is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2", opts.URL)
 	}
-	c := &Client{
-		opts:     opts,
-		log:      opts.Logger,
-		channels: map[string]handler{},
-		patterns: map[string]handler{},
-		ready:    ErrNotConnected,
-		done:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-	}
-	c.pool = &redis.Pool{
+	c.subs.init(c)
+	go c.subs.run()
+	return c, nil
+}
+
+func newPool(dial func() (redis.Conn, error)) *redis.Pool {
+	return &redis.Pool{
 		MaxIdle:     8,
 		MaxActive:   64,
 		Wait:        false,
 		IdleTimeout: 4 * time.Minute,
-		Dial:        c.dial,
+		Dial:        dial,
 		TestOnBorrow: func(conn redis.Conn, t time.Time) error {
 			if time.Since(t) < time.Minute {
 				return nil
@@ -113,52 +120,59 @@ func NewClient(opts Options) (*Client, error) {
 			return err
 		},
 	}
-	go c.loop()
-	return c, nil
 }
 
-func (c *Client) dial() (redis.Conn, error) {
+func (c *Client) dialURL() (redis.Conn, error) {
 	return redis.DialURL(c.opts.URL,
 		redis.DialConnectTimeout(2*time.Second),
 		redis.DialReadTimeout(5*time.Second),
 		redis.DialWriteTimeout(5*time.Second))
 }
 
-// Ready reports nil while the node is subscribed, for /readyz.
-func (c *Client) Ready() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ready
+// dialSub opens a subscription connection to addr ("" for the single
+// server): no read timeout, the link's pings watch it.
+func (c *Client) dialSub(addr string) (redis.Conn, error) {
+	if c.cl == nil {
+		return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
+	}
+	return c.cl.dial(addr, 0)
 }
 
-// Close stops the subscription and the pool.
+// Ready reports nil while the node is subscribed to every channel it
+// needs, for /readyz.
+func (c *Client) Ready() error { return c.subs.ready() }
+
+// Close stops the subscriptions and the pools.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.subs.close() {
 		return nil
 	}
-	c.closed = true
-	close(c.done)
-	sub := c.sub
-	c.mu.Unlock()
-	if sub != nil {
-		_ = sub.Close()
+	if c.cl != nil {
+		return c.cl.close()
 	}
-	<-c.stopped
 	return c.pool.Close()
 }
 
-// publish sends msg on channel. Failures are logged and returned: the
-// caller's local delivery goes on regardless.
+// publish sends msg on channel, through the single server, or on a
+// cluster through the node chosen for the channel: the same one for every
+// message of a channel while the topology holds, so that one sender's
+// messages keep their order. Failures are counted, logged and returned:
+// the caller's local delivery goes on regardless.
 func (c *Client) publish(channel string, msg []byte) error {
-	conn := c.pool.Get()
-	defer conn.Close()
 	cmd := "PUBLISH"
 	if c.opts.Sharded {
 		cmd = "SPUBLISH"
 	}
-	if _, err := conn.Do(cmd, channel, msg); err != nil {
+	var err error
+	if c.cl != nil {
+		err = c.cl.publish(cmd, channel, msg)
+	} else {
+		conn := c.pool.Get()
+		_, err = conn.Do(cmd, channel, msg)
+		conn.Close()
+	}
+	if err != nil {
+		c.st.publishFailures.Add(1)
 		c.log.Debug("redis adapter: publish failed", "channel", channel, "err", err)
 		return fmt.Errorf("redis adapter: publish: %w", err)
 	}
@@ -166,19 +180,28 @@ func (c *Client) publish(channel string, msg []byte) error {
 }
 
 // numSub is the number of subscribers of channel: the nodes of a namespace.
+// On a cluster, the sum over every node, replicas included (a Node.js
+// node may subscribe on a replica).
 func (c *Client) numSub(channel string) (int, error) {
-	conn := c.pool.Get()
-	defer conn.Close()
 	sub := "NUMSUB"
 	if c.opts.Sharded {
 		sub = "SHARDNUMSUB"
 	}
+	if c.cl != nil {
+		return c.cl.numSub(sub, channel)
+	}
+	conn := c.pool.Get()
+	defer conn.Close()
+	return numSubOn(conn, sub, channel)
+}
+
+func numSubOn(conn redis.Conn, sub, channel string) (int, error) {
 	v, err := redis.Values(conn.Do("PUBSUB", sub, channel))
 	if err != nil {
-		return 0, fmt.Errorf("redis adapter: PUBSUB NUMSUB: %w", err)
+		return 0, fmt.Errorf("redis adapter: PUBSUB %s: %w", sub, err)
 	}
 	if len(v) != 2 {
-		return 0, fmt.Errorf("redis adapter: PUBSUB NUMSUB answered %v", v)
+		return 0, fmt.Errorf("redis adapter: PUBSUB %s answered %v", sub, v)
 	}
 	return redis.Int(v[1], nil)
 }
@@ -188,198 +211,18 @@ type handler interface {
 	onMessage(channel string, data []byte)
 }
 
-// subscribe adds channels (and, in classic mode, patterns) for h, now if
-// connected, and at every reconnection.
+// subscribe adds channels (and, in classic mode, patterns) for h; the
+// subscription links take them up at once and at every reconnection.
 func (c *Client) subscribe(h handler, channels, patterns []string) {
-	c.mu.Lock()
-	for _, ch := range channels {
-		c.channels[ch] = h
-	}
-	for _, p := range patterns {
-		c.patterns[p] = h
-	}
-	sub := c.sub
-	c.mu.Unlock()
-	if sub != nil {
-		c.wmu.Lock()
-		_ = c.sendSubscribe(sub, channels, patterns, false)
-		c.wmu.Unlock()
-	}
+	c.subs.set(h, channels, patterns)
 }
 
 func (c *Client) unsubscribe(channels, patterns []string) {
-	c.mu.Lock()
-	for _, ch := range channels {
-		delete(c.channels, ch)
-	}
-	for _, p := range patterns {
-		delete(c.patterns, p)
-	}
-	sub := c.sub
-	c.mu.Unlock()
-	if sub != nil {
-		c.wmu.Lock()
-		_ = c.sendSubscribe(sub, channels, patterns, true)
-		c.wmu.Unlock()
-	}
+	c.subs.set(nil, channels, patterns)
 }
-
-// sendSubscribe writes the (un)subscribe commands of the client's mode.
-// c.wmu is held.
-func (c *Client) sendSubscribe(conn redis.Conn, channels, patterns []string, un bool) error {
-	cmd, pcmd := "SUBSCRIBE", "PSUBSCRIBE"
-	if c.opts.Sharded {
-		cmd = "SSUBSCRIBE"
-	}
-	if un {
-		cmd, pcmd = strings.Replace(cmd, "SUB", "UNSUB", 1), "PUNSUBSCRIBE"
-	}
-	if len(channels) > 0 {
-		if err := conn.Send(cmd, redis.Args{}.AddFlat(channels)...); err != nil {
-			return err
-		}
-	}
-	if len(patterns) > 0 {
-		if err := conn.Send(pcmd, redis.Args{}.AddFlat(patterns)...); err != nil {
-			return err
-		}
-	}
-	return conn.Flush()
-}
-
-const healthInterval = 10 * time.Second
-
-// loop keeps the subscription up: connect, subscribe every registered
-// channel, receive, and on any failure start again after a backoff.
-func (c *Client) loop() {
-	defer close(c.stopped)
-	backoff := 100 * time.Millisecond
-	for {
-		err := c.session()
-		select {
-		case <-c.done:
-			return
-		default:
-		}
-		c.mu.Lock()
-		c.ready = fmt.Errorf("%w: %v", ErrNotConnected, err)
-		c.mu.Unlock()
-		c.log.Warn("redis adapter: subscription lost; retrying", "err", err, "in", backoff)
-		select {
-		case <-c.done:
-			return
-		case <-time.After(backoff + rand.N(backoff/2)):
-		}
-		if backoff *= 2; backoff > 5*time.Second {
-			backoff = 5 * time.Second
-		}
-		if c.Ready() == nil {
-			backoff = 100 * time.Millisecond
-		}
-	}
-}
-
-// session runs one subscription connection until it fails. Replies are
-// read raw: redigo's PubSubConn does not know sharded messages.
-func (c *Client) session() error {
-	conn, err := redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	var patterns, channels []string
-	for p := range c.patterns {
-		patterns = append(patterns, p)
-	}
-	for ch := range c.channels {
-		channels = append(channels, ch)
-	}
-	c.sub = conn
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.sub = nil
-		c.mu.Unlock()
-	}()
-	// The health channel goes last: its confirmation means every channel
-	// before it is subscribed, and the node is ready.
-	c.wmu.Lock()
-	err = c.sendSubscribe(conn, append(channels, healthChannel), patterns, false)
-	c.wmu.Unlock()
-	if err != nil {
-		return err
-	}
-	// redigo takes any read error as fatal, a timeout included, so the
-	// link is checked by pings sent every healthInterval: silence for three
-	// of them means the server is gone.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(healthInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				c.wmu.Lock()
-				err := conn.Send("PING")
-				if err == nil {
-					err = conn.Flush()
-				}
-				c.wmu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}
-	}()
-	for {
-		reply, err := redis.Values(redis.ReceiveWithTimeout(conn, 3*healthInterval))
-		if err != nil {
-			return err
-		}
-		var kind string
-		if len(reply) > 0 {
-			kind, _ = redis.String(reply[0], nil)
-		}
-		switch {
-		case (kind == "message" || kind == "smessage") && len(reply) == 3:
-			ch, _ := redis.String(reply[1], nil)
-			data, _ := redis.Bytes(reply[2], nil)
-			c.dispatch(ch, "", data)
-		case kind == "pmessage" && len(reply) == 4:
-			pattern, _ := redis.String(reply[1], nil)
-			ch, _ := redis.String(reply[2], nil)
-			data, _ := redis.Bytes(reply[3], nil)
-			c.dispatch(ch, pattern, data)
-		case (kind == "subscribe" || kind == "ssubscribe") && len(reply) == 3:
-			if ch, _ := redis.String(reply[1], nil); ch == healthChannel {
-				c.mu.Lock()
-				c.ready = nil
-				c.mu.Unlock()
-				c.log.Info("redis adapter: subscribed", "url", redactURL(c.opts.URL), "sharded", c.opts.Sharded)
-			}
-		}
-	}
-}
-
-const healthChannel = "siogo-health"
 
 func (c *Client) dispatch(channel, pattern string, data []byte) {
-	c.mu.Lock()
-	var h handler
-	if pattern != "" {
-		h = c.patterns[pattern]
-	} else {
-		h = c.channels[channel]
-	}
-	c.mu.Unlock()
+	h := c.subs.handler(channel, pattern)
 	if h == nil {
 		return
 	}
@@ -393,7 +236,8 @@ func (c *Client) dispatch(channel, pattern string, data []byte) {
 
 func redactURL(u string) string {
 	if at := strings.LastIndexByte(u, '@'); at >= 0 {
-		return "redis://…" + u[at:]
+		scheme, _, _ := strings.Cut(u, "://")
+		return scheme + "://…" + u[at:]
 	}
 	return u
 }

@@ -198,6 +198,12 @@ func waitFor(t *testing.T, cond func() bool) {
 // adapter and returns its base URL.
 func startNodeServer(t *testing.T, redisURL string, sharded ...bool) string {
 	t.Helper()
+	return startNodeServerWith(t, map[string]any{"redis": redisURL, "sharded": len(sharded) > 0 && sharded[0]})
+}
+
+// startNodeServerWith runs node-cluster-node.js with cfg (its port added).
+func startNodeServerWith(t *testing.T, cfg map[string]any) string {
+	t.Helper()
 	dir := nodetest.Require(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -205,7 +211,8 @@ func startNodeServer(t *testing.T, redisURL string, sharded ...bool) string {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	arg, _ := json.Marshal(map[string]any{"redis": redisURL, "port": port, "sharded": len(sharded) > 0 && sharded[0]})
+	cfg["port"] = port
+	arg, _ := json.Marshal(cfg)
 	cmd := exec.Command("node", "node-cluster-node.js", string(arg))
 	cmd.Dir = dir
 	out, _ := cmd.StdoutPipe()

@@ -334,10 +334,24 @@ func TestOffsetsAsNode(t *testing.T) {
 	for i, base := range []string{g.URL, nodeURL} {
 		c := siotest.Dial(t, base)
 		c.Connect()
-		for _, p := range []string{`421["message","hi"]`, `42["message","no ack"]`, `42["local","l"]`, `42["volatile","v"]`, `42["broadcast","b"]`} {
+		for _, p := range []string{`421["message","hi"]`, `42["message","no ack"]`, `42["local","l"]`, `42["volatile","v"]`, `42["broadcast","b"]`, `42["broadcast","end"]`} {
 			c.Send(p)
-			for _, got := range c.Poll() {
-				seen[i] = append(seen[i], offset.ReplaceAllString(got, "OFFSET"))
+		}
+		deadline := time.After(10 * time.Second)
+		for end := false; !end; {
+			ch := make(chan []string, 1)
+			go func() { ch <- c.Poll() }()
+			select {
+			case got := <-ch:
+				for _, p := range got {
+					if strings.HasPrefix(p, `42["broadcast","end"`) {
+						end = true
+						continue
+					}
+					seen[i] = append(seen[i], offset.ReplaceAllString(p, "OFFSET"))
+				}
+			case <-deadline:
+				t.Fatalf("server %d: only %q", i, seen[i])
 			}
 		}
 	}

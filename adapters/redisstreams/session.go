@@ -277,7 +277,7 @@ func (a *Adapter) flushLive(now time.Time) {
 		if s == nil || !s.Connected() {
 			continue
 		}
-		ps := s.Session()
+		ps := s.RecoverySession()
 		if ps.PID == "" {
 			continue
 		}

@@ -77,6 +77,20 @@ func waitFor(t testing.TB, cond func() bool) {
 	}
 }
 
+// poll is c.Poll, failing the test after 10 s without a packet.
+func poll(t *testing.T, c *siotest.Client) []string {
+	t.Helper()
+	ch := make(chan []string, 1)
+	go func() { ch <- c.Poll() }()
+	select {
+	case p := <-ch:
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatal("no packet in 10 s")
+		return nil
+	}
+}
+
 // expect polls until len(want) packets came, and compares them; a poll
 // that brings nothing in 10 s fails the test.
 func expect(t *testing.T, c *siotest.Client, want ...string) {
@@ -216,7 +230,7 @@ func TestMixedCluster(t *testing.T) {
 		t.Fatalf("Node's socket as fetched: %+v", remote)
 	}
 	cn.Send(`42["fetch"]`)
-	got := cn.Poll()
+	got := poll(t, cn)
 	if len(got) != 1 || !strings.HasPrefix(got[0], `42["fetched",[`) || strings.Count(got[0], `"id"`) != 3 {
 		t.Fatalf("Node's fetchSockets: %q", got)
 	}
@@ -265,7 +279,7 @@ func TestMixedCluster(t *testing.T) {
 	}()
 	answer := func() {
 		for _, c := range all3 {
-			p := c.Poll()[0]
+			p := poll(t, c)[0]
 			id := p[2:strings.IndexByte(p, '[')]
 			c.Send("43" + id + `["answer"]`)
 		}

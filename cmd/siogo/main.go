@@ -78,7 +78,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	adapterReady := func() error { return nil }
 	switch {
 	case cfg.Adapter == "memory":
-	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://"):
+	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") ||
+		strings.HasPrefix(cfg.Adapter, "redis-cluster://"):
 		// Redis unreachable at start is not fatal: the node serves its own
 		// clients and the adapter retries; /readyz tells.
 		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
@@ -88,6 +89,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer rc.Close()
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
+		m.registerRedisStats(rc)
 	case strings.HasPrefix(cfg.Adapter, "redis-streams://"):
 		rc, err := redisstreams.NewClient(redisstreams.Options{
 			URL:        "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://"),
@@ -100,7 +102,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
 	default:
-		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db or redis-streams://host:port/db", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
 	}
 	if cfg.Recovery > 0 {
 		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}

@@ -210,6 +210,43 @@ func TestRedisAdapterFlag(t *testing.T) {
 	waitReady(t, a, 200)
 }
 
+// TestRedisClusterFlag runs programs with --adapter redis-cluster://, in
+// the classic and the sharded mode, on a Redis Cluster of three masters:
+// they get ready, a broadcast crosses, and /metrics has the adapter's
+// counters of losses.
+func TestRedisClusterFlag(t *testing.T) {
+	rc := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3})
+	for _, mode := range [][]string{nil, {"--redis-sharded"}} {
+		a := start(t, append([]string{"--adapter", rc.URL, "--shutdown-timeout", "1s"}, mode...)...)
+		b := start(t, append([]string{"--adapter", rc.URL, "--shutdown-timeout", "1s"}, mode...)...)
+		for _, base := range []string{a, b} {
+			waitReady(t, base, 200)
+		}
+		ca, cb := siotest.Dial(t, a), siotest.Dial(t, b)
+		ca.Connect()
+		cb.Connect()
+		ca.Send(`42["broadcast","across",` + fmt.Sprint(len(mode)) + `]`)
+		for _, c := range []*siotest.Client{ca, cb} {
+			for !slices.Contains(c.Poll(), `42["broadcast","across",`+fmt.Sprint(len(mode))+`]`) {
+			}
+		}
+		_, metrics := get(t, a+"/metrics")
+		if !regexp.MustCompile(`(?m)^siogo_redis_publish_failures_total 0$`).MatchString(metrics) ||
+			!strings.Contains(metrics, "siogo_redis_topology_refreshes_total") {
+			t.Errorf("/metrics lacks the adapter's counters:\n%s", metrics)
+		}
+	}
+	if _, err := parseConfig([]string{"--adapter", "redis-cluster://"}, func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := parseConfig([]string{"--adapter", "redis-cluster://nohost"}, func(string) string { return "" }, io.Discard)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	if err := run(context.Background(), cfg, ln, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Error("a cluster URL without host:port accepted")
+	}
+}
+
 func waitReady(t *testing.T, base string, want int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

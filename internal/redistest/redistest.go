@@ -1,6 +1,8 @@
 // Package redistest starts a real redis-server for a test, on a port of
-// its own, and can kill and restart it. A missing redis-server fails the
-// test with the command that installs it.
+// its own, and can kill and restart it; StartCluster and NewCluster start a
+// Redis Cluster of such servers (redis-cli --cluster create), whose masters
+// can be killed for a failover and whose slots can be moved. A missing
+// redis-server fails the test with the command that installs it.
 package redistest
 
 import (

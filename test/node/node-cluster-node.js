@@ -2,6 +2,8 @@
 // one cluster with siogo nodes in adapters/redis's tests.
 //
 // usage: node node-cluster-node.js '{"redis":"redis://...", "port":N, "sharded":false}'
+//    or: node node-cluster-node.js '{"cluster":["redis://h1:p1",...], "port":N, "sharded":true}'
+// With "cluster", the clients are the redis package's createCluster.
 // Prints "listening" once subscribed and serving.
 "use strict";
 
@@ -9,10 +11,12 @@ const cfg = JSON.parse(process.argv[2]);
 const http = require("http");
 const { Server } = require("socket.io");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
-const { createClient } = require("redis");
+const { createClient, createCluster } = require("redis");
 
 async function main() {
-  const pub = createClient({ url: cfg.redis });
+  const pub = cfg.cluster
+    ? createCluster({ rootNodes: cfg.cluster.map((url) => ({ url })) })
+    : createClient({ url: cfg.redis });
   const sub = pub.duplicate();
   pub.on("error", () => {});
   sub.on("error", () => {});

@@ -1,0 +1,37 @@
+package redis
+
+import "sync/atomic"
+
+// Stats counts what a Client lost or did to keep going: the figures to
+// watch when Redis fails over, moves slots or goes away.
+type Stats struct {
+	// PublishFailures are messages this node could not hand to Redis
+	// (broadcasts, requests and answers): the other nodes never get them.
+	PublishFailures uint64
+	// SubscriptionLosses are subscription links that broke after being
+	// up: what other nodes published until the link came back (Resubscribes)
+	// is lost to this node.
+	SubscriptionLosses uint64
+	// Resubscribes are channels subscribed again after a loss, a failover
+	// or a moved slot.
+	Resubscribes uint64
+	// Redirects are MOVED and ASK answers followed on a cluster.
+	Redirects uint64
+	// TopologyRefreshes are reads of a cluster's slot map (CLUSTER SLOTS).
+	TopologyRefreshes uint64
+}
+
+type stats struct {
+	publishFailures, subscriptionLosses, resubscribes, redirects, refreshes atomic.Uint64
+}
+
+// Stats returns the counters since NewClient.
+func (c *Client) Stats() Stats {
+	return Stats{
+		PublishFailures:    c.st.publishFailures.Load(),
+		SubscriptionLosses: c.st.subscriptionLosses.Load(),
+		Resubscribes:       c.st.resubscribes.Load(),
+		Redirects:          c.st.redirects.Load(),
+		TopologyRefreshes:  c.st.refreshes.Load(),
+	}
+}

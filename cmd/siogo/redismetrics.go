@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	redisadapter "github.com/siogo/siogo/adapters/redis"
+)
+
+// registerRedisStats exposes the Redis adapter's counters of losses and
+// recoveries (redisadapter.Stats) on /metrics.
+func (m *metrics) registerRedisStats(rc *redisadapter.Client) {
+	for _, c := range []struct {
+		name, help string
+		get        func(redisadapter.Stats) uint64
+	}{
+		{"siogo_redis_publish_failures_total", "Messages the Redis adapter could not hand to Redis: lost to the other nodes.",
+			func(s redisadapter.Stats) uint64 { return s.PublishFailures }},
+		{"siogo_redis_subscription_losses_total", "Redis subscription connections lost after being up: messages published meanwhile are lost to this node.",
+			func(s redisadapter.Stats) uint64 { return s.SubscriptionLosses }},
+		{"siogo_redis_resubscribes_total", "Channels subscribed again after a lost link, a failover or a moved slot.",
+			func(s redisadapter.Stats) uint64 { return s.Resubscribes }},
+		{"siogo_redis_redirects_total", "MOVED and ASK answers of a Redis Cluster followed.",
+			func(s redisadapter.Stats) uint64 { return s.Redirects }},
+		{"siogo_redis_topology_refreshes_total", "Reads of a Redis Cluster's slot map.",
+			func(s redisadapter.Stats) uint64 { return s.TopologyRefreshes }},
+	} {
+		get := c.get
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(get(rc.Stats())) }))
+	}
+}

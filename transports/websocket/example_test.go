@@ -1,0 +1,74 @@
+package websocket_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/siogo/siogo/transports/websocket"
+)
+
+// echo is a Handler that sends every message back as it came.
+type echo struct{}
+
+func (echo) OnMessage(c *websocket.Conn, binary bool, data []byte) {
+	// Frames are queued and written together; data is copied on the way.
+	_ = c.WriteFrames(websocket.Frame{Binary: binary, Data: data})
+}
+
+func (echo) OnClose(*websocket.Conn, error) {}
+
+// A WebSocket echo server on any net/http server: Upgrade hijacks the
+// connection and hands it to nbio's event loop, so the handler returns and
+// no goroutine waits on the idle connection.
+func ExampleServer_Upgrade() {
+	ws, err := websocket.NewServer(websocket.Config{MaxMessageSize: 1 << 16})
+	if err != nil {
+		panic(err)
+	}
+	defer ws.Close()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := ws.Upgrade(w, r, nil, echo{}); err != nil {
+			return // Upgrade has answered the request with an error
+		}
+	}))
+	defer hs.Close()
+
+	// The least of a client: the opening handshake, then one masked text
+	// frame, "hi", and the server's unmasked answer.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.StatusCode, res.Header.Get("Sec-Websocket-Accept"))
+
+	mask := [4]byte{1, 2, 3, 4}
+	frame := []byte{0x81, 0x80 | 2, mask[0], mask[1], mask[2], mask[3], 'h' ^ mask[0], 'i' ^ mask[1]}
+	if _, err := conn.Write(frame); err != nil {
+		panic(err)
+	}
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		panic(err)
+	}
+	body := make([]byte, head[1])
+	if _, err := io.ReadFull(br, body); err != nil {
+		panic(err)
+	}
+	fmt.Printf("fin+text=%#x %s\n", head[0], body)
+	// Output:
+	// 101 s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+	// fin+text=0x81 hi
+}
