@@ -1,7 +1,7 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run test deps check bench fuzz
+.PHONY: run test deps check bench fuzz compare
 
 # The server with its demo application, at http://localhost:3000/.
 run:
@@ -28,6 +28,14 @@ check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# siogo and Node's socket.io side by side, every siobench scenario, three
+# rounds, 10,000 clients; writes the table and the PNGs into bench/README.md.
+# COMPARE_FLAGS="-scale quick" for a run of a few minutes.
+COMPARE_FLAGS ?=
+compare:
+	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+	cd bench/compare && $(GO) run . -root ../.. $(COMPARE_FLAGS)
 
 # A short run of each fuzz target (FUZZTIME=1m for longer).
 FUZZTIME ?= 20s

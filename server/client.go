@@ -90,6 +90,11 @@ func (c *client) onMessage(data []byte, binary bool) {
 
 // connect joins the client to the namespace name.
 func (c *client) connect(name string, auth map[string]any) {
+	if auth == nil {
+		// As Node: a CONNECT without a payload (and the root namespace of
+		// a protocol 4 client) has the auth {}, not null.
+		auth = map[string]any{}
+	}
 	nsp := c.srv.lookup(name, auth)
 	if nsp == nil {
 		c.sendPacket(&Packet{Type: PacketConnectError, Nsp: name, Data: map[string]any{"message": "Invalid namespace"}}, false, false)

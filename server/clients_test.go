@@ -100,6 +100,7 @@ func (app *testApp) root(s *server.Socket) {
 		ack()
 	})
 	s.On("rooms", func(_ []any, ack server.Ack) { ack(s.Rooms()) })
+	s.On("auth", func(_ []any, ack server.Ack) { ack(s.Handshake().Auth, s.Handshake().Auth["token"]) })
 	s.On("ask", func(args []any, ack server.Ack) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -244,5 +245,29 @@ func TestRecovery(t *testing.T) {
 				t.Fatalf("client failed after %v: %s", rep.Steps, rep.Error)
 			}
 		})
+	}
+}
+
+// TestClientEdges runs socket.io-client 4 and 2 over both transports, with
+// and without forceBase64 (binary as base64 text, both ways): the auth of
+// a CONNECT without payload is {}, empty binary arguments and binary ones
+// nested in objects are echoed and acknowledged.
+func TestClientEdges(t *testing.T) {
+	nodetest.Require(t)
+	app := newTestApp(t, server.Options{})
+	for _, version := range []int{4, 2} {
+		for _, transport := range []string{"websocket", "polling"} {
+			for _, b64 := range []bool{false, true} {
+				t.Run(fmt.Sprintf("v%d/%s/forceBase64=%v", version, transport, b64), func(t *testing.T) {
+					var rep sioReport
+					nodetest.Run(t, 60*time.Second, "sio-edge.js", map[string]any{
+						"url": app.URL, "version": version, "transport": transport, "forceBase64": b64,
+					}, &rep)
+					if !rep.OK {
+						t.Fatalf("client failed after %v: %s", rep.Steps, rep.Error)
+					}
+				})
+			}
+		}
 	}
 }

@@ -38,7 +38,8 @@ type Handshake struct {
 	URL     string
 	Query   url.Values
 	// Auth is the client's auth payload (protocol 5), or the namespace's
-	// query (protocol 4).
+	// query (protocol 4); empty, never nil, when there is none, as Node's
+	// socket.handshake.auth is {}.
 	Auth map[string]any
 }
 

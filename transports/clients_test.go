@@ -180,3 +180,33 @@ func TestOfficialClients(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondWebSocket: a session that engine.io-client upgraded gets a
+// second WebSocket with its sid, from the ws package's client. As with
+// Node's server the second one opens and is closed at once, without a
+// status code (ws reports 1005); a refused handshake would throw in the
+// client. The first session goes on.
+func TestSecondWebSocket(t *testing.T) {
+	nodetest.Require(t)
+	e := newEchoServer(t, transports.Options{})
+	for _, version := range []int{6, 3} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			var rep struct {
+				clientReport
+				SecondOpened bool   `json:"secondOpened"`
+				SecondCode   int    `json:"secondCode"`
+				SecondReason string `json:"secondReason"`
+			}
+			nodetest.Run(t, 30*time.Second, "eio-second-ws.js", map[string]any{"url": e.URL, "version": version}, &rep)
+			if !rep.OK {
+				t.Fatalf("client failed after %v: %s\nserver side: %s", rep.Steps, rep.Error, e.describe(rep.SID))
+			}
+			if !rep.SecondOpened || rep.SecondCode != 1005 || rep.SecondReason != "" {
+				t.Fatalf("second WebSocket: opened %v, closed with %d %q; want opened, then 1005 and no reason", rep.SecondOpened, rep.SecondCode, rep.SecondReason)
+			}
+			if got := e.reason(t, rep.SID); got != transports.ReasonTransportClose {
+				t.Fatalf("session closed with %q, want %q", got, transports.ReasonTransportClose)
+			}
+		})
+	}
+}

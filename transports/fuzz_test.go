@@ -75,3 +75,27 @@ func FuzzFrames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTextFramesBase64 covers the text frames of forceBase64 clients:
+// "b"+base64 in protocol 4, "b4"+base64 in protocol 3, an empty attachment
+// as "b" or "b4".
+func FuzzTextFramesBase64(f *testing.F) {
+	for _, s := range []string{"bAQID", "b", "b4AQID", "b4", "b7AA==", "b=", "b4\nAA==", "4hello", "", "bé"} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, v3 bool) {
+		decode, encode := DecodeTextFrameV4, func(p Packet) []byte { return AppendPollingPacketV4(nil, p) }
+		if v3 {
+			decode, encode = DecodeTextFrameV3, func(p Packet) []byte { return appendV3StringPacket(nil, p) }
+		}
+		p, err := decode(frame)
+		if err != nil {
+			return
+		}
+		back, err := decode(encode(p))
+		if err != nil || !reflect.DeepEqual(norm([]Packet{back}), norm([]Packet{p})) {
+			t.Fatalf("text frame %q: %+v, then %+v, %v", frame, p, back, err)
+		}
+	})
+}

@@ -46,8 +46,18 @@ type Options struct {
 	DisableUpgrades bool
 	// DisableEIO3 refuses Engine.IO protocol 3 clients (socket.io-client 2),
 	// as Node does unless allowEIO3 is set. siogo accepts them by default:
-	// legacy browsers are one of its goals.
+	// legacy browsers are one of its goals. Either way only EIO=3 and EIO=4
+	// open a session; any other EIO, or none, gets code 5, as from Node with
+	// its default (Node with allowEIO3 takes any value but 4 for 3).
 	DisableEIO3 bool
+
+	// KeepHeaders, when not nil, names the only handshake header fields a
+	// session keeps for Header (and so for a socket's handshake): a
+	// browser's header, about 500 bytes on the wire, costs about 2.5 KB of
+	// heap per connection as a Go map, held as long as the connection. Nil keeps
+	// every field, as Node does (less the WebSocket handshake's own after
+	// an upgrade); an empty slice keeps none.
+	KeepHeaders []string
 
 	// DisablePerMessageDeflate turns off WebSocket compression, otherwise
 	// negotiated when the client offers it.

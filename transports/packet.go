@@ -96,6 +96,10 @@ func DecodeTextPacket(b []byte) (Packet, error) {
 	return Packet{Type: PacketType(t), Data: b[1:]}, nil
 }
 
+// DecodeTextFrameV4 decodes a v4 WebSocket text frame: a packet in text
+// form, or a binary message as 'b' and base64 (a client with forceBase64).
+func DecodeTextFrameV4(b []byte) (Packet, error) { return decodePollingPacketV4(b) }
+
 // decodePollingPacketV4 decodes one element of a v4 polling payload.
 func decodePollingPacketV4(b []byte) (Packet, error) {
 	if len(b) > 0 && b[0] == 'b' {

@@ -133,6 +133,11 @@ func decodeV3StringPacket(b []byte) (Packet, error) {
 	return DecodeTextPacket(b)
 }
 
+// DecodeTextFrameV3 decodes a v3 WebSocket text frame: a packet in text
+// form, or a binary one as 'b', its type digit and base64 (a client with
+// forceBase64).
+func DecodeTextFrameV3(b []byte) (Packet, error) { return decodeV3StringPacket(b) }
+
 // DecodeStringPayloadV3 decodes a v3 string payload, stopping at maxPackets.
 func DecodeStringPayloadV3(body []byte, maxPackets int) ([]Packet, error) {
 	if len(body) == 0 {

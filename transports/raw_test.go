@@ -52,6 +52,38 @@ func do(t *testing.T, method, url, contentType string, body []byte, header ...st
 	return rawResp{res.StatusCode, res.Header, b}
 }
 
+// sendGET writes a GET for rawURL on a connection of its own and returns
+// at once; the function it returns reads the response.
+func sendGET(t *testing.T, rawURL string) func() rawResp {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u.RequestURI(), u.Host); err != nil {
+		t.Fatal(err)
+	}
+	return func() rawResp {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rawResp{res.StatusCode, res.Header, b}
+	}
+}
+
 // handshake opens a polling session and returns its sid.
 func handshake(t *testing.T, base, query string) string {
 	t.Helper()

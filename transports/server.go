@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,8 @@ type Server struct {
 	// openTail is the open packet's JSON after the sid, one per transport
 	// (polling offers the upgrade, websocket offers none).
 	openTailPolling, openTailWS []byte
+	// keepHeaders is Options.KeepHeaders, canonical; nil keeps all.
+	keepHeaders map[string]struct{}
 
 	mu        sync.RWMutex
 	sessions  map[string]*Session
@@ -69,6 +73,12 @@ func NewServer(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("engine.io: starting the websocket loop: %w", err)
 		}
 		s.ws = ws
+	}
+	if opts.KeepHeaders != nil {
+		s.keepHeaders = make(map[string]struct{}, len(opts.KeepHeaders))
+		for _, k := range opts.KeepHeaders {
+			s.keepHeaders[textproto.CanonicalMIMEHeaderKey(k)] = struct{}{}
+		}
 	}
 	upgrades := []string{}
 	if s.websocket && !opts.DisableUpgrades {
@@ -145,8 +155,35 @@ func invalidHeaderChar(v string) bool {
 	return false
 }
 
-func protocolOf(q url.Values) int {
-	if q.Get("EIO") == "4" {
+// eioParam is the EIO query parameter as Node reads it: the last one when
+// it is repeated.
+func eioParam(q url.Values) string {
+	v := q["EIO"]
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+// handshakeProtocol is the protocol revision a handshake asks for: 3 or 4,
+// or 0 for any other EIO value (missing, empty, "abc", "5"), which Node
+// refuses with code 5 (its allowEIO3 off, the default: only "4" opens a
+// session there).
+func handshakeProtocol(q url.Values) int {
+	switch eioParam(q) {
+	case "4":
+		return 4
+	case "3":
+		return 3
+	}
+	return 0
+}
+
+// requestProtocol is the revision of a request that names a session, as
+// Node computes it to compare with the session's: 4 for EIO=4, 3 for any
+// other value or none.
+func requestProtocol(q url.Values) int {
+	if eioParam(q) == "4" {
 		return 4
 	}
 	return 3
@@ -215,7 +252,7 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, 
 		if !upgrade && sess.Transport() != transport {
 			return nil, requestError(CodeBadRequest, "")
 		}
-		if protocolOf(q) != sess.protocol {
+		if requestProtocol(q) != sess.protocol {
 			return nil, requestError(CodeBadRequest, "")
 		}
 		if upgrade && transport != TransportWebSocket {
@@ -246,10 +283,45 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, 
 	return nil, nil
 }
 
+// upgradeRefusal is what Node writes into a WebSocket it refuses after the
+// 101 (its abortUpgrade, byte for byte).
+func upgradeRefusal(message string) []byte {
+	return []byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\nContent-Length: " +
+		strconv.Itoa(len(message)) + "\r\n\r\n" + message)
+}
+
+// refuseProtocol refuses a handshake whose EIO names no protocol siogo
+// serves, with code 5. As Node, which checks the protocol only once ws has
+// answered the upgrade: a WebSocket handshake gets its 101, then the 400
+// response inside the upgraded stream, and the connection closes.
+func (s *Server) refuseProtocol(w http.ResponseWriter, r *http.Request, upgrade bool) {
+	e := requestError(CodeUnsupportedProtocolVersion, "")
+	if !upgrade {
+		s.refuse(w, e, false)
+		return
+	}
+	s.opts.Logger.Debug("engine.io request refused", "code", int(e.Code), "message", e.Message)
+	if o := s.opts.Observer; o != nil {
+		o.HandshakeRefused(e.Code)
+	}
+	conn, err := s.ws.Upgrade(w, r, nil, discardHandler{})
+	if err != nil {
+		return
+	}
+	_ = conn.Abort(upgradeRefusal(e.Message))
+}
+
+// discardHandler takes the events of a WebSocket accepted only to be
+// closed.
+type discardHandler struct{}
+
+func (discardHandler) OnMessage(*websocket.Conn, bool, []byte) {}
+func (discardHandler) OnClose(*websocket.Conn, error)          {}
+
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values, upgrade bool) {
-	protocol := protocolOf(q)
-	if protocol == 3 && s.opts.DisableEIO3 {
-		s.refuse(w, requestError(CodeUnsupportedProtocolVersion, ""), upgrade)
+	protocol := handshakeProtocol(q)
+	if protocol == 0 || (protocol == 3 && s.opts.DisableEIO3) {
+		s.refuseProtocol(w, r, upgrade)
 		return
 	}
 	sess := newSession(s, r, q, protocol, upgrade)
@@ -285,11 +357,13 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		live := sess.state == stateOpen
 		if live {
 			sess.ws = conn
-			sess.header = trimHeader(sess.header)
+			if s.keepHeaders == nil {
+				sess.header = trimHeader(sess.header)
+			}
 		}
 		sess.mu.Unlock()
 		if !live {
-			_ = conn.Close(1000)
+			_ = conn.Close(websocket.CloseNoStatus)
 			return
 		}
 		if err := sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailWS)}}); err != nil {

@@ -6,10 +6,12 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -248,6 +250,23 @@ func TestPingTimeout(t *testing.T) {
 			t.Fatalf("%s: reason %q", eio, got)
 		}
 	}
+	// Over WebSocket the session ends with a close frame without a status
+	// code, as from Node (ws's close() without arguments; clients see 1005).
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		ws := dialWS(t, e.URL, eio)
+		if _, open := ws.read(); !strings.HasPrefix(open, "0{") {
+			t.Fatalf("%s: open %q", eio, open)
+		}
+		for {
+			op, p := ws.read()
+			if op == 8 {
+				if p != "" {
+					t.Fatalf("%s: close frame %q, want no status code", eio, p)
+				}
+				break
+			}
+		}
+	}
 	// A v4 client that answers the ping stays.
 	sid := handshake(t, e.URL, "EIO=4")
 	url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
@@ -280,8 +299,9 @@ func TestShutdown(t *testing.T) {
 	if r := <-polled; string(r.Body) != "1" {
 		t.Fatalf("pending poll got %q, want the close packet", r.Body)
 	}
-	if op, _ := ws.read(); op != 8 {
-		t.Fatalf("websocket got opcode %d, want a close frame", op)
+	// As Node's ws.close() without arguments: no status code.
+	if op, p := ws.read(); op != 8 || p != "" {
+		t.Fatalf("websocket got opcode %d %q, want an empty close frame", op, p)
 	}
 	if got := e.reason(t, sid); got != transports.ReasonServerShutdown {
 		t.Fatalf("reason %q", got)
@@ -411,5 +431,328 @@ func TestPerMessageDeflate(t *testing.T) {
 	plain.send(1, big)
 	if b0, p := plain.readFrame(); b0&0x40 != 0 || p != big {
 		t.Fatalf("uncompressed client got first byte %#x", b0)
+	}
+}
+
+// TestProtocolVersion: only EIO=3 and EIO=4 open a session; any other
+// value, or none, gets code 5 as from Node's engine.io 6 (the last EIO
+// counts when it is repeated, as Node reads the query). A request naming a
+// session is compared with its protocol as Node does: EIO=4 is 4, any
+// other value is 3.
+func TestProtocolVersion(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	noEIO3 := newEchoServer(t, transports.Options{DisableEIO3: true})
+	const refused = `{"code":5,"message":"Unsupported protocol version"}`
+	for _, q := range []string{"", "EIO=", "EIO=abc", "EIO=5", "EIO=04", "EIO=2", "EIO=4&EIO=5", "EIO=3&EIO=abc"} {
+		t.Run("polling "+q, func(t *testing.T) {
+			r := do(t, "GET", e.URL+"/engine.io/?transport=polling&"+q, "", nil)
+			if r.Status != 400 || string(r.Body) != refused || r.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("got %d %s %q, want 400 %s", r.Status, r.Body, r.Header.Get("Content-Type"), refused)
+			}
+		})
+	}
+	v4, v3 := regexp.MustCompile(`^0\{"sid":`), regexp.MustCompile(`^[0-9]+:0\{"sid":`)
+	for q, open := range map[string]*regexp.Regexp{"EIO=4": v4, "EIO=3": v3, "EIO=abc&EIO=4": v4} {
+		t.Run("polling "+q, func(t *testing.T) {
+			r := do(t, "GET", e.URL+"/engine.io/?transport=polling&"+q, "", nil)
+			if r.Status != 200 || !open.Match(r.Body) {
+				t.Fatalf("got %d %s, want an open packet %s...", r.Status, r.Body, open)
+			}
+		})
+	}
+	// Over WebSocket Node checks the protocol after ws has sent the 101:
+	// its 400 response then comes inside the upgraded stream.
+	const afterUpgrade = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\nContent-Length: 28\r\n\r\nUnsupported protocol version"
+	for _, tt := range []struct{ name, base, query string }{
+		{"no EIO", e.URL, ""}, {"EIO=abc", e.URL, "EIO=abc"}, {"EIO=5", e.URL, "EIO=5"}, {"EIO=3 refused", noEIO3.URL, "EIO=3"},
+	} {
+		t.Run("websocket "+tt.name, func(t *testing.T) {
+			c := dialWS(t, tt.base, tt.query)
+			_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			rest, err := io.ReadAll(c.br)
+			if err != nil {
+				t.Fatalf("after %q: %v (the server did not close)", rest, err)
+			}
+			if string(rest) != afterUpgrade {
+				t.Fatalf("after the 101: %q, want %q", rest, afterUpgrade)
+			}
+		})
+	}
+	if n := e.Count() + noEIO3.Count(); n != 3 {
+		t.Fatalf("%d sessions open, want the 3 accepted above", n)
+	}
+
+	const mismatch = `{"code":3,"message":"Bad request"}`
+	sid4 := handshake(t, e.URL, "EIO=4")
+	for _, q := range []string{"", "EIO=abc", "EIO=3", "EIO=4&EIO=5"} {
+		if r := do(t, "GET", e.URL+"/engine.io/?transport=polling&sid="+sid4+"&"+q, "", nil); r.Status != 400 || string(r.Body) != mismatch {
+			t.Fatalf("v4 session, %q: got %d %s, want 400 %s", q, r.Status, r.Body, mismatch)
+		}
+	}
+	sid3 := handshake(t, e.URL, "EIO=3")
+	if r := do(t, "POST", e.URL+"/engine.io/?EIO=abc&transport=polling&sid="+sid3, "text/plain", []byte("3:4hi")); string(r.Body) != "ok" {
+		t.Fatalf("v3 session, EIO=abc: got %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", e.URL+"/engine.io/?transport=polling&sid="+sid3, "", nil); string(r.Body) != "3:4hi" {
+		t.Fatalf("v3 session, no EIO: got %d %s", r.Status, r.Body)
+	}
+}
+
+// TestClientCloseWhilePolling: a client POSTs its close packet while its
+// GET waits. As Node's Polling.onClose: the POST gets "ok", the GET a noop
+// (or what was queued before the close), never a close packet, and the
+// session is gone at once.
+func TestClientCloseWhilePolling(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	for _, tt := range []struct{ name, eio, body, poll string }{
+		{"v4", "EIO=4", "1", "6"},
+		{"v3", "EIO=3", "1:1", "1:6"},
+		{"v4 message first", "EIO=4", "4hi\x1e1", "4hi"},
+		{"v4 message after", "EIO=4", "1\x1e4hi", "6"},
+		{"v3 message first", "EIO=3", "3:4hi1:1", "3:4hi"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// A GET that reached the server only after the close would
+			// find no session: then the case runs again.
+			for try := 0; ; try++ {
+				sid := handshake(t, e.URL, tt.eio)
+				url := e.URL + "/engine.io/?" + tt.eio + "&transport=polling&sid=" + sid
+				polled := make(chan rawResp)
+				go func() { polled <- do(t, "GET", url, "", nil) }()
+				waitPending(t, e, sid)
+				if r := do(t, "POST", url, "text/plain;charset=UTF-8", []byte(tt.body)); r.Status != 200 || string(r.Body) != "ok" {
+					t.Fatalf("POST: %d %q, want 200 ok", r.Status, r.Body)
+				}
+				r := <-polled
+				if r.Status == 400 && try < 3 {
+					continue
+				}
+				if r.Status != 200 || string(r.Body) != tt.poll {
+					t.Fatalf("pending GET: %d %q, want 200 %q", r.Status, r.Body, tt.poll)
+				}
+				if r := do(t, "GET", url, "", nil); r.Status != 400 || string(r.Body) != `{"code":1,"message":"Session ID unknown"}` {
+					t.Fatalf("GET after the close: %d %s, want code 1", r.Status, r.Body)
+				}
+				if got := e.reason(t, sid); got != transports.ReasonTransportClose {
+					t.Fatalf("reason %q, want %q", got, transports.ReasonTransportClose)
+				}
+				return
+			}
+		})
+	}
+	// The official suite's "forcefully closes the session": the poll and
+	// the close sent at once. Node takes them in the order they come;
+	// siogo's close waits a moment for a poll sent before it.
+	for _, tt := range []struct{ eio, body, poll string }{{"EIO=4", "1", "6"}, {"EIO=3", "1:1", "1:6"}} {
+		t.Run(tt.eio+" poll and close at once", func(t *testing.T) {
+			for i := 0; i < 20; i++ {
+				sid := handshake(t, e.URL, tt.eio)
+				url := e.URL + "/engine.io/?" + tt.eio + "&transport=polling&sid=" + sid
+				// The GET's bytes are on their way before the POST starts.
+				get := sendGET(t, url)
+				do(t, "POST", url, "text/plain;charset=UTF-8", []byte(tt.body))
+				if r := get(); r.Status != 200 || string(r.Body) != tt.poll {
+					t.Fatalf("try %d: GET %d %s, want 200 %q", i, r.Status, r.Body, tt.poll)
+				}
+				if r := do(t, "GET", url, "", nil); r.Status != 400 {
+					t.Fatalf("try %d: GET after the close: %d %s, want 400", i, r.Status, r.Body)
+				}
+			}
+		})
+	}
+	t.Run("no poll pending", func(t *testing.T) {
+		sid := handshake(t, e.URL, "EIO=4")
+		url := e.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid
+		if r := do(t, "POST", url, "text/plain;charset=UTF-8", []byte("1")); string(r.Body) != "ok" {
+			t.Fatalf("POST: %d %q", r.Status, r.Body)
+		}
+		if r := do(t, "GET", url, "", nil); r.Status != 400 || string(r.Body) != `{"code":1,"message":"Session ID unknown"}` {
+			t.Fatalf("GET after the close: %d %s, want code 1", r.Status, r.Body)
+		}
+	})
+	if n := e.Count(); n != 0 {
+		t.Fatalf("%d sessions still counted open", n)
+	}
+}
+
+// TestSecondWebSocketBytes: a WebSocket for a session that is upgrading,
+// upgraded, or opened on WebSocket is accepted (101) and closed at once
+// with a close frame without a status code, as Node's onWebSocket does
+// (ws's close() with no arguments); the session's own WebSocket goes on.
+func TestSecondWebSocketBytes(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	// closedAtOnce dials a WebSocket for sid and checks that its only
+	// frame is an empty close frame, then the end of the connection.
+	closedAtOnce := func(t *testing.T, eio, sid string) {
+		t.Helper()
+		c := dialWS(t, e.URL, eio+"&sid="+sid)
+		if b0, p := c.readFrame(); b0 != 0x88 || p != "" {
+			t.Fatalf("second WebSocket: frame %#x %q, want an empty close frame 0x88", b0, p)
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if rest, err := io.ReadAll(c.br); err != nil || len(rest) != 0 {
+			t.Fatalf("after the close frame: %q, %v; want the end of the connection", rest, err)
+		}
+	}
+	upgraded := func(t *testing.T, sess *transports.Session) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for sess.Transport() != transports.TransportWebSocket {
+			if time.Now().After(deadline) {
+				t.Fatal("the upgrade did not complete")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		t.Run(eio+" upgraded", func(t *testing.T) {
+			sid := handshake(t, e.URL, eio)
+			ws := dialWS(t, e.URL, eio+"&sid="+sid)
+			ws.send(1, "2probe")
+			ws.expect("3probe")
+			ws.send(1, "5")
+			upgraded(t, e.session(t, sid))
+			closedAtOnce(t, eio, sid)
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+		})
+		t.Run(eio+" upgrading", func(t *testing.T) {
+			sid := handshake(t, e.URL, eio)
+			ws := dialWS(t, e.URL, eio+"&sid="+sid)
+			ws.send(1, "2probe")
+			ws.expect("3probe")
+			closedAtOnce(t, eio, sid)
+			ws.send(1, "5")
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+			upgraded(t, e.session(t, sid))
+		})
+		t.Run(eio+" opened on WebSocket", func(t *testing.T) {
+			ws := dialWS(t, e.URL, eio)
+			_, open := ws.read()
+			m := sidPattern.FindStringSubmatch(open)
+			if m == nil {
+				t.Fatalf("open packet %q", open)
+			}
+			closedAtOnce(t, eio, m[1])
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+		})
+	}
+}
+
+// TestPollRightAfterUpgrade: a client that sends the upgrade packet and
+// then polls gets the answer of a poll after the upgrade (400), as from
+// Node, which takes the two in the order they came; siogo's WebSocket
+// frames are handled on another goroutine than the poll, so a poll that
+// comes while the upgrade is pending waits for it, up to the 100 ms after
+// which Node releases such a poll with a noop (the official suite's
+// "ignores HTTP requests with same sid after upgrade").
+func TestPollRightAfterUpgrade(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	noop := map[string]string{"EIO=4": "6", "EIO=3": "1:6"}
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		refused := 0
+		for i := 0; i < 20; i++ {
+			sid := handshake(t, e.URL, eio)
+			url := e.URL + "/engine.io/?" + eio + "&transport=polling&sid=" + sid
+			ws := dialWS(t, e.URL, eio+"&sid="+sid)
+			ws.send(1, "2probe")
+			ws.expect("3probe")
+			ws.send(1, "5")
+			start := time.Now()
+			r := do(t, "GET", url, "", nil)
+			switch {
+			case r.Status == 400 && string(r.Body) == `{"code":3,"message":"Bad request"}`:
+				refused++
+			case r.Status == 200 && string(r.Body) == noop[eio] && time.Since(start) >= 100*time.Millisecond:
+				// A machine so loaded that the upgrade packet took longer
+				// than Node's 100 ms release of a poll: Node's answer too.
+			default:
+				t.Fatalf("%s, try %d: poll after the upgrade packet: %d %q after %v, want 400 code 3", eio, i, r.Status, r.Body, time.Since(start))
+			}
+			ws.send(1, "4hello")
+			ws.expect("4hello")
+			ws.conn.Close()
+		}
+		if refused == 0 {
+			t.Fatalf("%s: no poll after the upgrade packet was refused", eio)
+		}
+	}
+}
+
+// TestBase64WebSocket: a client that asked for base64 (forceBase64, b64=1
+// on its WebSocket's request) sends binary as text ("b"+base64 in protocol
+// 4, "b4"+base64 in protocol 3, nothing after it for an empty message),
+// and gets binary back in the same form, as from Node's engine.io; on a
+// WebSocket opened straight away and on one upgraded to. A client that did
+// not ask gets binary frames.
+func TestBase64WebSocket(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	for _, tc := range []struct{ eio, head string }{{"EIO=4", "b"}, {"EIO=3", "b4"}} {
+		t.Run(tc.eio, func(t *testing.T) {
+			check := func(ws *wsClient) {
+				t.Helper()
+				for _, data := range []string{"\x00\x01\xfe\xff", ""} {
+					ws.send(1, tc.head+base64.StdEncoding.EncodeToString([]byte(data)))
+					op, got := ws.read()
+					if op != 1 || got != tc.head+base64.StdEncoding.EncodeToString([]byte(data)) {
+						t.Fatalf("echo of %q: opcode %d %q", data, op, got)
+					}
+				}
+			}
+			direct := dialWS(t, e.URL, tc.eio+"&b64=1")
+			direct.read() // open
+			check(direct)
+
+			sid := handshake(t, e.URL, tc.eio+"&b64=1")
+			up := dialWS(t, e.URL, tc.eio+"&b64=1&sid="+sid)
+			up.send(1, "2probe")
+			up.expect("3probe")
+			up.send(1, "5")
+			check(up)
+
+			plain := dialWS(t, e.URL, tc.eio)
+			plain.read()
+			plain.send(1, tc.head+"AAE=")
+			op, got := plain.read()
+			want := "\x00\x01"
+			if tc.eio == "EIO=3" {
+				want = "\x04\x00\x01"
+			}
+			if op != 2 || got != want {
+				t.Fatalf("client without b64: opcode %d %q, want a binary frame", op, got)
+			}
+		})
+	}
+}
+
+// TestUnmaskedWebSocketFrame: on an Engine.IO WebSocket too, an unmasked
+// client frame closes the connection with 1002 (whatever its bytes: a
+// valid packet is not delivered) and the session with a transport error.
+func TestUnmaskedWebSocketFrame(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	ws := dialWS(t, e.URL, "EIO=4")
+	_, open := ws.read()
+	ws.sid = sidPattern.FindStringSubmatch(open)[1]
+	sid := e.sidOf(t, ws)
+	if _, err := ws.conn.Write([]byte("\x81\x064hello")); err != nil {
+		t.Fatal(err)
+	}
+	if op, p := ws.read(); op != 8 || p != "\x03\xea" {
+		t.Fatalf("after an unmasked frame: opcode %d %q, want close 1002", op, p)
+	}
+	select {
+	case got := <-e.closed:
+		if got != sid {
+			t.Fatalf("session %s closed, want %s", got, sid)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still open")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.reasons[sid]; r != transports.ReasonTransportError {
+		t.Fatalf("reason %q, want %q", r, transports.ReasonTransportError)
 	}
 }

@@ -1,6 +1,7 @@
 package transports
 
 import (
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -32,7 +33,13 @@ type Session struct {
 	protocol int
 	// v3 polling clients that asked for base64 (b64=1 at the handshake, or
 	// JSONP) cannot take the binary payload.
-	b64        bool
+	b64 bool
+	// wsB64: the client of the current WebSocket asked for base64
+	// (forceBase64, b64=1 on the WebSocket's request): binary messages go
+	// both ways as base64 text frames, as Node's supportsBinary is false.
+	// upgradeB64 is the same for the WebSocket being upgraded to.
+	wsB64      bool
+	upgradeB64 bool
 	jsonp      bool
 	jsonpIndex string
 	header     http.Header
@@ -53,6 +60,7 @@ type Session struct {
 	ws           *websocket.Conn // the current transport, when WebSocket
 	probe        *websocket.Conn // a WebSocket being upgraded to
 	upgrading    bool            // the probe answered; the pending poll is released
+	probedAt     time.Duration   // when upgrading began, since clockStart
 	upgradeTimer *time.Timer
 	queue        []Packet
 	pollWake     chan struct{} // set while a GET waits
@@ -74,7 +82,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		srv:        srv,
 		id:         id,
 		protocol:   protocol,
-		header:     r.Header,
+		header:     srv.keptHeader(r.Header),
 		rawQuery:   r.URL.RawQuery,
 		remoteAddr: r.RemoteAddr,
 		url:        r.URL.RequestURI(),
@@ -86,6 +94,7 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 	}
 	if q.Get("b64") != "" {
 		s.b64 = true
+		s.wsB64 = ws
 	}
 	return s
 }
@@ -116,6 +125,25 @@ func trimHeader(h http.Header) http.Header {
 			continue
 		}
 		out[k] = v
+	}
+	return out
+}
+
+// keptHeader is what a session keeps of its handshake's header under
+// Options.KeepHeaders: copies, so that the request's own map and the block
+// of values net/http parsed it into are not held by an idle connection.
+func (s *Server) keptHeader(h http.Header) http.Header {
+	if s.keepHeaders == nil {
+		return h
+	}
+	var out http.Header
+	for k := range s.keepHeaders {
+		if v, ok := h[k]; ok {
+			if out == nil {
+				out = make(http.Header, len(s.keepHeaders))
+			}
+			out[k] = slices.Clone(v)
+		}
 	}
 	return out
 }
@@ -214,8 +242,11 @@ func (s *Session) wakePoll() {
 }
 
 var (
-	typeDigits = [...][]byte{{'0'}, {'1'}, {'2'}, {'3'}, {'4'}, {'5'}, {'6'}}
-	typeBytes  = [...][]byte{{0}, {1}, {2}, {3}, {4}, {5}, {6}}
+	// base64Heads start a binary message sent as text: "b4" in protocol
+	// 3, "b" in protocol 4.
+	base64Heads = [...][]byte{[]byte("b4"), []byte("b")}
+	typeDigits  = [...][]byte{{'0'}, {'1'}, {'2'}, {'3'}, {'4'}, {'5'}, {'6'}}
+	typeBytes   = [...][]byte{{0}, {1}, {2}, {3}, {4}, {5}, {6}}
 )
 
 // writeWS writes pkts to conn in one call.
@@ -224,6 +255,8 @@ func (s *Session) writeWS(conn *websocket.Conn, pkts []Packet) error {
 	frames := small[:0]
 	for _, p := range pkts {
 		switch {
+		case p.Binary && s.wsB64:
+			frames = append(frames, websocket.Frame{Head: base64Heads[s.protocol-3], Data: base64.StdEncoding.AppendEncode(nil, p.Data), NoCompress: p.NoCompress})
 		case p.Binary && s.protocol == 4:
 			frames = append(frames, websocket.Frame{Binary: true, Data: p.Data, NoCompress: p.NoCompress})
 		case p.Binary:
@@ -334,14 +367,63 @@ func (s *Session) onPacket(p Packet) {
 		}
 		s.mu.Unlock()
 	case PacketClose:
-		s.closeWith(ReasonTransportClose, false)
+		s.awaitPoll()
+		s.close(ReasonTransportClose, closeByClient)
 	}
 	// open, upgrade and noop from the client carry nothing to act on.
 }
 
+// closePollGrace bounds how long a polling client's close waits for a poll
+// the client sent before it. Node takes requests in the order they come,
+// so a client that polls and then posts its close packet (the official
+// suite's "forcefully closes the session") has its poll answered with a
+// noop; here the two requests run on goroutines of their own, and the post
+// may be served first. Real clients seldom wait: engine.io-client keeps a
+// poll pending while it is open.
+const closePollGrace = 100 * time.Millisecond
+
+// awaitPoll waits, at most closePollGrace, until a poll is pending on a
+// polling session.
+func (s *Session) awaitPoll() {
+	deadline := time.Now().Add(closePollGrace)
+	for {
+		s.mu.Lock()
+		ready := s.pollWake != nil || s.ws != nil || s.state != stateOpen
+		s.mu.Unlock()
+		if ready || !time.Now().Before(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// closeMode is what a polling client is told when its session closes.
+type closeMode uint8
+
+const (
+	// closeAtOnce: a pending poll gets the close packet, as in Node when a
+	// session fails (an error, a ping timeout).
+	closeAtOnce closeMode = iota
+	// closeNotify: the close packet goes in the pending poll or, if none
+	// is, in the next one (the server closes the session).
+	closeNotify
+	// closeByClient: the client sent the close packet. A pending poll is
+	// released with what is queued, a noop if nothing is, and no close
+	// packet (Node's Polling.onClose); the session is unknown at once.
+	closeByClient
+)
+
 // closeWith closes the session for reason. When notify is set and the
 // session is polling, the close packet waits for the client's next poll.
 func (s *Session) closeWith(reason string, notify bool) {
+	mode := closeAtOnce
+	if notify {
+		mode = closeNotify
+	}
+	s.close(reason, mode)
+}
+
+func (s *Session) close(reason string, mode closeMode) {
 	s.mu.Lock()
 	if s.state != stateOpen {
 		s.mu.Unlock()
@@ -360,9 +442,12 @@ func (s *Session) closeWith(reason string, notify bool) {
 	ws := s.ws
 	// A polling client gets its close packet in its pending poll, or, when
 	// notify is set, in its next one; that poll then forgets the session.
-	finalNow := ws != nil || (!notify && s.pollWake == nil)
+	// A client that closed gets none: its pending poll takes what waits.
+	finalNow := ws != nil || (mode != closeNotify && s.pollWake == nil)
 	if !finalNow {
-		s.queue = append(s.queue, Packet{Type: PacketClose})
+		if mode != closeByClient {
+			s.queue = append(s.queue, Packet{Type: PacketClose})
+		}
 		s.wakePoll()
 		if s.timer == nil {
 			s.timer = time.AfterFunc(s.srv.opts.CloseTimeout, s.onTimer)
@@ -373,13 +458,18 @@ func (s *Session) closeWith(reason string, notify bool) {
 	s.mu.Unlock()
 
 	if probe != nil {
-		_ = probe.Close(1000)
+		_ = probe.Close(websocket.CloseNoStatus)
 	}
 	if ws != nil {
-		_ = ws.Close(1000)
+		_ = ws.Close(websocket.CloseNoStatus)
 	}
-	if finalNow {
+	switch {
+	case finalNow:
 		s.finalize()
+	case mode == closeByClient:
+		// The released poll finalizes the session; until it runs, a new
+		// request must already find the session gone, as in Node.
+		s.srv.remove(s)
 	}
 	s.srv.opts.Logger.Debug("engine.io session closed", "sid", s.id, "reason", reason)
 	if o := s.srv.opts.Observer; o != nil {
@@ -414,6 +504,15 @@ func (s *Session) finalize() {
 	s.srv.remove(s)
 }
 
+// upgradePollWait is the period at which Node releases a poll with a noop
+// during an upgrade (setInterval from the probe's answer); a poll that
+// comes then is released at the next such tick.
+const upgradePollWait = 100 * time.Millisecond
+
+// clockStart is the origin of the monotonic times a session keeps as
+// durations, 8 bytes where a time.Time takes 24.
+var clockStart = time.Now()
+
 // servePoll answers a GET: at once when packets wait, else when the first
 // one comes.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
@@ -425,12 +524,31 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.closeWith(ReasonTransportError, false)
 		return
 	}
-	if len(s.queue) == 0 && s.state == stateOpen && !s.upgrading && s.ws == nil {
+	if s.ws != nil && s.state == stateOpen {
+		// Upgraded since the request was checked.
+		s.mu.Unlock()
+		requestError(CodeBadRequest, "").writeJSON(w)
+		return
+	}
+	if len(s.queue) == 0 && s.state == stateOpen {
 		wake := make(chan struct{}, 1)
 		s.pollWake = wake
+		// A poll that comes while the upgrade is pending waits for it: the
+		// client may have sent the upgrade packet first, which Node would
+		// have taken first, and siogo handles WebSocket frames on another
+		// goroutine. Node releases such a poll with a noop at its next
+		// 100 ms tick.
+		var upgradeWait <-chan time.Time
+		duringUpgrade := s.upgrading
+		if duringUpgrade {
+			t := time.NewTimer(upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait)
+			defer t.Stop()
+			upgradeWait = t.C
+		}
 		s.mu.Unlock()
 		select {
 		case <-wake:
+		case <-upgradeWait:
 		case <-r.Context().Done():
 			s.mu.Lock()
 			s.pollWake = nil
@@ -440,6 +558,11 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		s.pollWake = nil
+		if duringUpgrade && s.ws != nil && s.state == stateOpen {
+			s.mu.Unlock()
+			requestError(CodeBadRequest, "").writeJSON(w)
+			return
+		}
 	}
 	pkts := s.queue
 	s.queue = nil
@@ -526,14 +649,24 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 
 // serveUpgrade starts the upgrade of a polling session to WebSocket.
 func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Values) {
+	if s.srv.opts.DisableUpgrades {
+		requestError(CodeBadRequest, "").writeUpgrade(w)
+		return
+	}
 	s.mu.Lock()
-	refuse := s.state != stateOpen || s.ws != nil || s.probe != nil || s.srv.opts.DisableUpgrades
-	if !refuse {
+	// A session that is closed, upgrading or already on a WebSocket does
+	// not refuse the handshake: as Node's onWebSocket, it accepts the
+	// WebSocket and closes it at once, and its own transport goes on.
+	doomed := s.state != stateOpen || s.ws != nil || s.probe != nil
+	if !doomed {
 		s.upgrading = false
+		s.upgradeB64 = q.Get("b64") != ""
 	}
 	s.mu.Unlock()
-	if refuse {
-		requestError(CodeBadRequest, "").writeUpgrade(w)
+	if doomed {
+		if conn, err := s.srv.ws.Upgrade(w, r, nil, discardHandler{}); err == nil {
+			_ = conn.Close(websocket.CloseNoStatus)
+		}
 		return
 	}
 	conn, err := s.srv.ws.Upgrade(w, r, nil, probeHandler{s})
@@ -543,7 +676,7 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Val
 	s.mu.Lock()
 	if s.state != stateOpen || (s.probe != nil && s.probe != conn) {
 		s.mu.Unlock()
-		_ = conn.Close(1000)
+		_ = conn.Close(websocket.CloseNoStatus)
 		return
 	}
 	if s.ws != conn {
@@ -562,15 +695,19 @@ func (s *Session) abortUpgrade(conn *websocket.Conn) {
 	upgraded := s.ws == conn
 	s.mu.Unlock()
 	if !upgraded {
-		_ = conn.Close(1000)
+		_ = conn.Close(websocket.CloseNoStatus)
 	}
 }
 
-// decodeFrame decodes a WebSocket message of the session's protocol.
+// decodeFrame decodes a WebSocket message of the session's protocol. A
+// text frame may hold a binary message in base64 (a client with
+// forceBase64), as Node's parsers take it whatever the client announced.
 func (s *Session) decodeFrame(binary bool, data []byte) (Packet, error) {
 	switch {
+	case !binary && s.protocol == 4:
+		return DecodeTextFrameV4(data)
 	case !binary:
-		return DecodeTextPacket(data)
+		return DecodeTextFrameV3(data)
 	case s.protocol == 4:
 		return Packet{Type: PacketMessage, Data: data, Binary: true}, nil
 	default:
@@ -631,6 +768,7 @@ func (h probeHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
 		s.mu.Lock()
 		if s.probe == c {
 			s.upgrading = true
+			s.probedAt = time.Since(clockStart)
 			// Release the pending poll, so that the client can pause
 			// polling and send the upgrade packet.
 			s.wakePoll()
@@ -663,13 +801,14 @@ func (s *Session) completeUpgrade(c *websocket.Conn) {
 	s.mu.Lock()
 	if s.state != stateOpen || s.probe != c {
 		s.mu.Unlock()
-		_ = c.Close(1000)
+		_ = c.Close(websocket.CloseNoStatus)
 		return
 	}
 	if s.upgradeTimer != nil {
 		s.upgradeTimer.Stop()
 	}
 	s.ws = c
+	s.wsB64 = s.upgradeB64
 	s.probe = nil
 	s.upgrading = false
 	pkts := s.queue

@@ -31,6 +31,8 @@ type config struct {
 	TLSKey          string
 	ShutdownTimeout time.Duration
 	ClientDir       string
+	KeepHeaders     string
+	DebugAddr       string
 }
 
 func envName(flagName string) string {
@@ -59,6 +61,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
+	fs.StringVar(&c.KeepHeaders, "keep-headers", "none", "handshake header fields each connection keeps for the application, comma-separated; none, or * for all (as Node)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles (/debug/pprof/) on this address, apart from --addr; keep it private")
 	fs.StringVar(&c.ClientDir, "client-dir", "public/node_modules", "where npm installed the client bundles (cd public && npm ci)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "siogo: a Socket.IO server with its demo application.\n\nUsage: siogo [flags]\n\nFlags (each also read from its environment variable):\n")

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -52,6 +53,44 @@ func main() {
 		log.Error("siogo stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// serveDebug serves net/http/pprof on addr, on a listener of its own so
+// that profiles never reach the public address.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("siogo profiles", "addr", ln.Addr().String())
+	return func() { _ = hs.Close() }, nil
+}
+
+// keepHeaders reads --keep-headers: the demo reads no header, so by
+// default a connection keeps none (a browser's costs about 2.5 KB per
+// connection, held while it idles).
+func keepHeaders(v string) []string {
+	switch strings.TrimSpace(v) {
+	case "*":
+		return nil
+	case "", "none":
+		return []string{}
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func newLogger(cfg config) (*slog.Logger, error) {
@@ -115,6 +154,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		Observer:          m,
 		Logger:            log,
 	}
+	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders)
 	if cfg.CORSOrigin != "" {
 		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
 	}
@@ -150,6 +190,14 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	mountStatic(mux, cfg.Path, cfg.ClientDir)
+
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -382,4 +383,95 @@ func TestConfig(t *testing.T) {
 	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"SIOGO_TICK": "soon"}[k] }, io.Discard); err == nil {
 		t.Error("a bad environment value accepted")
 	}
+}
+
+// rawWS is a WebSocket client that writes frames byte by byte, for what
+// only bytes show.
+type rawWS struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialRawWS(t *testing.T, base, path string) *rawWS {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", err, res)
+	}
+	return &rawWS{t, conn, br}
+}
+
+// send writes one final frame of opcode op (< 126 bytes), masked or not.
+func (c *rawWS) send(op byte, masked bool, payload string) {
+	p := []byte(payload)
+	b := []byte{0x80 | op, byte(len(p))}
+	if masked {
+		key := []byte{0xa1, 0x07, 0x5c, 0xe2}
+		for i := range p {
+			p[i] ^= key[i%4]
+		}
+		b[1] |= 0x80
+		b = append(b, key...)
+	}
+	if _, err := c.conn.Write(append(b, p...)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read returns the next frame's opcode and payload (< 126 bytes).
+func (c *rawWS) read() (byte, string) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	h := make([]byte, 2)
+	if _, err := io.ReadFull(c.br, h); err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	p := make([]byte, h[1]&0x7f)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return h[0] & 0x0f, string(p)
+}
+
+// TestPlainWebSocketFrames: on /ws an empty text message comes back as an
+// empty text message, in order with the others, and an unmasked client
+// frame (RFC 6455 section 5.1) closes the connection with 1002, as Node's
+// ws does.
+func TestPlainWebSocketFrames(t *testing.T) {
+	base := start(t, "--tick", "1h")
+	t.Run("empty", func(t *testing.T) {
+		c := dialRawWS(t, base, "/ws")
+		for _, m := range []string{"a", "", "b"} {
+			c.send(1, true, m)
+		}
+		c.send(2, true, "")
+		for _, want := range []struct {
+			op byte
+			p  string
+		}{{1, "a"}, {1, ""}, {1, "b"}, {2, ""}} {
+			if op, p := c.read(); op != want.op || p != want.p {
+				t.Fatalf("got opcode %d %q, want %d %q", op, p, want.op, want.p)
+			}
+		}
+	})
+	t.Run("unmasked", func(t *testing.T) {
+		c := dialRawWS(t, base, "/ws")
+		c.send(1, false, "unmasked")
+		if op, p := c.read(); op != 8 || !strings.HasPrefix(p, "\x03\xea") {
+			t.Fatalf("after an unmasked frame: opcode %d %q, want close 1002", op, p)
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.br.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("connection still open after the close (%d more bytes)", n)
+		}
+	})
 }

@@ -1,6 +1,6 @@
 // A plain WebSocket client (npm ws) against siogo's /ws, for
 // cmd/siogo/main_test.go: a timestamp arrives as a decimal text message;
-// text and binary messages come back as they went.
+// text and binary messages come back as they went, an empty one too.
 //
 // usage: node ws-client.js '{"url":"ws://host:port/ws"}'
 "use strict";
@@ -38,6 +38,13 @@ async function main() {
   const text = await skipTicks();
   if (text.isBinary || text.data.toString() !== "hello /ws") fail(`text echo ${text.data}`);
   step("text");
+  ws.send("");
+  ws.send("after empty");
+  const empty = await skipTicks();
+  if (empty.isBinary || empty.data.length !== 0) fail(`empty text echo ${empty.data}`);
+  const after = await skipTicks();
+  if (after.data.toString() !== "after empty") fail(`after the empty message: ${after.data}`);
+  step("empty");
   const bin = Buffer.from([0, 1, 2, 255]);
   ws.send(bin);
   const b = await skipTicks();

@@ -1,16 +1,19 @@
 // Package websocket carries Engine.IO over WebSocket on lesismal/nbio.
 //
 // Why nbio: an idle WebSocket must cost little memory, and a goroutine
-// blocked reading each connection costs 4-8 KB of stack alone. nbio's
-// upgrader hands the hijacked connection of any net/http server to an epoll
-// loop, so no goroutine waits on an idle connection; reads are parsed by the
-// loop and messages run on a shared pool, in order per connection. The
+// blocked reading each connection costs 4-8 KB of stack alone. The
+// connection hijacked from any net/http server moves to nbio's epoll loop,
+// so no goroutine waits on an idle connection; reads are parsed as the loop
+// gets them and messages run on a shared pool, in order per connection. The
 // comparison with gorilla/websocket, coder/websocket, gobwas/ws and lxzan/gws
 // is in bench/README.md.
 //
-// Writes are framed here rather than by nbio so that several frames for one
-// connection leave in one write call, and so that compression applies only
-// to messages at or above a threshold, as Node's ws does.
+// Only the event loop is nbio's. The handshake (accept.go) and the frame
+// reader (read.go) are siogo's, because nbio's reader drops messages of no
+// bytes and accepts unmasked client frames. Writes are framed here too, so
+// that several frames for one connection leave in one write call, and so
+// that compression applies only to messages at or above a threshold, as
+// Node's ws does.
 package websocket
 
 import (
@@ -18,16 +21,13 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
-	"net/http"
-	"reflect"
 	"runtime"
 	"sync"
 
+	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
-	nbws "github.com/lesismal/nbio/nbhttp/websocket"
 )
 
 // Config sets the limits of a Server. The zero value is usable.
@@ -54,12 +54,8 @@ type Handler interface {
 // Server upgrades HTTP requests to WebSocket connections served by an nbio
 // event loop.
 type Server struct {
-	cfg      Config
-	engine   *nbhttp.Engine
-	upgrader *nbws.Upgrader
-	// conns maps nbio's connections to siogo's, from the first frame or
-	// the upgrade, whichever comes first, until the close.
-	conns sync.Map
+	cfg    Config
+	engine *nbhttp.Engine
 	// flushq holds connections with bytes to write, for the flushers.
 	flushq chan *Conn
 	done   chan struct{}
@@ -82,10 +78,9 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.MaxWriteBuffer = 4 << 20
 	}
 	engine := nbhttp.NewEngine(nbhttp.Config{
-		Name:                    "siogo",
-		MaxLoad:                 1 << 20,
-		ReleaseWebsocketPayload: true,
-		MaxWriteBufferSize:      cfg.MaxWriteBuffer,
+		Name:               "siogo",
+		MaxLoad:            1 << 20,
+		MaxWriteBufferSize: cfg.MaxWriteBuffer,
 	})
 	if err := engine.Start(); err != nil {
 		return nil, err
@@ -94,16 +89,6 @@ func NewServer(cfg Config) (*Server, error) {
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		go s.flusher()
 	}
-	u := nbws.NewUpgrader()
-	u.Engine = engine
-	u.KeepaliveTime = 0 // Engine.IO has its own heartbeat.
-	u.MessageLengthLimit = cfg.MaxMessageSize
-	u.BlockingModTrasferConnToPoller = true
-	u.CheckOrigin = func(*http.Request) bool { return true } // the Engine.IO layer checks origins
-	u.EnableCompression(cfg.Compression)
-	u.OnMessage(s.onMessage)
-	u.OnClose(s.onClose)
-	s.upgrader = u
 	return s, nil
 }
 
@@ -125,142 +110,40 @@ func (s *Server) flusher() {
 	}
 }
 
-// Upgrade answers r with the WebSocket handshake and returns the connection,
-// whose events go to h. header is added to the 101 response.
-func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Header, h Handler) (*Conn, error) {
-	ws, err := s.upgrader.Upgrade(w, r, header)
-	if err != nil {
-		return nil, err
-	}
-	c := &Conn{ws: ws, srv: s}
-	if v, loaded := s.conns.LoadOrStore(ws, c); loaded {
-		c = v.(*Conn) // frames came first; they wait in it
-	}
-	c.compress = s.cfg.Compression && negotiatedDeflate(ws)
-	c.attach(h)
-	return c, nil
-}
-
-// negotiatedDeflate reports whether nbio agreed to permessage-deflate with
-// the client. nbio keeps that to itself (CompressionEnabled is about the
-// message being read), and deciding it again from the request could
-// disagree with nbio on a malformed offer and send compressed frames the
-// client never accepted; so it is read from nbio's field, once per
-// connection. TestPerMessageDeflate fails if an nbio release renames it.
-func negotiatedDeflate(ws *nbws.Conn) bool {
-	f := reflect.ValueOf(ws).Elem().FieldByName("remoteCompressionEnabled")
-	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
-}
-
-// conn is siogo's side of an nbio connection. The registry is siogo's own:
-// nbio's Session is read without a lock in non-blocking mode, and
-// publishing through it left first frames racing with the upgrade.
-func (s *Server) conn(ws *nbws.Conn) *Conn {
-	if v, ok := s.conns.Load(ws); ok {
-		return v.(*Conn)
-	}
-	v, _ := s.conns.LoadOrStore(ws, &Conn{ws: ws, srv: s})
-	return v.(*Conn)
-}
-
-func (s *Server) onMessage(ws *nbws.Conn, mt nbws.MessageType, data []byte) {
-	if len(data) > s.cfg.MaxMessageSize {
-		// nbio bounds a message by its wire size, and a compressed one only
-		// roughly (to about twice the limit) once inflated; the limit is
-		// exact here, after inflation, as Node's ws applies maxPayload.
-		ws.SetCloseError(nbws.ErrMessageTooLarge)
-		_ = ws.WriteClose(1009, "message too large")
-		_ = ws.Close()
-		return
-	}
-	s.conn(ws).event(event{binary: mt == nbws.BinaryMessage, data: data})
-}
-
-func (s *Server) onClose(ws *nbws.Conn, err error) {
-	var ce *nbws.CloseError
-	if err == nil || errors.Is(err, io.EOF) || errors.As(err, &ce) {
-		// The peer closed, with or without a close frame, whatever its
-		// code: Node's ws calls all of these a close, not an error.
-		err = ErrClosed
-	}
-	s.conn(ws).event(event{closed: true, err: err})
-	s.conns.Delete(ws)
-}
-
 // ErrClosed is the error given to OnClose when the peer closed the
-// connection; any other error is a failure (a protocol error, a message
+// connection, with or without a close frame, whatever its code, or when
+// siogo closed it; any other error is a failure (ErrProtocol, a message
 // over the limit, a write that failed).
 var ErrClosed = errors.New("websocket: connection closed")
 
-type event struct {
-	binary bool
-	closed bool
-	data   []byte
-	err    error
-}
-
 // Conn is one upgraded connection.
 type Conn struct {
-	ws       *nbws.Conn
 	srv      *Server
-	compress bool
-
-	mu       sync.Mutex
 	handler  Handler
-	early    []event // events that came before the handler was attached
-	draining bool
+	compress bool
+	remote   net.Addr
+	nc       net.Conn   // where frames are written
+	nbc      *nbio.Conn // the same, when the event loop serves it
+
+	rmu sync.Mutex
+	r   reader
 
 	// Writes: frames wait in pending (held only while not empty) for a
 	// flusher, which writes all of them at once. A burst of frames to one
 	// connection thus leaves in few system calls, as libuv does for Node.
-	wmu     sync.Mutex
-	pending *[]byte
-	queued  bool // a flush is scheduled or running
-	closing int  // close code to send once pending is written
-	closed  bool
-}
-
-// attach sets the handler, then hands it the events that came before.
-func (c *Conn) attach(h Handler) {
-	c.mu.Lock()
-	c.handler = h
-	for len(c.early) > 0 {
-		batch := c.early
-		c.early = nil
-		c.draining = true
-		c.mu.Unlock()
-		for _, e := range batch {
-			c.dispatch(h, e)
-		}
-		c.mu.Lock()
-	}
-	c.draining = false
-	c.mu.Unlock()
-}
-
-func (c *Conn) event(e event) {
-	c.mu.Lock()
-	h := c.handler
-	if h == nil || c.draining {
-		e.data = bytes.Clone(e.data)
-		c.early = append(c.early, e)
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	c.dispatch(h, e)
-}
-
-func (c *Conn) dispatch(h Handler, e event) {
-	if e.closed {
-		h.OnClose(c, e.err)
-		return
-	}
-	h.OnMessage(c, e.binary, e.data)
+	wmu        sync.Mutex
+	pending    *[]byte
+	queued     bool   // a flush is scheduled or running
+	closeFrame []byte // payload of the close frame to send once pending is written
+	closeRaw   bool   // closeFrame is sent as it is, unframed (Abort)
+	closing    bool
+	closed     bool
+	closeErr   error // what OnClose will say, when not the peer's close
+	reported   bool  // OnClose was called
 }
 
 // RemoteAddr is the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 // Compressed reports whether permessage-deflate was negotiated.
 func (c *Conn) Compressed() bool { return c.compress }
@@ -272,6 +155,7 @@ type Frame struct {
 	NoCompress bool
 	Head       []byte
 	Data       []byte
+	control    byte // a control frame's opcode (a pong)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -286,7 +170,7 @@ var ErrSlowPeer = errors.New("websocket: peer too slow, write buffer full")
 // closes.
 func (c *Conn) WriteFrames(frames ...Frame) error {
 	c.wmu.Lock()
-	if c.closed || c.closing != 0 {
+	if c.closed || c.closing {
 		c.wmu.Unlock()
 		return net.ErrClosed
 	}
@@ -302,9 +186,11 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	*c.pending = buf
 	if len(buf) > c.srv.cfg.MaxWriteBuffer {
 		c.closed = true
+		if c.closeErr == nil {
+			c.closeErr = ErrSlowPeer
+		}
 		c.wmu.Unlock()
-		c.ws.SetCloseError(ErrSlowPeer)
-		_ = c.ws.Close()
+		_ = c.nc.Close()
 		return ErrSlowPeer
 	}
 	schedule := !c.queued
@@ -335,20 +221,25 @@ func (c *Conn) flush() {
 		pb := c.pending
 		c.pending = nil
 		if pb == nil {
-			code := c.closing
+			closing := c.closing && !c.closed
 			c.queued = false
-			if code != 0 {
+			if closing {
 				c.closed = true
 			}
 			c.wmu.Unlock()
-			if code != 0 {
-				_, _ = c.ws.Conn.Write([]byte{finBit | opClose, 2, byte(code >> 8), byte(code)})
-				_ = c.ws.Close()
+			if closing {
+				if c.closeRaw {
+					_, _ = c.nc.Write(c.closeFrame)
+				} else {
+					frame := appendHeader(make([]byte, 0, 2+len(c.closeFrame)), finBit|opClose, len(c.closeFrame))
+					_, _ = c.nc.Write(append(frame, c.closeFrame...))
+				}
+				_ = c.nc.Close()
 			}
 			return
 		}
 		c.wmu.Unlock()
-		_, err := c.ws.Conn.Write(*pb)
+		_, err := c.nc.Write(*pb)
 		if cap(*pb) <= 64<<10 {
 			*pb = (*pb)[:0]
 			bufPool.Put(pb)
@@ -376,7 +267,11 @@ const (
 
 func (c *Conn) appendFrame(dst []byte, f Frame) []byte {
 	op := byte(opText)
-	if f.Binary {
+	switch {
+	case f.control != 0:
+		dst = appendHeader(dst, finBit|f.control, len(f.Data))
+		return append(dst, f.Data...)
+	case f.Binary:
 		op = opBinary
 	}
 	n := len(f.Head) + len(f.Data)
@@ -441,20 +336,56 @@ func deflate(head, data []byte) (*[]byte, bool) {
 	return out, true
 }
 
-// Close sends a close frame with the given status code, after the frames
-// already written, and closes the connection.
+// CloseNoStatus given to Close sends a close frame without a status code,
+// as Node's ws does for close() without arguments (which Engine.IO uses for
+// every close); the peer reports 1005 (RFC 6455 section 7.1.5).
+const CloseNoStatus = 1005
+
+// Close sends a close frame with the given status code (none for
+// CloseNoStatus), after the frames already written, and closes the
+// connection.
 func (c *Conn) Close(code int) error {
-	c.wmu.Lock()
-	if c.closed || c.closing != 0 {
-		c.wmu.Unlock()
+	if code == CloseNoStatus {
+		c.closeWith(nil)
 		return nil
 	}
-	c.closing = code
+	c.closeWith([]byte{byte(code >> 8), byte(code)})
+	return nil
+}
+
+// Abort writes raw as it is in place of a close frame, after the frames
+// already written, and closes the connection. It is for Node's answer to a
+// WebSocket handshake it refuses only after the 101: an HTTP 400 response
+// written into the upgraded stream.
+func (c *Conn) Abort(raw []byte) error {
+	c.finish(bytes.Clone(raw), true)
+	return nil
+}
+
+// writeControl queues a control frame behind the frames already queued.
+func (c *Conn) writeControl(op byte, payload []byte) error {
+	return c.WriteFrames(Frame{control: op, Data: payload})
+}
+
+// closeWith sends a close frame with payload after the frames already
+// written, and closes the connection.
+func (c *Conn) closeWith(payload []byte) { c.finish(payload, false) }
+
+// finish writes payload as a close frame, or as it is when raw, after the
+// frames already written, and closes the connection.
+func (c *Conn) finish(payload []byte, raw bool) {
+	c.wmu.Lock()
+	if c.closed || c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeFrame = payload
+	c.closeRaw = raw
 	schedule := !c.queued
 	c.queued = true
 	c.wmu.Unlock()
 	if schedule {
 		c.flush()
 	}
-	return nil
 }

@@ -2,6 +2,9 @@ package websocket
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -190,5 +193,188 @@ func TestSlowPeer(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("160 MB queued for a peer that does not read")
+	}
+}
+
+// sendRaw writes one frame as given: b0 (FIN, RSV, opcode), the mask key
+// when masked, the payload masked with it.
+func (c *client) sendRaw(b0 byte, masked bool, payload string) {
+	p := []byte(payload)
+	var b []byte
+	if masked {
+		key := []byte{0x37, 0xfa, 0x21, 0x3d}
+		for i := range p {
+			p[i] ^= key[i%4]
+		}
+		b = append([]byte{b0, 0x80 | byte(len(p))}, key...)
+	} else {
+		b = []byte{b0, byte(len(p))}
+	}
+	_, _ = c.conn.Write(append(b, p...))
+}
+
+// TestEmptyMessages: a message of no bytes is a message: text or binary,
+// alone, in fragments, or between others, it reaches the handler in order.
+func TestEmptyMessages(t *testing.T) {
+	_, addr := serve(t, Config{})
+	c := dial(t, addr)
+	c.send(opText, "a")
+	c.send(opText, "")
+	c.send(opBinary, "")
+	c.sendRaw(opText, true, "") // fragments of nothing
+	c.sendRaw(finBit, true, "")
+	c.send(opText, "b")
+	for _, want := range []struct {
+		op byte
+		p  string
+	}{{opText, "a"}, {opText, ""}, {opBinary, ""}, {opText, ""}, {opText, "b"}} {
+		if op, p := c.read(); op != want.op || p != want.p {
+			t.Fatalf("got %d %q, want %d %q", op, p, want.op, want.p)
+		}
+	}
+}
+
+// TestUnmaskedFrame: a client's frame must be masked (RFC 6455 section
+// 5.1); an unmasked one closes the connection with 1002, as Node's ws does,
+// and is not delivered.
+func TestUnmaskedFrame(t *testing.T) {
+	rec, addr := serve(t, Config{})
+	c := dial(t, addr)
+	c.sendRaw(finBit|opText, false, "hello")
+	if op, p := c.read(); op != opClose || !strings.HasPrefix(p, "\x03\xea") {
+		t.Fatalf("got %d %q, want close 1002", op, p)
+	}
+	select {
+	case err := <-rec.closed:
+		if err == nil || errors.Is(err, ErrClosed) {
+			t.Fatalf("OnClose(%v), want a protocol error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnClose")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.msgs) != 0 {
+		t.Fatalf("unmasked frame delivered: %q", rec.msgs)
+	}
+}
+
+// TestControlAndCompressed: a ping gets its pong; a compressed message
+// (permessage-deflate, as browsers send) is inflated, an empty one too;
+// the peer's close is answered with its code.
+func TestControlAndCompressed(t *testing.T) {
+	_, addr := serve(t, Config{Compression: true})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n", addr)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 101 || res.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("upgrade: %v %v", err, res)
+	}
+	if !strings.HasPrefix(res.Header.Get("Sec-Websocket-Extensions"), "permessage-deflate") {
+		t.Fatalf("extensions %q", res.Header.Get("Sec-Websocket-Extensions"))
+	}
+	c := &client{t, conn, br}
+	c.sendRaw(finBit|opPing, true, "are you there")
+	if op, p := c.read(); op != opPong || p != "are you there" {
+		t.Fatalf("got %d %q, want the pong", op, p)
+	}
+	for _, msg := range []string{"squeeze me, squeeze me, squeeze me", ""} {
+		var z bytes.Buffer
+		zw, _ := flate.NewWriter(&z, flate.BestCompression)
+		_, _ = zw.Write([]byte(msg))
+		_ = zw.Flush()
+		c.sendRaw(finBit|rsv1Bit|opText, true, strings.TrimSuffix(z.String(), "\x00\x00\xff\xff"))
+		if op, p := c.read(); op != opText || p != msg {
+			t.Fatalf("got %d %q, want %q", op, p, msg)
+		}
+	}
+	c.sendRaw(finBit|opClose, true, "\x0f\xa0bye") // 4000
+	if op, p := c.read(); op != opClose || p != "\x0f\xa0bye" {
+		t.Fatalf("got %d %q, want close 4000 echoed", op, p)
+	}
+}
+
+// TestTLS: a connection net/http serves over crypto/tls (which the event
+// loop cannot take) is read by a goroutine of its own, with the same rules.
+func TestTLS(t *testing.T) {
+	s, err := NewServer(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{closed: make(chan error, 4), conns: make(chan *Conn, 4)}
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = s.Upgrade(w, r, nil, rec)
+	}))
+	t.Cleanup(func() { hs.Close(); s.Close() })
+	addr := strings.TrimPrefix(hs.URL, "https://")
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	br := bufio.NewReader(conn)
+	if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", err, res)
+	}
+	c := &client{t, conn, br}
+	c.send(opText, "")
+	c.send(opText, "x")
+	if op, p := c.read(); op != opText || p != "" {
+		t.Fatalf("got %d %q, want the empty message", op, p)
+	}
+	if _, p := c.read(); p != "x" {
+		t.Fatalf("got %q, want x", p)
+	}
+	c.sendRaw(finBit|opBinary, false, "no mask")
+	if op, p := c.read(); op != opClose || p != "\x03\xea" {
+		t.Fatalf("got %d %q, want close 1002", op, p)
+	}
+	select {
+	case err := <-rec.closed:
+		if !errors.Is(err, ErrProtocol) {
+			t.Fatalf("OnClose(%v), want ErrProtocol", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnClose")
+	}
+}
+
+// TestUnmaskLong: payloads of every length up to a few words unmask right
+// (the key applies eight bytes at a time).
+func TestUnmaskLong(t *testing.T) {
+	_, addr := serve(t, Config{})
+	c := dial(t, addr)
+	for n := 0; n < 40; n++ {
+		msg := strings.Repeat("abcdefghij", 4)[:n]
+		c.sendRaw(finBit|opText, true, msg)
+		if _, p := c.read(); p != msg {
+			t.Fatalf("length %d: got %q", n, p)
+		}
+	}
+}
+
+// TestHugeLengthAfterFragment: a continuation that declares 2^64-1 bytes
+// after a fragment must be refused as too large (1009), not wrap the
+// bound's arithmetic into an out-of-range slice on the event loop.
+func TestHugeLengthAfterFragment(t *testing.T) {
+	rec, addr := serve(t, Config{})
+	c := dial(t, addr)
+	// No FIN: the first fragment of a message.
+	_, _ = c.conn.Write([]byte{opText, 0x81, 0, 0, 0, 0, 'a'})
+	huge := []byte{0x80 | opContinuation, 0x80 | 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+	_, _ = c.conn.Write(append(huge, "0123456789abcdef"...))
+	if op, p := c.read(); op != opClose || !strings.HasPrefix(p, "\x03\xf1") {
+		t.Fatalf("got %d %q, want close 1009", op, p)
+	}
+	select {
+	case <-rec.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnClose")
 	}
 }

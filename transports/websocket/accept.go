@@ -1,0 +1,187 @@
+package websocket
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lesismal/nbio"
+)
+
+// The opening handshake is siogo's own (RFC 6455 section 4.2): it decides
+// the extensions, hijacks the connection and hands it to the event loop
+// with siogo's frame reader already in place, so no byte the client sends
+// can reach a reader that is not yet there.
+
+var (
+	// ErrBadHandshake is returned by Upgrade for a request that is not a
+	// WebSocket opening handshake; the client got an HTTP error.
+	ErrBadHandshake = errors.New("websocket: bad handshake")
+	// ErrProtocol is wrapped in the error given to OnClose when the client
+	// broke RFC 6455 (an unmasked frame, a reserved bit or opcode, a bad
+	// close frame, invalid UTF-8 in a text message).
+	ErrProtocol = errors.New("websocket: protocol error")
+	// ErrMessageTooLarge is given to OnClose when a message, inflated,
+	// exceeds Config.MaxMessageSize.
+	ErrMessageTooLarge = errors.New("websocket: message too large")
+)
+
+// headerHasToken reports whether a comma-separated header field of h holds
+// token, compared without case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[http.CanonicalHeaderKey(name)] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// offersDeflate reports whether the client offers permessage-deflate.
+func offersDeflate(h http.Header) bool {
+	for _, v := range h["Sec-Websocket-Extensions"] {
+		for ext := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(ext, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "permessage-deflate") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func refuse(w http.ResponseWriter, status int, why string) error {
+	w.Header().Set("Sec-Websocket-Version", "13")
+	http.Error(w, http.StatusText(status), status)
+	return fmt.Errorf("%w: %s", ErrBadHandshake, why)
+}
+
+// validKey reports whether key is the base64 of 16 bytes, as RFC 6455
+// 4.1 asks and Node's ws checks.
+func validKey(key string) bool {
+	b, err := base64.StdEncoding.DecodeString(key)
+	return err == nil && len(b) == 16 && len(key) == 24
+}
+
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+func acceptKey(key string) string {
+	h := sha1.New() //nolint:gosec // RFC 6455 names SHA-1
+	h.Write([]byte(key))
+	h.Write([]byte(acceptGUID))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// appendResponse appends the 101 response.
+func appendResponse(dst []byte, key string, compress bool, header http.Header) []byte {
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = append(dst, acceptKey(key)...)
+	dst = append(dst, "\r\n"...)
+	if compress {
+		// No context takeover either way: no inflater or deflater is kept
+		// per connection, which keeps an idle one small.
+		dst = append(dst, "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"...)
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			for i := 0; i < len(v); i++ {
+				if b := v[i]; b < ' ' {
+					dst = append(dst, ' ') // no response splitting
+				} else {
+					dst = append(dst, b)
+				}
+			}
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return append(dst, "\r\n"...)
+}
+
+// Upgrade answers r with the WebSocket handshake and returns the
+// connection, whose events go to h, from its first byte on. header is added
+// to the 101 response.
+func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Header, h Handler) (*Conn, error) {
+	switch {
+	case !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket"):
+		return nil, refuse(w, http.StatusBadRequest, "not an upgrade request")
+	case r.Method != http.MethodGet:
+		return nil, refuse(w, http.StatusMethodNotAllowed, "method "+r.Method)
+	case !headerHasToken(r.Header, "Sec-Websocket-Version", "13"):
+		return nil, refuse(w, http.StatusBadRequest, "unsupported version")
+	case !validKey(r.Header.Get("Sec-Websocket-Key")):
+		return nil, refuse(w, http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key")
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, refuse(w, http.StatusInternalServerError, "response cannot be hijacked")
+	}
+	compress := s.cfg.Compression && offersDeflate(r.Header)
+	raw, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, refuse(w, http.StatusInternalServerError, err.Error())
+	}
+	// net/http's deadlines (ReadHeaderTimeout, ReadTimeout) must not
+	// reach the WebSocket: Engine.IO has its heartbeat.
+	_ = raw.SetDeadline(time.Time{})
+	// Bytes the client sent past the request (it should not before the
+	// 101, but may) are its first frames.
+	head := buffered(brw)
+	resp := appendResponse(make([]byte, 0, 256), r.Header.Get("Sec-Websocket-Key"), compress, header)
+	c := &Conn{srv: s, handler: h, compress: compress, remote: raw.RemoteAddr()}
+
+	if tcp, ok := raw.(*net.TCPConn); ok {
+		// A plain connection moves to the event loop: no goroutine waits
+		// on it while it is idle.
+		nbc, err := nbio.NBConn(tcp)
+		if err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		c.nbc, c.nc = nbc, nbc
+		nbc.SetSession(nbSession{c})
+		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
+		// The reader is held until the 101 and the early bytes are
+		// through, so that frames read by the loop meanwhile wait behind.
+		c.rmu.Lock()
+		if err := s.engine.AddTransferredConn(nbc); err != nil {
+			c.rmu.Unlock()
+			return nil, err
+		}
+		if _, err := nbc.Write(resp); err != nil {
+			c.rmu.Unlock()
+			_ = nbc.Close()
+			return nil, err
+		}
+		c.readLocked(head)
+		c.rmu.Unlock()
+		return c, nil
+	}
+
+	// Anything else (a crypto/tls connection) keeps a goroutine that reads.
+	c.nc = raw
+	if _, err := raw.Write(resp); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	go c.readLoop(head)
+	return c, nil
+}
+
+// buffered returns a copy of what brw read past the request.
+func buffered(brw *bufio.ReadWriter) []byte {
+	if brw == nil || brw.Reader.Buffered() == 0 {
+		return nil
+	}
+	b, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	return append([]byte(nil), b...)
+}
