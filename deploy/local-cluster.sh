@@ -7,6 +7,8 @@
 #   deploy/local-cluster.sh start    # then open http://localhost:8080/
 #   deploy/local-cluster.sh stop
 #   deploy/local-cluster.sh start redis-cluster   # on a three-master Redis Cluster
+#   deploy/local-cluster.sh start streams         # the Redis Streams adapter, with
+#                                                 # recovery across nodes (SIOGO_RECOVERY, 2m)
 #   deploy/local-cluster.sh kill-node 2      # SIGKILL node 2 (1-based)
 #   deploy/local-cluster.sh restart-node 2   # SIGTERM (graceful drain), wait, start again
 #
@@ -14,7 +16,8 @@
 # NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s); for
 # the Redis Cluster, REDIS_CLUSTER_PORTS ("6391 6392 6393") and
 # REDIS_CLUSTER_BUS_PORTS (each port + 10000); SIOGO_REDIS_SHARDED=true for
-# sharded pub/sub. Everything listens on 127.0.0.1 only: this twin is for
+# sharded pub/sub; SIOGO_RECOVERY, the recovery window (0s: off, except
+# for streams). Everything listens on 127.0.0.1 only: this twin is for
 # one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,7 +70,7 @@ start_node() {
   local i=$1 port
   port=$(echo $node_ports | cut -d' ' -f"$i")
   [ -n "$port" ] || { echo "no node $i" >&2; exit 2; }
-  SIOGO_ADDR=127.0.0.1:$port SIOGO_ADAPTER=$(cat "$dir/adapter") \
+  SIOGO_ADDR=127.0.0.1:$port SIOGO_ADAPTER=$(cat "$dir/adapter") SIOGO_RECOVERY=$(cat "$dir/recovery") \
     SIOGO_CLIENT_DIR="$root/public/node_modules" SIOGO_TICK=${SIOGO_TICK:-2.5s} \
     nohup "$dir/siogo" >>"$dir/logs/siogo$i.log" 2>&1 &
   echo $! >"$dir/siogo$i.pid"
@@ -108,17 +111,22 @@ start() {
   need nginx nginx
   mkdir -p "$dir/logs"
   go build -o "$dir/siogo" ./cmd/siogo
+  recovery=${SIOGO_RECOVERY:-0s}
   case "${1:-}" in
     redis-cluster) start_redis_cluster ;;
-    "")
+    "" | streams)
       redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
         --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
       wait_port "$redis_port"
       adapter=redis://127.0.0.1:$redis_port/0
+      if [ "${1:-}" = streams ]; then
+        adapter=redis-streams://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-2m}
+      fi
       ;;
-    *) echo "unknown variant $1: want redis-cluster or nothing" >&2; exit 2 ;;
+    *) echo "unknown variant $1: want redis-cluster, streams or nothing" >&2; exit 2 ;;
   esac
   echo "$adapter" >"$dir/adapter"
+  echo "$recovery" >"$dir/recovery"
   i=1
   upstream=""
   for port in $node_ports; do
@@ -161,5 +169,5 @@ case "${1:-}" in
   stop) stop ;;
   kill-node) kill_node "${2:?node number}" ;;
   restart-node) restart_node "${2:?node number}" ;;
-  *) echo "usage: $0 start [redis-cluster] | stop | kill-node N | restart-node N" >&2; exit 2 ;;
+  *) echo "usage: $0 start [redis-cluster|streams] | stop | kill-node N | restart-node N" >&2; exit 2 ;;
 esac

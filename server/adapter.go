@@ -26,6 +26,12 @@ type BroadcastOptions struct {
 	Rooms  []string
 	Except []string
 	Flags  BroadcastFlags
+	// SocketEmit marks a socket's own Emit with connection state recovery
+	// on (Rooms is the socket's id, Flags.Local is set). Node routes it
+	// through the adapter as a broadcast; an adapter whose offsets are
+	// cluster-wide (the Redis Streams one) publishes it, as Node's does, so
+	// that another node can replay it; the others keep it local.
+	SocketEmit bool
 }
 
 // Adapter decides who receives a broadcast, on this node or across nodes.
@@ -311,6 +317,12 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 	if r := a.nsp.srv.opts.Recovery; r != nil && p.Type == PacketEvent && !p.HasID && !opts.Flags.Volatile {
 		p = a.recovery.record(p, opts, r)
 	}
+	return a.Deliver(p, opts)
+}
+
+// Deliver sends p to the local sockets opts selects, encoded once, and
+// keeps nothing for recovery: for adapters that number events themselves.
+func (a *MemoryAdapter) Deliver(p *Packet, opts BroadcastOptions) error {
 	pkts, err := a.nsp.srv.parser.Encode(p)
 	if err != nil {
 		return err

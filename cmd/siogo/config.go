@@ -20,6 +20,7 @@ type config struct {
 	Adapter        string
 	RedisPrefix    string
 	RedisSharded   bool
+	Recovery       time.Duration
 	PingInterval   time.Duration
 	PingTimeout    time.Duration
 	MaxPayload     int64
@@ -61,9 +62,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Addr, "addr", ":3000", "listen address")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "path of the Socket.IO endpoint")
 	fs.DurationVar(&c.Tick, "tick", 2500*time.Millisecond, "interval of the demo's timestamp event")
-	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, a Redis URL redis://host:port/db, or a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3")
+	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, redis://host:port/db (pub/sub), redis-streams://host:port/db (Redis Streams), or a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "socket.io", "key prefix of the Redis adapter's channels")
 	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter (on a Redis Cluster, each channel on its shard)")
+	fs.DurationVar(&c.Recovery, "recovery", 0, "connection state recovery: the disconnection window (2m); 0 turns it off")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")
@@ -116,6 +118,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		return c, fmt.Errorf("--path must start and end with a slash: %q", c.Path)
+	}
+	if c.Recovery < 0 {
+		return c, fmt.Errorf("--recovery must not be negative")
 	}
 	if c.HTTPEngine != "nbio" && c.HTTPEngine != "net" {
 		return c, fmt.Errorf("--http-engine must be nbio or net, not %q", c.HTTPEngine)

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	redisadapter "github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/admin"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
@@ -143,8 +144,22 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
 		m.registerRedisStats(rc)
+	case strings.HasPrefix(cfg.Adapter, "redis-streams://"):
+		rc, err := redisstreams.NewClient(redisstreams.Options{
+			URL:        "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://"),
+			StreamName: cfg.RedisPrefix, ChannelPrefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		opts.NewAdapter = rc.NewAdapter
+		adapterReady = rc.Ready
 	default:
-		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
+	}
+	if cfg.Recovery > 0 {
+		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}
 	}
 	engine := transports.Options{
 		PingInterval:                  cfg.PingInterval,
@@ -227,7 +242,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	errc := make(chan error, 1)
 	go func() { errc <- hs.serve(ln) }()
 	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter,
-		"http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
+		"recovery", cfg.Recovery, "http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {
 	case err := <-errc:
