@@ -122,7 +122,10 @@ func TestLocalCluster(t *testing.T) {
 		url string
 	}
 	var sessions []session
-	for i := 2; i <= 6; i++ {
+	// Twelve client addresses: nginx's consistent hash places the nodes by
+	// their addresses, whose ports are random here, so with five all of
+	// them landed on one node about one run in thirty.
+	for i := 2; i <= 13; i++ {
 		c := clientFrom(fmt.Sprintf("127.0.0.%d", i))
 		_, body := do(t, c, "GET", base+"/socket.io/?EIO=4&transport=polling", "")
 		m := sidRe.FindStringSubmatch(body)
