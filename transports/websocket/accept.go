@@ -148,6 +148,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		nbc, err := nbio.NBConn(tcp)
 		if err == nil {
 			closeOnExec(nbc)
+			c.sockID = socketID(nbc)
 		}
 		syscall.ForkLock.RUnlock()
 		if err != nil {

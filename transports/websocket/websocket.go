@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
@@ -85,7 +86,18 @@ func NewServer(cfg Config) (*Server, error) {
 	})
 	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
 	engine.OnWrittenSize(s.onWritten)
-	if err := startEngine(engine.Start); err != nil {
+	start := func() error {
+		if err := engine.Start(); err != nil {
+			return err
+		}
+		// Until each poller's loop has begun, a Stop would hang.
+		if err := awaitPollers(engine.Engine, engine.NPoller); err != nil {
+			engine.Stop()
+			return err
+		}
+		return nil
+	}
+	if err := startEngine(start); err != nil {
 		return nil, err
 	}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
@@ -135,6 +147,7 @@ type Conn struct {
 	remote   net.Addr
 	nc       net.Conn   // where frames are written
 	nbc      *nbio.Conn // the same, when the event loop serves it
+	sockID   uint64     // nbc's socket (its inode), to shut it down safely
 
 	rmu sync.Mutex
 	r   reader
@@ -149,6 +162,8 @@ type Conn struct {
 	closeRaw   bool   // closeFrame is sent as it is, unframed (Abort)
 	closing    bool
 	closed     bool
+	abort      bool // closed without a close frame: the flusher releases
+	fallback   *time.Timer
 	closeErr   error // what OnClose will say, when not the peer's close
 	reported   bool  // OnClose was called
 	// handed counts the bytes given to nbio, written those it wrote to
@@ -210,12 +225,19 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	}
 	*c.pending = buf
 	if len(buf)+int(c.backlog()) > c.srv.cfg.MaxWriteBuffer {
-		c.closed = true
+		c.closed, c.abort = true, true
 		if c.closeErr == nil {
 			c.closeErr = ErrSlowPeer
 		}
+		c.pending = nil
+		// The socket is released by whoever writes, after its write: a
+		// flush running now, or here.
+		own := !c.queued
+		c.queued = true
 		c.wmu.Unlock()
-		_ = c.nc.Close()
+		if own {
+			c.flush()
+		}
 		return ErrSlowPeer
 	}
 	schedule := !c.queued
@@ -247,7 +269,8 @@ func (c *Conn) flush() {
 		c.pending = nil
 		if pb == nil {
 			closing := c.closing && !c.closed
-			c.queued = false
+			abort := c.abort
+			c.queued, c.abort = false, false
 			if closing {
 				c.closed = true
 			}
@@ -259,7 +282,9 @@ func (c *Conn) flush() {
 					frame := appendHeader(make([]byte, 0, 2+len(c.closeFrame)), finBit|opClose, len(c.closeFrame))
 					_, _ = c.nc.Write(append(frame, c.closeFrame...))
 				}
-				_ = c.nc.Close()
+			}
+			if closing || abort {
+				c.release()
 			}
 			return
 		}
@@ -283,6 +308,35 @@ func (c *Conn) flush() {
 			return
 		}
 	}
+}
+
+// releaseFallback is how long the event loop has to close a connection
+// siogo shut down before siogo closes it itself.
+const releaseFallback = 10 * time.Second
+
+// release ends the connection once its last bytes are written. A
+// connection on the event loop is only shut down (the peer gets its FIN
+// after what was written): the loop then sees the hang-up and closes the
+// descriptor on its own goroutine. Were it closed here, off the loop, its
+// number could be reused at once by the next upgrade's dup while the loop
+// still holds an event epoll_wait returned for the old socket; nbio would
+// apply that event to the new connection, found under the same number,
+// and close it (docs/reliability.md, "A descriptor reused while nbio
+// still held its events"). A timer closes it for real should the loop
+// never report it.
+func (c *Conn) release() {
+	if c.nbc == nil || !shutdown(c.nbc, c.sockID) {
+		_ = c.nc.Close()
+		return
+	}
+	t := time.AfterFunc(releaseFallback, func() { _ = c.nbc.Close() })
+	c.wmu.Lock()
+	if c.reported {
+		t.Stop()
+	} else {
+		c.fallback = t
+	}
+	c.wmu.Unlock()
 }
 
 const (
