@@ -155,7 +155,8 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			_ = raw.Close()
 			return nil, err
 		}
-		c.nbc, c.nc = nbc, nbc
+		c.nbc, c.nc, c.fd = nbc, nbc, nbc.Hash()
+		s.settle(c.fd)
 		nbc.SetSession(nbSession{c})
 		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
 		// The reader is held until the 101 and the early bytes are
@@ -165,9 +166,9 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			c.rmu.Unlock()
 			return nil, err
 		}
-		if _, err := nbc.Write(resp); err != nil {
+		if err := c.write(resp); err != nil {
 			c.rmu.Unlock()
-			_ = nbc.Close()
+			s.closeOffPoller(nbc)
 			return nil, err
 		}
 		c.readLocked(head)

@@ -61,6 +61,68 @@ type Server struct {
 	// flushq holds connections with bytes to write, for the flushers.
 	flushq chan *Conn
 	done   chan struct{}
+	// probes has one probe per poller, by index (fd % len(probes)).
+	probes []*probe
+	// fds tracks descriptors nbio may have closed off its poller.
+	fds [64]fdShard
+}
+
+// fdShard is a part of the descriptor tracking, for the descriptors of
+// one remainder modulo 64.
+type fdShard struct {
+	mu      sync.Mutex
+	writing map[int]int  // writes in progress, by descriptor
+	dirty   map[int]bool // closed off the poller, not yet settled
+}
+
+// beginWrite and endWrite surround a write to nbio: a write that fails
+// has nbio close the descriptor on the spot, off its poller.
+func (s *Server) beginWrite(fd int) {
+	sh := &s.fds[fd&63]
+	sh.mu.Lock()
+	if sh.writing == nil {
+		sh.writing, sh.dirty = map[int]int{}, map[int]bool{}
+	}
+	sh.writing[fd]++
+	sh.mu.Unlock()
+}
+
+func (s *Server) endWrite(fd int, failed bool) {
+	sh := &s.fds[fd&63]
+	sh.mu.Lock()
+	if failed {
+		sh.dirty[fd] = true
+	}
+	if sh.writing[fd]--; sh.writing[fd] <= 0 {
+		delete(sh.writing, fd)
+	}
+	sh.mu.Unlock()
+}
+
+// closeOffPoller closes nbc from this goroutine, noting it first.
+func (s *Server) closeOffPoller(nbc *nbio.Conn) {
+	s.beginWrite(nbc.Hash())
+	_ = nbc.Close()
+	s.endWrite(nbc.Hash(), true)
+}
+
+// settle is called with a fresh descriptor, before it goes to the event
+// loop. When its number may have been closed off the poller (a write in
+// progress on it, or one that failed), the poller may still hold an event
+// for the old socket that it would apply to the new one; settle waits
+// until the poller has handled every event it holds.
+func (s *Server) settle(fd int) {
+	if len(s.probes) == 0 {
+		return
+	}
+	sh := &s.fds[fd&63]
+	sh.mu.Lock()
+	suspect := sh.writing[fd] > 0 || sh.dirty[fd]
+	delete(sh.dirty, fd)
+	sh.mu.Unlock()
+	if suspect {
+		s.probes[fd%len(s.probes)].barrier()
+	}
 }
 
 func init() {
@@ -91,10 +153,12 @@ func NewServer(cfg Config) (*Server, error) {
 			return err
 		}
 		// Until each poller's loop has begun, a Stop would hang.
-		if err := awaitPollers(engine.Engine, engine.NPoller); err != nil {
+		probes, err := awaitPollers(engine.Engine, engine.NPoller)
+		if err != nil {
 			engine.Stop()
 			return err
 		}
+		s.probes = probes
 		return nil
 	}
 	if err := startEngine(start); err != nil {
@@ -148,6 +212,7 @@ type Conn struct {
 	nc       net.Conn   // where frames are written
 	nbc      *nbio.Conn // the same, when the event loop serves it
 	sockID   uint64     // nbc's socket (its inode), to shut it down safely
+	fd       int        // nbc's descriptor
 
 	rmu sync.Mutex
 	r   reader
@@ -277,10 +342,10 @@ func (c *Conn) flush() {
 			c.wmu.Unlock()
 			if closing {
 				if c.closeRaw {
-					_, _ = c.nc.Write(c.closeFrame)
+					_ = c.write(c.closeFrame)
 				} else {
 					frame := appendHeader(make([]byte, 0, 2+len(c.closeFrame)), finBit|opClose, len(c.closeFrame))
-					_, _ = c.nc.Write(append(frame, c.closeFrame...))
+					_ = c.write(append(frame, c.closeFrame...))
 				}
 			}
 			if closing || abort {
@@ -292,7 +357,7 @@ func (c *Conn) flush() {
 		if c.nbc != nil {
 			c.handed.Add(int64(len(*pb)))
 		}
-		_, err := c.nc.Write(*pb)
+		err := c.write(*pb)
 		if cap(*pb) <= 64<<10 {
 			*pb = (*pb)[:0]
 			bufPool.Put(pb)
@@ -308,6 +373,19 @@ func (c *Conn) flush() {
 			return
 		}
 	}
+}
+
+// write writes b to the socket; on the event loop's, with the Server
+// told, since a write that fails closes the descriptor off the poller.
+func (c *Conn) write(b []byte) error {
+	if c.nbc == nil {
+		_, err := c.nc.Write(b)
+		return err
+	}
+	c.srv.beginWrite(c.fd)
+	_, err := c.nbc.Write(b)
+	c.srv.endWrite(c.fd, err != nil)
+	return err
 }
 
 // releaseFallback is how long the event loop has to close a connection
@@ -329,7 +407,7 @@ func (c *Conn) release() {
 		_ = c.nc.Close()
 		return
 	}
-	t := time.AfterFunc(releaseFallback, func() { _ = c.nbc.Close() })
+	t := time.AfterFunc(releaseFallback, func() { c.srv.closeOffPoller(c.nbc) })
 	c.wmu.Lock()
 	if c.reported {
 		t.Stop()
