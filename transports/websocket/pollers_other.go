@@ -8,4 +8,6 @@ type probe struct{}
 
 func (*probe) barrier() {}
 
+func (*probe) close() {}
+
 func awaitPollers(*nbio.Engine, int) ([]*probe, error) { return nil, nil }

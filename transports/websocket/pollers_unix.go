@@ -21,6 +21,13 @@ type probe struct {
 	reached chan struct{}
 }
 
+// close closes the probe's writing end (Engine.Stop closes the other).
+func (p *probe) close() {
+	p.mu.Lock()
+	_ = p.peer.Close()
+	p.mu.Unlock()
+}
+
 // roundTrip returns once the poller has read a byte from the probe.
 func (p *probe) roundTrip() error {
 	if _, err := p.peer.Write([]byte{0}); err != nil {
@@ -117,10 +124,14 @@ func awaitPollers(g *nbio.Engine, n int) ([]*probe, error) {
 // probePair returns the two ends of a Unix socket pair, one as an nbio
 // connection not yet on a poller.
 func probePair() (*nbio.Conn, *os.File, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	// Called under syscall.ForkLock (startEngine): no fork comes between
+	// the socket pair and its marking close-on-exec.
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		return nil, nil, err
 	}
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
 	peer := os.NewFile(uintptr(fds[1]), "probe")
 	f := os.NewFile(uintptr(fds[0]), "probe")
 	nc, err := net.FileConn(f)

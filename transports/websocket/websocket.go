@@ -174,6 +174,9 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) Close() {
 	close(s.done)
 	s.engine.Stop()
+	for _, p := range s.probes {
+		p.close()
+	}
 }
 
 // flusher writes what connections have pending, each in one call.
@@ -403,8 +406,13 @@ const releaseFallback = 10 * time.Second
 // still held its events"). A timer closes it for real should the loop
 // never report it.
 func (c *Conn) release() {
-	if c.nbc == nil || !shutdown(c.nbc, c.sockID) {
+	if c.nbc == nil {
 		_ = c.nc.Close()
+		return
+	}
+	if !shutdown(c.nbc, c.sockID) {
+		// Closed by the poller already (a no-op then), or no inode known.
+		c.srv.closeOffPoller(c.nbc)
 		return
 	}
 	t := time.AfterFunc(releaseFallback, func() { c.srv.closeOffPoller(c.nbc) })
