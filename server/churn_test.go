@@ -121,19 +121,14 @@ func waitEmpty(t *testing.T, srv *server.Server, within time.Duration) {
 // vanish without closing, over WebSocket and over polling (their TCP
 // connection just stops: kept open, never read nor written again). Once
 // the heartbeat has reaped the vanished ones, goroutines (goleak), open
-// files and heap are back at their idle level. CI runs 1000 cycles; make
-// reliability (SIOGO_RELIABILITY=full) 10,000, recorded in
-// docs/reliability.md.
-//
-// It runs only in make reliability: nbio closes a connection off its poller
-// goroutine (on a close frame, or when siogo closes it), and an event the
-// poller already held for that descriptor is then applied to the fresh
-// connection that reused its number, which nbio closes (about one run in
-// two fails so; see docs/reliability.md, "An open race").
+// files and heap are back at their idle level. make test runs 1000 cycles
+// (about 9 s under -race); make reliability (SIOGO_RELIABILITY=full)
+// 10,000, recorded in docs/reliability.md. It used to fail about one run
+// in two, on fresh connections closed by nbio for an event it held for
+// the socket that had had their descriptor number (docs/reliability.md,
+// "A descriptor reused while nbio still held its events"); siogo now
+// leaves every close to nbio's poller.
 func TestChurn(t *testing.T) {
-	if os.Getenv("SIOGO_RELIABILITY") == "" {
-		t.Skip("make reliability runs it (SIOGO_RELIABILITY=ci for 1000 cycles, full for 10,000): it fails on nbio's descriptor-reuse race, docs/reliability.md")
-	}
 	cycles := 1000
 	if full() {
 		cycles = 10000

@@ -148,7 +148,8 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			_ = raw.Close()
 			return nil, err
 		}
-		c.nbc, c.nc = nbc, nbc
+		c.nbc, c.nc, c.fd, c.sockID = nbc, nbc, nbc.Hash(), socketID(nbc)
+		s.settle(c.fd)
 		nbc.SetSession(nbSession{c})
 		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
 		// The reader is held until the 101 and the early bytes are
@@ -158,9 +159,9 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			c.rmu.Unlock()
 			return nil, err
 		}
-		if _, err := nbc.Write(resp); err != nil {
+		if err := c.write(resp); err != nil {
 			c.rmu.Unlock()
-			_ = nbc.Close()
+			s.closeOffPoller(nbc)
 			return nil, err
 		}
 		c.readLocked(head)
@@ -173,13 +174,15 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		// (transports.HTTPServer). Its loop reads the connection from now
 		// on; what it writes is counted by that engine's OnWrittenSize
 		// (CountWritten).
-		c.nbc, c.nc = nbc, nbc
+		// (That engine's own accepts are not settled as this Server's
+		// upgrades are: see docs/reliability.md.)
+		c.nbc, c.nc, c.fd, c.sockID = nbc, nbc, nbc.Hash(), socketID(nbc)
 		c.rmu.Lock()
 		nbc.SetSession(nbSession{c})
 		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
-		if _, err := nbc.Write(resp); err != nil {
+		if err := c.write(resp); err != nil {
 			c.rmu.Unlock()
-			_ = nbc.Close()
+			s.closeOffPoller(nbc)
 			return nil, err
 		}
 		c.readLocked(head)

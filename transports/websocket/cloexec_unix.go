@@ -35,6 +35,53 @@ func closeOnExec(c net.Conn) {
 	_ = rc.Control(func(fd uintptr) { syscall.CloseOnExec(int(fd)) })
 }
 
+// socketID identifies the socket behind c's descriptor (its inode), or 0.
+func socketID(c net.Conn) uint64 {
+	var id uint64
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) {
+				var st syscall.Stat_t
+				if syscall.Fstat(int(fd), &st) == nil {
+					id = uint64(st.Ino)
+				}
+			})
+		}
+	}
+	return id
+}
+
+// shutdown shuts c's socket down both ways, without releasing its
+// descriptor, and reports whether the descriptor still held the socket id
+// (a shutdown that fails, on a socket the peer reset, leaves the poller an
+// error to see all the same). It does nothing when the descriptor no
+// longer holds the socket: nbio's poller has closed it already, and its
+// number may belong to another connection by now. The check and the
+// shutdown are two system calls: a poller closing this very socket
+// between them, and an upgrade taking its number at once, would still
+// shut the newcomer down; that needs the peer to close at the same
+// microsecond as siogo.
+func shutdown(c net.Conn, id uint64) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok || id == 0 {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	held := false
+	_ = rc.Control(func(fd uintptr) {
+		var st syscall.Stat_t
+		if syscall.Fstat(int(fd), &st) != nil || uint64(st.Ino) != id {
+			return
+		}
+		held = true
+		_ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR)
+	})
+	return held
+}
+
 // startEngine starts nbio's loop with its descriptors (an epoll and an
 // eventfd per poller, made without O_CLOEXEC) marked close-on-exec, so that
 // a child process inherits none of them.

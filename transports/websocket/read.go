@@ -361,6 +361,10 @@ func (c *Conn) onClosed(err error) {
 	}
 	c.reported = true
 	c.closed = true
+	if c.fallback != nil {
+		c.fallback.Stop()
+		c.fallback = nil
+	}
 	if c.closeErr != nil {
 		err = c.closeErr
 	} else if errors.Is(err, nbio.ErrOverflow) {

@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
@@ -60,6 +61,68 @@ type Server struct {
 	// flushq holds connections with bytes to write, for the flushers.
 	flushq chan *Conn
 	done   chan struct{}
+	// probes has one probe per poller, by index (fd % len(probes)).
+	probes []*probe
+	// fds tracks descriptors nbio may have closed off its poller.
+	fds [64]fdShard
+}
+
+// fdShard is a part of the descriptor tracking, for the descriptors of
+// one remainder modulo 64.
+type fdShard struct {
+	mu      sync.Mutex
+	writing map[int]int  // writes in progress, by descriptor
+	dirty   map[int]bool // closed off the poller, not yet settled
+}
+
+// beginWrite and endWrite surround a write to nbio: a write that fails
+// has nbio close the descriptor on the spot, off its poller.
+func (s *Server) beginWrite(fd int) {
+	sh := &s.fds[fd&63]
+	sh.mu.Lock()
+	if sh.writing == nil {
+		sh.writing, sh.dirty = map[int]int{}, map[int]bool{}
+	}
+	sh.writing[fd]++
+	sh.mu.Unlock()
+}
+
+func (s *Server) endWrite(fd int, failed bool) {
+	sh := &s.fds[fd&63]
+	sh.mu.Lock()
+	if failed {
+		sh.dirty[fd] = true
+	}
+	if sh.writing[fd]--; sh.writing[fd] <= 0 {
+		delete(sh.writing, fd)
+	}
+	sh.mu.Unlock()
+}
+
+// closeOffPoller closes nbc from this goroutine, noting it first.
+func (s *Server) closeOffPoller(nbc *nbio.Conn) {
+	s.beginWrite(nbc.Hash())
+	_ = nbc.Close()
+	s.endWrite(nbc.Hash(), true)
+}
+
+// settle is called with a fresh descriptor, before it goes to the event
+// loop. When its number may have been closed off the poller (a write in
+// progress on it, or one that failed), the poller may still hold an event
+// for the old socket that it would apply to the new one; settle waits
+// until the poller has handled every event it holds.
+func (s *Server) settle(fd int) {
+	if len(s.probes) == 0 {
+		return
+	}
+	sh := &s.fds[fd&63]
+	sh.mu.Lock()
+	suspect := sh.writing[fd] > 0 || sh.dirty[fd]
+	delete(sh.dirty, fd)
+	sh.mu.Unlock()
+	if suspect {
+		s.probes[fd%len(s.probes)].barrier()
+	}
 }
 
 func init() {
@@ -85,7 +148,20 @@ func NewServer(cfg Config) (*Server, error) {
 	})
 	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
 	engine.OnWrittenSize(s.onWritten)
-	if err := startEngine(engine.Start); err != nil {
+	start := func() error {
+		if err := engine.Start(); err != nil {
+			return err
+		}
+		// Until each poller's loop has begun, a Stop would hang.
+		probes, err := awaitPollers(engine.Engine, engine.NPoller)
+		if err != nil {
+			engine.Stop()
+			return err
+		}
+		s.probes = probes
+		return nil
+	}
+	if err := startEngine(start); err != nil {
 		return nil, err
 	}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
@@ -98,6 +174,9 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) Close() {
 	close(s.done)
 	s.engine.Stop()
+	for _, p := range s.probes {
+		p.close()
+	}
 }
 
 // flusher writes what connections have pending, each in one call.
@@ -140,6 +219,8 @@ type Conn struct {
 	remote   net.Addr
 	nc       net.Conn   // where frames are written
 	nbc      *nbio.Conn // the same, when the event loop serves it
+	sockID   uint64     // nbc's socket (its inode), to shut it down safely
+	fd       int        // nbc's descriptor
 
 	rmu sync.Mutex
 	r   reader
@@ -154,6 +235,8 @@ type Conn struct {
 	closeRaw   bool   // closeFrame is sent as it is, unframed (Abort)
 	closing    bool
 	closed     bool
+	abort      bool // closed without a close frame: the flusher releases
+	fallback   *time.Timer
 	closeErr   error // what OnClose will say, when not the peer's close
 	reported   bool  // OnClose was called
 	// handed counts the bytes given to nbio, written those it wrote to
@@ -215,12 +298,19 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	}
 	*c.pending = buf
 	if len(buf)+int(c.backlog()) > c.srv.cfg.MaxWriteBuffer {
-		c.closed = true
+		c.closed, c.abort = true, true
 		if c.closeErr == nil {
 			c.closeErr = ErrSlowPeer
 		}
+		c.pending = nil
+		// The socket is released by whoever writes, after its write: a
+		// flush running now, or here.
+		own := !c.queued
+		c.queued = true
 		c.wmu.Unlock()
-		_ = c.nc.Close()
+		if own {
+			c.flush()
+		}
 		return ErrSlowPeer
 	}
 	schedule := !c.queued
@@ -252,19 +342,22 @@ func (c *Conn) flush() {
 		c.pending = nil
 		if pb == nil {
 			closing := c.closing && !c.closed
-			c.queued = false
+			abort := c.abort
+			c.queued, c.abort = false, false
 			if closing {
 				c.closed = true
 			}
 			c.wmu.Unlock()
 			if closing {
 				if c.closeRaw {
-					_, _ = c.nc.Write(c.closeFrame)
+					_ = c.write(c.closeFrame)
 				} else {
 					frame := appendHeader(make([]byte, 0, 2+len(c.closeFrame)), finBit|opClose, len(c.closeFrame))
-					_, _ = c.nc.Write(append(frame, c.closeFrame...))
+					_ = c.write(append(frame, c.closeFrame...))
 				}
-				_ = c.nc.Close()
+			}
+			if closing || abort {
+				c.release()
 			}
 			return
 		}
@@ -272,7 +365,7 @@ func (c *Conn) flush() {
 		if c.nbc != nil {
 			c.handed.Add(int64(len(*pb)))
 		}
-		_, err := c.nc.Write(*pb)
+		err := c.write(*pb)
 		if cap(*pb) <= 64<<10 {
 			*pb = (*pb)[:0]
 			bufPool.Put(pb)
@@ -288,6 +381,53 @@ func (c *Conn) flush() {
 			return
 		}
 	}
+}
+
+// write writes b to the socket; on the event loop's, with the Server
+// told, since a write that fails closes the descriptor off the poller.
+func (c *Conn) write(b []byte) error {
+	if c.nbc == nil {
+		_, err := c.nc.Write(b)
+		return err
+	}
+	c.srv.beginWrite(c.fd)
+	_, err := c.nbc.Write(b)
+	c.srv.endWrite(c.fd, err != nil)
+	return err
+}
+
+// releaseFallback is how long the event loop has to close a connection
+// siogo shut down before siogo closes it itself.
+const releaseFallback = 10 * time.Second
+
+// release ends the connection once its last bytes are written. A
+// connection on the event loop is only shut down (the peer gets its FIN
+// after what was written): the loop then sees the hang-up and closes the
+// descriptor on its own goroutine. Were it closed here, off the loop, its
+// number could be reused at once by the next upgrade's dup while the loop
+// still holds an event epoll_wait returned for the old socket; nbio would
+// apply that event to the new connection, found under the same number,
+// and close it (docs/reliability.md, "A descriptor reused while nbio
+// still held its events"). A timer closes it for real should the loop
+// never report it.
+func (c *Conn) release() {
+	if c.nbc == nil {
+		_ = c.nc.Close()
+		return
+	}
+	if !shutdown(c.nbc, c.sockID) {
+		// Closed by the poller already (a no-op then), or no inode known.
+		c.srv.closeOffPoller(c.nbc)
+		return
+	}
+	t := time.AfterFunc(releaseFallback, func() { c.srv.closeOffPoller(c.nbc) })
+	c.wmu.Lock()
+	if c.reported {
+		t.Stop()
+	} else {
+		c.fallback = t
+	}
+	c.wmu.Unlock()
 }
 
 const (
