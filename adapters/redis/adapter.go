@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/server"
 )
 
@@ -34,7 +35,7 @@ type Adapter struct {
 
 	channel, requestChannel, responseChannel, specificResponseChannel string
 
-	reqs requests
+	reqs *adapterwire.Requests
 }
 
 // NewAdapter is the server.Options.NewAdapter of this client.
@@ -51,7 +52,7 @@ func (c *Client) NewAdapter(nsp *server.Namespace) server.Adapter {
 		channel:         prefix + "#" + nsp.Name() + "#",
 		requestChannel:  prefix + "-request#" + nsp.Name() + "#",
 		responseChannel: prefix + "-response#" + nsp.Name() + "#",
-		reqs:            newRequests(),
+		reqs:            adapterwire.NewRequests(),
 	}
 	a.specificResponseChannel = a.responseChannel + a.uid + "#"
 	c.subscribe(a, a.subscribedChannels(), []string{a.channel + "*"})
@@ -98,7 +99,7 @@ func (a *Adapter) ServerCount(context.Context) (int, error) {
 // (unless Local), delivered here at once.
 func (a *Adapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) error {
 	if !opts.Flags.Local {
-		msg, err := server.EncodeMsgpack([]any{a.uid, packetWire(p, a.nsp.Name()), optsWire(opts)})
+		msg, err := server.EncodeMsgpack([]any{a.uid, packetWire(p, a.nsp.Name()), adapterwire.Options(opts)})
 		if err != nil {
 			return err
 		}
@@ -120,7 +121,7 @@ func (a *Adapter) BroadcastWithAck(p *server.Packet, opts server.BroadcastOption
 		requestID := randomID()
 		msg, err := server.EncodeMsgpack(map[string]any{
 			"uid": a.uid, "requestId": requestID, "type": reqBroadcast,
-			"packet": packetWire(p, a.nsp.Name()), "opts": optsWire(opts),
+			"packet": packetWire(p, a.nsp.Name()), "opts": adapterwire.Options(opts),
 		})
 		if err != nil {
 			return err
@@ -129,7 +130,7 @@ func (a *Adapter) BroadcastWithAck(p *server.Packet, opts server.BroadcastOption
 		if timeout <= 0 {
 			timeout = a.c.opts.RequestsTimeout
 		}
-		a.reqs.addAck(requestID, clientCount, ack, timeout)
+		a.reqs.AddAck(requestID, clientCount, ack, timeout)
 		_ = a.c.publish(a.requestChannel, msg)
 	}
 	return a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
@@ -145,9 +146,9 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts server.BroadcastOptions
 	if numSub <= 1 {
 		return local, nil
 	}
-	p := &pending{expected: numSub - 1, sockets: local}
-	err = a.request(ctx, p, map[string]any{"type": reqRemoteFetch, "opts": roomsWire(opts)}, "fetchSockets")
-	return p.sockets, err
+	p := &adapterwire.Pending{Expected: numSub - 1, Sockets: local}
+	err = a.request(ctx, p, map[string]any{"type": reqRemoteFetch, "opts": adapterwire.Rooms(opts)}, "fetchSockets")
+	return p.Sockets, err
 }
 
 // AddSockets implements server.Adapter: applied here at once, and asked
@@ -156,7 +157,7 @@ func (a *Adapter) AddSockets(opts server.BroadcastOptions, rooms []string) error
 	if err := a.MemoryAdapter.AddSockets(opts, rooms); err != nil || opts.Flags.Local {
 		return err
 	}
-	return a.publishJSON(map[string]any{"uid": a.uid, "type": reqRemoteJoin, "opts": roomsWire(opts), "rooms": nonNil(rooms)})
+	return a.publishJSON(map[string]any{"uid": a.uid, "type": reqRemoteJoin, "opts": adapterwire.Rooms(opts), "rooms": adapterwire.NonNil(rooms)})
 }
 
 // DelSockets implements server.Adapter.
@@ -164,7 +165,7 @@ func (a *Adapter) DelSockets(opts server.BroadcastOptions, rooms []string) error
 	if err := a.MemoryAdapter.DelSockets(opts, rooms); err != nil || opts.Flags.Local {
 		return err
 	}
-	return a.publishJSON(map[string]any{"uid": a.uid, "type": reqRemoteLeave, "opts": roomsWire(opts), "rooms": nonNil(rooms)})
+	return a.publishJSON(map[string]any{"uid": a.uid, "type": reqRemoteLeave, "opts": adapterwire.Rooms(opts), "rooms": adapterwire.NonNil(rooms)})
 }
 
 // DisconnectSockets implements server.Adapter.
@@ -172,7 +173,7 @@ func (a *Adapter) DisconnectSockets(opts server.BroadcastOptions, close bool) er
 	if err := a.MemoryAdapter.DisconnectSockets(opts, close); err != nil || opts.Flags.Local {
 		return err
 	}
-	return a.publishJSON(map[string]any{"uid": a.uid, "type": reqRemoteDisconnect, "opts": roomsWire(opts), "close": close})
+	return a.publishJSON(map[string]any{"uid": a.uid, "type": reqRemoteDisconnect, "opts": adapterwire.Rooms(opts), "close": close})
 }
 
 // ServerSideEmit implements server.Adapter.
@@ -186,17 +187,17 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, packet []any, ack func([]a
 		ack(nil)
 		return nil
 	}
-	p := &pending{expected: numSub}
+	p := &adapterwire.Pending{Expected: numSub}
 	err := a.request(ctx, p, map[string]any{"type": reqServerSideEmit, "data": packet}, "serverSideEmit")
-	ack(p.answers)
+	ack(p.Answers)
 	return err
 }
 
 // request publishes a request and waits for its answers, the timeout or ctx.
-func (a *Adapter) request(ctx context.Context, p *pending, req map[string]any, what string) error {
+func (a *Adapter) request(ctx context.Context, p *adapterwire.Pending, req map[string]any, what string) error {
 	id := randomID()
 	req["uid"], req["requestId"] = a.uid, id
-	return a.reqs.wait(ctx, id, p, func() error { return a.publishJSON(req) }, a.c.opts.RequestsTimeout, what)
+	return a.reqs.Wait(ctx, id, p, func() error { return a.publishJSON(req) }, a.c.opts.RequestsTimeout, timeoutError(what))
 }
 
 func (a *Adapter) publishJSON(v any) error {
@@ -255,7 +256,7 @@ func (a *Adapter) onBroadcast(channel string, data []byte) {
 	if !ok {
 		return
 	}
-	_ = a.MemoryAdapter.Broadcast(p, optsFromWire(msg[2]))
+	_ = a.MemoryAdapter.Broadcast(p, adapterwire.OptionsFrom(msg[2]))
 }
 
 // onRequestOrResponse takes a message of the request or response channels.
@@ -281,20 +282,20 @@ func (a *Adapter) onRequest(req map[string]any) {
 		if self {
 			return
 		}
-		opts := optsFromWire(map[string]any{"rooms": req["rooms"]})
-		a.respond(req, map[string]any{"requestId": requestID, "sockets": nonNil(a.MemoryAdapter.Sockets(opts.Rooms...))}, false)
+		opts := adapterwire.OptionsFrom(map[string]any{"rooms": req["rooms"]})
+		a.respond(req, map[string]any{"requestId": requestID, "sockets": adapterwire.NonNil(a.MemoryAdapter.Sockets(opts.Rooms...))}, false)
 	case reqAllRooms:
 		if self {
 			return
 		}
-		a.respond(req, map[string]any{"requestId": requestID, "rooms": nonNil(a.MemoryAdapter.Rooms())}, false)
+		a.respond(req, map[string]any{"requestId": requestID, "rooms": adapterwire.NonNil(a.MemoryAdapter.Rooms())}, false)
 	case reqRemoteJoin, reqRemoteLeave, reqRemoteDisconnect:
 		if self {
 			return // applied when sent
 		}
 		if o, ok := req["opts"].(map[string]any); ok {
-			opts := optsFromWire(o)
-			rooms := stringsOf(req["rooms"])
+			opts := adapterwire.OptionsFrom(o)
+			rooms := adapterwire.Strings(req["rooms"])
 			switch typ {
 			case reqRemoteJoin:
 				_ = a.MemoryAdapter.AddSockets(opts, rooms)
@@ -329,8 +330,8 @@ func (a *Adapter) onRequest(req map[string]any) {
 			return
 		}
 		o, _ := req["opts"].(map[string]any)
-		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), optsFromWire(o))
-		sockets := socketsWire(local)
+		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), adapterwire.OptionsFrom(o))
+		sockets := adapterwire.Sockets(local)
 		a.respond(req, map[string]any{"requestId": requestID, "sockets": sockets}, false)
 	case reqServerSideEmit:
 		if self {
@@ -344,7 +345,7 @@ func (a *Adapter) onRequest(req map[string]any) {
 		handlers := a.nsp.ServerSideHandlers(event)
 		var ack server.Ack
 		if requestID != "" {
-			ack = onceAck(func(arg any) {
+			ack = adapterwire.OnceAck(func(arg any) {
 				a.respond(req, map[string]any{"type": reqServerSideEmit, "requestId": requestID, "data": arg}, false)
 			})
 		}
@@ -360,10 +361,10 @@ func (a *Adapter) onRequest(req map[string]any) {
 			return
 		}
 		o, _ := req["opts"].(map[string]any)
-		_ = a.MemoryAdapter.BroadcastWithAck(p, optsFromWire(o), func(n int) {
+		_ = a.MemoryAdapter.BroadcastWithAck(p, adapterwire.OptionsFrom(o), func(n int) {
 			a.respond(req, map[string]any{"type": reqBroadcastClientCount, "requestId": requestID, "clientCount": n}, false)
 		}, func(args []any) {
-			a.respond(req, map[string]any{"type": reqBroadcastAck, "requestId": requestID, "packet": firstArg(args)}, true)
+			a.respond(req, map[string]any{"type": reqBroadcastAck, "requestId": requestID, "packet": adapterwire.FirstArg(args)}, true)
 		})
 	}
 }
@@ -371,23 +372,23 @@ func (a *Adapter) onRequest(req map[string]any) {
 func (a *Adapter) onResponse(resp map[string]any) {
 	requestID, _ := resp["requestId"].(string)
 	typ, _ := intOf(resp["type"])
-	if ackReq := a.reqs.ack(requestID); ackReq != nil {
+	if ackReq := a.reqs.Ack(requestID); ackReq != nil {
 		switch typ {
 		case reqBroadcastClientCount:
 			n, _ := intOf(resp["clientCount"])
-			ackReq.clientCount(int(n))
+			ackReq.ClientCount(int(n))
 		case reqBroadcastAck:
-			ackReq.ack([]any{resp["packet"]})
+			ackReq.Ack([]any{resp["packet"]})
 		}
 		return
 	}
 	// Answers to a fetch carry sockets; answers to a server-side emit, a
 	// type and their data.
 	if sockets, ok := resp["sockets"].([]any); ok {
-		a.reqs.answer(a.nsp, requestID, sockets, nil, false)
+		a.reqs.Answer(a.nsp, requestID, sockets, nil, false)
 		return
 	}
 	if typ == reqServerSideEmit {
-		a.reqs.answer(a.nsp, requestID, nil, resp["data"], true)
+		a.reqs.Answer(a.nsp, requestID, nil, resp["data"], true)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/internal/redisping"
 )
 
 // subscriptions keep the node subscribed: the channels and patterns the
@@ -448,28 +449,7 @@ func (s *subscriptions) serve(l *link) {
 	// link is checked by pings sent every HealthCheckInterval: silence for
 	// three of them means the server is gone (or hung: a SIGSTOPped Redis
 	// keeps its sockets open and answers nothing).
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(s.c.opts.HealthCheckInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				l.wmu.Lock()
-				err := conn.Send("PING")
-				if err == nil {
-					err = conn.Flush()
-				}
-				l.wmu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}
-	}()
+	defer redisping.Every(conn, &l.wmu, s.c.opts.HealthCheckInterval)()
 	for {
 		reply, err := redis.ReceiveWithTimeout(conn, s.c.linkTimeout())
 		if err != nil {

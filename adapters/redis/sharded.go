@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"sync"
 
+	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/server"
 )
 
@@ -36,7 +37,7 @@ type shardedAdapter struct {
 	channel         string
 	responseChannel string
 
-	reqs     requests
+	reqs     *adapterwire.Requests
 	mu       sync.Mutex
 	roomSubs map[string]bool // dynamic room channels subscribed
 }
@@ -50,7 +51,7 @@ func (c *Client) newShardedAdapter(nsp *server.Namespace) server.Adapter {
 		nsp:           nsp,
 		uid:           hex.EncodeToString(b[:]),
 		channel:       c.opts.Prefix + "#" + nsp.Name() + "#",
-		reqs:          newRequests(),
+		reqs:          adapterwire.NewRequests(),
 		roomSubs:      map[string]bool{},
 	}
 	a.responseChannel = a.channel + a.uid + "#"
@@ -200,7 +201,7 @@ func hasBinary(v any) bool {
 // Broadcast implements server.Adapter.
 func (a *shardedAdapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) error {
 	if !opts.Flags.Local {
-		_ = a.publish(msgBroadcast, map[string]any{"packet": packetWire(p, a.nsp.Name()), "opts": optsWire(opts)})
+		_ = a.publish(msgBroadcast, map[string]any{"packet": packetWire(p, a.nsp.Name()), "opts": adapterwire.Options(opts)})
 	}
 	return a.MemoryAdapter.Broadcast(p, opts)
 }
@@ -213,8 +214,8 @@ func (a *shardedAdapter) BroadcastWithAck(p *server.Packet, opts server.Broadcas
 		if timeout <= 0 {
 			timeout = a.c.opts.RequestsTimeout
 		}
-		a.reqs.addAck(id, clientCount, ack, timeout)
-		_ = a.publish(msgBroadcast, map[string]any{"packet": packetWire(p, a.nsp.Name()), "opts": optsWire(opts), "requestId": id})
+		a.reqs.AddAck(id, clientCount, ack, timeout)
+		_ = a.publish(msgBroadcast, map[string]any{"packet": packetWire(p, a.nsp.Name()), "opts": adapterwire.Options(opts), "requestId": id})
 	}
 	return a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
 }
@@ -222,7 +223,7 @@ func (a *shardedAdapter) BroadcastWithAck(p *server.Packet, opts server.Broadcas
 // AddSockets implements server.Adapter.
 func (a *shardedAdapter) AddSockets(opts server.BroadcastOptions, rooms []string) error {
 	if !opts.Flags.Local {
-		_ = a.publish(msgSocketsJoin, map[string]any{"opts": optsWire(opts), "rooms": nonNil(rooms)})
+		_ = a.publish(msgSocketsJoin, map[string]any{"opts": adapterwire.Options(opts), "rooms": adapterwire.NonNil(rooms)})
 	}
 	return a.MemoryAdapter.AddSockets(opts, rooms)
 }
@@ -230,7 +231,7 @@ func (a *shardedAdapter) AddSockets(opts server.BroadcastOptions, rooms []string
 // DelSockets implements server.Adapter.
 func (a *shardedAdapter) DelSockets(opts server.BroadcastOptions, rooms []string) error {
 	if !opts.Flags.Local {
-		_ = a.publish(msgSocketsLeave, map[string]any{"opts": optsWire(opts), "rooms": nonNil(rooms)})
+		_ = a.publish(msgSocketsLeave, map[string]any{"opts": adapterwire.Options(opts), "rooms": adapterwire.NonNil(rooms)})
 	}
 	return a.MemoryAdapter.DelSockets(opts, rooms)
 }
@@ -238,7 +239,7 @@ func (a *shardedAdapter) DelSockets(opts server.BroadcastOptions, rooms []string
 // DisconnectSockets implements server.Adapter.
 func (a *shardedAdapter) DisconnectSockets(opts server.BroadcastOptions, close bool) error {
 	if !opts.Flags.Local {
-		_ = a.publish(msgDisconnectSockets, map[string]any{"opts": optsWire(opts), "close": close})
+		_ = a.publish(msgDisconnectSockets, map[string]any{"opts": adapterwire.Options(opts), "close": close})
 	}
 	return a.MemoryAdapter.DisconnectSockets(opts, close)
 }
@@ -253,9 +254,9 @@ func (a *shardedAdapter) FetchSockets(ctx context.Context, opts server.Broadcast
 	if n-1 <= 0 {
 		return local, nil
 	}
-	p := &pending{expected: n - 1, sockets: local}
-	err = a.request(ctx, p, msgFetchSockets, map[string]any{"opts": optsWire(opts)}, "fetchSockets")
-	return p.sockets, err
+	p := &adapterwire.Pending{Expected: n - 1, Sockets: local}
+	err = a.request(ctx, p, msgFetchSockets, map[string]any{"opts": adapterwire.Options(opts)}, "fetchSockets")
+	return p.Sockets, err
 }
 
 // ServerSideEmit implements server.Adapter.
@@ -268,16 +269,16 @@ func (a *shardedAdapter) ServerSideEmit(ctx context.Context, packet []any, ack f
 		ack(nil)
 		return nil
 	}
-	p := &pending{expected: n - 1}
+	p := &adapterwire.Pending{Expected: n - 1}
 	err := a.request(ctx, p, msgServerSideEmit, map[string]any{"packet": packet}, "serverSideEmit")
-	ack(p.answers)
+	ack(p.Answers)
 	return err
 }
 
-func (a *shardedAdapter) request(ctx context.Context, p *pending, typ int, data map[string]any, what string) error {
+func (a *shardedAdapter) request(ctx context.Context, p *adapterwire.Pending, typ int, data map[string]any, what string) error {
 	id := randomHex()
 	data["requestId"] = id
-	return a.reqs.wait(ctx, id, p, func() error { return a.publish(typ, data) }, a.c.opts.RequestsTimeout, what)
+	return a.reqs.Wait(ctx, id, p, func() error { return a.publish(typ, data) }, a.c.opts.RequestsTimeout, timeoutError(what))
 }
 
 func randomHex() string {
@@ -313,24 +314,24 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 			return
 		}
 		if requestID == "" {
-			_ = a.MemoryAdapter.Broadcast(p, optsFromWire(o))
+			_ = a.MemoryAdapter.Broadcast(p, adapterwire.OptionsFrom(o))
 			return
 		}
-		_ = a.MemoryAdapter.BroadcastWithAck(p, optsFromWire(o), func(n int) {
+		_ = a.MemoryAdapter.BroadcastWithAck(p, adapterwire.OptionsFrom(o), func(n int) {
 			a.respond(uid, msgBroadcastClientCount, map[string]any{"requestId": requestID, "clientCount": n})
 		}, func(args []any) {
-			a.respond(uid, msgBroadcastAck, map[string]any{"requestId": requestID, "packet": firstArg(args)})
+			a.respond(uid, msgBroadcastAck, map[string]any{"requestId": requestID, "packet": adapterwire.FirstArg(args)})
 		})
 	case msgSocketsJoin:
-		_ = a.MemoryAdapter.AddSockets(optsFromWire(o), stringsOf(data["rooms"]))
+		_ = a.MemoryAdapter.AddSockets(adapterwire.OptionsFrom(o), adapterwire.Strings(data["rooms"]))
 	case msgSocketsLeave:
-		_ = a.MemoryAdapter.DelSockets(optsFromWire(o), stringsOf(data["rooms"]))
+		_ = a.MemoryAdapter.DelSockets(adapterwire.OptionsFrom(o), adapterwire.Strings(data["rooms"]))
 	case msgDisconnectSockets:
 		closeConn, _ := data["close"].(bool)
-		_ = a.MemoryAdapter.DisconnectSockets(optsFromWire(o), closeConn)
+		_ = a.MemoryAdapter.DisconnectSockets(adapterwire.OptionsFrom(o), closeConn)
 	case msgFetchSockets:
-		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), optsFromWire(o))
-		sockets := socketsWire(local)
+		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), adapterwire.OptionsFrom(o))
+		sockets := adapterwire.Sockets(local)
 		a.respond(uid, msgFetchSocketsResponse, map[string]any{"requestId": requestID, "sockets": sockets})
 	case msgServerSideEmit:
 		packet, _ := data["packet"].([]any)
@@ -340,7 +341,7 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 		event, _ := packet[0].(string)
 		var ack server.Ack
 		if requestID != "" {
-			ack = onceAck(func(arg any) {
+			ack = adapterwire.OnceAck(func(arg any) {
 				a.respond(uid, msgServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
 			})
 		}
@@ -355,18 +356,18 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 func (a *shardedAdapter) onResponse(typ int, requestID string, data map[string]any) {
 	switch typ {
 	case msgBroadcastClientCount:
-		if ackReq := a.reqs.ack(requestID); ackReq != nil {
+		if ackReq := a.reqs.Ack(requestID); ackReq != nil {
 			n, _ := intOf(data["clientCount"])
-			ackReq.clientCount(int(n))
+			ackReq.ClientCount(int(n))
 		}
 	case msgBroadcastAck:
-		if ackReq := a.reqs.ack(requestID); ackReq != nil {
-			ackReq.ack([]any{data["packet"]})
+		if ackReq := a.reqs.Ack(requestID); ackReq != nil {
+			ackReq.Ack([]any{data["packet"]})
 		}
 	case msgFetchSocketsResponse:
 		sockets, _ := data["sockets"].([]any)
-		a.reqs.answer(a.nsp, requestID, sockets, nil, false)
+		a.reqs.Answer(a.nsp, requestID, sockets, nil, false)
 	case msgServerSideEmitResponse:
-		a.reqs.answer(a.nsp, requestID, nil, data["packet"], true)
+		a.reqs.Answer(a.nsp, requestID, nil, data["packet"], true)
 	}
 }

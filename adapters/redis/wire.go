@@ -2,18 +2,15 @@ package redis
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/url"
-	"strings"
-	"time"
+	"fmt"
 
+	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/server"
 )
 
-// The shapes of Node's adapter on the wire: packets as socket.io packet
-// objects, options as {rooms, except, flags}, handshakes as Node's
-// socket.handshake.
+// Packets as Node's redis-adapter writes them, as socket.io packet objects;
+// options, handshakes and sockets are in internal/adapterwire.
 
 func packetWire(p *server.Packet, nsp string) map[string]any {
 	t := p.Type
@@ -30,83 +27,15 @@ func packetWire(p *server.Packet, nsp string) map[string]any {
 	return m
 }
 
+// packetFromWire reads the event packet of a broadcast to nsp; unlike the
+// streams adapter, a packet without nsp is only the main namespace's.
 func packetFromWire(v any, nsp string) (*server.Packet, bool) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	if n, ok := m["nsp"].(string); ok && n != nsp {
-		return nil, false
-	} else if !ok && nsp != "/" {
-		return nil, false
-	}
-	t, ok := intOf(m["type"])
-	if !ok || (t != int64(server.PacketEvent) && t != int64(server.PacketBinaryEvent)) {
-		return nil, false
-	}
-	data, ok := m["data"].([]any)
-	if !ok || len(data) == 0 {
-		return nil, false
-	}
-	return &server.Packet{Type: server.PacketEvent, Nsp: nsp, Data: data}, true
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func roomsWire(opts server.BroadcastOptions) map[string]any {
-	return map[string]any{"rooms": nonNil(opts.Rooms), "except": nonNil(opts.Except)}
-}
-
-func optsWire(opts server.BroadcastOptions) map[string]any {
-	flags := map[string]any{}
-	if opts.Flags.Volatile {
-		flags["volatile"] = true
-	}
-	if opts.Flags.NoCompress {
-		flags["compress"] = false
-	}
-	if opts.Flags.Timeout > 0 {
-		flags["timeout"] = opts.Flags.Timeout.Milliseconds()
-	}
-	m := roomsWire(opts)
-	m["flags"] = flags
-	return m
-}
-
-func optsFromWire(v any) server.BroadcastOptions {
-	m, _ := v.(map[string]any)
-	opts := server.BroadcastOptions{Rooms: stringsOf(m["rooms"]), Except: stringsOf(m["except"])}
-	if f, ok := m["flags"].(map[string]any); ok {
-		opts.Flags.Volatile, _ = f["volatile"].(bool)
-		if c, ok := f["compress"].(bool); ok && !c {
-			opts.Flags.NoCompress = true
-		}
-		if ms, ok := intOf(f["timeout"]); ok && ms > 0 {
-			opts.Flags.Timeout = time.Duration(ms) * time.Millisecond
+	if m, ok := v.(map[string]any); ok {
+		if _, ok := m["nsp"].(string); !ok && nsp != "/" {
+			return nil, false
 		}
 	}
-	return opts
-}
-
-// stringsOf reads an array of room names; Node rooms may be numbers.
-func stringsOf(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, e := range list {
-		switch x := e.(type) {
-		case string:
-			out = append(out, x)
-		case float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64:
-			b, _ := json.Marshal(x)
-			out = append(out, string(b))
-		}
-	}
-	return out
+	return adapterwire.PacketFrom(v, nsp)
 }
 
 func intOf(v any) (int64, bool) { return num.Int64(v) }
@@ -129,78 +58,10 @@ func decodeRequest(b []byte) (map[string]any, bool) {
 	return m, ok
 }
 
-// handshakeWire is socket.handshake as Node writes it.
-func handshakeWire(h server.Handshake) map[string]any {
-	headers := map[string]any{}
-	for k, v := range h.Headers {
-		headers[strings.ToLower(k)] = strings.Join(v, ", ")
+// timeoutError is the error of a request that timed out, as Node's
+// redis-adapter words it.
+func timeoutError(what string) func(answered, expected int) error {
+	return func(int, int) error {
+		return fmt.Errorf("redis adapter: timeout reached while waiting for %s response", what)
 	}
-	query := map[string]any{}
-	for k, v := range h.Query {
-		if len(v) > 0 {
-			query[k] = v[0]
-		}
-	}
-	auth := h.Auth
-	if auth == nil {
-		auth = map[string]any{}
-	}
-	return map[string]any{
-		"headers": headers,
-		"time":    h.Time.UTC().Format("Mon Jan 02 2006 15:04:05 GMT-0700 (MST)"),
-		"address": h.Address,
-		"xdomain": h.XDomain,
-		"secure":  h.Secure,
-		"issued":  h.Time.UnixMilli(),
-		"url":     h.URL,
-		"query":   query,
-		"auth":    auth,
-	}
-}
-
-func handshakeFromWire(v any) server.Handshake {
-	m, _ := v.(map[string]any)
-	h := server.Handshake{Headers: http.Header{}, Query: url.Values{}}
-	if hs, ok := m["headers"].(map[string]any); ok {
-		for k, v := range hs {
-			switch x := v.(type) {
-			case string:
-				h.Headers.Set(k, x)
-			case []any:
-				for _, e := range x {
-					if s, ok := e.(string); ok {
-						h.Headers.Add(k, s)
-					}
-				}
-			}
-		}
-	}
-	if q, ok := m["query"].(map[string]any); ok {
-		for k, v := range q {
-			if s, ok := v.(string); ok {
-				h.Query.Set(k, s)
-			}
-		}
-	}
-	if ms, ok := intOf(m["issued"]); ok {
-		h.Time = time.UnixMilli(ms)
-	}
-	h.Address, _ = m["address"].(string)
-	h.XDomain, _ = m["xdomain"].(bool)
-	h.Secure, _ = m["secure"].(bool)
-	h.URL, _ = m["url"].(string)
-	h.Auth, _ = m["auth"].(map[string]any)
-	return h
-}
-
-func remoteSocketFromWire(nsp *server.Namespace, v any) *server.RemoteSocket {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil
-	}
-	id, _ := m["id"].(string)
-	if id == "" {
-		return nil
-	}
-	return server.NewRemoteSocket(nsp, id, handshakeFromWire(m["handshake"]), stringsOf(m["rooms"]), m["data"])
 }

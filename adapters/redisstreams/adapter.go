@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/server"
 )
@@ -24,9 +25,7 @@ type Adapter struct {
 	private  string // prefix#nsp#uid#: answers to this one
 	recovery *server.RecoveryOptions
 
-	reqMu   sync.Mutex
-	pending map[string]*pending
-	acks    map[string]*ackPending
+	reqs *adapterwire.Requests
 
 	// skip holds, for restored sockets, the last entry they already got:
 	// the reader leaves them out of entries up to it. Under c.deliverMu.
@@ -37,22 +36,6 @@ type Adapter struct {
 	written     map[string]string   // sockets whose session is in Redis -> pid
 	kept        map[string]struct{} // sockets whose last session PersistSession wrote
 	nextRefresh time.Time
-}
-
-// pending is a request waiting for other nodes' answers.
-type pending struct {
-	typ      int
-	expected int
-	answered int
-	sockets  []*server.RemoteSocket
-	answers  []any
-	done     chan struct{}
-	finished bool
-}
-
-type ackPending struct {
-	clientCount func(int)
-	ack         func([]any)
 }
 
 // randomID is 8 random bytes in hex, as socket.io-adapter's randomId.
@@ -72,8 +55,7 @@ func (c *Client) NewAdapter(nsp *server.Namespace) server.Adapter {
 		stream:        streamName(c.opts.StreamName, c.opts.StreamCount, nsp.Name()),
 		public:        c.opts.ChannelPrefix + "#" + nsp.Name() + "#",
 		recovery:      nsp.Server().Recovery(),
-		pending:       map[string]*pending{},
-		acks:          map[string]*ackPending{},
+		reqs:          adapterwire.NewRequests(),
 		skip:          map[string]streamID{},
 		dirty:         map[string]struct{}{},
 		written:       map[string]string{},
@@ -159,7 +141,7 @@ func (a *Adapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) erro
 	}
 	wire := opts
 	wire.Flags.Local, wire.SocketEmit = false, false
-	a.streamed(typeBroadcast, map[string]any{"packet": packetWire(p), "opts": optsWire(wire)}, func() {
+	a.streamed(typeBroadcast, map[string]any{"packet": packetWire(p), "opts": adapterwire.Options(wire)}, func() {
 		_ = a.Deliver(p, opts)
 	})
 	return nil
@@ -174,15 +156,8 @@ func (a *Adapter) BroadcastWithAck(p *server.Packet, opts server.BroadcastOption
 		if timeout <= 0 {
 			timeout = a.c.opts.RequestsTimeout
 		}
-		a.reqMu.Lock()
-		a.acks[requestID] = &ackPending{clientCount: clientCount, ack: ack}
-		a.reqMu.Unlock()
-		time.AfterFunc(timeout, func() {
-			a.reqMu.Lock()
-			delete(a.acks, requestID)
-			a.reqMu.Unlock()
-		})
-		err := a.publishEphemeral(typeBroadcast, map[string]any{"packet": packetWire(p), "requestId": requestID, "opts": optsWire(opts)})
+		a.reqs.AddAck(requestID, clientCount, ack, timeout)
+		err := a.publishEphemeral(typeBroadcast, map[string]any{"packet": packetWire(p), "requestId": requestID, "opts": adapterwire.Options(opts)})
 		if err != nil {
 			a.c.log.Debug("redisstreams: publishing", "err", err)
 		}
@@ -195,7 +170,7 @@ func (a *Adapter) AddSockets(opts server.BroadcastOptions, rooms []string) error
 	if opts.Flags.Local {
 		return a.MemoryAdapter.AddSockets(opts, rooms)
 	}
-	a.streamed(typeSocketsJoin, map[string]any{"opts": optsWire(opts), "rooms": nonNil(rooms)}, func() {
+	a.streamed(typeSocketsJoin, map[string]any{"opts": adapterwire.Options(opts), "rooms": adapterwire.NonNil(rooms)}, func() {
 		_ = a.MemoryAdapter.AddSockets(opts, rooms)
 	})
 	return nil
@@ -206,7 +181,7 @@ func (a *Adapter) DelSockets(opts server.BroadcastOptions, rooms []string) error
 	if opts.Flags.Local {
 		return a.MemoryAdapter.DelSockets(opts, rooms)
 	}
-	a.streamed(typeSocketsLeave, map[string]any{"opts": optsWire(opts), "rooms": nonNil(rooms)}, func() {
+	a.streamed(typeSocketsLeave, map[string]any{"opts": adapterwire.Options(opts), "rooms": adapterwire.NonNil(rooms)}, func() {
 		_ = a.MemoryAdapter.DelSockets(opts, rooms)
 	})
 	return nil
@@ -217,7 +192,7 @@ func (a *Adapter) DisconnectSockets(opts server.BroadcastOptions, close bool) er
 	if opts.Flags.Local {
 		return a.MemoryAdapter.DisconnectSockets(opts, close)
 	}
-	a.streamed(typeDisconnectSockets, map[string]any{"opts": optsWire(opts), "close": close}, func() {
+	a.streamed(typeDisconnectSockets, map[string]any{"opts": adapterwire.Options(opts), "close": close}, func() {
 		_ = a.MemoryAdapter.DisconnectSockets(opts, close)
 	})
 	return nil
@@ -233,13 +208,13 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts server.BroadcastOptions
 	if n <= 1 {
 		return local, nil
 	}
-	p := &pending{typ: typeFetchSockets, expected: n - 1, sockets: local}
+	p := &adapterwire.Pending{Expected: n - 1, Sockets: local}
 	timeout := opts.Flags.Timeout
 	if timeout <= 0 {
 		timeout = a.c.opts.RequestsTimeout
 	}
-	err = a.request(ctx, p, typeFetchSockets, map[string]any{"opts": optsWire(opts)}, timeout)
-	return p.sockets, err
+	err = a.request(ctx, p, typeFetchSockets, map[string]any{"opts": adapterwire.Options(opts)}, timeout)
+	return p.Sockets, err
 }
 
 // ServerSideEmit implements server.Adapter.
@@ -252,42 +227,21 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, packet []any, ack func([]a
 		ack(nil)
 		return nil
 	}
-	p := &pending{typ: typeServerSideEmit, expected: n - 1}
+	p := &adapterwire.Pending{Expected: n - 1}
 	err := a.request(ctx, p, typeServerSideEmit, map[string]any{"packet": packet}, a.c.opts.RequestsTimeout)
-	ack(p.answers)
+	ack(p.Answers)
 	return err
 }
 
 // request publishes a request and waits for its answers, the timeout or
 // ctx. p's results are safe to read once it returns.
-func (a *Adapter) request(ctx context.Context, p *pending, typ int, data map[string]any, timeout time.Duration) error {
+func (a *Adapter) request(ctx context.Context, p *adapterwire.Pending, typ int, data map[string]any, timeout time.Duration) error {
 	id := randomID()
 	data["requestId"] = id
-	p.done = make(chan struct{})
-	a.reqMu.Lock()
-	a.pending[id] = p
-	a.reqMu.Unlock()
-	defer func() {
-		a.reqMu.Lock()
-		delete(a.pending, id)
-		p.finished = true
-		a.reqMu.Unlock()
-	}()
-	if err := a.publishEphemeral(typ, data); err != nil {
-		return err
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-timer.C:
-		a.reqMu.Lock()
-		defer a.reqMu.Unlock()
-		return fmt.Errorf("redisstreams: timeout reached: only %d responses received out of %d", p.answered, p.expected)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return a.reqs.Wait(ctx, id, p, func() error { return a.publishEphemeral(typ, data) }, timeout, func(answered, expected int) error {
+		// As Node's ClusterAdapter words it.
+		return fmt.Errorf("redisstreams: timeout reached: only %d responses received out of %d", answered, expected)
+	})
 }
 
 // onEntry applies a stream entry; c.deliverMu is held.
@@ -308,11 +262,11 @@ func (a *Adapter) onEntry(e entry) {
 			}
 			return
 		}
-		p, ok := packetFromWire(m.Data["packet"], a.nsp.Name())
+		p, ok := adapterwire.PacketFrom(m.Data["packet"], a.nsp.Name())
 		if !ok {
 			return
 		}
-		opts := optsFromWire(m.Data["opts"])
+		opts := adapterwire.OptionsFrom(m.Data["opts"])
 		if a.recovery != nil && !opts.Flags.Volatile {
 			p.Data = append(p.Data.([]any), e.id.String())
 		}
@@ -325,13 +279,13 @@ func (a *Adapter) onEntry(e entry) {
 		}
 		_ = a.Deliver(p, opts)
 	case typeSocketsJoin:
-		_ = a.MemoryAdapter.AddSockets(optsFromWire(m.Data["opts"]), stringsOf(m.Data["rooms"]))
+		_ = a.MemoryAdapter.AddSockets(adapterwire.OptionsFrom(m.Data["opts"]), adapterwire.Strings(m.Data["rooms"]))
 	case typeSocketsLeave:
-		_ = a.MemoryAdapter.DelSockets(optsFromWire(m.Data["opts"]), stringsOf(m.Data["rooms"]))
+		_ = a.MemoryAdapter.DelSockets(adapterwire.OptionsFrom(m.Data["opts"]), adapterwire.Strings(m.Data["rooms"]))
 	case typeDisconnectSockets:
 		// Apart from the reader: disconnect handlers may broadcast, which
 		// waits for the reader.
-		opts := optsFromWire(m.Data["opts"])
+		opts := adapterwire.OptionsFrom(m.Data["opts"])
 		closeConn, _ := m.Data["close"].(bool)
 		go func() { _ = a.MemoryAdapter.DisconnectSockets(opts, closeConn) }()
 	default:
@@ -363,8 +317,8 @@ func (a *Adapter) onMessage(m *message) {
 			a.broadcastWithAckFor(m)
 		}
 	case typeFetchSockets:
-		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), optsFromWire(m.Data["opts"]))
-		a.respond(m.UID, typeFetchSocketsResponse, map[string]any{"requestId": requestID, "sockets": socketsWire(local)})
+		local, _ := a.MemoryAdapter.FetchSockets(context.Background(), adapterwire.OptionsFrom(m.Data["opts"]))
+		a.respond(m.UID, typeFetchSocketsResponse, map[string]any{"requestId": requestID, "sockets": adapterwire.Sockets(local)})
 	case typeServerSideEmit:
 		packet, _ := m.Data["packet"].([]any)
 		if len(packet) == 0 {
@@ -373,54 +327,30 @@ func (a *Adapter) onMessage(m *message) {
 		event, _ := packet[0].(string)
 		var ack server.Ack
 		if requestID != "" {
-			var once sync.Once
-			ack = func(args ...any) {
-				once.Do(func() {
-					var arg any
-					if len(args) > 0 {
-						arg = args[0]
-					}
-					a.respond(m.UID, typeServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
-				})
-			}
+			ack = adapterwire.OnceAck(func(arg any) {
+				a.respond(m.UID, typeServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
+			})
 		}
 		for _, h := range a.nsp.ServerSideHandlers(event) {
 			h(packet[1:], ack)
 		}
 	case typeBroadcastClientCount, typeBroadcastAck:
-		a.reqMu.Lock()
-		ap := a.acks[requestID]
-		a.reqMu.Unlock()
+		ap := a.reqs.Ack(requestID)
 		if ap == nil {
 			return
 		}
 		if m.Type == typeBroadcastClientCount {
 			n, _ := num.Int64(m.Data["clientCount"])
-			ap.clientCount(int(n))
+			ap.ClientCount(int(n))
 		} else {
-			ap.ack([]any{m.Data["packet"]})
+			ap.Ack([]any{m.Data["packet"]})
 		}
 	case typeFetchSocketsResponse, typeServerSideEmitResponse:
-		a.reqMu.Lock()
-		defer a.reqMu.Unlock()
-		p := a.pending[requestID]
-		if p == nil || p.finished {
-			return
-		}
 		if m.Type == typeFetchSocketsResponse {
 			list, _ := m.Data["sockets"].([]any)
-			for _, item := range list {
-				if s := remoteSocketFromWire(a.nsp, item); s != nil {
-					p.sockets = append(p.sockets, s)
-				}
-			}
+			a.reqs.Answer(a.nsp, requestID, list, nil, false)
 		} else {
-			p.answers = append(p.answers, m.Data["packet"])
-		}
-		p.answered++
-		if p.answered == p.expected {
-			p.finished = true
-			close(p.done)
+			a.reqs.Answer(a.nsp, requestID, nil, m.Data["packet"], true)
 		}
 	}
 }
@@ -428,18 +358,14 @@ func (a *Adapter) onMessage(m *message) {
 // broadcastWithAckFor delivers another node's broadcast with acks here and
 // answers with the count of clients and each ack.
 func (a *Adapter) broadcastWithAckFor(m *message) {
-	p, ok := packetFromWire(m.Data["packet"], a.nsp.Name())
+	p, ok := adapterwire.PacketFrom(m.Data["packet"], a.nsp.Name())
 	if !ok {
 		return
 	}
 	requestID, _ := m.Data["requestId"].(string)
-	_ = a.MemoryAdapter.BroadcastWithAck(p, optsFromWire(m.Data["opts"]), func(n int) {
+	_ = a.MemoryAdapter.BroadcastWithAck(p, adapterwire.OptionsFrom(m.Data["opts"]), func(n int) {
 		a.respond(m.UID, typeBroadcastClientCount, map[string]any{"requestId": requestID, "clientCount": n})
 	}, func(args []any) {
-		var arg any
-		if len(args) > 0 {
-			arg = args[0]
-		}
-		a.respond(m.UID, typeBroadcastAck, map[string]any{"requestId": requestID, "packet": arg})
+		a.respond(m.UID, typeBroadcastAck, map[string]any{"requestId": requestID, "packet": adapterwire.FirstArg(args)})
 	})
 }

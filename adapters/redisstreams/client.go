@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/internal/redisping"
 )
 
 // Options configure a Client. The zero value of each field is Node's
@@ -246,6 +247,31 @@ func (c *Client) dialRaw() (redis.Conn, error) {
 	return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
 }
 
+// dialSession dials the connection of a session (the reader's or the
+// subscription's) and, unless the client closed meanwhile, has attach
+// record it under c.mu. conn is nil when there is no session to run: err
+// says why, nil when closed. detach closes conn after running its cleanup
+// under c.mu.
+func (c *Client) dialSession(attach func(redis.Conn)) (conn redis.Conn, detach func(cleanup func()), err error) {
+	conn, err = c.dialRaw()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = conn.Close()
+		return nil, nil, nil
+	}
+	attach(conn)
+	return conn, func(cleanup func()) {
+		c.mu.Lock()
+		cleanup()
+		c.mu.Unlock()
+		_ = conn.Close()
+	}, nil
+}
+
 // streams are the names of every stream this client reads: all of them, as
 // Node's adapter, whichever namespaces exist here.
 func (c *Client) streams() []string {
@@ -263,24 +289,12 @@ func (c *Client) streams() []string {
 // It starts where the streams end (Node's "$"), and after a failure from
 // the last entry it applied.
 func (c *Client) readSession() error {
-	conn, err := c.dialRaw()
-	if err != nil {
+	var started bool
+	conn, detach, err := c.dialSession(func(conn redis.Conn) { c.reader, started = conn, c.started })
+	if conn == nil {
 		return err
 	}
-	defer conn.Close()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.reader = conn
-	started := c.started
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.reader = nil
-		c.mu.Unlock()
-	}()
+	defer detach(func() { c.reader = nil })
 	streams := c.streams()
 	if !started {
 		for _, s := range streams {
@@ -556,28 +570,19 @@ const (
 // subSession runs one subscription connection until it fails. Replies are
 // read raw: redigo's PubSubConn does not know sharded messages.
 func (c *Client) subSession() error {
-	conn, err := c.dialRaw()
-	if err != nil {
+	var channels []string
+	conn, detach, err := c.dialSession(func(conn redis.Conn) {
+		channels = make([]string, 0, len(c.channels)+1)
+		for ch := range c.channels {
+			channels = append(channels, ch)
+		}
+		slices.Sort(channels)
+		c.sub = conn
+	})
+	if conn == nil {
 		return err
 	}
-	defer conn.Close()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	channels := make([]string, 0, len(c.channels)+1)
-	for ch := range c.channels {
-		channels = append(channels, ch)
-	}
-	slices.Sort(channels)
-	c.sub = conn
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.sub = nil
-		c.mu.Unlock()
-	}()
+	defer detach(func() { c.sub = nil })
 	// The health channel goes last: its confirmation means every channel
 	// before it is subscribed.
 	c.wmu.Lock()
@@ -586,28 +591,7 @@ func (c *Client) subSession() error {
 	if err != nil {
 		return err
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(healthInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				c.wmu.Lock()
-				err := conn.Send("PING")
-				if err == nil {
-					err = conn.Flush()
-				}
-				c.wmu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}
-	}()
+	defer redisping.Every(conn, &c.wmu, healthInterval)()
 	for {
 		reply, err := redis.Values(redis.ReceiveWithTimeout(conn, 3*healthInterval))
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/server"
 )
 
@@ -151,11 +152,11 @@ func (a *Adapter) ResumeSession(ps *server.PersistedSession, join func(missed []
 			if _, withAck := m.Data["requestId"]; withAck {
 				continue
 			}
-			p, ok := packetFromWire(m.Data["packet"], a.nsp.Name())
+			p, ok := adapterwire.PacketFrom(m.Data["packet"], a.nsp.Name())
 			if !ok {
 				continue
 			}
-			opts := optsFromWire(m.Data["opts"])
+			opts := adapterwire.OptionsFrom(m.Data["opts"])
 			if opts.Flags.Volatile || !includes(ps.Rooms, opts) {
 				continue
 			}

@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf16"
 
+	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/server"
 )
@@ -235,175 +233,12 @@ func (id streamID) next() streamID {
 	return streamID{id.ms, id.seq + 1}
 }
 
-// Packets and options as socket.io-adapter writes them.
+// Packets as socket.io-adapter writes them; options, handshakes and
+// sockets are in internal/adapterwire.
 
 func packetWire(p *server.Packet) map[string]any {
 	m := map[string]any{"type": int(server.PacketEvent), "data": p.Data, "nsp": p.Nsp}
 	return m
-}
-
-// packetFromWire reads an event packet of nsp; Node's packets may lack nsp.
-func packetFromWire(v any, nsp string) (*server.Packet, bool) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	if n, ok := m["nsp"].(string); ok && n != nsp {
-		return nil, false
-	}
-	t, ok := num.Int64(m["type"])
-	if !ok || (t != int64(server.PacketEvent) && t != int64(server.PacketBinaryEvent)) {
-		return nil, false
-	}
-	data, ok := m["data"].([]any)
-	if !ok || len(data) == 0 {
-		return nil, false
-	}
-	return &server.Packet{Type: server.PacketEvent, Nsp: nsp, Data: data}, true
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// optsWire is encodeOptions of socket.io-adapter: {rooms, except, flags}.
-func optsWire(opts server.BroadcastOptions) map[string]any {
-	flags := map[string]any{}
-	if opts.Flags.Volatile {
-		flags["volatile"] = true
-	}
-	if opts.Flags.NoCompress {
-		flags["compress"] = false
-	}
-	if opts.Flags.Timeout > 0 {
-		flags["timeout"] = opts.Flags.Timeout.Milliseconds()
-	}
-	return map[string]any{"rooms": nonNil(opts.Rooms), "except": nonNil(opts.Except), "flags": flags}
-}
-
-func optsFromWire(v any) server.BroadcastOptions {
-	m, _ := v.(map[string]any)
-	opts := server.BroadcastOptions{Rooms: stringsOf(m["rooms"]), Except: stringsOf(m["except"])}
-	if f, ok := m["flags"].(map[string]any); ok {
-		opts.Flags.Volatile, _ = f["volatile"].(bool)
-		if c, ok := f["compress"].(bool); ok && !c {
-			opts.Flags.NoCompress = true
-		}
-		if ms, ok := num.Int64(f["timeout"]); ok && ms > 0 {
-			opts.Flags.Timeout = time.Duration(ms) * time.Millisecond
-		}
-	}
-	return opts
-}
-
-// stringsOf reads a list of room names; Node's rooms may be numbers.
-func stringsOf(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, e := range list {
-		switch x := e.(type) {
-		case string:
-			out = append(out, x)
-		default:
-			if n, ok := num.Int64(x); ok {
-				out = append(out, strconv.FormatInt(n, 10))
-			}
-		}
-	}
-	return out
-}
-
-// handshakeWire is socket.handshake as Node writes it.
-func handshakeWire(h server.Handshake) map[string]any {
-	headers := map[string]any{}
-	for k, v := range h.Headers {
-		headers[strings.ToLower(k)] = strings.Join(v, ", ")
-	}
-	query := map[string]any{}
-	for k, v := range h.Query {
-		if len(v) > 0 {
-			query[k] = v[0]
-		}
-	}
-	auth := h.Auth
-	if auth == nil {
-		auth = map[string]any{}
-	}
-	return map[string]any{
-		"headers": headers,
-		"time":    h.Time.UTC().Format("Mon Jan 02 2006 15:04:05 GMT-0700 (MST)"),
-		"address": h.Address,
-		"xdomain": h.XDomain,
-		"secure":  h.Secure,
-		"issued":  h.Time.UnixMilli(),
-		"url":     h.URL,
-		"query":   query,
-		"auth":    auth,
-	}
-}
-
-func handshakeFromWire(v any) server.Handshake {
-	m, _ := v.(map[string]any)
-	h := server.Handshake{Headers: http.Header{}, Query: url.Values{}}
-	if hs, ok := m["headers"].(map[string]any); ok {
-		for k, v := range hs {
-			switch x := v.(type) {
-			case string:
-				h.Headers.Set(k, x)
-			case []any:
-				for _, e := range x {
-					if s, ok := e.(string); ok {
-						h.Headers.Add(k, s)
-					}
-				}
-			}
-		}
-	}
-	if q, ok := m["query"].(map[string]any); ok {
-		for k, v := range q {
-			if s, ok := v.(string); ok {
-				h.Query.Set(k, s)
-			}
-		}
-	}
-	if ms, ok := num.Int64(m["issued"]); ok {
-		h.Time = time.UnixMilli(ms)
-	}
-	h.Address, _ = m["address"].(string)
-	h.XDomain, _ = m["xdomain"].(bool)
-	h.Secure, _ = m["secure"].(bool)
-	h.URL, _ = m["url"].(string)
-	h.Auth, _ = m["auth"].(map[string]any)
-	return h
-}
-
-func socketsWire(local []*server.RemoteSocket) []any {
-	out := make([]any, 0, len(local))
-	for _, s := range local {
-		data := s.Data
-		if data == nil {
-			data = map[string]any{} // Node's socket.data starts as {}
-		}
-		out = append(out, map[string]any{
-			"id": s.ID, "handshake": handshakeWire(s.Handshake), "rooms": nonNil(s.Rooms), "data": data,
-		})
-	}
-	return out
-}
-
-func remoteSocketFromWire(nsp *server.Namespace, v any) *server.RemoteSocket {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil
-	}
-	id, _ := m["id"].(string)
-	if id == "" {
-		return nil
-	}
-	return server.NewRemoteSocket(nsp, id, handshakeFromWire(m["handshake"]), stringsOf(m["rooms"]), m["data"])
 }
 
 // Sessions: msgpack of {sid, pid, rooms, data}, base64, as Node's
@@ -414,7 +249,7 @@ func encodeSession(ps *server.PersistedSession) (string, error) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	b, err := server.EncodeMsgpack(map[string]any{"sid": ps.SID, "pid": ps.PID, "rooms": nonNil(ps.Rooms), "data": data})
+	b, err := server.EncodeMsgpack(map[string]any{"sid": ps.SID, "pid": ps.PID, "rooms": adapterwire.NonNil(ps.Rooms), "data": data})
 	if err != nil {
 		return "", err
 	}
@@ -434,7 +269,7 @@ func decodeSession(s string) (*server.PersistedSession, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: session is not a map", ErrBadEntry)
 	}
-	ps := &server.PersistedSession{Rooms: stringsOf(m["rooms"]), Data: m["data"]}
+	ps := &server.PersistedSession{Rooms: adapterwire.Strings(m["rooms"]), Data: m["data"]}
 	ps.SID, _ = m["sid"].(string)
 	ps.PID, _ = m["pid"].(string)
 	if ps.SID == "" || ps.PID == "" {

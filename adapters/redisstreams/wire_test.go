@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/server"
 )
 
@@ -85,8 +86,8 @@ func TestDecodeEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, ok := packetFromWire(m.Data["packet"], "/")
-	opts := optsFromWire(m.Data["opts"])
+	p, ok := adapterwire.PacketFrom(m.Data["packet"], "/")
+	opts := adapterwire.OptionsFrom(m.Data["opts"])
 	if !ok || len(p.Data.([]any)) != 2 || opts.Rooms[0] != "r" || !opts.Flags.Volatile {
 		t.Fatalf("%+v %+v", p, opts)
 	}
@@ -145,12 +146,12 @@ func FuzzDecodeEntry(f *testing.F) {
 			}
 			return
 		}
-		_, _ = packetFromWire(m.Data["packet"], "/")
-		_ = optsFromWire(m.Data["opts"])
-		_ = stringsOf(m.Data["rooms"])
+		_, _ = adapterwire.PacketFrom(m.Data["packet"], "/")
+		_ = adapterwire.OptionsFrom(m.Data["opts"])
+		_ = adapterwire.Strings(m.Data["rooms"])
 		if list, ok := m.Data["sockets"].([]any); ok {
 			for _, s := range list {
-				_ = remoteSocketFromWire(nil, s)
+				_ = adapterwire.RemoteSocketFrom(nil, s)
 			}
 		}
 		_ = hasBinary(m.Data, 0)
