@@ -378,7 +378,7 @@ func (s *Socket) onPacket(p *Packet) {
 			ack = s.ackFunc(p.ID)
 		}
 		args, _ := p.Data.([]any)
-		s.queue.push(func() { s.dispatch(args, ack) })
+		s.queue.pushMsg(func() { s.dispatch(args, ack) })
 	case PacketAck, PacketBinaryAck:
 		if f := s.takeAck(p.ID); f != nil {
 			args, _ := p.Data.([]any)
@@ -388,7 +388,7 @@ func (s *Socket) onPacket(p *Packet) {
 		// The namespace is free for a new CONNECT at once, as in Node; the
 		// disconnect handlers still run after the events queued before.
 		s.client.detach(s)
-		s.queue.push(func() { s.onClose(ReasonClientNamespaceDisconnect) })
+		s.queue.pushMsg(func() { s.onClose(ReasonClientNamespaceDisconnect) })
 	}
 }
 

@@ -59,6 +59,7 @@ type Server struct {
 	// flushq holds connections with bytes to write, for the flushers.
 	flushq chan *Conn
 	done   chan struct{}
+	pool   *pool // runs the connections' messages
 }
 
 func init() {
@@ -85,7 +86,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := engine.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
+	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{}), pool: newPool(64 * runtime.GOMAXPROCS(0))}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		go s.flusher()
 	}
@@ -96,6 +97,7 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) Close() {
 	close(s.done)
 	s.engine.Stop()
+	s.pool.stop()
 }
 
 // flusher writes what connections have pending, each in one call.
@@ -127,6 +129,8 @@ type Conn struct {
 
 	rmu sync.Mutex
 	r   reader
+
+	x executor // runs the messages, in order
 
 	// Writes: frames wait in pending (held only while not empty) for a
 	// flusher, which writes all of them at once. A burst of frames to one
@@ -196,7 +200,14 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	schedule := !c.queued
 	c.queued = true
 	c.wmu.Unlock()
-	if schedule {
+	switch {
+	case !schedule:
+	case c.inHandler():
+		// A handler of this connection writes (an echo, an ack): nbio
+		// writes without blocking, so the frames leave from here, with
+		// no hand-off to a flusher.
+		c.flush()
+	default:
 		c.srv.schedule(c)
 	}
 	return nil
