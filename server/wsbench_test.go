@@ -13,7 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/siogo/siogo/server"
 )
@@ -25,7 +27,7 @@ type wsClient struct {
 	br *bufio.Reader
 }
 
-func wsDial(b *testing.B, addr string) *wsClient {
+func wsDial(b testing.TB, addr string) *wsClient {
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
@@ -50,7 +52,7 @@ func wsDial(b *testing.B, addr string) *wsClient {
 	return c
 }
 
-func (c *wsClient) send(b *testing.B, msg string) {
+func (c *wsClient) send(b testing.TB, msg string) {
 	frame := make([]byte, 0, 14+len(msg))
 	frame = append(frame, 0x81)
 	switch n := len(msg); {
@@ -67,7 +69,7 @@ func (c *wsClient) send(b *testing.B, msg string) {
 }
 
 // read returns the next message's payload (ping packets included).
-func (c *wsClient) read(b *testing.B) []byte {
+func (c *wsClient) read(b testing.TB) []byte {
 	var h [2]byte
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
 		b.Error(err)
@@ -174,4 +176,50 @@ func BenchmarkWSConnect(b *testing.B) {
 		_ = c.nc.Close()
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// TestWaitInHandlerOverWebSocket: a handler that waits for the client's
+// acknowledgement (EmitWithAck) runs on the worker that read the event;
+// the acknowledgement still comes in, on another, and a later event of the
+// same socket runs after the waiting handler, not beside it.
+func TestWaitInHandlerOverWebSocket(t *testing.T) {
+	srv, err := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	srv.OnConnection(func(s *server.Socket) {
+		s.On("ask", func(_ []any, ack server.Ack) {
+			ctx, cancel := server.Timeout(5 * time.Second)
+			defer cancel()
+			got, err := s.EmitWithAck(ctx, "q")
+			order = append(order, "ask")
+			if err != nil {
+				ack(err.Error())
+				return
+			}
+			ack(got...)
+		})
+		s.On("after", func(_ []any, ack server.Ack) {
+			order = append(order, "after")
+			ack(len(order))
+		})
+	})
+	hs := httptest.NewServer(srv)
+	defer func() { hs.Close(); _ = srv.Close() }()
+	c := wsDial(t, hs.Listener.Addr().String())
+	defer c.nc.Close()
+	c.send(t, `421["ask"]`)
+	c.send(t, `422["after"]`)
+	q := string(c.read(t))
+	if !strings.HasPrefix(q, "42") || !strings.HasSuffix(q, `["q"]`) {
+		t.Fatalf("server's event: %q", q)
+	}
+	c.send(t, "43"+strings.TrimSuffix(strings.TrimPrefix(q, "42"), `["q"]`)+`["answer"]`)
+	if got := string(c.read(t)); got != `431["answer"]` {
+		t.Fatalf("ack of ask: %q", got)
+	}
+	if got := string(c.read(t)); got != `432[2]` {
+		t.Fatalf("ack of after: %q (order %v)", got, order)
+	}
 }
