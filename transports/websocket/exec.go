@@ -141,13 +141,15 @@ func (c *Conn) After(f func()) bool {
 	return true
 }
 
-// inHandler reports whether the connection's worker runs an After job.
+// inHandler reports whether the connection's worker runs: a message of it,
+// or an After job (a handler). Another goroutine writing meanwhile writes
+// from where it is too, which does not block either.
 func (c *Conn) inHandler() bool {
 	if c.nbc == nil {
 		return false
 	}
 	c.x.mu.Lock()
-	in := c.x.running && c.x.detachable
+	in := c.x.running
 	c.x.mu.Unlock()
 	return in
 }

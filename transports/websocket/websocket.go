@@ -203,7 +203,8 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	switch {
 	case !schedule:
 	case c.inHandler():
-		// A handler of this connection writes (an echo, an ack): nbio
+		// The connection's worker runs (a handler writes an echo, an
+		// ack, a CONNECT answer): nbio
 		// writes without blocking, so the frames leave from here, with
 		// no hand-off to a flusher.
 		c.flush()
