@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lesismal/nbio/nbhttp"
+	nbws "github.com/lesismal/nbio/nbhttp/websocket"
+
 	"github.com/siogo/siogo/server"
 )
 
@@ -28,11 +31,23 @@ type wsClient struct {
 }
 
 func wsDial(b testing.TB, addr string) *wsClient {
+	c := wsUpgrade(b, addr, "/socket.io/?EIO=4&transport=websocket")
+	if m := c.read(b); m[0] != '0' {
+		b.Fatalf("open: %q", m)
+	}
+	c.send(b, "40")
+	if m := c.read(b); !bytes.HasPrefix(m, []byte("40")) {
+		b.Fatalf("connect: %q", m)
+	}
+	return c
+}
+
+func wsUpgrade(b testing.TB, addr, path string) *wsClient {
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: " + addr +
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	if _, err := nc.Write([]byte(req)); err != nil {
 		b.Fatal(err)
@@ -41,13 +56,6 @@ func wsDial(b testing.TB, addr string) *wsClient {
 	res, err := http.ReadResponse(c.br, nil)
 	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
 		b.Fatalf("upgrade: %v %v", res, err)
-	}
-	if m := c.read(b); m[0] != '0' {
-		b.Fatalf("open: %q", m)
-	}
-	c.send(b, "40")
-	if m := c.read(b); !bytes.HasPrefix(m, []byte("40")) {
-		b.Fatalf("connect: %q", m)
 	}
 	return c
 }
@@ -151,6 +159,54 @@ func BenchmarkWSEcho(b *testing.B) {
 					case bytes.HasPrefix(m, []byte("42")), bytes.HasPrefix(m, []byte("43")):
 						got++
 					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.StopTimer()
+	for _, c := range cs {
+		_ = c.nc.Close()
+	}
+}
+
+// BenchmarkBareEcho is the yardstick of BenchmarkWSEcho: a bare nbio
+// WebSocket echo server (nbio's own upgrader, echoing each message from its
+// handler), the same 100 clients in a closed loop, one message and its echo.
+func BenchmarkBareEcho(b *testing.B) {
+	engine := nbhttp.NewEngine(nbhttp.Config{MaxLoad: 1 << 20, ReleaseWebsocketPayload: true})
+	if err := engine.Start(); err != nil {
+		b.Fatal(err)
+	}
+	u := nbws.NewUpgrader()
+	u.Engine = engine
+	u.KeepaliveTime = 0
+	u.BlockingModTrasferConnToPoller = true
+	u.CheckOrigin = func(*http.Request) bool { return true }
+	u.OnMessage(func(c *nbws.Conn, mt nbws.MessageType, data []byte) { _ = c.WriteMessage(mt, data) })
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = u.Upgrade(w, r, nil) }))
+	b.Cleanup(func() { hs.Close(); engine.Stop() })
+	addr := hs.Listener.Addr().String()
+	const clients = 100
+	cs := make([]*wsClient, clients)
+	for i := range cs {
+		cs[i] = wsUpgrade(b, addr, "/")
+	}
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Add(-1) >= 0 {
+				c.send(b, `42["message","hello",{"n":1}]`)
+				if m := c.read(b); m[0] == '?' {
+					return
 				}
 			}
 		}()
