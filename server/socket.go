@@ -26,9 +26,10 @@ type handlerEntry struct {
 }
 
 // Socket is a client's presence in one namespace. Handlers of one socket
-// run one at a time, in the order the client sent the events, on a
-// goroutine of their own (none while the socket is idle); acknowledgements
-// are received apart, so EmitWithAck may wait inside a handler.
+// run one at a time, in the order the client sent the events, off the
+// event loop (over WebSocket on the worker that read the event, otherwise
+// on a goroutine that exists while there is work); acknowledgements are
+// received apart, so EmitWithAck may wait inside a handler.
 type Socket struct {
 	id        string
 	pid       string // the private id of connection state recovery
