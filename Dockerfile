@@ -1,5 +1,6 @@
-# siogo: the server with its demo page. The client bundles come from npm
-# at build time, never from the repository.
+# siogo: one file, the embedded build (`make build`): the client bundles
+# and the Admin UI come from npm at build time, never from the repository,
+# and travel inside the binary.
 FROM node:20-bookworm-slim AS bundles
 WORKDIR /src/public
 COPY public/package.json public/package-lock.json public/.npmrc ./
@@ -10,11 +11,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /out/siogo ./cmd/siogo
+COPY --from=bundles /src/public/node_modules /src/public/node_modules
+RUN make embed-assets && CGO_ENABLED=0 go build -tags embed -trimpath -o /out/siogo ./cmd/siogo
 
 FROM gcr.io/distroless/static-debian12:nonroot
-WORKDIR /app
-COPY --from=build /out/siogo /app/siogo
-COPY --from=bundles /src/public/node_modules /app/public/node_modules
+COPY --from=build /out/siogo /siogo
 EXPOSE 3000
-ENTRYPOINT ["/app/siogo"]
+ENTRYPOINT ["/siogo"]

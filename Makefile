@@ -1,12 +1,33 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run test deps check bench fuzz
+.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare redis-chaos
 
 # The server with its demo application, at http://localhost:3000/.
 run:
 	cd public && npm ci --no-audit --no-fund --loglevel=error
 	$(GO) run ./cmd/siogo
+
+# One file: ./siogo (OUT=path for another) carries the client bundles
+# and the Admin UI (go:embed behind the build tag embed), copied from
+# npm's packages into cmd/siogo/embedded (never committed); it serves the
+# demo page, /socket.io/socket.io.js and /admin/ with no folder beside it.
+OUT ?= siogo
+EMBED_DIR := cmd/siogo/embedded
+build: page-deps embed-assets
+	$(GO) build -tags embed -o $(OUT) ./cmd/siogo
+
+page-deps:
+	cd public && npm ci --no-audit --no-fund --loglevel=error
+
+# The files the embedded build carries, from public/node_modules.
+embed-assets:
+	rm -rf $(EMBED_DIR)
+	mkdir -p $(EMBED_DIR)/socket.io-client/dist $(EMBED_DIR)/socket.io-client-v2/dist $(EMBED_DIR)/@socket.io/admin-ui/ui
+	cp public/node_modules/socket.io-client/dist/socket.io.* $(EMBED_DIR)/socket.io-client/dist/
+	cp public/node_modules/socket.io-client-v2/dist/socket.io.js $(EMBED_DIR)/socket.io-client-v2/dist/
+	cp -R public/node_modules/@socket.io/admin-ui/ui/dist $(EMBED_DIR)/@socket.io/admin-ui/ui/
+	find $(EMBED_DIR)/@socket.io -name '*.map' -delete
 
 # Every test: formatting, vet, and the whole suite under the race detector,
 # the official npm clients included (and each fuzz target's seed corpus).
@@ -29,6 +50,14 @@ check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# siogo and Node's socket.io side by side, every siobench scenario, three
+# rounds, 10,000 clients; writes the table and the PNGs into bench/README.md.
+# COMPARE_FLAGS="-scale quick" for a run of a few minutes.
+COMPARE_FLAGS ?=
+compare:
+	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+	cd bench/compare && $(GO) run . -root ../.. $(COMPARE_FLAGS)
+
 # A short run of each fuzz target (FUZZTIME=1m for longer).
 FUZZTIME ?= 20s
 fuzz:
@@ -37,3 +66,35 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Every fuzz target for ten minutes, one after the other (the run recorded
+# in docs/reliability.md).
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=10m
+
+# The official clients with every core busy, twenty rounds in a row
+# (docs/reliability.md).
+saturated: deps
+	$(GO) test -race -count=20 -run 'OfficialClientsSaturated$$' ./transports
+
+# The long reliability runs recorded in docs/reliability.md: a client that
+# never reads beside 20 readers and 30 MB of broadcasts, 10,000
+# connect/disconnect cycles with vanishing clients, a storm of 10,000
+# clients dropped and reconnecting at once (without the race detector: its
+# memory would distort the figures).
+reliability: deps
+	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestSlowClient$$' ./transports
+	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestChurn$$|TestReconnectionStorm$$' ./server
+
+# Redis lost under load (issue 10), the long run whose figures are in
+# docs/reliability.md: three nodes on one Redis, 15 clients, a broadcast
+# every 20ms; 20 cycles of Redis paused (SIGSTOP) 10s, then killed and
+# restarted 3s later. `make test` runs 2 short cycles of the same test.
+CHAOS_CYCLES ?= 20
+CHAOS_PAUSE ?= 10s
+CHAOS_DOWN ?= 3s
+redis-chaos: deps
+	SIOGO_CHAOS_CYCLES=$(CHAOS_CYCLES) SIOGO_CHAOS_PAUSE=$(CHAOS_PAUSE) SIOGO_CHAOS_DOWN=$(CHAOS_DOWN) \
+	  SIOGO_CHAOS_REPORT=$(CURDIR)/redis-chaos.md \
+	  $(GO) test -count=1 -timeout 30m -run '^TestRedisChaos$$' -v ./cmd/siogo
+	@echo "results in redis-chaos.md"

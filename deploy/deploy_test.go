@@ -48,6 +48,9 @@ func do(t *testing.T, c *http.Client, method, url, body string) (int, string) {
 type localCluster struct {
 	nodePorts []int
 	nginxPort int
+	// script runs deploy/local-cluster.sh with the cluster's environment.
+	script func(args ...string) error
+	dir    string // CLUSTER_DIR: logs in dir/logs
 }
 
 // startLocal runs deploy/local-cluster.sh start with variant ("" or
@@ -67,7 +70,7 @@ func startLocal(t *testing.T, variant string, extraEnv ...string) localCluster {
 	for attempt := 1; ; attempt++ {
 		state := t.TempDir()
 		free := freePorts(t, 11)
-		lc = localCluster{nodePorts: free[:3], nginxPort: free[3]}
+		lc = localCluster{nodePorts: free[:3], nginxPort: free[3], dir: state}
 		env := append(os.Environ(), extraEnv...)
 		env = append(env,
 			"CLUSTER_DIR="+state, fmt.Sprintf("NGINX_PORT=%d", lc.nginxPort), fmt.Sprintf("REDIS_PORT=%d", free[4]),
@@ -97,6 +100,7 @@ func startLocal(t *testing.T, variant string, extraEnv ...string) localCluster {
 		}
 		t.Logf("first start failed, retrying: %v", err)
 	}
+	lc.script = run
 	t.Cleanup(func() {
 		if err := run("stop"); err != nil {
 			t.Error(err)

@@ -7,12 +7,17 @@
 #   deploy/local-cluster.sh start    # then open http://localhost:8080/
 #   deploy/local-cluster.sh stop
 #   deploy/local-cluster.sh start redis-cluster   # on a three-master Redis Cluster
+#   deploy/local-cluster.sh start streams         # the Redis Streams adapter, with
+#                                                 # recovery across nodes (SIOGO_RECOVERY, 2m)
+#   deploy/local-cluster.sh kill-node 2      # SIGKILL node 2 (1-based)
+#   deploy/local-cluster.sh restart-node 2   # SIGTERM (graceful drain), wait, start again
 #
 # Environment: CLUSTER_DIR (state, default .cluster), REDIS_PORT (6390),
 # NODE_PORTS ("3001 3002 3003"), NGINX_PORT (8080), SIOGO_TICK (2.5s); for
 # the Redis Cluster, REDIS_CLUSTER_PORTS ("6391 6392 6393") and
 # REDIS_CLUSTER_BUS_PORTS (each port + 10000); SIOGO_REDIS_SHARDED=true for
-# sharded pub/sub. Everything listens on 127.0.0.1 only: this twin is for
+# sharded pub/sub; SIOGO_RECOVERY, the recovery window (0s: off, except
+# for streams). Everything listens on 127.0.0.1 only: this twin is for
 # one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,35 +65,79 @@ start_redis_cluster() {
   adapter="redis-cluster://$(IFS=,; echo "${addrs[*]}")"
 }
 
+# start_node i starts node i (1-based) on the i-th of node_ports.
+start_node() {
+  local i=$1 port
+  port=$(echo $node_ports | cut -d' ' -f"$i")
+  [ -n "$port" ] || { echo "no node $i" >&2; exit 2; }
+  SIOGO_ADDR=127.0.0.1:$port SIOGO_ADAPTER=$(cat "$dir/adapter") SIOGO_RECOVERY=$(cat "$dir/recovery") \
+    SIOGO_CLIENT_DIR="$root/public/node_modules" SIOGO_TICK=${SIOGO_TICK:-2.5s} \
+    nohup "$dir/siogo" >>"$dir/logs/siogo$i.log" 2>&1 &
+  echo $! >"$dir/siogo$i.pid"
+}
+
+# kill_node i sends SIGKILL to node i: a crash, no drain.
+kill_node() {
+  local f="$dir/siogo$1.pid"
+  [ -f "$f" ] || { echo "node $1 does not run" >&2; exit 1; }
+  kill -KILL "$(cat "$f")" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# restart_node i stops node i with SIGTERM (a graceful drain: its clients
+# are told to go, and reconnect to the others through nginx), waits for it
+# to exit, and starts it again.
+restart_node() {
+  local i=$1 f="$dir/siogo$1.pid" pid port
+  if [ -f "$f" ]; then
+    pid=$(cat "$f")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "node $i did not exit within 15s of SIGTERM" >&2
+      exit 1
+    fi
+  fi
+  start_node "$i"
+  port=$(echo $node_ports | cut -d' ' -f"$i")
+  wait_port "$port"
+}
+
 start() {
   need redis-server redis-server
   need nginx nginx
   mkdir -p "$dir/logs"
   go build -o "$dir/siogo" ./cmd/siogo
+  recovery=${SIOGO_RECOVERY:-0s}
   case "${1:-}" in
     redis-cluster) start_redis_cluster ;;
-    "")
+    "" | streams)
       redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
         --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
       wait_port "$redis_port"
       adapter=redis://127.0.0.1:$redis_port/0
+      if [ "${1:-}" = streams ]; then
+        adapter=redis-streams://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-2m}
+      fi
       ;;
-    *) echo "unknown variant $1: want redis-cluster or nothing" >&2; exit 2 ;;
+    *) echo "unknown variant $1: want redis-cluster, streams or nothing" >&2; exit 2 ;;
   esac
+  echo "$adapter" >"$dir/adapter"
+  echo "$recovery" >"$dir/recovery"
   i=1
   upstream=""
   for port in $node_ports; do
-    SIOGO_ADDR=127.0.0.1:$port SIOGO_ADAPTER=$adapter \
-      SIOGO_CLIENT_DIR="$root/public/node_modules" SIOGO_TICK=${SIOGO_TICK:-2.5s} \
-      nohup "$dir/siogo" >"$dir/logs/siogo$i.log" 2>&1 &
-    echo $! >"$dir/siogo$i.pid"
-    upstream+="    server 127.0.0.1:$port;\n"
+    start_node "$i"
+    upstream+="    server 127.0.0.1:$port max_fails=0;\n"
     i=$((i + 1))
   done
   for port in $node_ports; do wait_port "$port"; done
   # The same configuration, with loopback upstreams and a private prefix.
   awk -v up="$upstream" -v port="$nginx_port" -v dir="$dir" '
-    /server siogo[0-9]:3000;/ { if (!done) { printf "%s", up; done = 1 } next }
+    /server siogo[0-9]:3000/ { if (!done) { printf "%s", up; done = 1 } next }
     /listen 8080;/ { sub(/8080/, "127.0.0.1:" port) }
     /^http \{/ { print "pid " dir "/nginx.pid;"; print "error_log " dir "/logs/nginx.log;" }
     /^  access_log off;/ { print; print "  client_body_temp_path " dir "/tmp/body;"; print "  proxy_temp_path " dir "/tmp/proxy;"; next }
@@ -118,5 +167,7 @@ stop() {
 case "${1:-}" in
   start) start "${2:-}" ;;
   stop) stop ;;
-  *) echo "usage: $0 start [redis-cluster] | stop" >&2; exit 2 ;;
+  kill-node) kill_node "${2:?node number}" ;;
+  restart-node) restart_node "${2:?node number}" ;;
+  *) echo "usage: $0 start [redis-cluster|streams] | stop | kill-node N | restart-node N" >&2; exit 2 ;;
 esac

@@ -26,6 +26,12 @@ type BroadcastOptions struct {
 	Rooms  []string
 	Except []string
 	Flags  BroadcastFlags
+	// SocketEmit marks a socket's own Emit with connection state recovery
+	// on (Rooms is the socket's id, Flags.Local is set). Node routes it
+	// through the adapter as a broadcast; an adapter whose offsets are
+	// cluster-wide (the Redis Streams one) publishes it, as Node's does, so
+	// that another node can replay it; the others keep it local.
+	SocketEmit bool
 }
 
 // Adapter decides who receives a broadcast, on this node or across nodes.
@@ -131,14 +137,18 @@ func (a *MemoryAdapter) Namespace() *Namespace { return a.nsp }
 
 // AddAll implements Adapter.
 func (a *MemoryAdapter) AddAll(id string, rooms ...string) {
+	hooked := a.nsp != nil && a.nsp.roomHooks.Load() != nil
+	var joined []string
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	mine, known := a.sids[id]
 	for _, r := range rooms {
 		if slices.Contains(mine, r) {
 			continue
 		}
 		mine = append(mine, r)
+		if hooked {
+			joined = append(joined, r)
+		}
 		if r == id {
 			continue
 		}
@@ -152,16 +162,25 @@ func (a *MemoryAdapter) AddAll(id string, rooms ...string) {
 	if len(mine) > 0 || known {
 		a.sids[id] = slices.Clip(mine)
 	}
+	a.mu.Unlock()
+	if len(joined) > 0 {
+		a.nsp.roomEvents(id, joined, true)
+	}
 }
 
 // Del implements Adapter.
 func (a *MemoryAdapter) Del(id, room string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	left := false
 	if mine, ok := a.sids[id]; ok {
+		left = slices.Contains(mine, room)
 		a.sids[id] = slices.DeleteFunc(mine, func(r string) bool { return r == room })
 	}
 	a.delMember(room, id)
+	a.mu.Unlock()
+	if left && a.nsp != nil {
+		a.nsp.roomEvents(id, []string{room}, false)
+	}
 }
 
 func (a *MemoryAdapter) delMember(room, id string) {
@@ -176,11 +195,15 @@ func (a *MemoryAdapter) delMember(room, id string) {
 // DelAll implements Adapter.
 func (a *MemoryAdapter) DelAll(id string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, r := range a.sids[id] {
+	mine := a.sids[id]
+	for _, r := range mine {
 		a.delMember(r, id)
 	}
 	delete(a.sids, id)
+	a.mu.Unlock()
+	if len(mine) > 0 && a.nsp != nil {
+		a.nsp.roomEvents(id, mine, false)
+	}
 }
 
 // SocketRooms implements Adapter.
@@ -294,6 +317,12 @@ func (a *MemoryAdapter) Broadcast(p *Packet, opts BroadcastOptions) error {
 	if r := a.nsp.srv.opts.Recovery; r != nil && p.Type == PacketEvent && !p.HasID && !opts.Flags.Volatile {
 		p = a.recovery.record(p, opts, r)
 	}
+	return a.Deliver(p, opts)
+}
+
+// Deliver sends p to the local sockets opts selects, encoded once, and
+// keeps nothing for recovery: for adapters that number events themselves.
+func (a *MemoryAdapter) Deliver(p *Packet, opts BroadcastOptions) error {
 	pkts, err := a.nsp.srv.parser.Encode(p)
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ type Namespace struct {
 	middlewares  []Middleware
 	onConnection []func(*Socket)
 	serverSide   map[string][]ServerSideHandler
+	roomHooks    atomic.Pointer[roomHooks]
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).
@@ -242,8 +243,8 @@ func handshakeOf(c *client, auth map[string]any) Handshake {
 		Headers: h,
 		Time:    time.Now(),
 		Address: addr,
-		XDomain: h.Get("Origin") != "",
-		Secure:  h.Get("X-Forwarded-Proto") == "https",
+		XDomain: sess.XDomain(),
+		Secure:  sess.Secure(),
 		URL:     sess.URL(),
 		Query:   q,
 		Auth:    auth,

@@ -17,8 +17,40 @@ type PersistedSession struct {
 	// MissedPackets are the event data ([name, args..., offset]) broadcast
 	// to the socket while it was away; filled by RestoreSession.
 	MissedPackets [][]any
+	// Offset is the offset the client came back with, set by adapters
+	// that read the missed events in ResumeSession instead.
+	Offset string
 
 	disconnectedAt time.Time
+}
+
+// SessionResumer is an Adapter that delivers broadcasts from a goroutine
+// of its own (the Redis Streams adapter's stream reader), where a restored
+// socket could otherwise miss an event or get it twice between
+// RestoreSession and its joining its rooms. For a session RestoreSession
+// returned, the server calls ResumeSession as the socket connects; the
+// adapter holds its deliveries, reads the events after ps.Offset, and calls
+// join, which joins the socket's rooms and sends those events first, so
+// that each event reaches the socket once and in order.
+type SessionResumer interface {
+	ResumeSession(ps *PersistedSession, join func(missed [][]any))
+}
+
+// RecoverySession is what connection state recovery would keep of the socket now:
+// for adapters that keep sessions while sockets are connected, so that
+// they survive the node (the Redis Streams adapter).
+func (s *Socket) RecoverySession() *PersistedSession {
+	return &PersistedSession{SID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
+}
+
+// Recovery returns the connection state recovery options, defaults
+// filled in, or nil when recovery is off.
+func (s *Server) Recovery() *RecoveryOptions {
+	if s.opts.Recovery == nil {
+		return nil
+	}
+	r := *s.opts.Recovery
+	return &r
 }
 
 // The disconnect reasons after which a session is kept, as in Node.

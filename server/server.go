@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogo/siogo/transports"
@@ -106,6 +107,9 @@ type Server struct {
 	parents []*ParentNamespace
 	clients map[*client]struct{}
 	closed  bool
+	newNsp  []func(*Namespace)
+
+	engineObservers atomic.Pointer[[]transports.Observer]
 }
 
 // New returns a server; the root namespace "/" exists from the start.
@@ -147,6 +151,7 @@ func New(opts Options) (*Server, error) {
 		eopts.Logger = opts.Logger
 	}
 	eopts.OnSession = s.onSession
+	eopts.Observer = engineFanout{user: eopts.Observer, srv: s}
 	engine, err := transports.NewServer(eopts)
 	if err != nil {
 		return nil, err
@@ -171,17 +176,26 @@ func (s *Server) Of(name string) *Namespace {
 		name = "/" + name
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ofLocked(name, nil)
+	nsp, created := s.ofLocked(name, nil)
+	hooks := s.newNsp
+	s.mu.Unlock()
+	if created {
+		for _, h := range hooks {
+			h(nsp)
+		}
+	}
+	return nsp
 }
 
-func (s *Server) ofLocked(name string, parent *ParentNamespace) *Namespace {
+// ofLocked returns the namespace called name, and whether it was created
+// now. s.mu is held.
+func (s *Server) ofLocked(name string, parent *ParentNamespace) (*Namespace, bool) {
 	if nsp, ok := s.nsps[name]; ok {
-		return nsp
+		return nsp, false
 	}
 	nsp := newNamespace(s, name, parent)
 	s.nsps[name] = nsp
-	return nsp
+	return nsp, true
 }
 
 // OfFunc declares dynamic namespaces: a client joining a namespace that
@@ -212,9 +226,15 @@ func (s *Server) lookup(name string, auth map[string]any) *Namespace {
 	for _, p := range parents {
 		if p.match(name, auth) {
 			s.mu.Lock()
-			child := s.ofLocked(name, p)
+			child, created := s.ofLocked(name, p)
+			hooks := s.newNsp
 			s.mu.Unlock()
 			p.addChild(child)
+			if created {
+				for _, h := range hooks {
+					h(child)
+				}
+			}
 			return child
 		}
 	}

@@ -40,7 +40,8 @@ type Socket struct {
 	handshake Handshake
 	queue     serialQueue
 
-	rooms0 []string // rooms to rejoin, for a recovered socket
+	rooms0 []string          // rooms to rejoin, for a recovered socket
+	resume *PersistedSession // for a SessionResumer adapter
 
 	mu        sync.Mutex
 	connected bool
@@ -102,6 +103,9 @@ func (s *Socket) restore(ps *PersistedSession) {
 	s.recovered = true
 	s.missed = ps.MissedPackets
 	s.rooms0 = ps.Rooms
+	if _, ok := s.nsp.adapter.(SessionResumer); ok {
+		s.resume = ps
+	}
 }
 
 // Namespace is the socket's namespace.
@@ -135,6 +139,11 @@ func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
 	s.mu.Unlock()
+	if h := s.nsp.roomHooks.Load(); h != nil {
+		for _, f := range h.data {
+			f(s, v)
+		}
+	}
 }
 
 // Join adds the socket to rooms.
@@ -232,7 +241,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 		if !s.Connected() {
 			return ErrSocketClosed
 		}
-		return s.nsp.adapter.Broadcast(p, BroadcastOptions{Rooms: []string{s.id}, Flags: BroadcastFlags{Local: true}})
+		return s.nsp.adapter.Broadcast(p, BroadcastOptions{Rooms: []string{s.id}, Flags: BroadcastFlags{Local: true}, SocketEmit: true})
 	}
 	return s.emit(p, false, false)
 }
@@ -341,17 +350,29 @@ func (s *Socket) onConnect(handlers []func(*Socket)) {
 	if o := s.nsp.srv.opts.Observer; o != nil {
 		o.SocketConnected(s.nsp.name)
 	}
-	s.Join(s.id)
-	if len(s.rooms0) > 0 {
-		s.Join(s.rooms0...)
-		s.rooms0 = nil
-	}
 	// A recovered socket's missed events go first, as in Node; the client
 	// holds them until its CONNECT.
-	for _, data := range s.missed {
-		_ = s.client.sendPacket(&Packet{Type: PacketEvent, Nsp: s.nsp.name, Data: data}, false, false)
+	sendMissed := func(missed [][]any) {
+		for _, data := range missed {
+			_ = s.client.sendPacket(&Packet{Type: PacketEvent, Nsp: s.nsp.name, Data: data}, false, false)
+		}
 	}
-	s.missed = nil
+	if ps := s.resume; ps != nil {
+		s.resume, s.rooms0, s.missed = nil, nil, nil
+		s.nsp.adapter.(SessionResumer).ResumeSession(ps, func(missed [][]any) {
+			s.Join(s.id)
+			s.Join(ps.Rooms...)
+			sendMissed(missed)
+		})
+	} else {
+		s.Join(s.id)
+		if len(s.rooms0) > 0 {
+			s.Join(s.rooms0...)
+			s.rooms0 = nil
+		}
+		sendMissed(s.missed)
+		s.missed = nil
+	}
 	p := &Packet{Type: PacketConnect, Nsp: s.nsp.name}
 	if s.client.conn.Protocol() != 3 {
 		data := map[string]any{"sid": s.id}

@@ -95,6 +95,10 @@ func (e *RequestError) writeUpgrade(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(e.Message))
 }
 
+// errOriginForbidden refuses a WebSocket from an origin CORS does not allow:
+// 403 and the body Node gives a Forbidden request.
+var errOriginForbidden = &RequestError{Code: CodeForbidden, Message: "Forbidden", Status: http.StatusForbidden}
+
 // Errors of a session.
 var (
 	// ErrSessionClosed is returned when sending on a closed session.
@@ -117,6 +121,7 @@ const (
 	// ReasonServerShutdown is given when the server shuts down.
 	ReasonServerShutdown = "server shutting down"
 	// ReasonQueueFull is siogo's: the client did not take its packets fast
-	// enough and its outgoing queue reached MaxQueuedPackets.
+	// enough: its outgoing queue reached MaxQueuedPackets, or the bytes
+	// waiting for its WebSocket MaxWriteBuffer.
 	ReasonQueueFull = "write queue full"
 )

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/siogo/siogo/transports"
 )
@@ -96,4 +98,44 @@ func ExampleEncodeStringPayloadV3() {
 	})
 	fmt.Printf("%s\n", b)
 	// Output: 6:4héllo6:b4AQID
+}
+
+// A server whose waiting polls hold no goroutine: the mux is served by an
+// HTTPServer. The GET parks until the message comes, then is answered.
+func ExampleHTTPServer() {
+	sess := make(chan *transports.Session, 1)
+	srv, err := transports.NewServer(transports.Options{OnSession: func(s *transports.Session) { sess <- s }})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	hs := transports.NewHTTPServer(mux, transports.HTTPServerOptions{})
+	go hs.Serve(ln)
+	defer hs.Shutdown(context.Background())
+	defer srv.Close()
+	base := "http://" + ln.Addr().String() + "/engine.io/?EIO=4&transport=polling"
+
+	res, err := http.Get(base)
+	if err != nil {
+		panic(err)
+	}
+	res.Body.Close()
+	s := <-sess
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the GET below is parked by now
+		s.Send(transports.Packet{Type: transports.PacketMessage, Data: []byte("hello")})
+	}()
+	res, err = http.Get(base + "&sid=" + s.ID())
+	if err != nil {
+		panic(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	fmt.Println(string(b))
+	// Output: 4hello
 }

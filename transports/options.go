@@ -2,7 +2,10 @@ package transports
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +54,15 @@ type Options struct {
 	// its default (Node with allowEIO3 takes any value but 4 for 3).
 	DisableEIO3 bool
 
+	// KeepHeaders, when not nil, names the only handshake header fields a
+	// session keeps for Header (and so for a socket's handshake): a
+	// browser's header, about 500 bytes on the wire, costs about 2.5 KB of
+	// heap per connection as a Go map, held as long as the connection. Nil keeps
+	// every field, as Node does (less the WebSocket handshake's own after
+	// an upgrade); an empty slice keeps none. Session.XDomain and Secure are
+	// read before the header is trimmed, whatever it keeps.
+	KeepHeaders []string
+
 	// DisablePerMessageDeflate turns off WebSocket compression, otherwise
 	// negotiated when the client offers it.
 	DisablePerMessageDeflate bool
@@ -84,6 +96,23 @@ type Options struct {
 	// with 503 and {"code":3,"message":"Server at capacity"} (Node has no
 	// such bound). Zero means no bound.
 	MaxSessions int
+	// MaxSessionsPerAddr bounds the sessions one remote address holds at
+	// once; a handshake past it is refused with 429 and
+	// {"code":3,"message":"Too many connections from this address"}.
+	// Zero means no bound, as Node.
+	MaxSessionsPerAddr int
+	// MaxHandshakesPerSecondPerAddr bounds how fast one remote address
+	// opens sessions: a token bucket that holds one second's worth (at
+	// least one); past it a handshake is refused with 429 and
+	// {"code":3,"message":"Too many handshakes from this address"}.
+	// Zero means no bound, as Node.
+	MaxHandshakesPerSecondPerAddr float64
+	// TrustedProxies lists the proxies whose X-Forwarded-For names the
+	// client, for the per-address bounds: a request from one of them is
+	// counted against the last address of that header that is not itself
+	// a trusted proxy. From any other peer the header is ignored. Empty
+	// means the peer's own address always.
+	TrustedProxies []netip.Prefix
 	// Observer, when set, is told of sessions and packets, for metrics.
 	Observer Observer
 	// Logger receives the server's logs. Default slog.Default().
@@ -191,6 +220,36 @@ func (c *Cookie) header(sid string) string {
 		Secure: c.Secure, HttpOnly: !c.DisableHTTPOnly, SameSite: c.SameSite,
 	}
 	return ck.String()
+}
+
+// allowsWebSocket reports whether a WebSocket request may come from its
+// Origin. Browsers apply CORS to polling, not to WebSocket, so without this
+// check any page could open a session with the user's cookies (cross-site
+// WebSocket hijacking). Allowed: no Origin (not a browser), an origin the
+// configuration allows, and the server's own origin (the Origin's host is
+// the request's Host, or, behind a proxy that drops the port from Host,
+// its host name is).
+func (c *CORS) allowsWebSocket(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	switch {
+	case origin == "":
+		return true
+	case c.AllowOrigin != nil:
+		if c.AllowOrigin(origin) {
+			return true
+		}
+	case slices.Contains(c.Origins, "*"), slices.Contains(c.Origins, origin):
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	_, _, err = net.SplitHostPort(r.Host)
+	return err != nil && strings.EqualFold(u.Hostname(), r.Host)
 }
 
 // apply writes the CORS headers for r and reports whether r was a

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -26,12 +28,15 @@ import (
 //	http.Handle("/engine.io/", srv)
 type Server struct {
 	opts      Options
+	limits    *limiter
 	ws        *websocket.Server
 	polling   bool
 	websocket bool
 	// openTail is the open packet's JSON after the sid, one per transport
 	// (polling offers the upgrade, websocket offers none).
 	openTailPolling, openTailWS []byte
+	// keepHeaders is Options.KeepHeaders, canonical; nil keeps all.
+	keepHeaders map[string]struct{}
 
 	mu        sync.RWMutex
 	sessions  map[string]*Session
@@ -46,6 +51,7 @@ func NewServer(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
 	s := &Server{
 		opts:     opts,
+		limits:   newLimiter(opts),
 		sessions: make(map[string]*Session),
 		drained:  make(chan struct{}),
 	}
@@ -70,6 +76,12 @@ func NewServer(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("engine.io: starting the websocket loop: %w", err)
 		}
 		s.ws = ws
+	}
+	if opts.KeepHeaders != nil {
+		s.keepHeaders = make(map[string]struct{}, len(opts.KeepHeaders))
+		for _, k := range opts.KeepHeaders {
+			s.keepHeaders[textproto.CanonicalMIMEHeaderKey(k)] = struct{}{}
+		}
 	}
 	upgrades := []string{}
 	if s.websocket && !opts.DisableUpgrades {
@@ -214,7 +226,10 @@ func (s *Server) refuse(w http.ResponseWriter, e *RequestError, upgrade bool) {
 	if o := s.opts.Observer; o != nil {
 		o.HandshakeRefused(e.Code)
 	}
-	if e.status() == http.StatusServiceUnavailable {
+	if e.Status != 0 {
+		// siogo's own refusals (capacity, per-address bounds, a
+		// WebSocket's origin) keep their status and JSON body on
+		// upgrades too.
 		e.writeJSON(w)
 		return
 	}
@@ -234,6 +249,9 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, 
 	}
 	if invalidHeaderChar(r.Header.Get("Origin")) {
 		return nil, requestError(CodeBadRequest, "")
+	}
+	if upgrade && s.opts.CORS != nil && !s.opts.CORS.allowsWebSocket(r) {
+		return nil, errOriginForbidden
 	}
 	if sid := q.Get("sid"); sid != "" {
 		sess := s.Session(sid)
@@ -315,7 +333,16 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		s.refuseProtocol(w, r, upgrade)
 		return
 	}
+	var addr netip.Addr
+	if s.limits.enabled() {
+		addr = s.limits.clientAddr(r)
+		if rerr := s.limits.admit(addr); rerr != nil {
+			s.refuse(w, rerr, upgrade)
+			return
+		}
+	}
 	sess := newSession(s, r, q, protocol, upgrade)
+	sess.limitAddr = addr
 	// No message reaches a handler before OnSession has set it: the
 	// session's receive lock is held until then.
 	sess.recvMu.Lock()
@@ -348,7 +375,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		live := sess.state == stateOpen
 		if live {
 			sess.ws = conn
-			sess.header = trimHeader(sess.header)
+			if s.keepHeaders == nil {
+				sess.header = trimHeader(sess.header)
+			}
 		}
 		sess.mu.Unlock()
 		if !live {
@@ -373,6 +402,15 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		s.opts.OnSession(sess)
 	}
 	sess.startHeartbeat()
+}
+
+// countOut counts a session out of the open ones, once, as it leaves the
+// open state.
+func (s *Server) countOut(sess *Session) {
+	s.open.Add(-1)
+	if s.limits.enabled() {
+		s.limits.release(sess.limitAddr)
+	}
 }
 
 func (s *Server) remove(sess *Session) {

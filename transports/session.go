@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,8 +45,9 @@ type Session struct {
 	jsonp      bool
 	jsonpIndex string
 	header     http.Header
-	rawQuery   string // parsed when asked: a map per idle session is dear
 	remoteAddr string
+	limitAddr  netip.Addr // the address the per-address bounds counted
+	host       string
 	url        string
 
 	// recvMu orders the delivery of messages to the handler.
@@ -64,11 +67,14 @@ type Session struct {
 	probedAt     time.Duration   // when upgrading began, since clockStart
 	upgradeTimer *time.Timer
 	queue        []Packet
-	pollWake     chan struct{} // set while a GET waits
+	pollWake     chan struct{} // set while a GET waits in its handler
+	parked       *parkedPoll   // set while a GET waits with no goroutine (HTTPServer)
 	posting      bool
 	timer        *time.Timer // heartbeat, then close timeout
 	awaitingPong bool
 	finalized    bool
+	// Read from the handshake before KeepHeaders trims its header.
+	xdomain, secure bool
 }
 
 func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws bool) *Session {
@@ -83,10 +89,12 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		srv:        srv,
 		id:         id,
 		protocol:   protocol,
-		header:     r.Header,
-		rawQuery:   r.URL.RawQuery,
+		header:     srv.keptHeader(r.Header),
 		remoteAddr: r.RemoteAddr,
+		host:       r.Host,
 		url:        r.URL.RequestURI(),
+		xdomain:    r.Header.Get("Origin") != "",
+		secure:     r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
 	}
 	if j, ok := q["j"]; ok && !ws {
 		s.jsonp = true
@@ -109,9 +117,20 @@ func (s *Session) Protocol() int { return s.protocol }
 // Header is the handshake request's header.
 func (s *Session) Header() http.Header { return s.header }
 
+// XDomain reports whether the handshake was cross-origin (it carried an
+// Origin header), whatever Options.KeepHeaders kept.
+func (s *Session) XDomain() bool { return s.xdomain }
+
+// Secure reports whether the handshake came over TLS, to this server or,
+// by X-Forwarded-Proto, to a proxy in front; whatever KeepHeaders kept.
+func (s *Session) Secure() bool { return s.secure }
+
 // Query is the handshake request's query, parsed anew at each call.
 func (s *Session) Query() url.Values {
-	q, _ := url.ParseQuery(s.rawQuery)
+	// From the kept URL, parsed when asked: a map per idle session is
+	// dear, and a second string for the query too.
+	_, rawQuery, _ := strings.Cut(s.url, "?")
+	q, _ := url.ParseQuery(rawQuery)
 	return q
 }
 
@@ -126,6 +145,29 @@ func trimHeader(h http.Header) http.Header {
 			continue
 		}
 		out[k] = v
+	}
+	return out
+}
+
+// Host is the handshake request's Host header, which net/http keeps
+// apart from Header (Node's request.headers.host).
+func (s *Session) Host() string { return s.host }
+
+// keptHeader is what a session keeps of its handshake's header under
+// Options.KeepHeaders: copies, so that the request's own map and the block
+// of values net/http parsed it into are not held by an idle connection.
+func (s *Server) keptHeader(h http.Header) http.Header {
+	if s.keepHeaders == nil {
+		return h
+	}
+	var out http.Header
+	for k := range s.keepHeaders {
+		if v, ok := h[k]; ok {
+			if out == nil {
+				out = make(http.Header, len(s.keepHeaders))
+			}
+			out[k] = slices.Clone(v)
+		}
 	}
 	return out
 }
@@ -186,7 +228,8 @@ func (s *Session) Send(pkts ...Packet) error {
 }
 
 // SendVolatile sends pkts only if the transport can take them at once: a
-// WebSocket, or a poll waiting with nothing queued before them. Otherwise
+// WebSocket whose peer reads what it was sent (no bytes wait for its
+// socket), or a poll waiting with nothing queued before them. Otherwise
 // they are dropped, and it reports false (Socket.IO's volatile flag).
 func (s *Session) SendVolatile(pkts ...Packet) bool {
 	sent, err := s.send(pkts, true)
@@ -210,9 +253,12 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 	}
 	if ws := s.ws; ws != nil {
 		s.mu.Unlock()
+		if volatile && ws.Backlogged() {
+			return false, nil // the peer is not reading what it has
+		}
 		return true, s.writeWS(ws, pkts)
 	}
-	if volatile && (s.pollWake == nil || len(s.queue) > 0 || s.upgrading) {
+	if volatile && (!s.pollPending() || len(s.queue) > 0 || s.upgrading) {
 		s.mu.Unlock()
 		return false, nil
 	}
@@ -227,8 +273,12 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 	return true, nil
 }
 
+// pollPending reports whether a GET waits. s.mu is held.
+func (s *Session) pollPending() bool { return s.pollWake != nil || s.parked != nil }
+
 // wakePoll releases the pending GET, if any. s.mu is held.
 func (s *Session) wakePoll() {
+	s.wakeParked()
 	if s.pollWake != nil {
 		select {
 		case s.pollWake <- struct{}{}:
@@ -389,7 +439,7 @@ func (s *Session) awaitPoll() {
 	deadline := time.Now().Add(closePollGrace)
 	for {
 		s.mu.Lock()
-		ready := s.pollWake != nil || s.ws != nil || s.state != stateOpen
+		ready := s.pollPending() || s.ws != nil || s.state != stateOpen
 		s.mu.Unlock()
 		if ready || !time.Now().Before(deadline) {
 			return
@@ -433,7 +483,7 @@ func (s *Session) close(reason string, mode closeMode) {
 	s.state = stateClosing
 	// Counted out before any poll is woken: a client that has its close
 	// packet must find the server's count already lower.
-	s.srv.open.Add(-1)
+	s.srv.countOut(s)
 	handler := s.onClose
 	probe := s.probe
 	s.probe = nil
@@ -444,7 +494,7 @@ func (s *Session) close(reason string, mode closeMode) {
 	// A polling client gets its close packet in its pending poll, or, when
 	// notify is set, in its next one; that poll then forgets the session.
 	// A client that closed gets none: its pending poll takes what waits.
-	finalNow := ws != nil || (mode != closeNotify && s.pollWake == nil)
+	finalNow := ws != nil || (mode != closeNotify && !s.pollPending())
 	if !finalNow {
 		if mode != closeByClient {
 			s.queue = append(s.queue, Packet{Type: PacketClose})
@@ -494,7 +544,7 @@ func (s *Session) finalize() {
 	}
 	s.finalized = true
 	if s.state == stateOpen {
-		s.srv.open.Add(-1)
+		s.srv.countOut(s)
 	}
 	s.state = stateClosed
 	if s.timer != nil {
@@ -518,7 +568,7 @@ var clockStart = time.Now()
 // one comes.
 func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.pollWake != nil {
+	if s.pollPending() {
 		// One pending poll per session: a second one is an error, as in Node.
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusBadRequest)
@@ -532,6 +582,23 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(s.queue) == 0 && s.state == stateOpen {
+		if p := s.park(w, r); p != nil {
+			// Served by an HTTPServer: the handler returns, and the
+			// answer is written when a packet comes (answerParked).
+			s.parked = p
+			parkedConns.Store(p.conn, s)
+			if p.duringUpgrade {
+				p.upgradeTimer = time.AfterFunc(s.untilUpgradeTick(), func() {
+					s.mu.Lock()
+					if s.parked == p {
+						s.wakeParked()
+					}
+					s.mu.Unlock()
+				})
+			}
+			s.mu.Unlock()
+			return
+		}
 		wake := make(chan struct{}, 1)
 		s.pollWake = wake
 		// A poll that comes while the upgrade is pending waits for it: the
@@ -542,7 +609,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 		var upgradeWait <-chan time.Time
 		duringUpgrade := s.upgrading
 		if duringUpgrade {
-			t := time.NewTimer(upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait)
+			t := time.NewTimer(s.untilUpgradeTick())
 			defer t.Stop()
 			upgradeWait = t.C
 		}
@@ -565,17 +632,7 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pkts := s.queue
-	s.queue = nil
-	last := s.state != stateOpen
-	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
-		// As Node, the close packet waits until what was queued before it
-		// has been taken: a client that handles packets asynchronously
-		// (socket.io-client 4) would otherwise see the close first.
-		s.queue = pkts[len(pkts)-1:]
-		pkts = pkts[:len(pkts)-1]
-		last = false
-	}
+	pkts, last := s.takePoll()
 	s.mu.Unlock()
 	if len(pkts) == 0 {
 		pkts = []Packet{{Type: PacketNoop}}
@@ -584,6 +641,29 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 	if last {
 		s.finalize()
 	}
+}
+
+// untilUpgradeTick is the time to Node's next 100 ms release of a poll
+// during an upgrade. s.mu is held.
+func (s *Session) untilUpgradeTick() time.Duration {
+	return upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait
+}
+
+// takePoll takes the packets a poll answers with, and whether they end
+// the session. s.mu is held.
+func (s *Session) takePoll() (pkts []Packet, last bool) {
+	pkts = s.queue
+	s.queue = nil
+	last = s.state != stateOpen
+	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
+		// As Node, the close packet waits until what was queued before it
+		// has been taken: a client that handles packets asynchronously
+		// (socket.io-client 4) would otherwise see the close first.
+		s.queue = pkts[len(pkts)-1:]
+		pkts = pkts[:len(pkts)-1]
+		last = false
+	}
+	return pkts, last
 }
 
 // servePost takes a payload from the client.
@@ -738,6 +818,9 @@ func (s *Session) onWSMessage(c *websocket.Conn, binary bool, data []byte) {
 }
 
 func closeReason(err error) string {
+	if errors.Is(err, websocket.ErrSlowPeer) {
+		return ReasonQueueFull
+	}
 	if err == nil || errors.Is(err, websocket.ErrClosed) || errors.Is(err, io.EOF) {
 		return ReasonTransportClose
 	}

@@ -106,7 +106,10 @@ func (a *Adapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) erro
 		if len(opts.Rooms) == 1 {
 			channel += opts.Rooms[0] + "#"
 		}
+		// Local delivery first; publishing only queues, never waits.
+		err = a.MemoryAdapter.Broadcast(p, opts)
 		_ = a.c.publish(channel, msg)
+		return err
 	}
 	return a.MemoryAdapter.Broadcast(p, opts)
 }

@@ -50,6 +50,18 @@ type Options struct {
 	SubscriptionMode string
 	// Logger receives the adapter's logs. Default slog.Default().
 	Logger *slog.Logger
+	// PublishQueue bounds the messages waiting to be handed to Redis.
+	// Publishing never blocks local delivery: a full queue drops the
+	// message for the other nodes (Stats.PublishDropped). Default 1024.
+	PublishQueue int
+	// PublishTimeout is the deadline of one PUBLISH, and the longest a
+	// message waits in the queue before it is dropped rather than sent
+	// late. Default 2s.
+	PublishTimeout time.Duration
+	// HealthCheckInterval is how often an idle connection to Redis is
+	// checked with a PING; a subscription link silent for three intervals
+	// is taken as lost, and Ready reports it. Default 1s.
+	HealthCheckInterval time.Duration
 }
 
 // ErrNotConnected is what Ready reports while the subscription is down.
@@ -65,6 +77,7 @@ type Client struct {
 	pool *redis.Pool // a single server
 	cl   *cluster    // a Redis Cluster, or nil
 	subs subscriptions
+	pub  publisher
 	st   stats
 }
 
@@ -79,6 +92,15 @@ func NewClient(opts Options) (*Client, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.PublishQueue <= 0 {
+		opts.PublishQueue = 1024
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = 2 * time.Second
+	}
+	if opts.HealthCheckInterval <= 0 {
+		opts.HealthCheckInterval = time.Second
 	}
 	switch opts.SubscriptionMode {
 	case "":
@@ -101,7 +123,9 @@ func NewClient(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("redis adapter: URL %q is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2", opts.URL)
 	}
 	c.subs.init(c)
+	c.pub.init(c)
 	go c.subs.run()
+	go c.pub.run()
 	return c, nil
 }
 
@@ -130,20 +154,33 @@ func (c *Client) dialURL() (redis.Conn, error) {
 }
 
 // dialSub opens a subscription connection to addr ("" for the single
-// server): no read timeout, the link's pings watch it.
+// server): the link's reads have the deadline of its health check.
 func (c *Client) dialSub(addr string) (redis.Conn, error) {
+	timeout := c.linkTimeout()
 	if c.cl == nil {
-		return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
+		return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second),
+			redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
 	}
-	return c.cl.dial(addr, 0)
+	return c.cl.dial(addr, timeout)
 }
 
-// Ready reports nil while the node is subscribed to every channel it
-// needs, for /readyz.
-func (c *Client) Ready() error { return c.subs.ready() }
+// linkTimeout is how long a subscription link may stay silent, pinged
+// every HealthCheckInterval, before it is taken as lost.
+func (c *Client) linkTimeout() time.Duration { return 3 * c.opts.HealthCheckInterval }
 
-// Close stops the subscriptions and the pools.
+// Ready reports nil while the node is subscribed to every channel it
+// needs and Redis answers on the publish connection, for /readyz.
+func (c *Client) Ready() error {
+	if err := c.subs.ready(); err != nil {
+		return err
+	}
+	return c.pub.ready()
+}
+
+// Close sends what is queued (for at most PublishTimeout), then stops the
+// subscriptions and the pools.
 func (c *Client) Close() error {
+	c.pub.close()
 	if !c.subs.close() {
 		return nil
 	}
@@ -153,12 +190,16 @@ func (c *Client) Close() error {
 	return c.pool.Close()
 }
 
-// publish sends msg on channel, through the single server, or on a
+// publish queues msg for channel without waiting: see publisher.
+func (c *Client) publish(channel string, msg []byte) error {
+	return c.pub.enqueue(channel, msg)
+}
+
+// publishNow sends msg on channel, through the single server, or on a
 // cluster through the node chosen for the channel: the same one for every
 // message of a channel while the topology holds, so that one sender's
-// messages keep their order. Failures are counted, logged and returned:
-// the caller's local delivery goes on regardless.
-func (c *Client) publish(channel string, msg []byte) error {
+// messages keep their order. Each try has the deadline PublishTimeout.
+func (c *Client) publishNow(channel string, msg []byte) error {
 	cmd := "PUBLISH"
 	if c.opts.Sharded {
 		cmd = "SPUBLISH"
@@ -168,11 +209,10 @@ func (c *Client) publish(channel string, msg []byte) error {
 		err = c.cl.publish(cmd, channel, msg)
 	} else {
 		conn := c.pool.Get()
-		_, err = conn.Do(cmd, channel, msg)
+		_, err = redis.DoWithTimeout(conn, c.opts.PublishTimeout, cmd, channel, msg)
 		conn.Close()
 	}
 	if err != nil {
-		c.st.publishFailures.Add(1)
 		c.log.Debug("redis adapter: publish failed", "channel", channel, "err", err)
 		return fmt.Errorf("redis adapter: publish: %w", err)
 	}
@@ -192,11 +232,13 @@ func (c *Client) numSub(channel string) (int, error) {
 	}
 	conn := c.pool.Get()
 	defer conn.Close()
-	return numSubOn(conn, sub, channel)
+	return numSubOn(conn, c.opts.PublishTimeout, sub, channel)
 }
 
-func numSubOn(conn redis.Conn, sub, channel string) (int, error) {
-	v, err := redis.Values(conn.Do("PUBSUB", sub, channel))
+// numSubOn asks conn, with the deadline of a publish: a hung Redis delays
+// ServerCount (and the cluster calls that need it) that long, no more.
+func numSubOn(conn redis.Conn, timeout time.Duration, sub, channel string) (int, error) {
+	v, err := redis.Values(redis.DoWithTimeout(conn, timeout, "PUBSUB", sub, channel))
 	if err != nil {
 		return 0, fmt.Errorf("redis adapter: PUBSUB %s: %w", sub, err)
 	}

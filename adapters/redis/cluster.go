@@ -98,7 +98,7 @@ func newCluster(c *Client, raw string) (*cluster, error) {
 	return cl, nil
 }
 
-// dial connects to one node; readTimeout 0 for subscriptions.
+// dial connects to one node with readTimeout.
 func (cl *cluster) dial(addr string, readTimeout time.Duration) (redis.Conn, error) {
 	opts := []redis.DialOption{redis.DialConnectTimeout(2 * time.Second), redis.DialWriteTimeout(5 * time.Second)}
 	if readTimeout > 0 {
@@ -336,10 +336,10 @@ func (cl *cluster) publish(cmd, channel string, msg []byte) error {
 		conn := cl.pool(addr).Get()
 		var err error
 		if asking {
-			_, err = conn.Do("ASKING")
+			_, err = redis.DoWithTimeout(conn, cl.c.opts.PublishTimeout, "ASKING")
 		}
 		if err == nil {
-			_, err = conn.Do(cmd, channel, msg)
+			_, err = redis.DoWithTimeout(conn, cl.c.opts.PublishTimeout, cmd, channel, msg)
 		}
 		conn.Close()
 		if err == nil {
@@ -392,7 +392,7 @@ func (cl *cluster) numSub(sub, channel string) (int, error) {
 	var lastErr error
 	for _, addr := range nodes {
 		conn := cl.pool(addr).Get()
-		n, err := numSubOn(conn, sub, channel)
+		n, err := numSubOn(conn, cl.c.opts.PublishTimeout, sub, channel)
 		conn.Close()
 		if err != nil {
 			lastErr = err

@@ -28,6 +28,10 @@ type subscriptions struct {
 	known    map[string]bool  // channels subscribed once: a later subscribe is a resubscribe
 	lastErr  error
 	up       bool // every channel confirmed, as last logged
+	// downSince is when the current outage began; warned tells that it
+	// was logged: one warning per outage, the retries at debug level.
+	downSince time.Time
+	warned    bool
 
 	// Backoffs: a failed address is not dialled again, nor asked to
 	// subscribe again after an error, before its time; a failed reading
@@ -55,12 +59,14 @@ type link struct {
 }
 
 const (
-	healthInterval = 10 * time.Second
 	// healthChannel is subscribed on every node: its confirmation tells
 	// that the subscription works even before any namespace exists.
 	healthChannel = "siogo-health"
 	minBackoff    = 100 * time.Millisecond
-	maxBackoff    = 5 * time.Second
+	// maxBackoff is low: redialling a refused port costs little, and a
+	// Redis that restarts must be found again within a second, cross-node
+	// delivery being down until then.
+	maxBackoff = 500 * time.Millisecond
 )
 
 // backoff is an exponential backoff, from minBackoff to maxBackoff.
@@ -439,12 +445,13 @@ func (s *subscriptions) serve(l *link) {
 	s.mu.Unlock()
 	s.poke()
 	// redigo takes any read error as fatal, a timeout included, so the
-	// link is checked by pings sent every healthInterval: silence for three
-	// of them means the server is gone.
+	// link is checked by pings sent every HealthCheckInterval: silence for
+	// three of them means the server is gone (or hung: a SIGSTOPped Redis
+	// keeps its sockets open and answers nothing).
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
-		t := time.NewTicker(healthInterval)
+		t := time.NewTicker(s.c.opts.HealthCheckInterval)
 		defer t.Stop()
 		for {
 			select {
@@ -464,14 +471,17 @@ func (s *subscriptions) serve(l *link) {
 		}
 	}()
 	for {
-		reply, err := redis.ReceiveWithTimeout(conn, 3*healthInterval)
+		reply, err := redis.ReceiveWithTimeout(conn, s.c.linkTimeout())
 		if err != nil {
 			var rerr redis.Error
 			if errors.As(err, &rerr) {
 				s.refused(l, rerr)
 				continue
 			}
-			s.lost(l, err, true)
+			s.mu.Lock()
+			wasUp := len(l.confirmed)+len(l.pconfirmed) > 0
+			s.mu.Unlock()
+			s.lost(l, err, wasUp)
 			return
 		}
 		s.receive(l, reply)
@@ -529,13 +539,19 @@ func (s *subscriptions) confirm(l *link, kind, name string) {
 		delete(s.backoffs, l.addr) // the address answers again
 	}
 	becameUp := !s.up && s.readyLocked()
+	var downSince time.Time
 	if becameUp {
 		s.up, s.lastErr = true, nil
 		s.global = backoff{}
+		downSince, s.downSince, s.warned = s.downSince, time.Time{}, false
 	}
 	s.mu.Unlock()
-	if becameUp {
+	if becameUp && downSince.IsZero() {
 		s.c.log.Info("redis adapter: subscribed", "url", redactURL(s.c.opts.URL), "sharded", s.c.opts.Sharded)
+	} else if becameUp {
+		s.c.log.Warn("redis adapter: subscribed again; what other nodes published meanwhile was lost to this node",
+			"url", redactURL(s.c.opts.URL), "down_for", time.Since(downSince).Round(time.Millisecond),
+			"subscription_losses_total", s.c.st.subscriptionLosses.Load())
 	}
 	if moved {
 		s.c.log.Info("redis adapter: channel moved to another shard", "channel", name)
@@ -585,12 +601,21 @@ func (s *subscriptions) lost(l *link, err error, wasUp bool) {
 	}
 	l.retired = true
 	s.up = false
+	if wasUp && s.downSince.IsZero() {
+		s.downSince = time.Now()
+	}
+	warn := !s.warned
+	s.warned = true
 	s.mu.Unlock()
 	d := s.failure(l.addr, err)
 	if wasUp {
 		s.c.st.subscriptionLosses.Add(1)
 	}
-	s.c.log.Warn("redis adapter: subscription lost; retrying", "addr", l.addr, "err", err, "in", d)
+	if warn {
+		s.c.log.Warn("redis adapter: subscription lost; retrying", "addr", l.addr, "err", err, "in", d)
+	} else {
+		s.c.log.Debug("redis adapter: subscription still down; retrying", "addr", l.addr, "err", err, "in", d)
+	}
 	if s.c.cl != nil {
 		s.c.cl.failed(l.addr)
 	}

@@ -111,8 +111,14 @@ func (r *requests) answer(nsp *server.Namespace, id string, sockets []any, reply
 func socketsWire(local []*server.RemoteSocket) []any {
 	out := make([]any, 0, len(local))
 	for _, s := range local {
+		data := s.Data
+		if data == nil {
+			// Node's socket.data is never null, and Node's readers count
+			// on it (the admin UI's server side spreads it).
+			data = map[string]any{}
+		}
 		out = append(out, map[string]any{
-			"id": s.ID, "handshake": handshakeWire(s.Handshake), "rooms": nonNil(s.Rooms), "data": s.Data,
+			"id": s.ID, "handshake": handshakeWire(s.Handshake), "rooms": nonNil(s.Rooms), "data": data,
 		})
 	}
 	return out

@@ -8,6 +8,10 @@ type Stats struct {
 	// PublishFailures are messages this node could not hand to Redis
 	// (broadcasts, requests and answers): the other nodes never get them.
 	PublishFailures uint64
+	// PublishDropped are messages dropped before they reached Redis: the
+	// publish queue was full, they waited in it longer than PublishTimeout,
+	// or the client was closed. The other nodes never get them either.
+	PublishDropped uint64
 	// SubscriptionLosses are subscription links that broke after being
 	// up: what other nodes published until the link came back (Resubscribes)
 	// is lost to this node.
@@ -22,13 +26,14 @@ type Stats struct {
 }
 
 type stats struct {
-	publishFailures, subscriptionLosses, resubscribes, redirects, refreshes atomic.Uint64
+	publishFailures, publishDropped, subscriptionLosses, resubscribes, redirects, refreshes atomic.Uint64
 }
 
 // Stats returns the counters since NewClient.
 func (c *Client) Stats() Stats {
 	return Stats{
 		PublishFailures:    c.st.publishFailures.Load(),
+		PublishDropped:     c.st.publishDropped.Load(),
 		SubscriptionLosses: c.st.subscriptionLosses.Load(),
 		Resubscribes:       c.st.resubscribes.Load(),
 		Redirects:          c.st.redirects.Load(),

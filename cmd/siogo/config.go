@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -13,23 +14,40 @@ import (
 // twin, SIOGO_ and the flag's name in capitals (--ping-interval,
 // SIOGO_PING_INTERVAL); a flag given on the command line wins.
 type config struct {
-	Addr            string
-	Path            string
-	Tick            time.Duration
-	Adapter         string
-	RedisPrefix     string
-	RedisSharded    bool
-	PingInterval    time.Duration
-	PingTimeout     time.Duration
-	MaxPayload      int64
-	CORSOrigin      string
-	MaxConnections  int
-	LogLevel        string
-	LogFormat       string
-	TLSCert         string
-	TLSKey          string
-	ShutdownTimeout time.Duration
-	ClientDir       string
+	Addr           string
+	Path           string
+	Tick           time.Duration
+	Adapter        string
+	RedisPrefix    string
+	RedisSharded   bool
+	Recovery       time.Duration
+	PingInterval   time.Duration
+	PingTimeout    time.Duration
+	MaxPayload     int64
+	CORSOrigin     string
+	MaxConnections int
+	// Per remote address (the client's, through a trusted proxy).
+	MaxConnectionsPerIP int
+	MaxHandshakesPerIP  float64
+	TrustedProxies      []netip.Prefix
+	LogLevel            string
+	LogFormat           string
+	TLSCert             string
+	TLSKey              string
+	ShutdownTimeout     time.Duration
+	ClientDir           string
+	KeepHeaders         string
+	DebugAddr           string
+	HTTPEngine          string
+
+	AdminUser         string
+	AdminPasswordHash string
+	AdminReadonly     bool
+	AdminMode         string
+	AdminServerID     string
+	// HashPassword asks for a password's bcrypt hash (for
+	// --admin-password-hash) instead of serving.
+	HashPassword bool
 }
 
 func envName(flagName string) string {
@@ -44,20 +62,34 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Addr, "addr", ":3000", "listen address")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "path of the Socket.IO endpoint")
 	fs.DurationVar(&c.Tick, "tick", 2500*time.Millisecond, "interval of the demo's timestamp event")
-	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, a Redis URL redis://host:port/db, or a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3")
+	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, redis://host:port/db (pub/sub), redis-streams://host:port/db (Redis Streams), or a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "socket.io", "key prefix of the Redis adapter's channels")
 	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter (on a Redis Cluster, each channel on its shard)")
+	fs.DurationVar(&c.Recovery, "recovery", 0, "connection state recovery: the disconnection window (2m); 0 turns it off")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", "", "origins allowed cross-origin, comma-separated; * for any")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most Engine.IO sessions at once; 0 for no bound")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most Engine.IO sessions one address holds at once; 0 for no bound")
+	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new sessions one address opens per second; 0 for no bound")
+	var trusted string
+	fs.StringVar(&trusted, "trusted-proxies", "", "proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client, for the per-address bounds")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
-	fs.StringVar(&c.ClientDir, "client-dir", "public/node_modules", "where npm installed the client bundles (cd public && npm ci)")
+	fs.StringVar(&c.KeepHeaders, "keep-headers", "auto", "handshake header fields each connection keeps for the application, comma-separated; none, * for all (as Node), or auto: none, all with the Admin UI")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles (/debug/pprof/) on this address, apart from --addr; keep it private")
+	fs.StringVar(&c.HTTPEngine, "http-engine", "net", "HTTP server: net (net/http, a goroutine per connection) or nbio (an epoll loop; a waiting poll holds no goroutine); TLS always uses net")
+	fs.StringVar(&c.ClientDir, "client-dir", defaultClientDir, clientDirUsage)
+	fs.StringVar(&c.AdminUser, "admin-user", "", "turn on the Admin UI (at /admin/, namespace /admin) with this username")
+	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", "", "bcrypt hash of the Admin UI's password (siogo --hash-password prints one)")
+	fs.BoolVar(&c.AdminReadonly, "admin-readonly", false, "the Admin UI watches but cannot emit, join, leave or disconnect")
+	fs.StringVar(&c.AdminMode, "admin-mode", "development", "Admin UI mode: development (every socket and event) or production (statistics only)")
+	fs.StringVar(&c.AdminServerID, "admin-server-id", "", "this node's name in the Admin UI (default the host name; host#pid with a cluster adapter)")
+	fs.BoolVar(&c.HashPassword, "hash-password", false, "read a password on standard input, print its bcrypt hash and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "siogo: a Socket.IO server with its demo application.\n\nUsage: siogo [flags]\n\nFlags (each also read from its environment variable):\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -87,8 +119,37 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		return c, fmt.Errorf("--path must start and end with a slash: %q", c.Path)
 	}
+	if c.Recovery < 0 {
+		return c, fmt.Errorf("--recovery must not be negative")
+	}
+	if c.HTTPEngine != "nbio" && c.HTTPEngine != "net" {
+		return c, fmt.Errorf("--http-engine must be nbio or net, not %q", c.HTTPEngine)
+	}
+	if c.MaxConnectionsPerIP < 0 || c.MaxHandshakesPerIP < 0 {
+		return c, fmt.Errorf("--max-connections-per-ip and --max-handshakes-per-ip cannot be negative")
+	}
+	for _, f := range strings.Split(trusted, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return c, fmt.Errorf("--trusted-proxies: %q is neither an address nor a network", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
 	if c.Tick <= 0 {
 		return c, fmt.Errorf("--tick must be positive")
+	}
+	if (c.AdminUser == "") != (c.AdminPasswordHash == "") {
+		return c, fmt.Errorf("--admin-user and --admin-password-hash go together")
+	}
+	if c.AdminMode != "development" && c.AdminMode != "production" {
+		return c, fmt.Errorf("--admin-mode must be development or production, not %q", c.AdminMode)
 	}
 	return c, nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,8 +21,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/bcrypt"
 
 	redisadapter "github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/adapters/redisstreams"
+	"github.com/siogo/siogo/admin"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -34,6 +38,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "siogo:", err)
 		os.Exit(2)
+	}
+	if cfg.HashPassword {
+		if err := hashPassword(os.Stdin, os.Stdout, bcrypt.DefaultCost); err != nil {
+			fmt.Fprintln(os.Stderr, "siogo:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	log, err := newLogger(cfg)
 	if err != nil {
@@ -51,6 +62,50 @@ func main() {
 		log.Error("siogo stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// serveDebug serves net/http/pprof on addr, on a listener of its own so
+// that profiles never reach the public address.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("siogo profiles", "addr", ln.Addr().String())
+	return func() { _ = hs.Close() }, nil
+}
+
+// keepHeaders reads --keep-headers: the demo reads no header, so by
+// default ("auto") a connection keeps none (a browser's costs about 2.5 KB
+// per connection, held while it idles), unless the Admin UI is on, whose
+// socket page shows them all, as with Node.
+func keepHeaders(v string, admin bool) []string {
+	switch strings.TrimSpace(v) {
+	case "*":
+		return nil
+	case "", "auto":
+		if admin {
+			return nil
+		}
+		return []string{}
+	case "none":
+		return []string{}
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func newLogger(cfg config) (*slog.Logger, error) {
@@ -89,17 +144,35 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
 		m.registerRedisStats(rc)
+	case strings.HasPrefix(cfg.Adapter, "redis-streams://"):
+		rc, err := redisstreams.NewClient(redisstreams.Options{
+			URL:        "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://"),
+			StreamName: cfg.RedisPrefix, ChannelPrefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		opts.NewAdapter = rc.NewAdapter
+		adapterReady = rc.Ready
 	default:
-		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
+	}
+	if cfg.Recovery > 0 {
+		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}
 	}
 	engine := transports.Options{
-		PingInterval:      cfg.PingInterval,
-		PingTimeout:       cfg.PingTimeout,
-		MaxHTTPBufferSize: cfg.MaxPayload,
-		MaxSessions:       cfg.MaxConnections,
-		Observer:          m,
-		Logger:            log,
+		PingInterval:                  cfg.PingInterval,
+		PingTimeout:                   cfg.PingTimeout,
+		MaxHTTPBufferSize:             cfg.MaxPayload,
+		MaxSessions:                   cfg.MaxConnections,
+		MaxSessionsPerAddr:            cfg.MaxConnectionsPerIP,
+		MaxHandshakesPerSecondPerAddr: cfg.MaxHandshakesPerIP,
+		TrustedProxies:                cfg.TrustedProxies,
+		Observer:                      m,
+		Logger:                        log,
 	}
+	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders, cfg.AdminUser != "")
 	if cfg.CORSOrigin != "" {
 		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
 	}
@@ -110,6 +183,27 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	}
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
+	if cfg.AdminUser != "" {
+		// Before the demo's handlers, so that the UI sees their first events.
+		aopts := admin.Options{
+			Auth:     &admin.BasicAuth{Username: cfg.AdminUser, PasswordHash: cfg.AdminPasswordHash},
+			ReadOnly: cfg.AdminReadonly,
+			Mode:     admin.Mode(cfg.AdminMode),
+			ServerID: serverID(cfg),
+			Logger:   log,
+		}
+		if strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") {
+			// The UI's session ids in Redis: valid on every node.
+			store := admin.NewRedisStore(cfg.Adapter, admin.RedisStoreOptions{})
+			defer store.Close()
+			aopts.Store = store
+		}
+		adm, err := admin.Instrument(srv, aopts)
+		if err != nil {
+			return err
+		}
+		defer adm.Close()
+	}
 	demo(appCtx, srv, cfg.Tick)
 	ws, err := newPlainWS(int(cfg.MaxPayload))
 	if err != nil {
@@ -134,18 +228,21 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
-	mountStatic(mux, cfg.Path, cfg.ClientDir)
+	mountStatic(mux, cfg.Path, assets(cfg.ClientDir), cfg.AdminUser != "")
 
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() {
-		if cfg.TLSCert != "" {
-			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
-		} else {
-			errc <- hs.Serve(ln)
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
 		}
-	}()
-	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter)
+		defer stopDebug()
+	}
+
+	hs := newHTTPServer(cfg, mux, log)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.serve(ln) }()
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter,
+		"recovery", cfg.Recovery, "http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {
 	case err := <-errc:
@@ -159,12 +256,12 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	stopApp()
 	err = srv.Shutdown(sctx)
 	ws.close()
-	if herr := hs.Shutdown(sctx); herr != nil && err == nil {
+	if herr := hs.shutdown(sctx); herr != nil && err == nil {
 		err = herr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("shutdown deadline reached; remaining connections dropped")
-		_ = hs.Close()
+		hs.close()
 		err = nil
 	}
 	log.Info("siogo stopped")

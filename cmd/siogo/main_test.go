@@ -47,6 +47,12 @@ func clientDir(t *testing.T) string {
 // start runs the program in-process with args and returns its base URL.
 func start(t *testing.T, args ...string) string {
 	t.Helper()
+	return startLogged(t, slog.New(slog.NewTextHandler(io.Discard, nil)), args...)
+}
+
+// startLogged is start with the program's logs going to log.
+func startLogged(t *testing.T, log *slog.Logger, args ...string) string {
+	t.Helper()
 	cfg, err := parseConfig(append([]string{"--client-dir", clientDir(t)}, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,6 @@ func start(t *testing.T, args ...string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { done <- run(ctx, cfg, ln, log) }()
 	t.Cleanup(func() {
 		cancel()
@@ -80,32 +85,43 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 // TestBrowser drives the demo page in headless Chromium in its three
-// modes, and writes a screenshot of each to test/output.
+// modes, and writes a screenshot of each to test/output; the modes that
+// long-poll run on the event-loop HTTP server (--http-engine nbio) too.
 func TestBrowser(t *testing.T) {
 	nodetest.Require(t)
-	base := start(t, "--tick", "300ms")
 	out := filepath.Join(repoRoot(t), "test", "output")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{"websocket", "polling", "legacy"} {
-		t.Run(mode, func(t *testing.T) {
-			shot := filepath.Join(out, "demo-"+mode+".png")
-			var rep struct {
-				OK        bool     `json:"ok"`
-				Steps     []string `json:"steps"`
-				Error     string   `json:"error"`
-				Transport string   `json:"transport"`
-			}
-			nodetest.Run(t, 90*time.Second, "browser.js", map[string]any{"url": base + "/", "mode": mode, "screenshot": shot}, &rep)
-			if !rep.OK {
-				t.Fatalf("after %v: %s", rep.Steps, rep.Error)
-			}
-			if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
-				t.Fatalf("no screenshot: %v", err)
-			}
-			t.Logf("screenshot: %s", shot)
-		})
+	for _, engine := range []string{"net", "nbio"} {
+		base := start(t, "--tick", "300ms", "--http-engine", engine)
+		modes := []string{"websocket", "polling", "legacy"}
+		if engine == "nbio" {
+			modes = modes[1:]
+		}
+		for _, mode := range modes {
+			t.Run(engine+"/"+mode, func(t *testing.T) {
+				name := "demo-" + mode + ".png"
+				if engine != "net" {
+					name = "demo-" + mode + "-" + engine + ".png"
+				}
+				shot := filepath.Join(out, name)
+				var rep struct {
+					OK        bool     `json:"ok"`
+					Steps     []string `json:"steps"`
+					Error     string   `json:"error"`
+					Transport string   `json:"transport"`
+				}
+				nodetest.Run(t, 90*time.Second, "browser.js", map[string]any{"url": base + "/", "mode": mode, "screenshot": shot}, &rep)
+				if !rep.OK {
+					t.Fatalf("after %v: %s", rep.Steps, rep.Error)
+				}
+				if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
+					t.Fatalf("no screenshot: %v", err)
+				}
+				t.Logf("screenshot: %s", shot)
+			})
+		}
 	}
 }
 
@@ -375,7 +391,14 @@ func TestConfig(t *testing.T) {
 	if err == nil || !strings.Contains(help.String(), "--max-connections (SIOGO_MAX_CONNECTIONS") {
 		t.Fatalf("help: %v %s", err, help.String())
 	}
-	for _, bad := range [][]string{{"--tls-cert", "x"}, {"--path", "nope"}, {"--tick", "0s"}, {"extra"}} {
+	cfg, err = parseConfig([]string{"--max-connections-per-ip", "10", "--max-handshakes-per-ip", "2.5", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1,::1"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConnectionsPerIP != 10 || cfg.MaxHandshakesPerIP != 2.5 || fmt.Sprint(cfg.TrustedProxies) != "[10.0.0.0/8 127.0.0.1/32 ::1/128]" {
+		t.Fatalf("per-address flags: %+v", cfg)
+	}
+	for _, bad := range [][]string{{"--tls-cert", "x"}, {"--path", "nope"}, {"--tick", "0s"}, {"extra"}, {"--trusted-proxies", "10.0.0.0/33"}, {"--trusted-proxies", "proxy.local"}, {"--max-handshakes-per-ip", "-1"}} {
 		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

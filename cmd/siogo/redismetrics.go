@@ -15,6 +15,8 @@ func (m *metrics) registerRedisStats(rc *redisadapter.Client) {
 	}{
 		{"siogo_redis_publish_failures_total", "Messages the Redis adapter could not hand to Redis: lost to the other nodes.",
 			func(s redisadapter.Stats) uint64 { return s.PublishFailures }},
+		{"siogo_redis_publish_dropped_total", "Messages the Redis adapter dropped before Redis: its publish queue was full, or they waited past the publish timeout. Lost to the other nodes.",
+			func(s redisadapter.Stats) uint64 { return s.PublishDropped }},
 		{"siogo_redis_subscription_losses_total", "Redis subscription connections lost after being up: messages published meanwhile are lost to this node.",
 			func(s redisadapter.Stats) uint64 { return s.SubscriptionLosses }},
 		{"siogo_redis_resubscribes_total", "Channels subscribed again after a lost link, a failover or a moved slot.",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/nbhttp"
 )
 
 // The opening handshake is siogo's own (RFC 6455 section 4.2): it decides
@@ -142,7 +143,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	if tcp, ok := raw.(*net.TCPConn); ok {
 		// A plain connection moves to the event loop: no goroutine waits
 		// on it while it is idle.
-		nbc, err := nbio.NBConn(tcp)
+		nbc, err := TransferConn(tcp)
 		if err != nil {
 			_ = raw.Close()
 			return nil, err
@@ -167,6 +168,25 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		return c, nil
 	}
 
+	if nbc := engineConn(raw); nbc != nil {
+		// Already on an event loop: nbio's HTTP engine served the request
+		// (transports.HTTPServer). Its loop reads the connection from now
+		// on; what it writes is counted by that engine's OnWrittenSize
+		// (CountWritten).
+		c.nbc, c.nc = nbc, nbc
+		c.rmu.Lock()
+		nbc.SetSession(nbSession{c})
+		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
+		if _, err := nbc.Write(resp); err != nil {
+			c.rmu.Unlock()
+			_ = nbc.Close()
+			return nil, err
+		}
+		c.readLocked(head)
+		c.rmu.Unlock()
+		return c, nil
+	}
+
 	// Anything else (a crypto/tls connection) keeps a goroutine that reads.
 	c.nc = raw
 	if _, err := raw.Write(resp); err != nil {
@@ -175,6 +195,24 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	}
 	go c.readLoop(head)
 	return c, nil
+}
+
+// engineConn is the event-loop connection under what nbio's HTTP engine
+// hands a hijacker, detached from the engine's HTTP parser as nbio's own
+// upgrader does; nil for any other connection.
+func engineConn(raw net.Conn) *nbio.Conn {
+	switch v := raw.(type) {
+	case *nbhttp.Conn:
+		nbc, ok := v.Conn.(*nbio.Conn)
+		if !ok {
+			return nil
+		}
+		v.Parser = nil
+		return nbc
+	case *nbio.Conn:
+		return v
+	}
+	return nil
 }
 
 // buffered returns a copy of what brw read past the request.

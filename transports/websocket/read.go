@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/lesismal/nbio"
 )
 
 // siogo reads frames itself rather than through nbio's parser, which drops
@@ -351,6 +353,8 @@ func (c *Conn) onClosed(err error) {
 	c.closed = true
 	if c.closeErr != nil {
 		err = c.closeErr
+	} else if errors.Is(err, nbio.ErrOverflow) {
+		err = ErrSlowPeer // nbio's own bound on what waits for the socket
 	} else if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		// The peer went away without a close frame: Node's ws calls that
 		// a close too, not an error.

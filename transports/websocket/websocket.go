@@ -24,6 +24,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
@@ -83,10 +84,11 @@ func NewServer(cfg Config) (*Server, error) {
 		MaxLoad:            1 << 20,
 		MaxWriteBufferSize: cfg.MaxWriteBuffer,
 	})
-	if err := engine.Start(); err != nil {
+	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{}), pool: newPool(64 * runtime.GOMAXPROCS(0))}
+	engine.OnWrittenSize(s.onWritten)
+	if err := startEngine(engine.Start); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{}), pool: newPool(64 * runtime.GOMAXPROCS(0))}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		go s.flusher()
 	}
@@ -109,6 +111,20 @@ func (s *Server) flusher() {
 		case c := <-s.flushq:
 			c.flush()
 		}
+	}
+}
+
+// onWritten counts the bytes nbio wrote to a connection's socket, at once
+// or later from its own buffer, so that Conn.backlog knows what still waits
+// there.
+func (s *Server) onWritten(nc *nbio.Conn, b []byte, n int) { CountWritten(nc, b, n) }
+
+// CountWritten is for the OnWrittenSize of another nbio engine whose
+// connections Upgrade takes (transports.HTTPServer's): without it, what
+// that engine wrote would count as waiting for the peer.
+func CountWritten(nc *nbio.Conn, _ []byte, n int) {
+	if sess, ok := nc.Session().(nbSession); ok {
+		sess.c.written.Add(int64(n))
 	}
 }
 
@@ -144,7 +160,20 @@ type Conn struct {
 	closed     bool
 	closeErr   error // what OnClose will say, when not the peer's close
 	reported   bool  // OnClose was called
+	// handed counts the bytes given to nbio, written those it wrote to
+	// the socket; the difference waits in nbio's buffer because the
+	// socket's is full: the peer does not read fast enough.
+	handed, written atomic.Int64
 }
+
+// backlog is the number of bytes nbio holds for a socket that cannot take
+// them yet.
+func (c *Conn) backlog() int64 { return c.handed.Load() - c.written.Load() }
+
+// Backlogged reports whether bytes wait for the peer to read: what is
+// written now would not reach the socket at once. Volatile packets are
+// dropped then, as Node drops them while its transport is not writable.
+func (c *Conn) Backlogged() bool { return c.nbc != nil && c.backlog() > 0 }
 
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
@@ -165,7 +194,8 @@ type Frame struct {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // ErrSlowPeer is returned, and the connection closed, when more than
-// Config.MaxWriteBuffer bytes wait for a peer.
+// Config.MaxWriteBuffer bytes wait for a peer (queued here and held by
+// nbio for a socket whose buffer is full); OnClose is given it too.
 var ErrSlowPeer = errors.New("websocket: peer too slow, write buffer full")
 
 // WriteFrames queues frames for the connection, in order, and returns at
@@ -188,7 +218,7 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		buf = c.appendFrame(buf, f)
 	}
 	*c.pending = buf
-	if len(buf) > c.srv.cfg.MaxWriteBuffer {
+	if len(buf)+int(c.backlog()) > c.srv.cfg.MaxWriteBuffer {
 		c.closed = true
 		if c.closeErr == nil {
 			c.closeErr = ErrSlowPeer
@@ -251,6 +281,9 @@ func (c *Conn) flush() {
 			return
 		}
 		c.wmu.Unlock()
+		if c.nbc != nil {
+			c.handed.Add(int64(len(*pb)))
+		}
 		_, err := c.nc.Write(*pb)
 		if cap(*pb) <= 64<<10 {
 			*pb = (*pb)[:0]

@@ -1,0 +1,160 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/siogo/siogo/server"
+)
+
+// Store keeps the session ids handed to the UI at login, so that it
+// reconnects without the password (Node's Store).
+type Store interface {
+	SessionExists(ctx context.Context, id string) (bool, error)
+	SaveSession(ctx context.Context, id string) error
+}
+
+// MemoryStore is a Store in this node's memory (Node's InMemoryStore),
+// bounded: sessions expire, and the oldest go past the bound.
+type MemoryStore struct {
+	ttl time.Duration
+	max int
+
+	mu       sync.Mutex
+	sessions map[string]time.Time // id -> expiry
+}
+
+// NewMemoryStore returns a store whose sessions last ttl (default 24h, the
+// duration of Node's RedisStore) and which holds at most max (default
+// 10000).
+func NewMemoryStore(ttl time.Duration, max int) *MemoryStore {
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	if max <= 0 {
+		max = 10000
+	}
+	return &MemoryStore{ttl: ttl, max: max, sessions: map[string]time.Time{}}
+}
+
+// SessionExists implements Store.
+func (m *MemoryStore) SessionExists(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	exp, ok := m.sessions[id]
+	return ok && time.Now().Before(exp), nil
+}
+
+// SaveSession implements Store.
+func (m *MemoryStore) SaveSession(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := time.Now()
+	if len(m.sessions) >= m.max {
+		oldest, first := "", time.Time{}
+		for k, exp := range m.sessions {
+			if !exp.After(t) {
+				delete(m.sessions, k)
+				continue
+			}
+			if oldest == "" || exp.Before(first) {
+				oldest, first = k, exp
+			}
+		}
+		if len(m.sessions) >= m.max {
+			delete(m.sessions, oldest)
+		}
+	}
+	m.sessions[id] = t.Add(m.ttl)
+	return nil
+}
+
+// sessionID is 8 random bytes in hex, as Node's.
+func sessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// authenticate is the admin namespace's middleware: a known session id, or
+// the username and password; anything else is "invalid credentials".
+func (a *Admin) authenticate(s *server.Socket) error {
+	auth := s.Handshake().Auth
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.FetchTimeout)
+	defer cancel()
+	if id, _ := auth["sessionId"].(string); id != "" {
+		ok, err := a.opts.Store.SessionExists(ctx, id)
+		if err != nil {
+			a.opts.Logger.Warn("socket.io admin: session store", "err", err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	user, hasUser := auth["username"].(string)
+	pass, hasPass := auth["password"].(string)
+	if hasUser && hasPass && user == a.opts.Auth.Username &&
+		bcrypt.CompareHashAndPassword(a.hash, []byte(pass)) == nil {
+		id := sessionID()
+		if err := a.opts.Store.SaveSession(ctx, id); err != nil {
+			a.opts.Logger.Warn("socket.io admin: session store", "err", err)
+		}
+		// Node emits the session id from the middleware, before CONNECT;
+		// a siogo socket can emit only once connected: it goes first then.
+		a.pendingMu.Lock()
+		a.pending[s] = pendingSession{id: id, at: time.Now()}
+		a.pendingMu.Unlock()
+		return nil
+	}
+	return ErrInvalidCredentials
+}
+
+// sweepPending forgets the sessions of sockets that never connected.
+func (a *Admin) sweepPending() {
+	a.pendingMu.Lock()
+	defer a.pendingMu.Unlock()
+	for s, p := range a.pending {
+		if time.Since(p.at) > time.Minute {
+			delete(a.pending, s)
+		}
+	}
+}
+
+// onAdminConnection serves one UI: its session id, the configuration, its
+// commands and, in development mode, every socket of the cluster.
+func (a *Admin) onAdminConnection(s *server.Socket) {
+	a.pendingMu.Lock()
+	p, ok := a.pending[s]
+	delete(a.pending, s)
+	a.pendingMu.Unlock()
+	if ok {
+		_ = s.Emit("session", p.id)
+	}
+	a.registerCommands(s)
+	_ = s.Emit("config", map[string]any{"supportedFeatures": a.Features()})
+	if a.opts.Mode == Development {
+		_ = s.Emit("all_sockets", a.allSockets())
+	}
+}
+
+// allSockets is every socket of every namespace, on every node.
+func (a *Admin) allSockets() []any {
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.FetchTimeout)
+	defer cancel()
+	out := []any{}
+	for _, n := range a.srv.Namespaces() {
+		sockets, err := n.FetchSockets(ctx)
+		if err != nil {
+			a.opts.Logger.Warn("socket.io admin: fetching sockets", "nsp", n.Name(), "err", err)
+		}
+		for _, r := range sockets {
+			out = append(out, a.serializeRemote(n, r))
+		}
+	}
+	return out
+}

@@ -1,0 +1,397 @@
+// Command compare runs siogo (cmd/siogo, as users run it) and Node's
+// socket.io 4 (test/node/demo-server.js, from test/node's lock file) in turn,
+// interleaved, for several rounds, aims cmd/siobench at each with every
+// scenario, and writes the medians and the siogo / Node ratios into
+// bench/README.md, with the latency distributions and the memory per
+// connection drawn beside it as PNG.
+//
+//	make compare                           # 10,000 clients, 3 rounds
+//	make compare COMPARE_FLAGS="-scale quick"
+//
+// It is a module of its own so that siogo's go.mod does not carry the
+// plotting library.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// scale presets: the issue's sizes, and a quick one.
+var scales = map[string]map[string][]string{
+	"full": {
+		"conns":      {"-n", "10000", "-rate", "1000", "-hold", "10s"},
+		"polling":    {"-n", "5000", "-rate", "1000", "-hold", "10s"},
+		"echo":       {"-c", "100", "-duration", "10s"},
+		"fanout":     {"-n", "10000", "-rate", "1000", "-k", "20", "-bps", "10", "-wait", "30s"},
+		"handshakes": {"-p", "10", "-duration", "10s"},
+		"churn":      {"-p", "10", "-duration", "10s"},
+		"wsecho":     {"-c", "100", "-duration", "10s"},
+	},
+	"quick": {
+		"conns":      {"-n", "1000", "-rate", "1000", "-hold", "5s"},
+		"polling":    {"-n", "500", "-rate", "500", "-hold", "5s"},
+		"echo":       {"-c", "20", "-duration", "3s"},
+		"fanout":     {"-n", "1000", "-rate", "1000", "-k", "20", "-bps", "10", "-wait", "10s"},
+		"handshakes": {"-p", "4", "-duration", "3s"},
+		"churn":      {"-p", "4", "-duration", "3s"},
+		"wsecho":     {"-c", "20", "-duration", "3s"},
+	},
+}
+
+var scenarios = []string{"conns", "polling", "echo", "wsecho", "fanout", "handshakes", "churn"}
+
+// result is one siobench JSON object.
+type result map[string]any
+
+func (r result) num(k string) (float64, bool) {
+	v, ok := r[k].(float64)
+	return v, ok
+}
+
+func main() {
+	root := flag.String("root", "../..", "the siogo repository")
+	rounds := flag.Int("rounds", 3, "rounds; each starts each server afresh for each scenario, in alternating order")
+	scale := flag.String("scale", "full", "full (the issue's 10,000 clients) or quick")
+	only := flag.String("scenarios", strings.Join(scenarios, ","), "scenarios to run")
+	readme := flag.String("readme", "bench/README.md", "file, under -root, whose compare section is rewritten")
+	dry := flag.Bool("no-write", false, "print the table, write nothing")
+	flag.StringVar(&profileDir, "profiles", "", "if set, save a CPU and a heap profile of siogo under each scenario (first round) in this directory")
+	flag.DurationVar(&profileFor, "profile-seconds", 3*time.Second, "how long each CPU profile runs, from the start of the scenario; the heap is taken at its end")
+	from := flag.String("from", "", "redraw the table and the figures from a saved compare-results.json instead of measuring")
+	flag.Parse()
+	preset, ok := scales[*scale]
+	if !ok {
+		log.Fatalf("-scale %q: want full or quick", *scale)
+	}
+	raiseFileLimit()
+	rootDir, err := filepath.Abs(*root)
+	if err != nil {
+		log.Fatal(err)
+	}
+	nodeDir := filepath.Join(rootDir, "test", "node")
+	if _, err := exec.LookPath("node"); err != nil {
+		log.Fatal("node is not installed: apt-get install -y nodejs npm")
+	}
+	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "socket.io")); err != nil {
+		log.Fatalf("Node's socket.io is not installed: cd %s && npm ci", nodeDir)
+	}
+	var rep report
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			log.Fatalf("%s: %v", *from, err)
+		}
+	} else {
+		rep = measure(rootDir, nodeDir, *rounds, *scale, strings.Split(*only, ","), preset)
+	}
+	table := rep.markdown()
+	fmt.Println(table)
+	if *dry {
+		return
+	}
+	benchDir := filepath.Dir(filepath.Join(rootDir, *readme))
+	if *from == "" {
+		b, _ := json.MarshalIndent(rep, "", " ")
+		if err := os.WriteFile(filepath.Join(benchDir, "compare-results.json"), b, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := rep.plots(benchDir); err != nil {
+		log.Fatalf("plots: %v", err)
+	}
+	if err := writeSection(filepath.Join(rootDir, *readme), table); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// measure builds the programs and runs every round.
+func measure(rootDir, nodeDir string, rounds int, scale string, only []string, preset map[string][]string) report {
+	bin, err := os.MkdirTemp("", "siogo-compare")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(bin)
+	for _, name := range []string{"siogo", "siobench"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, name), "./cmd/"+name)
+		cmd.Dir, cmd.Stdout, cmd.Stderr = rootDir, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			log.Fatalf("building cmd/%s: %v", name, err)
+		}
+	}
+	start := time.Now().UTC()
+	load0 := loadAvg()
+	// runs[server][scenario] is one result per round.
+	runs := map[string]map[string][]result{"siogo": {}, "node": {}}
+	for r := 0; r < rounds; r++ {
+		for _, sc := range only {
+			order := []string{"siogo", "node"}
+			if r%2 == 1 {
+				order = []string{"node", "siogo"}
+			}
+			for _, srv := range order {
+				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s\n", r+1, rounds, sc, srv)
+				res, err := runOne(bin, rootDir, nodeDir, srv, sc, preset[sc], r)
+				if err != nil {
+					log.Fatalf("round %d, %s, %s: %v", r+1, sc, srv, err)
+				}
+				runs[srv][sc] = append(runs[srv][sc], res)
+			}
+		}
+	}
+	load1 := loadAvg()
+	return report{
+		Date: start, CPU: cpuModel(), Load: load0 + " at the start, " + load1 + " at the end",
+		Command: commandLine(), Rounds: rounds, Scale: scale, Runs: runs,
+		Versions: versions(rootDir, nodeDir),
+	}
+}
+
+// commandLine is the make command that repeats this run.
+func commandLine() string {
+	var set []string
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "root" && f.Name != "no-write" {
+			set = append(set, "-"+f.Name+" "+f.Value.String())
+		}
+	})
+	if len(set) == 0 {
+		return "make compare"
+	}
+	return `make compare COMPARE_FLAGS="` + strings.Join(set, " ") + `"`
+}
+
+// profileDir, when set, receives siogo's profiles of the first round.
+var (
+	profileDir string
+	profileFor time.Duration
+)
+
+// profile saves a CPU profile of the first profileFor of a scenario, then
+// the heap at that moment, from siogo's --debug-addr.
+func profile(debugAddr, prefix string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, p := range []struct{ url, file string }{
+			{fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, int(profileFor.Seconds())), prefix + "-cpu.pprof"},
+			{"http://" + debugAddr + "/debug/pprof/heap?gc=1", prefix + "-heap.pprof"},
+		} {
+			res, err := http.Get(p.url)
+			if err != nil {
+				log.Printf("profile: %v", err)
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err := os.WriteFile(p.file, b, 0o644); err != nil {
+				log.Printf("profile: %v", err)
+			}
+		}
+	}()
+	return done
+}
+
+// runOne starts a fresh server, runs one scenario against it, stops it.
+func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round int) (result, error) {
+	port := freePort()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var cmd *exec.Cmd
+	debugAddr := ""
+	switch server {
+	case "siogo":
+		// As the README runs it, with the log quieter: at info it logs nothing per connection anyway.
+		sa := []string{"--addr", addr, "--log-level", "warn"}
+		if profileDir != "" && round == 0 {
+			debugAddr = "127.0.0.1:" + strconv.Itoa(freePort())
+			sa = append(sa, "--debug-addr", debugAddr)
+		}
+		cmd = exec.Command(filepath.Join(bin, "siogo"), sa...)
+		cmd.Dir = rootDir
+	case "node":
+		cmd = exec.Command("node", "demo-server.js", addr)
+		cmd.Dir = nodeDir
+	}
+	var serr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &serr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer stop(cmd)
+	if err := waitHealthy(addr); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, serr.String())
+	}
+	time.Sleep(time.Second) // let it settle before the first reading
+	sargs := append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(cmd.Process.Pid), "--json"}, args...)
+	sargs = append(sargs, scenario)
+	b := exec.Command(filepath.Join(bin, "siobench"), sargs...)
+	var out bytes.Buffer
+	b.Stdout, b.Stderr = &out, os.Stderr
+	profiled := (<-chan struct{})(nil)
+	if debugAddr != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return nil, err
+		}
+		profiled = profile(debugAddr, filepath.Join(profileDir, scenario))
+	}
+	if err := b.Run(); err != nil {
+		return nil, fmt.Errorf("siobench %v: %v", sargs, err)
+	}
+	if profiled != nil {
+		<-profiled
+	}
+	var res result
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &res); err != nil {
+		return nil, fmt.Errorf("siobench output %q: %v", out.String(), err)
+	}
+	if cmd.ProcessState != nil {
+		return nil, fmt.Errorf("the server died: %s", serr.String())
+	}
+	return res, nil
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func waitHealthy(addr string) error {
+	for i := 0; i < 300; i++ {
+		res, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing healthy on %s after 30 s", addr)
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	defer f.Close()
+	model, n := "", 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "model name":
+			model = strings.TrimSpace(v)
+		case "processor":
+			n++
+		}
+	}
+	return fmt.Sprintf("%d × %s", n, model)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func versions(rootDir, nodeDir string) string {
+	out := runtime.Version()
+	if b, err := exec.Command("node", "--version").Output(); err == nil {
+		out += ", Node.js " + strings.TrimSpace(string(b))
+	}
+	var pkg struct{ Version string }
+	if b, err := os.ReadFile(filepath.Join(nodeDir, "node_modules", "socket.io", "package.json")); err == nil && json.Unmarshal(b, &pkg) == nil {
+		out += ", socket.io " + pkg.Version
+	}
+	if b, err := exec.Command("git", "-C", rootDir, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		out += ", siogo " + strings.TrimSpace(string(b))
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+const (
+	sectionBegin = "<!-- compare:begin (written by bench/compare) -->"
+	sectionEnd   = "<!-- compare:end -->"
+)
+
+// writeSection replaces the compare section of the README, or appends it.
+func writeSection(path, table string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	block := sectionBegin + "\n" + table + "\n" + sectionEnd
+	i, j := strings.Index(s, sectionBegin), strings.Index(s, sectionEnd)
+	if i >= 0 && j > i {
+		s = s[:i] + block + s[j+len(sectionEnd):]
+	} else {
+		s = strings.TrimRight(s, "\n") + "\n\n## siogo and Node side by side\n\n" + block + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// TestReport: the table carries medians, rounds, ratios and whether each
+// target is met; the section is appended once, then replaced in place; the
+// figures are drawn.
+func TestReport(t *testing.T) {
+	hist := []any{[]any{0.5, 10.0}, []any{1.0, 5.0}}
+	rep := report{
+		Date: time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC), CPU: "2 × test", Load: "1 1 1", Command: "make compare", Versions: "go", Rounds: 3, Scale: "quick",
+		Runs: map[string]map[string][]result{
+			"siogo": {"conns": {{"memory_per_conn_kb": 3.0, "connections": 1000.0}, {"memory_per_conn_kb": 5.0}, {"memory_per_conn_kb": 4.0}},
+				"echo": {{"cpu_per_ack_us": 20.0, "latency_hist_ms": hist}}, "wsecho": {{"cpu_per_echo_us": 10.0}}},
+			"node": {"conns": {{"memory_per_conn_kb": 16.0}, {"memory_per_conn_kb": 15.0}, {"memory_per_conn_kb": 17.0}},
+				"echo": {{"cpu_per_ack_us": 100.0, "latency_hist_ms": hist}}},
+		},
+	}
+	md := rep.markdown()
+	for _, want := range []string{
+		"| resident memory per idle WebSocket client (`conns`) | **4.00** KB (3.00 / 5.00 / 4.00) | **16.0** KB (16.0 / 15.0 / 17.0) | 0.25 | ≤ 4 KB | yes |",
+		"| server CPU per echo with ack (`echo`) | **20.0** us | **100** us | 0.20 | ≤ 0.25 × Node | yes |",
+		"| server CPU per Socket.IO echo with ack over per plain WebSocket echo, same server | 2.00 | - | - | ≤ 1.5 | **no** |",
+		"**A quick run, not the issue's 10,000 clients**: `conns` 1,000 WebSocket clients",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+	dir := t.TempDir()
+	readme := filepath.Join(dir, "README.md")
+	if err := os.WriteFile(readme, []byte("# Benchmarks\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := writeSection(readme, md); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(readme)
+	if strings.Count(string(b), sectionBegin) != 1 || strings.Count(string(b), "| figure |") != 1 {
+		t.Errorf("section not replaced in place:\n%s", b)
+	}
+	if err := rep.plots(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"compare-latency.png", "compare-memory.png"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() < 1000 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/siogo/siogo/transports"
+)
+
+// httpServer is the program's HTTP server: net/http, or the event loop of
+// transports.HTTPServer, where a waiting long-poll holds no goroutine
+// (--http-engine). TLS is always served by net/http.
+type httpServer struct {
+	engine string
+	net    *http.Server
+	loop   *transports.HTTPServer
+	cfg    config
+}
+
+func newHTTPServer(cfg config, h http.Handler, log *slog.Logger) *httpServer {
+	if cfg.HTTPEngine == "nbio" && cfg.TLSCert == "" {
+		return &httpServer{engine: "nbio", cfg: cfg, loop: transports.NewHTTPServer(h, transports.HTTPServerOptions{
+			// Room for the Engine.IO bound to answer first, with its 413.
+			MaxBodySize: int(2*cfg.MaxPayload) + 64<<10,
+		})}
+	}
+	return &httpServer{engine: "net", cfg: cfg, net: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}
+}
+
+// serve serves ln until shutdown; it returns nil after a shutdown.
+func (s *httpServer) serve(ln net.Listener) error {
+	var err error
+	switch {
+	case s.loop != nil:
+		err = s.loop.Serve(ln)
+	case s.cfg.TLSCert != "":
+		err = s.net.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+	default:
+		err = s.net.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, transports.ErrHTTPServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *httpServer) shutdown(ctx context.Context) error {
+	if s.loop != nil {
+		return s.loop.Shutdown(ctx)
+	}
+	return s.net.Shutdown(ctx)
+}
+
+func (s *httpServer) close() {
+	if s.net != nil {
+		_ = s.net.Close()
+	}
+}
