@@ -3,6 +3,7 @@ package websocket
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A connection's messages run one at a time, in order, on a worker of the
@@ -18,8 +19,8 @@ import (
 // leaves the connection once its job returns.
 
 // pool runs jobs on goroutines kept between jobs, at most maxIdle of them
-// idle; it starts one when none is idle, so a blocked job never holds up
-// another.
+// idle and none idle for longer than workerIdle; it starts one when none is
+// idle, so a blocked job never holds up another.
 type pool struct {
 	work    chan func()
 	done    chan struct{}
@@ -39,16 +40,26 @@ func (p *pool) run(f func()) {
 	}
 }
 
+// workerIdle is how long a worker waits for a job before it ends: the
+// pool shrinks back to nothing once the traffic stops.
+const workerIdle = 2 * time.Second
+
 func (p *pool) worker(f func()) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
 	for {
 		f()
 		if p.idle.Add(1) > p.maxIdle {
 			p.idle.Add(-1)
 			return
 		}
+		idle.Reset(workerIdle)
 		select {
 		case f = <-p.work:
 			p.idle.Add(-1)
+		case <-idle.C:
+			p.idle.Add(-1)
+			return
 		case <-p.done:
 			p.idle.Add(-1)
 			return
