@@ -6,7 +6,11 @@ import (
 )
 
 // serialQueue runs jobs one at a time, in order, on a goroutine that
-// exists only while there is work: an idle socket holds none.
+// exists only while there is work: an idle socket holds none. A job that
+// comes with a client's message runs, when the queue is idle, on the
+// worker that delivered the message, right after it (no goroutine starts);
+// the transport moves the connection's next messages to another worker if
+// the job still runs when they come, so a handler may wait for them.
 type serialQueue struct {
 	mu      sync.Mutex
 	jobs    []func()
@@ -22,6 +26,27 @@ func (q *serialQueue) push(f func()) {
 		return
 	}
 	q.add(f)
+}
+
+// pushMsg is push from the client's message path (the OnMessage callback
+// of its session).
+func (q *serialQueue) pushMsg(f func()) {
+	q.mu.Lock()
+	if len(q.jobs) >= q.owner.nsp.srv.opts.MaxPendingEvents {
+		q.mu.Unlock()
+		q.owner.overflow()
+		return
+	}
+	q.jobs = append(q.jobs, f)
+	if q.running {
+		q.mu.Unlock()
+		return
+	}
+	q.running = true
+	q.mu.Unlock()
+	if !q.owner.client.conn.RunAfter(q.run) {
+		go q.run()
+	}
 }
 
 // pushAlways queues f past the bound: for the disconnect, which must run.

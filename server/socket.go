@@ -26,9 +26,10 @@ type handlerEntry struct {
 }
 
 // Socket is a client's presence in one namespace. Handlers of one socket
-// run one at a time, in the order the client sent the events, on a
-// goroutine of their own (none while the socket is idle); acknowledgements
-// are received apart, so EmitWithAck may wait inside a handler.
+// run one at a time, in the order the client sent the events, off the
+// event loop (over WebSocket on the worker that read the event, otherwise
+// on a goroutine that exists while there is work); acknowledgements are
+// received apart, so EmitWithAck may wait inside a handler.
 type Socket struct {
 	id        string
 	pid       string // the private id of connection state recovery
@@ -399,7 +400,7 @@ func (s *Socket) onPacket(p *Packet) {
 			ack = s.ackFunc(p.ID)
 		}
 		args, _ := p.Data.([]any)
-		s.queue.push(func() { s.dispatch(args, ack) })
+		s.queue.pushMsg(func() { s.dispatch(args, ack) })
 	case PacketAck, PacketBinaryAck:
 		if f := s.takeAck(p.ID); f != nil {
 			args, _ := p.Data.([]any)
@@ -409,7 +410,7 @@ func (s *Socket) onPacket(p *Packet) {
 		// The namespace is free for a new CONNECT at once, as in Node; the
 		// disconnect handlers still run after the events queued before.
 		s.client.detach(s)
-		s.queue.push(func() { s.onClose(ReasonClientNamespaceDisconnect) })
+		s.queue.pushMsg(func() { s.onClose(ReasonClientNamespaceDisconnect) })
 	}
 }
 

@@ -53,6 +53,7 @@ type Session struct {
 	// recvMu orders the delivery of messages to the handler.
 	recvMu    sync.Mutex
 	onMessage func(data []byte, binary bool)
+	via       *websocket.Conn // the WebSocket of the message being delivered; recvMu
 	onClose   func(reason string)
 
 	// writeMu orders writes to the WebSocket, across the upgrade.
@@ -197,6 +198,20 @@ func (s *Session) OnClose(f func(reason string)) {
 	s.mu.Lock()
 	s.onClose = f
 	s.mu.Unlock()
+}
+
+// RunAfter runs f once the message being delivered to the OnMessage
+// callback has been handled, on the goroutine that delivers the session's
+// messages, before the next one unless f waits for it (the next then goes
+// on elsewhere, so f may wait for what the client sends next). Call it
+// only from the OnMessage callback. It reports false, not running f, when
+// the message did not come on a WebSocket served by the event loop: the
+// caller then runs f on a goroutine of its own.
+func (s *Session) RunAfter(f func()) bool {
+	if s.via == nil {
+		return false
+	}
+	return s.via.After(f)
 }
 
 // Close closes the session with ReasonForcedClose. A polling client still
@@ -360,7 +375,10 @@ func (s *Session) onTimer() {
 }
 
 // onPacket handles a packet from the client's current transport.
-func (s *Session) onPacket(p Packet) {
+func (s *Session) onPacket(p Packet) { s.onPacketVia(p, nil) }
+
+// onPacketVia takes a packet that came on ws, or by polling when nil.
+func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
 	if o := s.srv.opts.Observer; o != nil {
 		o.PacketsIn(1, 1+len(p.Data))
 	}
@@ -372,7 +390,9 @@ func (s *Session) onPacket(p Packet) {
 		open := s.state == stateOpen
 		s.mu.Unlock()
 		if open && s.onMessage != nil {
+			s.via = ws
 			s.onMessage(p.Data, p.Binary)
+			s.via = nil
 		}
 	case PacketPing:
 		if s.protocol != 3 {
@@ -779,8 +799,8 @@ func (s *Session) decodeFrame(binary bool, data []byte) (Packet, error) {
 // wsHandler receives the events of the WebSocket a session was opened on.
 type wsHandler struct{ s *Session }
 
-func (h wsHandler) OnMessage(_ *websocket.Conn, binary bool, data []byte) {
-	h.s.onWSMessage(binary, data)
+func (h wsHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
+	h.s.onWSMessage(c, binary, data)
 }
 
 func (h wsHandler) OnClose(_ *websocket.Conn, err error) {
@@ -788,13 +808,13 @@ func (h wsHandler) OnClose(_ *websocket.Conn, err error) {
 }
 
 // onWSMessage takes a message from the session's WebSocket.
-func (s *Session) onWSMessage(binary bool, data []byte) {
+func (s *Session) onWSMessage(c *websocket.Conn, binary bool, data []byte) {
 	p, err := s.decodeFrame(binary, data)
 	if err != nil {
 		s.closeWith(ReasonParseError, false)
 		return
 	}
-	s.onPacket(p)
+	s.onPacketVia(p, c)
 }
 
 func closeReason(err error) string {
@@ -820,7 +840,7 @@ func (h probeHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
 	}
 	s.mu.Unlock()
 	if current {
-		s.onWSMessage(binary, data)
+		s.onWSMessage(c, binary, data)
 		return
 	}
 	p, err := s.decodeFrame(binary, data)

@@ -317,17 +317,6 @@ func (c *Conn) fail(e *readError) {
 	c.closeWith([]byte{byte(e.code >> 8), byte(e.code)})
 }
 
-// exec runs f in order with the connection's other events: on nbio's
-// per-connection queue, or at once on a connection that has its own
-// reading goroutine.
-func (c *Conn) exec(f func()) {
-	if c.nbc != nil {
-		c.nbc.Execute(f)
-		return
-	}
-	f()
-}
-
 func (c *Conn) setCloseErr(err error) {
 	c.wmu.Lock()
 	if c.closeErr == nil {
@@ -348,7 +337,8 @@ func (s nbSession) Parse(data []byte) error {
 	return nil
 }
 
-func (s nbSession) CloseAndClean(err error) { s.c.onClosed(err) }
+// The close is reported in order after the messages read before it.
+func (s nbSession) CloseAndClean(err error) { s.c.exec(func() { s.c.onClosed(err) }) }
 
 // onClosed is told that the connection closed (by the event loop in order
 // after the connection's messages, or by the reading goroutine); it tells

@@ -61,6 +61,7 @@ type Server struct {
 	// flushq holds connections with bytes to write, for the flushers.
 	flushq chan *Conn
 	done   chan struct{}
+	pool   *pool // runs the connections' messages
 	// probes has one probe per poller, by index (fd % len(probes)).
 	probes []*probe
 	// fds tracks descriptors nbio may have closed off its poller.
@@ -146,7 +147,7 @@ func NewServer(cfg Config) (*Server, error) {
 		MaxLoad:            1 << 20,
 		MaxWriteBufferSize: cfg.MaxWriteBuffer,
 	})
-	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{})}
+	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{}), pool: newPool(64 * runtime.GOMAXPROCS(0))}
 	engine.OnWrittenSize(s.onWritten)
 	start := func() error {
 		if err := engine.Start(); err != nil {
@@ -177,6 +178,7 @@ func (s *Server) Close() {
 	for _, p := range s.probes {
 		p.close()
 	}
+	s.pool.stop()
 }
 
 // flusher writes what connections have pending, each in one call.
@@ -224,6 +226,8 @@ type Conn struct {
 
 	rmu sync.Mutex
 	r   reader
+
+	x executor // runs the messages, in order
 
 	// Writes: frames wait in pending (held only while not empty) for a
 	// flusher, which writes all of them at once. A burst of frames to one
@@ -316,7 +320,15 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	schedule := !c.queued
 	c.queued = true
 	c.wmu.Unlock()
-	if schedule {
+	switch {
+	case !schedule:
+	case c.inHandler():
+		// The connection's worker runs (a handler writes an echo, an
+		// ack, a CONNECT answer): nbio
+		// writes without blocking, so the frames leave from here, with
+		// no hand-off to a flusher.
+		c.flush()
+	default:
 		c.srv.schedule(c)
 	}
 	return nil

@@ -1,0 +1,166 @@
+package websocket
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A connection's messages run one at a time, in order, on a worker of the
+// server's pool: a goroutine that outlives the message, so that its stack,
+// grown once by the JSON decoder, is not grown again for every message as
+// on a fresh goroutine (nbio's own executor starts one per burst).
+//
+// The handler may ask, with After, to run a job behind the message on the
+// same worker (Socket.IO runs a socket's event handlers so, without a
+// goroutine of their own). That job may block, waiting for what the same
+// connection sends next (EmitWithAck): if a message comes while it runs,
+// the connection's messages go on on another worker and the blocked one
+// leaves the connection once its job returns.
+
+// pool runs jobs on goroutines kept between jobs, at most maxIdle of them
+// idle and none idle for longer than workerIdle; it starts one when none is
+// idle, so a blocked job never holds up another.
+type pool struct {
+	work    chan func()
+	done    chan struct{}
+	idle    atomic.Int32
+	maxIdle int32
+}
+
+func newPool(maxIdle int) *pool {
+	return &pool{work: make(chan func()), done: make(chan struct{}), maxIdle: int32(maxIdle)}
+}
+
+func (p *pool) run(f func()) {
+	select {
+	case p.work <- f:
+	default:
+		go p.worker(f)
+	}
+}
+
+// workerIdle is how long a worker waits for a job before it ends: the
+// pool shrinks back to nothing once the traffic stops.
+const workerIdle = 2 * time.Second
+
+func (p *pool) worker(f func()) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		if p.idle.Add(1) > p.maxIdle {
+			p.idle.Add(-1)
+			return
+		}
+		idle.Reset(workerIdle)
+		select {
+		case f = <-p.work:
+			p.idle.Add(-1)
+		case <-idle.C:
+			p.idle.Add(-1)
+			return
+		case <-p.done:
+			p.idle.Add(-1)
+			return
+		}
+	}
+}
+
+func (p *pool) stop() { close(p.done) }
+
+// executor is a connection's queue of jobs.
+type executor struct {
+	mu      sync.Mutex
+	jobs    []func()
+	running bool
+	gen     uint64 // the runner's; a new runner takes the connection over
+	// detachable: the runner is in an After job, and a new message may
+	// start another runner.
+	detachable bool
+	after      func() // set by the running message's handler, read by its runner
+}
+
+// exec queues f behind the connection's other jobs.
+func (c *Conn) exec(f func()) {
+	if c.nbc == nil {
+		// A reading goroutine of its own calls in order.
+		f()
+		return
+	}
+	x := &c.x
+	x.mu.Lock()
+	x.jobs = append(x.jobs, f)
+	if x.running && !x.detachable {
+		x.mu.Unlock()
+		return
+	}
+	x.running, x.detachable = true, false
+	x.gen++
+	gen := x.gen
+	x.mu.Unlock()
+	c.srv.pool.run(func() { c.runJobs(gen) })
+}
+
+// runJobs is a runner: it runs jobs until none is left or another runner
+// took the connection over.
+func (c *Conn) runJobs(gen uint64) {
+	x := &c.x
+	for {
+		x.mu.Lock()
+		if x.gen != gen {
+			x.mu.Unlock()
+			return
+		}
+		if len(x.jobs) == 0 {
+			x.running = false
+			x.jobs = x.jobs[:0]
+			x.mu.Unlock()
+			return
+		}
+		f := x.jobs[0]
+		x.jobs[0] = nil
+		x.jobs = x.jobs[1:]
+		x.mu.Unlock()
+		f()
+		if a := x.after; a != nil {
+			x.after = nil
+			x.mu.Lock()
+			x.detachable = true
+			x.mu.Unlock()
+			a()
+			x.mu.Lock()
+			if x.gen == gen {
+				x.detachable = false
+			}
+			x.mu.Unlock()
+		}
+	}
+}
+
+// After runs f on the connection's worker once the message being handled
+// returns, before the connection's next message unless f blocks until it
+// comes (the next message then runs elsewhere). It may be called only by
+// the Handler's OnMessage, at most once per call; it reports false, not
+// running f, for a connection without a worker (served by a goroutine
+// that reads it, as a TLS one).
+func (c *Conn) After(f func()) bool {
+	if c.nbc == nil {
+		return false
+	}
+	c.x.after = f
+	return true
+}
+
+// inHandler reports whether the connection's worker runs: a message of it,
+// or an After job (a handler). Another goroutine writing meanwhile writes
+// from where it is too, which does not block either.
+func (c *Conn) inHandler() bool {
+	if c.nbc == nil {
+		return false
+	}
+	c.x.mu.Lock()
+	in := c.x.running
+	c.x.mu.Unlock()
+	return in
+}
