@@ -89,7 +89,7 @@ func ExampleServer_Use() {
 	c := dial(hs.URL)
 	c.post(`40{"token":"guess"}`)
 	fmt.Println(c.get())
-	// Output: 44{"data":{"code":401},"message":"not authorized"}
+	// Output: 44{"message":"not authorized","data":{"code":401}}
 }
 
 // Rooms and the broadcast operator: a socket joins a room, and a broadcast

@@ -27,6 +27,14 @@ type ConnectError struct {
 
 func (e *ConnectError) Error() string { return e.Message }
 
+// connectErrorData is a CONNECT_ERROR's payload with its fields in Node's
+// order, {"message":...,"data":...}; data is left out when there is none,
+// as JSON.stringify leaves out undefined.
+type connectErrorData struct {
+	Message string `json:"message" msgpack:"message"`
+	Data    any    `json:"data,omitempty" msgpack:"data,omitempty"`
+}
+
 // Handshake describes how a socket connected, as Node's socket.handshake.
 type Handshake struct {
 	Headers http.Header
@@ -192,10 +200,10 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 					data = ce.Data
 				}
 			} else {
-				m := map[string]any{"message": err.Error()}
+				m := connectErrorData{Message: err.Error()}
 				var ce *ConnectError
-				if errors.As(err, &ce) && ce.Data != nil {
-					m["data"] = ce.Data
+				if errors.As(err, &ce) {
+					m.Data = ce.Data
 				}
 				data = m
 			}
