@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -204,7 +202,7 @@ func startNodeServer(t *testing.T, redisURL string, sharded ...bool) string {
 // startNodeServerWith runs node-cluster-node.js with cfg (its port added).
 func startNodeServerWith(t *testing.T, cfg map[string]any) string {
 	t.Helper()
-	dir := nodetest.Require(t)
+	nodetest.Require(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -213,33 +211,7 @@ func startNodeServerWith(t *testing.T, cfg map[string]any) string {
 	ln.Close()
 	cfg["port"] = port
 	arg, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", "node-cluster-node.js", string(arg))
-	cmd.Dir = dir
-	out, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "listening" {
-				ready <- true
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("the Node server stopped: %s", stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("the Node server did not start: %s", stderr.String())
-	}
+	nodetest.Serve(t, 15*time.Second, "node-cluster-node.js", string(arg))
 	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 

@@ -1,7 +1,6 @@
 package redisstreams_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -136,7 +134,7 @@ func startNodeServer(t *testing.T, redisURL string, recovery time.Duration) stri
 
 func startNodeServerWith(t *testing.T, cfg map[string]any) string {
 	t.Helper()
-	dir := nodetest.Require(t)
+	nodetest.Require(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -145,33 +143,7 @@ func startNodeServerWith(t *testing.T, cfg map[string]any) string {
 	ln.Close()
 	cfg["port"] = port
 	arg, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", "node-streams-node.js", string(arg))
-	cmd.Dir = dir
-	out, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "listening" {
-				ready <- true
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("the Node server stopped: %s", stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("the Node server did not start: %s", stderr.String())
-	}
+	nodetest.Serve(t, 15*time.Second, "node-streams-node.js", string(arg))
 	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 

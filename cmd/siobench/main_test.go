@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -247,37 +244,8 @@ func startNode(t *testing.T, dir string) (string, int) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command("node", filepath.Join(dir, "demo-server.js"), addr, "200")
-	cmd.Dir = dir
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "listening" {
-				ready <- true
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("demo-server.js ended: %s", stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("demo-server.js did not listen: %s", stderr.String())
-	}
-	return "http://" + addr, cmd.Process.Pid
+	pid := nodetest.Serve(t, 20*time.Second, "demo-server.js", addr, "200")
+	return "http://" + addr, pid
 }
 
 func TestHistogram(t *testing.T) {
