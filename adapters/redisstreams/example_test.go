@@ -61,5 +61,5 @@ func ExampleOptions() {
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	defer rc.Close()
-	// Output: redisstreams: URL "localhost:6379" is not redis://host:port/db
+	// Output: redisstreams: URL "localhost:6379" is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2
 }

@@ -188,15 +188,23 @@ func startSiogo(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 // it meanwhile, from any node, once and in order.
 func TestRecoveryAcrossNodes(t *testing.T) {
 	rs := redistest.Start(t)
+	recoveryAcrossNodes(t, "redis-streams://"+strings.TrimPrefix(rs.URL, "redis://"), rs.URL,
+		map[string]any{"redis": rs.URL}, rs.URL)
+}
+
+// recoveryAcrossNodes is TestRecoveryAcrossNodes's body: the program
+// with --adapter flag, a siogo node on goURL, Node's with nodeCfg (its
+// driver's configuration), Redis's servers at redisURLs.
+func recoveryAcrossNodes(t *testing.T, flag, goURL string, nodeCfg map[string]any, redisURLs ...string) {
 	bin := siogoBinary(t)
-	procA, urlA := startSiogo(t, bin, "--adapter", "redis-streams://"+strings.TrimPrefix(rs.URL, "redis://"),
-		"--recovery", "1m", "--tick", "1h")
-	b := newNode(t, rs.URL, time.Minute)
+	procA, urlA := startSiogo(t, bin, "--adapter", flag, "--recovery", "1m", "--tick", "1h")
+	b := newNode(t, goURL, time.Minute)
 	demoish(b.srv)
-	urlN := startNodeServer(t, rs.URL, time.Minute)
+	nodeCfg["recovery"] = time.Minute.Milliseconds()
+	urlN := startNodeServerWith(t, nodeCfg)
 	fromNode := siotest.Dial(t, urlN) // sends what the Node node broadcasts
 	fromNode.Connect()
-	waitReaders(t, rs.URL, 3)
+	waitReaders(t, 3, redisURLs...)
 	lb := startProxy(t)
 	lb.to(urlA)
 	c := nodetest.StartRemote(t)
@@ -328,7 +336,7 @@ func TestOffsetsAsNode(t *testing.T) {
 	g := newNode(t, rs.URL, time.Minute)
 	demoish(g.srv)
 	nodeURL := startNodeServer(t, rs.URL, time.Minute)
-	waitReaders(t, rs.URL, 2)
+	waitReaders(t, 2, rs.URL)
 	offset := regexp.MustCompile(`"\d+-\d+"`)
 	var seen [2][]string
 	for i, base := range []string{g.URL, nodeURL} {

@@ -109,19 +109,28 @@ func expect(t *testing.T, c *siotest.Client, want ...string) {
 	}
 }
 
-// waitReaders waits until n connections are blocked in XREAD: Node's
-// adapter reads from "$" once its reading connections are up, after its
-// server listens, and would miss what came before.
-func waitReaders(t *testing.T, redisURL string, n int) {
+// waitReaders waits until n connections are blocked in XREAD on the
+// servers at redisURLs: Node's adapter reads from "$" once its reading
+// connections are up, after its server listens, and would miss what came
+// before.
+func waitReaders(t *testing.T, n int, redisURLs ...string) {
 	t.Helper()
-	conn, err := redis.DialURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
+	var conns []redis.Conn
+	for _, u := range redisURLs {
+		conn, err := redis.DialURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
 	}
-	defer conn.Close()
 	waitFor(t, func() bool {
-		list, _ := redis.String(conn.Do("CLIENT", "LIST"))
-		return strings.Count(list, "cmd=xread") >= n
+		count := 0
+		for _, conn := range conns {
+			list, _ := redis.String(conn.Do("CLIENT", "LIST"))
+			count += strings.Count(list, "cmd=xread")
+		}
+		return count >= n
 	})
 }
 
@@ -152,15 +161,22 @@ func startNodeServerWith(t *testing.T, cfg map[string]any) string {
 // included), rooms and every cluster call cross every way.
 func TestMixedCluster(t *testing.T) {
 	rs := redistest.Start(t)
-	a, b := newNode(t, rs.URL, 0), newNode(t, rs.URL, 0)
-	nodeURL := startNodeServer(t, rs.URL, 0)
+	mixedCluster(t, rs.URL, map[string]any{"redis": rs.URL}, rs.URL)
+}
+
+// mixedCluster is TestMixedCluster's body: siogo's nodes on goURL, Node's
+// with nodeCfg (its driver's configuration), Redis's servers at
+// redisURLs.
+func mixedCluster(t *testing.T, goURL string, nodeCfg map[string]any, redisURLs ...string) {
+	a, b := newNode(t, goURL, 0), newNode(t, goURL, 0)
+	nodeURL := startNodeServerWith(t, nodeCfg)
 	ca, cb, cn := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL), siotest.Dial(t, nodeURL)
 	ida := ca.Connect()
 	idb := cb.Connect()
 	idn := cn.Connect()
 	ctx := context.Background()
 	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 3 })
-	waitReaders(t, rs.URL, 3)
+	waitReaders(t, 3, redisURLs...)
 	all3 := []*siotest.Client{ca, cb, cn}
 
 	// Broadcasts from each kind of node, binary as base64 msgpack.
@@ -318,7 +334,7 @@ func TestShardedStreams(t *testing.T) {
 	cn.Connect()
 	ctx := context.Background()
 	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 2 })
-	waitReaders(t, rs.URL, 4)
+	waitReaders(t, 4, rs.URL)
 	_ = a.srv.Emit("from-go", []byte{5})
 	for _, c := range []*siotest.Client{ca, cn} {
 		expect(t, c, `451-["from-go",{"_placeholder":true,"num":0}]`, "bBQ==")
