@@ -1,0 +1,252 @@
+package redisstreams_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/adapters/redisstreams"
+	"github.com/siogo/siogo/internal/redisnet"
+	"github.com/siogo/siogo/internal/redistest"
+	"github.com/siogo/siogo/internal/siotest"
+)
+
+// One Redis Cluster (three masters, a replica each) serves every cluster
+// test of the package: creating one takes seconds. The failover test runs
+// last and brings the killed master back as a replica.
+var shared struct {
+	once sync.Once
+	c    *redistest.Cluster
+	err  error
+}
+
+func sharedCluster(t *testing.T) *redistest.Cluster {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.c, shared.err = redistest.NewCluster(redistest.ClusterOptions{Masters: 3, Replicas: 1})
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	if err := shared.c.WaitOK(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return shared.c
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.c != nil {
+		shared.c.Stop()
+	}
+	os.Exit(code)
+}
+
+// masterURLs are the cluster's masters as the redis npm package takes them.
+func masterURLs(rc *redistest.Cluster) []string {
+	var out []string
+	for _, a := range strings.Split(strings.TrimPrefix(rc.URL, "redis-cluster://"), ",") {
+		out = append(out, "redis://"+a)
+	}
+	return out
+}
+
+// liveURLs are every live node of the cluster, replicas included.
+func liveURLs(rc *redistest.Cluster) []string {
+	var out []string
+	for _, nd := range rc.Nodes {
+		if nd.Alive() {
+			out = append(out, "redis://"+nd.Addr)
+		}
+	}
+	return out
+}
+
+// TestClusterMixed runs TestMixedCluster's cluster of two siogo nodes and
+// a Node.js node with @socket.io/redis-streams-adapter on the redis
+// package's createCluster, over a Redis Cluster: broadcasts, rooms and
+// every cluster call cross every way.
+func TestClusterMixed(t *testing.T) {
+	rc := sharedCluster(t)
+	mixedCluster(t, rc.URL, map[string]any{"cluster": masterURLs(rc)}, liveURLs(rc)...)
+}
+
+// TestClusterRecovery runs TestRecoveryAcrossNodes over a Redis Cluster:
+// the program with --adapter redis-streams-cluster:// killed, its client
+// recovered by a siogo node, then by a Node.js node on a cluster client,
+// and back, each time with its id, rooms, data and every missed event
+// once and in order; the session keys live on other shards than the
+// stream.
+func TestClusterRecovery(t *testing.T) {
+	rc := sharedCluster(t)
+	recoveryAcrossNodes(t, "redis-streams-cluster://"+strings.TrimPrefix(rc.URL, "redis-cluster://"), rc.URL,
+		map[string]any{"cluster": masterURLs(rc)}, liveURLs(rc)...)
+}
+
+// TestClusterStreamsSharded: Node's streamCount spreads the streams over
+// the shards, each read on its own connection, and sharded pub/sub puts
+// each request channel on its shard; with a Node.js node.
+func TestClusterStreamsSharded(t *testing.T) {
+	rc := sharedCluster(t)
+	o := redisstreams.Options{URL: rc.URL, StreamCount: 3, Sharded: true}
+	a := newNodeWith(t, o, 0)
+	nodeURL := startNodeServerWith(t, map[string]any{"cluster": masterURLs(rc), "streamCount": 3, "sharded": true})
+	ca, cn := siotest.Dial(t, a.URL), siotest.Dial(t, nodeURL)
+	ca.Connect()
+	cn.Connect()
+	ctx := context.Background()
+	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 2 })
+	waitReaders(t, 6, liveURLs(rc)...)
+	slots := map[int]bool{}
+	for i := range 3 {
+		slots[redisnet.KeySlot(fmt.Sprint("socket.io-", i))] = true
+	}
+	if len(slots) != 3 {
+		t.Fatalf("the streams share slots: %v", slots)
+	}
+	_ = a.srv.Emit("from-go", []byte{5})
+	for _, c := range []*siotest.Client{ca, cn} {
+		expect(t, c, `451-["from-go",{"_placeholder":true,"num":0}]`, "bBQ==")
+	}
+	cn.Send(`42["broadcast","from-node"]`)
+	for _, c := range []*siotest.Client{ca, cn} {
+		expect(t, c, `42["broadcast","from-node"]`)
+	}
+	all, err := a.srv.Of("/").FetchSockets(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("fetchSockets: %d %v", len(all), err)
+	}
+	answers, err := a.srv.Of("/").ServerSideEmitWithAck(ctx, "ping-node", "a")
+	if err != nil || !slices.Equal(answers, []any{"pong from node: a"}) {
+		t.Fatalf("server-side emit: %v %v", answers, err)
+	}
+	// "/" goes to socket.io-2 (hashCode("/") % 3), on the master of its slot.
+	owner, err := rc.MasterOf(redisnet.KeySlot("socket.io-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := redis.Int(rc.Do(owner, "XLEN", "socket.io-2")); err != nil || n < 2 {
+		t.Fatalf("stream socket.io-2 on %s: %d entries, %v", owner, n, err)
+	}
+}
+
+// TestClusterFailover kills the master of the stream's slot while a node
+// broadcasts: its replica is promoted, the readers and the subscriptions
+// move to it, broadcasting and reading resume on both nodes, nothing
+// crashes, and the losses are counted.
+func TestClusterFailover(t *testing.T) {
+	rc := sharedCluster(t)
+	a, b := newNode(t, rc.URL, 0), newNode(t, rc.URL, 0)
+	cb := siotest.Dial(t, b.URL)
+	cb.Connect()
+	ctx := context.Background()
+	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 2 })
+
+	var sent atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			_ = a.srv.Emit("seq", i)
+			sent.Store(int64(i))
+		}
+	}()
+	// What cb receives, in order.
+	var (
+		mu   sync.Mutex
+		seen []int
+	)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			ps := cb.Poll()
+			mu.Lock()
+			for _, p := range ps {
+				var n int
+				if _, err := fmt.Sscanf(p, `42["seq",%d]`, &n); err == nil {
+					seen = append(seen, n)
+				}
+			}
+			mu.Unlock()
+			if slices.Contains(ps, `42["end"]`) {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	slot := redisnet.KeySlot("socket.io")
+	dead, promoted, err := rc.Failover(slot, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("master %s killed, %s promoted", dead, promoted)
+	// Reads resume on both nodes: a's broadcasts come back to b.
+	at := sent.Load()
+	waitForIn(t, 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0 && int64(seen[len(seen)-1]) > at+20
+	})
+	close(stop)
+	<-done
+	waitForIn(t, 10*time.Second, func() bool { return a.rc.Ready() == nil && b.rc.Ready() == nil })
+	_ = a.srv.Emit("end")
+	select {
+	case <-polled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the last broadcast did not come")
+	}
+	mu.Lock()
+	for i := 1; i < len(seen); i++ {
+		if seen[i] <= seen[i-1] {
+			t.Errorf("out of order or twice: %d after %d", seen[i], seen[i-1])
+			break
+		}
+	}
+	lost := int(sent.Load()) + 1 - len(seen)
+	mu.Unlock()
+	sa, sb := a.rc.Stats(), b.rc.Stats()
+	t.Logf("sent %d, lost to b %d; a %+v; b %+v", sent.Load()+1, lost, sa, sb)
+	if sa.ReaderLosses == 0 || sb.ReaderLosses == 0 || sa.TopologyRefreshes < 2 {
+		t.Errorf("the failover is not counted: a %+v, b %+v", sa, sb)
+	}
+	if lost > 0 && sa.PublishFailures == 0 {
+		t.Errorf("%d broadcasts lost to b, none counted on a: %+v", lost, sa)
+	}
+	// Afterwards, the cluster works as before.
+	ca := siotest.Dial(t, a.URL)
+	ca.Connect()
+	_ = b.srv.Emit("after")
+	expect(t, ca, `42["after"]`)
+	// The killed master comes back, as a replica, for the next tests.
+	if nd := rc.Node(dead); nd != nil {
+		if err := nd.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitForIn(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
