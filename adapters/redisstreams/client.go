@@ -578,7 +578,9 @@ func (c *Client) deliverEarly(stream string, id streamID) bool {
 	if c.started[stream] {
 		return false
 	}
-	c.early[earlyKey(stream, id)] = true
+	if c.byStream[stream] != nil {
+		c.early[earlyKey(stream, id)] = true
+	} // else a stream no node reads, as Node's name-<negative hash>: delivered here only
 	return true
 }
 
