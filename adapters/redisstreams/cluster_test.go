@@ -12,61 +12,23 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
-	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/internal/redisnet"
 	"github.com/siogo/siogo/internal/redistest"
 	"github.com/siogo/siogo/internal/siotest"
 )
 
 // One Redis Cluster (three masters, a replica each) serves every cluster
-// test of the package: creating one takes seconds. The failover test runs
-// last and brings the killed master back as a replica.
-var shared struct {
-	once sync.Once
-	c    *redistest.Cluster
-	err  error
-}
-
-func sharedCluster(t *testing.T) *redistest.Cluster {
-	t.Helper()
-	shared.once.Do(func() {
-		shared.c, shared.err = redistest.NewCluster(redistest.ClusterOptions{Masters: 3, Replicas: 1})
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	if err := shared.c.WaitOK(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return shared.c
-}
+// test of the package. The failover test runs last and brings the killed
+// master back as a replica.
+var cluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3, Replicas: 1}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
-		shared.c.Stop()
+	cluster.Stop()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
 	}
 	os.Exit(code)
-}
-
-// masterURLs are the cluster's masters as the redis npm package takes them.
-func masterURLs(rc *redistest.Cluster) []string {
-	var out []string
-	for _, a := range strings.Split(strings.TrimPrefix(rc.URL, "redis-cluster://"), ",") {
-		out = append(out, "redis://"+a)
-	}
-	return out
-}
-
-// liveURLs are every live node of the cluster, replicas included.
-func liveURLs(rc *redistest.Cluster) []string {
-	var out []string
-	for _, nd := range rc.Nodes {
-		if nd.Alive() {
-			out = append(out, "redis://"+nd.Addr)
-		}
-	}
-	return out
 }
 
 // TestClusterMixed runs TestMixedCluster's cluster of two siogo nodes and
@@ -74,8 +36,8 @@ func liveURLs(rc *redistest.Cluster) []string {
 // package's createCluster, over a Redis Cluster: broadcasts, rooms and
 // every cluster call cross every way.
 func TestClusterMixed(t *testing.T) {
-	rc := sharedCluster(t)
-	mixedCluster(t, rc.URL, map[string]any{"cluster": masterURLs(rc)}, liveURLs(rc)...)
+	rc := cluster.Get(t)
+	mixedCluster(t, rc.URL, map[string]any{"cluster": rc.MasterURLs()}, rc.LiveURLs()...)
 }
 
 // TestClusterRecovery runs TestRecoveryAcrossNodes over a Redis Cluster:
@@ -85,25 +47,16 @@ func TestClusterMixed(t *testing.T) {
 // once and in order; the session keys live on other shards than the
 // stream.
 func TestClusterRecovery(t *testing.T) {
-	rc := sharedCluster(t)
+	rc := cluster.Get(t)
 	recoveryAcrossNodes(t, "redis-streams-cluster://"+strings.TrimPrefix(rc.URL, "redis-cluster://"), rc.URL,
-		map[string]any{"cluster": masterURLs(rc)}, liveURLs(rc)...)
+		map[string]any{"cluster": rc.MasterURLs()}, rc.LiveURLs()...)
 }
 
 // TestClusterStreamsSharded: Node's streamCount spreads the streams over
 // the shards, each read on its own connection, and sharded pub/sub puts
 // each request channel on its shard; with a Node.js node.
 func TestClusterStreamsSharded(t *testing.T) {
-	rc := sharedCluster(t)
-	o := redisstreams.Options{URL: rc.URL, StreamCount: 3, Sharded: true}
-	a := newNodeWith(t, o, 0)
-	nodeURL := startNodeServerWith(t, map[string]any{"cluster": masterURLs(rc), "streamCount": 3, "sharded": true})
-	ca, cn := siotest.Dial(t, a.URL), siotest.Dial(t, nodeURL)
-	ca.Connect()
-	cn.Connect()
-	ctx := context.Background()
-	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 2 })
-	waitReaders(t, 6, liveURLs(rc)...)
+	rc := cluster.Get(t)
 	slots := map[int]bool{}
 	for i := range 3 {
 		slots[redisnet.KeySlot(fmt.Sprint("socket.io-", i))] = true
@@ -111,30 +64,14 @@ func TestClusterStreamsSharded(t *testing.T) {
 	if len(slots) != 3 {
 		t.Fatalf("the streams share slots: %v", slots)
 	}
-	_ = a.srv.Emit("from-go", []byte{5})
-	for _, c := range []*siotest.Client{ca, cn} {
-		expect(t, c, `451-["from-go",{"_placeholder":true,"num":0}]`, "bBQ==")
-	}
-	cn.Send(`42["broadcast","from-node"]`)
-	for _, c := range []*siotest.Client{ca, cn} {
-		expect(t, c, `42["broadcast","from-node"]`)
-	}
-	all, err := a.srv.Of("/").FetchSockets(ctx)
-	if err != nil || len(all) != 2 {
-		t.Fatalf("fetchSockets: %d %v", len(all), err)
-	}
-	answers, err := a.srv.Of("/").ServerSideEmitWithAck(ctx, "ping-node", "a")
-	if err != nil || !slices.Equal(answers, []any{"pong from node: a"}) {
-		t.Fatalf("server-side emit: %v %v", answers, err)
-	}
-	// "/" goes to socket.io-2 (hashCode("/") % 3), on the master of its slot.
-	owner, err := rc.MasterOf(redisnet.KeySlot("socket.io-2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := redis.Int(rc.Do(owner, "XLEN", "socket.io-2")); err != nil || n < 2 {
-		t.Fatalf("stream socket.io-2 on %s: %d entries, %v", owner, n, err)
-	}
+	// Node's three readers, and siogo's: one per stream, as Node's.
+	shardedStreams(t, rc.URL, map[string]any{"cluster": rc.MasterURLs()}, 6, rc.LiveURLs(), func(stream string) (int, error) {
+		owner, err := rc.MasterOf(redisnet.KeySlot(stream))
+		if err != nil {
+			return 0, err
+		}
+		return redis.Int(rc.Do(owner, "XLEN", stream))
+	})
 }
 
 // TestClusterFailover kills the master of the stream's slot while a node
@@ -142,7 +79,7 @@ func TestClusterStreamsSharded(t *testing.T) {
 // move to it, broadcasting and reading resume on both nodes, nothing
 // crashes, and the losses are counted.
 func TestClusterFailover(t *testing.T) {
-	rc := sharedCluster(t)
+	rc := cluster.Get(t)
 	a, b := newNode(t, rc.URL, 0), newNode(t, rc.URL, 0)
 	cb := siotest.Dial(t, b.URL)
 	cb.Connect()

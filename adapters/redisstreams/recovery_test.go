@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -139,15 +140,31 @@ func demoish(srv *server.Server) {
 	})
 }
 
-// siogoBinary builds cmd/siogo for a test.
+// built is cmd/siogo, built once for the package's tests (TestMain removes
+// its directory).
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// siogoBinary builds cmd/siogo for the tests, once.
 func siogoBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "siogo")
-	build := exec.Command("go", "build", "-o", bin, "github.com/siogo/siogo/cmd/siogo")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "siogo-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "siogo")
+		build := exec.Command("go", "build", "-o", built.bin, "github.com/siogo/siogo/cmd/siogo")
+		if out, err := build.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 // startSiogo runs the siogo program on a free port with args and returns
