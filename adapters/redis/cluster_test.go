@@ -28,7 +28,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-
 func slotOf(t *testing.T, rc *redistest.Cluster, channel string) int {
 	t.Helper()
 	return redis.KeySlot(channel)
