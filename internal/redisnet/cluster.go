@@ -58,6 +58,9 @@ type Cluster struct {
 // downFor is how long a node that failed is skipped by publish.
 const downFor = time.Second
 
+// downRefresh is how old a slot map a command meeting a node down trusts.
+const downRefresh = 100 * time.Millisecond
+
 // topology is one reading of the slot map.
 type topology struct {
 	owner   [NumSlots]string // master address per slot, "" if none
@@ -384,7 +387,9 @@ func (cl *Cluster) run(route func() string, fn func(redis.Conn) (any, error)) (a
 		}
 		if cl.isDown(addr) {
 			lastErr = fmt.Errorf("%s: %s failed less than %v ago: %w", cl.name, addr, downFor, ErrNodeDown)
-			if cl.Refresh(start) == nil && route() != addr {
+			// A map read less than downRefresh ago will do: while a master
+			// is failed over, every command would read it again.
+			if cl.Refresh(start.Add(-downRefresh)) == nil && route() != addr {
 				addr, asking = "", false
 				continue
 			}
