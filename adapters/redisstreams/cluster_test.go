@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/internal/redisnet"
 	"github.com/siogo/siogo/internal/redistest"
 	"github.com/siogo/siogo/internal/siotest"
@@ -74,21 +75,16 @@ func TestClusterStreamsSharded(t *testing.T) {
 	})
 }
 
-// TestClusterFailover kills the master of the stream's slot while a node
-// broadcasts: its replica is promoted, the readers and the subscriptions
-// move to it, broadcasting and reading resume on both nodes, nothing
-// crashes, and the losses are counted.
-func TestClusterFailover(t *testing.T) {
-	rc := cluster.Get(t)
-	a, b := newNode(t, rc.URL, 0), newNode(t, rc.URL, 0)
-	cb := siotest.Dial(t, b.URL)
-	cb.Connect()
-	ctx := context.Background()
-	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 2 })
-
-	var sent atomic.Int64
-	stop := make(chan struct{})
-	done := make(chan struct{})
+// broadcastSeq broadcasts seq i from a every 5ms until stop is closed,
+// and gathers what c receives; stopped then sends "end" and returns
+// what was sent and seen, in order, once c got it.
+func broadcastSeq(t *testing.T, a *node, c *siotest.Client) (stopped func() (sent int, seen []int), last func() (int, int)) {
+	var (
+		mu    sync.Mutex
+		seen  []int
+		sentN atomic.Int64
+	)
+	stop, done, polled := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -98,19 +94,13 @@ func TestClusterFailover(t *testing.T) {
 			case <-time.After(5 * time.Millisecond):
 			}
 			_ = a.srv.Emit("seq", i)
-			sent.Store(int64(i))
+			sentN.Store(int64(i + 1))
 		}
 	}()
-	// What cb receives, in order.
-	var (
-		mu   sync.Mutex
-		seen []int
-	)
-	polled := make(chan struct{})
 	go func() {
 		defer close(polled)
 		for {
-			ps := cb.Poll()
+			ps := c.Poll()
 			mu.Lock()
 			for _, p := range ps {
 				var n int
@@ -124,40 +114,101 @@ func TestClusterFailover(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	last = func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 {
+			return int(sentN.Load()), -1
+		}
+		return int(sentN.Load()), seen[len(seen)-1]
+	}
+	stopped = func() (int, []int) {
+		close(stop)
+		<-done
+		_ = a.srv.Emit("end")
+		select {
+		case <-polled:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the last broadcast did not come")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := 1; i < len(seen); i++ {
+			if seen[i] <= seen[i-1] {
+				t.Errorf("out of order or twice: %d after %d", seen[i], seen[i-1])
+				break
+			}
+		}
+		return int(sentN.Load()), slices.Clone(seen)
+	}
+	return stopped, last
+}
+
+// TestClusterSlotMoved moves the stream's slot, its entries with it, to
+// another master while a node broadcasts (redis-cli --cluster reshard's
+// steps): writes follow ASK then MOVED, the readers move to the new
+// owner and go on from the last entry, and nothing is lost or doubled.
+func TestClusterSlotMoved(t *testing.T) {
+	rc := cluster.Get(t)
+	o := redisstreams.Options{URL: rc.URL, BlockTime: time.Second}
+	a, b := newNodeWith(t, o, 0), newNodeWith(t, o, 0)
+	cb := siotest.Dial(t, b.URL)
+	cb.Connect()
+	stopped, last := broadcastSeq(t, a, cb)
+	time.Sleep(200 * time.Millisecond)
 	slot := redisnet.KeySlot("socket.io")
-	dead, promoted, err := rc.Failover(slot, 20*time.Second)
+	from, err := rc.MasterOf(slot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("master %s killed, %s promoted", dead, promoted)
-	// Reads resume on both nodes: a's broadcasts come back to b.
-	at := sent.Load()
-	waitForIn(t, 20*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen) > 0 && int64(seen[len(seen)-1]) > at+20
-	})
-	close(stop)
-	<-done
-	waitForIn(t, 10*time.Second, func() bool { return a.rc.Ready() == nil && b.rc.Ready() == nil })
-	_ = a.srv.Emit("end")
-	select {
-	case <-polled:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the last broadcast did not come")
-	}
-	mu.Lock()
-	for i := 1; i < len(seen); i++ {
-		if seen[i] <= seen[i-1] {
-			t.Errorf("out of order or twice: %d after %d", seen[i], seen[i-1])
+	var to string
+	for _, m := range rc.Masters() {
+		if m != from {
+			to = m
 			break
 		}
 	}
-	lost := int(sent.Load()) + 1 - len(seen)
-	mu.Unlock()
+	if err := rc.MoveSlot(slot, to); err != nil {
+		t.Fatal(err)
+	}
+	at, _ := last()
+	waitForIn(t, 15*time.Second, func() bool { _, seen := last(); return seen > at+20 })
+	sent, seen := stopped()
 	sa, sb := a.rc.Stats(), b.rc.Stats()
-	t.Logf("sent %d, lost to b %d; a %+v; b %+v", sent.Load()+1, lost, sa, sb)
+	t.Logf("slot %d moved from %s to %s; sent %d, seen by b %d; a %+v; b %+v", slot, from, to, sent, len(seen), sa, sb)
+	if len(seen) != sent {
+		t.Errorf("%d broadcasts sent, %d received", sent, len(seen))
+	}
+	if sa.Redirects == 0 && sb.Redirects == 0 {
+		t.Errorf("no MOVED or ASK followed: a %+v, b %+v", sa, sb)
+	}
+}
+
+// TestClusterFailover kills the master of the stream's slot while a node
+// broadcasts: its replica is promoted, the readers and the subscriptions
+// move to it, broadcasting and reading resume on both nodes, nothing
+// crashes, and the losses are counted.
+func TestClusterFailover(t *testing.T) {
+	rc := cluster.Get(t)
+	a, b := newNode(t, rc.URL, 0), newNode(t, rc.URL, 0)
+	cb := siotest.Dial(t, b.URL)
+	cb.Connect()
+	ctx := context.Background()
+	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 2 })
+	stopped, last := broadcastSeq(t, a, cb)
+	time.Sleep(300 * time.Millisecond)
+	dead, promoted, err := rc.Failover(redisnet.KeySlot("socket.io"), 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reads resume on both nodes: a's broadcasts come back to b.
+	at, _ := last()
+	waitForIn(t, 20*time.Second, func() bool { _, seen := last(); return seen > at+20 })
+	waitForIn(t, 10*time.Second, func() bool { return a.rc.Ready() == nil && b.rc.Ready() == nil })
+	sent, seen := stopped()
+	lost := sent - len(seen)
+	sa, sb := a.rc.Stats(), b.rc.Stats()
+	t.Logf("master %s killed, %s promoted; sent %d, lost to b %d; a %+v; b %+v", dead, promoted, sent, lost, sa, sb)
 	if sa.ReaderLosses == 0 || sb.ReaderLosses == 0 || sa.TopologyRefreshes < 2 {
 		t.Errorf("the failover is not counted: a %+v, b %+v", sa, sb)
 	}
@@ -169,7 +220,7 @@ func TestClusterFailover(t *testing.T) {
 	ca.Connect()
 	_ = b.srv.Emit("after")
 	expect(t, ca, `42["after"]`)
-	// The killed master comes back, as a replica, for the next tests.
+	// The killed master comes back, as a replica.
 	if nd := rc.Node(dead); nd != nil {
 		if err := nd.Restart(); err != nil {
 			t.Fatal(err)

@@ -312,9 +312,10 @@ func (c *Cluster) NodeID(addr string) (string, error) {
 }
 
 // MoveSlot hands slot to the master at to, the way `redis-cli --cluster
-// reshard` does for a slot without keys (pub/sub channels are not keys):
-// IMPORTING on the target, MIGRATING on the source, then NODE on every
-// master. It waits until all nodes agree.
+// reshard` does: IMPORTING on the target, MIGRATING on the source, the
+// slot's keys moved with MIGRATE (a command meanwhile meets ASK for a key
+// already moved), then NODE on every master. It waits until all nodes
+// agree.
 func (c *Cluster) MoveSlot(slot int, to string) error {
 	from, err := c.MasterOf(slot)
 	if err != nil {
@@ -336,6 +337,26 @@ func (c *Cluster) MoveSlot(slot int, to string) error {
 	}
 	if _, err := c.Do(from, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID); err != nil {
 		return fmt.Errorf("redistest: SETSLOT MIGRATING: %w", err)
+	}
+	host, port, err := net.SplitHostPort(to)
+	if err != nil {
+		return err
+	}
+	for {
+		keys, err := redis.Strings(c.Do(from, "CLUSTER", "GETKEYSINSLOT", slot, 100))
+		if err != nil {
+			return fmt.Errorf("redistest: GETKEYSINSLOT: %w", err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if _, err := c.Do(from, "MIGRATE", args...); err != nil {
+			return fmt.Errorf("redistest: MIGRATE: %w", err)
+		}
 	}
 	// The target first, then the source, then everyone, as redis-cli does.
 	order := []string{to, from}
