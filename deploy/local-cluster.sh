@@ -9,6 +9,7 @@
 #   deploy/local-cluster.sh start redis-cluster   # on a three-master Redis Cluster
 #   deploy/local-cluster.sh start streams         # the Redis Streams adapter, with
 #                                                 # recovery across nodes (SIOGO_RECOVERY, 2m)
+#   deploy/local-cluster.sh start streams-cluster # the same on a three-master Redis Cluster
 #   deploy/local-cluster.sh kill-node 2      # SIGKILL node 2 (1-based)
 #   deploy/local-cluster.sh restart-node 2   # SIGTERM (graceful drain), wait, start again
 #
@@ -17,7 +18,7 @@
 # the Redis Cluster, REDIS_CLUSTER_PORTS ("6391 6392 6393") and
 # REDIS_CLUSTER_BUS_PORTS (each port + 10000); SIOGO_REDIS_SHARDED=true for
 # sharded pub/sub; SIOGO_RECOVERY, the recovery window (0s: off, except
-# for streams). Everything listens on 127.0.0.1 only: this twin is for
+# for streams and streams-cluster). Everything listens on 127.0.0.1 only: this twin is for
 # one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,6 +115,10 @@ start() {
   recovery=${SIOGO_RECOVERY:-0s}
   case "${1:-}" in
     redis-cluster) start_redis_cluster ;;
+    streams-cluster)
+      start_redis_cluster
+      adapter=redis-streams-cluster://${adapter#redis-cluster://} recovery=${SIOGO_RECOVERY:-2m}
+      ;;
     "" | streams)
       redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
         --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log"
@@ -123,7 +128,7 @@ start() {
         adapter=redis-streams://127.0.0.1:$redis_port/0 recovery=${SIOGO_RECOVERY:-2m}
       fi
       ;;
-    *) echo "unknown variant $1: want redis-cluster, streams or nothing" >&2; exit 2 ;;
+    *) echo "unknown variant $1: want redis-cluster, streams, streams-cluster or nothing" >&2; exit 2 ;;
   esac
   echo "$adapter" >"$dir/adapter"
   echo "$recovery" >"$dir/recovery"
@@ -169,5 +174,5 @@ case "${1:-}" in
   stop) stop ;;
   kill-node) kill_node "${2:?node number}" ;;
   restart-node) restart_node "${2:?node number}" ;;
-  *) echo "usage: $0 start [redis-cluster|streams] | stop | kill-node N | restart-node N" >&2; exit 2 ;;
+  *) echo "usage: $0 start [redis-cluster|streams|streams-cluster] | stop | kill-node N | restart-node N" >&2; exit 2 ;;
 esac

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/internal/redisnet"
 )
 
 // Options configure a Client.
@@ -74,9 +75,9 @@ var ErrNotConnected = errors.New("redis adapter: not connected to Redis")
 type Client struct {
 	opts Options
 	log  *slog.Logger
-	pool *redis.Pool // a single server
-	cl   *cluster    // a Redis Cluster, or nil
-	subs subscriptions
+	pool *redis.Pool       // a single server
+	cl   *redisnet.Cluster // a Redis Cluster, or nil
+	subs *redisnet.Subscriptions
 	pub  publisher
 	st   stats
 }
@@ -112,38 +113,24 @@ func NewClient(opts Options) (*Client, error) {
 	c := &Client{opts: opts, log: opts.Logger}
 	switch {
 	case strings.HasPrefix(opts.URL, "redis-cluster://"):
-		cl, err := newCluster(c, opts.URL)
+		cl, err := redisnet.NewCluster(opts.URL, "redis adapter", opts.PublishTimeout, &c.st.net)
 		if err != nil {
 			return nil, err
 		}
 		c.cl = cl
 	case strings.HasPrefix(opts.URL, "redis://"), strings.HasPrefix(opts.URL, "rediss://"):
-		c.pool = newPool(c.dialURL)
+		c.pool = redisnet.NewPool(c.dialURL)
 	default:
 		return nil, fmt.Errorf("redis adapter: URL %q is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2", opts.URL)
 	}
-	c.subs.init(c)
+	c.subs = redisnet.NewSubscriptions(redisnet.SubConfig{
+		Name: "redis adapter", URL: opts.URL, Sharded: opts.Sharded, Cluster: c.cl,
+		Dial: c.dialSub, Dispatch: c.dispatch, HealthCheckInterval: opts.HealthCheckInterval,
+		ErrNotConnected: ErrNotConnected, Log: c.log, Counters: &c.st.net,
+	})
 	c.pub.init(c)
-	go c.subs.run()
 	go c.pub.run()
 	return c, nil
-}
-
-func newPool(dial func() (redis.Conn, error)) *redis.Pool {
-	return &redis.Pool{
-		MaxIdle:     8,
-		MaxActive:   64,
-		Wait:        false,
-		IdleTimeout: 4 * time.Minute,
-		Dial:        dial,
-		TestOnBorrow: func(conn redis.Conn, t time.Time) error {
-			if time.Since(t) < time.Minute {
-				return nil
-			}
-			_, err := conn.Do("PING")
-			return err
-		},
-	}
 }
 
 func (c *Client) dialURL() (redis.Conn, error) {
@@ -155,23 +142,18 @@ func (c *Client) dialURL() (redis.Conn, error) {
 
 // dialSub opens a subscription connection to addr ("" for the single
 // server): the link's reads have the deadline of its health check.
-func (c *Client) dialSub(addr string) (redis.Conn, error) {
-	timeout := c.linkTimeout()
+func (c *Client) dialSub(addr string, timeout time.Duration) (redis.Conn, error) {
 	if c.cl == nil {
 		return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second),
 			redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
 	}
-	return c.cl.dial(addr, timeout)
+	return c.cl.Dial(addr, timeout)
 }
-
-// linkTimeout is how long a subscription link may stay silent, pinged
-// every HealthCheckInterval, before it is taken as lost.
-func (c *Client) linkTimeout() time.Duration { return 3 * c.opts.HealthCheckInterval }
 
 // Ready reports nil while the node is subscribed to every channel it
 // needs and Redis answers on the publish connection, for /readyz.
 func (c *Client) Ready() error {
-	if err := c.subs.ready(); err != nil {
+	if err := c.subs.Ready(); err != nil {
 		return err
 	}
 	return c.pub.ready()
@@ -181,11 +163,11 @@ func (c *Client) Ready() error {
 // subscriptions and the pools.
 func (c *Client) Close() error {
 	c.pub.close()
-	if !c.subs.close() {
+	if !c.subs.Close() {
 		return nil
 	}
 	if c.cl != nil {
-		return c.cl.close()
+		return c.cl.Close()
 	}
 	return c.pool.Close()
 }
@@ -206,7 +188,7 @@ func (c *Client) publishNow(channel string, msg []byte) error {
 	}
 	var err error
 	if c.cl != nil {
-		err = c.cl.publish(cmd, channel, msg)
+		err = c.cl.Publish(cmd, channel, msg)
 	} else {
 		conn := c.pool.Get()
 		_, err = redis.DoWithTimeout(conn, c.opts.PublishTimeout, cmd, channel, msg)
@@ -228,24 +210,19 @@ func (c *Client) numSub(channel string) (int, error) {
 		sub = "SHARDNUMSUB"
 	}
 	if c.cl != nil {
-		return c.cl.numSub(sub, channel)
+		return c.cl.NumSub(sub, channel)
 	}
 	conn := c.pool.Get()
 	defer conn.Close()
 	return numSubOn(conn, c.opts.PublishTimeout, sub, channel)
 }
 
-// numSubOn asks conn, with the deadline of a publish: a hung Redis delays
-// ServerCount (and the cluster calls that need it) that long, no more.
 func numSubOn(conn redis.Conn, timeout time.Duration, sub, channel string) (int, error) {
-	v, err := redis.Values(redis.DoWithTimeout(conn, timeout, "PUBSUB", sub, channel))
+	n, err := redisnet.NumSubOn(conn, timeout, sub, channel)
 	if err != nil {
-		return 0, fmt.Errorf("redis adapter: PUBSUB %s: %w", sub, err)
+		return 0, fmt.Errorf("redis adapter: %w", err)
 	}
-	if len(v) != 2 {
-		return 0, fmt.Errorf("redis adapter: PUBSUB %s answered %v", sub, v)
-	}
-	return redis.Int(v[1], nil)
+	return n, nil
 }
 
 // handler receives the messages of a subscription.
@@ -256,15 +233,15 @@ type handler interface {
 // subscribe adds channels (and, in classic mode, patterns) for h; the
 // subscription links take them up at once and at every reconnection.
 func (c *Client) subscribe(h handler, channels, patterns []string) {
-	c.subs.set(h, channels, patterns)
+	c.subs.Set(h, channels, patterns)
 }
 
 func (c *Client) unsubscribe(channels, patterns []string) {
-	c.subs.set(nil, channels, patterns)
+	c.subs.Set(nil, channels, patterns)
 }
 
 func (c *Client) dispatch(channel, pattern string, data []byte) {
-	h := c.subs.handler(channel, pattern)
+	h, _ := c.subs.Handler(channel, pattern).(handler)
 	if h == nil {
 		return
 	}
@@ -276,10 +253,4 @@ func (c *Client) dispatch(channel, pattern string, data []byte) {
 	h.onMessage(channel, data)
 }
 
-func redactURL(u string) string {
-	if at := strings.LastIndexByte(u, '@'); at >= 0 {
-		scheme, _, _ := strings.Cut(u, "://")
-		return scheme + "://…" + u[at:]
-	}
-	return u
-}
+func redactURL(u string) string { return redisnet.RedactURL(u) }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,43 +16,16 @@ import (
 )
 
 // One Redis Cluster (three masters, a replica each) serves every cluster
-// test of the package: creating one takes seconds. The failover tests
-// bring the killed master back as a replica, so the cluster stays whole.
-var shared struct {
-	once sync.Once
-	c    *redistest.Cluster
-	err  error
-}
+// test of the package. The failover tests bring the killed master back as
+// a replica, so the cluster stays whole.
+var cluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3, Replicas: 1}}
 
-func sharedCluster(t *testing.T) *redistest.Cluster {
-	t.Helper()
-	shared.once.Do(func() {
-		shared.c, shared.err = redistest.NewCluster(redistest.ClusterOptions{Masters: 3, Replicas: 1})
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	if err := shared.c.WaitOK(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return shared.c
-}
+func sharedCluster(t *testing.T) *redistest.Cluster { return cluster.Get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
-		shared.c.Stop()
-	}
+	cluster.Stop()
 	os.Exit(code)
-}
-
-// nodeURLs are the cluster's masters as the redis npm package takes them.
-func nodeURLs(rc *redistest.Cluster) []string {
-	var out []string
-	for _, a := range strings.Split(strings.TrimPrefix(rc.URL, "redis-cluster://"), ",") {
-		out = append(out, "redis://"+a)
-	}
-	return out
 }
 
 func slotOf(t *testing.T, rc *redistest.Cluster, channel string) int {
@@ -71,7 +43,7 @@ func TestClusterMixed(t *testing.T) {
 		t.Run(fmt.Sprintf("sharded=%v", sharded), func(t *testing.T) {
 			a := newNodeWith(t, redis.Options{URL: rc.URL, Sharded: sharded})
 			b := newNodeWith(t, redis.Options{URL: rc.URL, Sharded: sharded})
-			nodeURL := startNodeServerWith(t, map[string]any{"cluster": nodeURLs(rc), "sharded": sharded})
+			nodeURL := startNodeServerWith(t, map[string]any{"cluster": rc.MasterURLs(), "sharded": sharded})
 			ca, cb, cn := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL), siotest.Dial(t, nodeURL)
 			ca.Connect()
 			idb := cb.Connect()

@@ -1,6 +1,6 @@
 package redis
 
-import "github.com/gomodule/redigo/redis"
+import "github.com/siogo/siogo/internal/redisnet"
 
 // HomeAddr is the node a classic-mode client publishes and subscribes
 // through on a Redis Cluster, "" if none yet.
@@ -8,12 +8,8 @@ func (c *Client) HomeAddr() string {
 	if c.cl == nil {
 		return ""
 	}
-	c.cl.mu.Lock()
-	defer c.cl.mu.Unlock()
-	return c.cl.home
+	return c.cl.Home()
 }
 
-// KeySlot exposes keySlot to the tests.
-var KeySlot = keySlot
-
-func redisError(s string) error { return redis.Error(s) }
+// KeySlot exposes the slot of a key to the tests.
+var KeySlot = redisnet.KeySlot

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/internal/redisnet"
 )
 
 // ErrPublishQueueFull is what publishing returns when the queue to Redis
@@ -199,16 +200,16 @@ func (p *publisher) close() {
 func (c *Client) ping() error {
 	var conn redis.Conn
 	if c.cl != nil {
-		addr := c.cl.route(c.opts.Sharded, healthChannel)
+		addr := c.cl.Route(c.opts.Sharded, redisnet.HealthChannel)
 		if addr == "" {
-			if err := c.cl.refresh(time.Now()); err != nil {
+			if err := c.cl.Refresh(time.Now()); err != nil {
 				return err
 			}
-			if addr = c.cl.route(c.opts.Sharded, healthChannel); addr == "" {
-				return errNoOwner
+			if addr = c.cl.Route(c.opts.Sharded, redisnet.HealthChannel); addr == "" {
+				return redisnet.ErrNoOwner
 			}
 		}
-		conn = c.cl.pool(addr).Get()
+		conn = c.cl.Pool(addr).Get()
 	} else {
 		conn = c.pool.Get()
 	}

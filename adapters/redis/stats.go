@@ -1,6 +1,10 @@
 package redis
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/siogo/siogo/internal/redisnet"
+)
 
 // Stats counts what a Client lost or did to keep going: the figures to
 // watch when Redis fails over, moves slots or goes away.
@@ -26,7 +30,8 @@ type Stats struct {
 }
 
 type stats struct {
-	publishFailures, publishDropped, subscriptionLosses, resubscribes, redirects, refreshes atomic.Uint64
+	publishFailures, publishDropped atomic.Uint64
+	net                             redisnet.Counters
 }
 
 // Stats returns the counters since NewClient.
@@ -34,9 +39,9 @@ func (c *Client) Stats() Stats {
 	return Stats{
 		PublishFailures:    c.st.publishFailures.Load(),
 		PublishDropped:     c.st.publishDropped.Load(),
-		SubscriptionLosses: c.st.subscriptionLosses.Load(),
-		Resubscribes:       c.st.resubscribes.Load(),
-		Redirects:          c.st.redirects.Load(),
-		TopologyRefreshes:  c.st.refreshes.Load(),
+		SubscriptionLosses: c.st.net.SubscriptionLosses.Load(),
+		Resubscribes:       c.st.net.Resubscribes.Load(),
+		Redirects:          c.st.net.Redirects.Load(),
+		TopologyRefreshes:  c.st.net.Refreshes.Load(),
 	}
 }

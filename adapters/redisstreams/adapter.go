@@ -123,7 +123,7 @@ func (a *Adapter) streamed(typ int, data map[string]any, local func()) {
 		local()
 		return
 	}
-	if a.c.deliverEarly(id) {
+	if a.c.deliverEarly(a.stream, id) {
 		local()
 		return
 	}

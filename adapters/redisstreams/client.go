@@ -17,6 +17,21 @@
 // unreachable a node delivers its own broadcasts at once and serves its own
 // clients; the client reconnects with backoff and reads on from where it
 // stopped.
+//
+// On a Redis Cluster (a redis-cluster:// URL) it does what Node's adapter
+// does with a cluster client (the redis package's createCluster, or
+// ioredis's Cluster): each stream is one key, written (XADD) and read
+// (XREAD, XRANGE) on the master of its slot, one reading connection per
+// stream, since the streams of a StreamCount hash to different slots and
+// one XREAD may name keys of one slot only; a session key is written, and
+// taken (MULTI GET DEL), on the master of its own slot. Requests go by
+// PUBLISH through one node (the cluster bus carries them to every node),
+// or with Sharded by SPUBLISH to the shard of their channel, each channel
+// subscribed on its shard. The slot map is read with CLUSTER SLOTS, MOVED
+// and ASK are followed, and when a master dies and its replica is
+// promoted the readers and the subscriptions move to it and go on from the
+// last entry read; Stats counts what was lost meanwhile. A namespace's
+// broadcasts stay in order, since they all go into one stream.
 package redisstreams
 
 import (
@@ -24,19 +39,21 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
-	"github.com/siogo/siogo/internal/redisping"
+	"github.com/siogo/siogo/internal/redisnet"
 )
 
 // Options configure a Client. The zero value of each field is Node's
 // default.
 type Options struct {
-	// URL of the Redis server, redis://[user:password@]host:port[/db].
+	// URL of the Redis server, redis://[user:password@]host:port[/db], or
+	// of a Redis Cluster, redis-cluster://[user:password@]h1:p1,h2:p2,...
+	// (some of its nodes; the others are discovered).
 	URL string
 	// StreamName is the stream's name. Default "socket.io".
 	StreamName string
@@ -70,21 +87,29 @@ type Options struct {
 	// room, so that its clients recover on another node even after this
 	// node was killed. Node keeps a session only when a socket disconnects.
 	NoLiveSessions bool
+	// HealthCheckInterval is how often the subscription is checked with a
+	// PING; silent for three intervals it is taken as lost, and Ready
+	// reports it. Default 1s.
+	HealthCheckInterval time.Duration
 	// Logger receives the adapter's logs. Default slog.Default().
 	Logger *slog.Logger
 }
 
-// ErrNotConnected is what Ready reports while the stream reader or the
+// ErrNotConnected is what Ready reports while a stream reader or the
 // subscription is down.
 var ErrNotConnected = errors.New("redisstreams: not connected to Redis")
 
-// Client is one node's connection to Redis: a pool for commands, one
-// connection blocked in XREAD, one subscription; all the node's namespace
-// adapters share them.
+// Client is one node's connection to Redis: a pool for commands (a pool
+// per node on a cluster), connections blocked in XREAD (one for every
+// stream on a single server, one per stream on a cluster), subscription
+// links; all the node's namespace adapters share them.
 type Client struct {
 	opts Options
-	pool *redis.Pool
+	pool *redis.Pool       // a single server
+	cl   *redisnet.Cluster // a Redis Cluster, or nil
+	subs *redisnet.Subscriptions
 	log  *slog.Logger
+	st   stats
 
 	// deliverMu is held while a stream entry is applied, and while a
 	// restored socket joins its rooms (ResumeSession).
@@ -92,27 +117,69 @@ type Client struct {
 
 	mu       sync.Mutex
 	adapters map[string]*Adapter // by namespace
-	channels map[string]*Adapter // subscribed channels
 	last     map[string]streamID // each stream's last entry applied
-	started  bool                // the reader knows where each stream was
-	early    map[streamID]bool   // own entries delivered before the reader started
+	started  map[string]bool     // streams whose reader knows where they were
+	early    map[string]bool     // own entries (earlyKey) delivered before their reader started
 	advanced chan struct{}       // closed and renewed when last moves
-	sub      redis.Conn
-	reader   redis.Conn
-	wmu      sync.Mutex // one writer on sub at a time
-	subErr   error
-	readErr  error
+	readers  []*reader
+	byStream map[string]*reader
 	closed   bool
 	done     chan struct{}
 	wg       sync.WaitGroup
 }
 
-// NewClient starts the stream reader, the subscription and the session
+// reader is one connection blocked in XREAD on some streams. Its fields
+// are guarded by Client.mu.
+type reader struct {
+	streams []string
+	conn    redis.Conn
+	err     error
+}
+
+// Stats counts what a Client lost or did to keep going: the figures to
+// watch when Redis fails over or goes away.
+type Stats struct {
+	// PublishFailures are entries (XADD) and requests (PUBLISH) this node
+	// could not hand to Redis: the other nodes never get them; its own
+	// broadcasts were delivered here at once.
+	PublishFailures uint64
+	// ReaderLosses are stream readers that broke after being up. A reader
+	// goes on from the last entry it applied, so nothing is lost to it
+	// unless the stream was trimmed past it meanwhile, or a promoted
+	// replica had not received the last entries of its master.
+	ReaderLosses uint64
+	// SubscriptionLosses are subscription links that broke after being up:
+	// requests published until they came back are lost to this node.
+	SubscriptionLosses uint64
+	// Resubscribes are channels subscribed again after a loss or a
+	// failover.
+	Resubscribes uint64
+	// Redirects are MOVED and ASK answers followed on a cluster.
+	Redirects uint64
+	// TopologyRefreshes are reads of a cluster's slot map (CLUSTER SLOTS).
+	TopologyRefreshes uint64
+}
+
+type stats struct {
+	publishFailures, readerLosses atomic.Uint64
+	net                           redisnet.Counters
+}
+
+// Stats returns the counters since NewClient.
+func (c *Client) Stats() Stats {
+	return Stats{
+		PublishFailures:    c.st.publishFailures.Load(),
+		ReaderLosses:       c.st.readerLosses.Load(),
+		SubscriptionLosses: c.st.net.SubscriptionLosses.Load(),
+		Resubscribes:       c.st.net.Resubscribes.Load(),
+		Redirects:          c.st.net.Redirects.Load(),
+		TopologyRefreshes:  c.st.net.Refreshes.Load(),
+	}
+}
+
+// NewClient starts the stream readers, the subscriptions and the session
 // refresher. It does not wait for Redis; Ready says how it goes.
 func NewClient(opts Options) (*Client, error) {
-	if !strings.HasPrefix(opts.URL, "redis://") && !strings.HasPrefix(opts.URL, "rediss://") {
-		return nil, fmt.Errorf("redisstreams: URL %q is not redis://host:port/db", opts.URL)
-	}
 	if opts.StreamName == "" {
 		opts.StreamName = "socket.io"
 	}
@@ -137,6 +204,9 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.RequestsTimeout <= 0 {
 		opts.RequestsTimeout = 5 * time.Second
 	}
+	if opts.HealthCheckInterval <= 0 {
+		opts.HealthCheckInterval = time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -144,48 +214,67 @@ func NewClient(opts Options) (*Client, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		adapters: map[string]*Adapter{},
-		channels: map[string]*Adapter{},
 		last:     map[string]streamID{},
-		early:    map[streamID]bool{},
+		started:  map[string]bool{},
+		early:    map[string]bool{},
 		advanced: make(chan struct{}),
-		subErr:   ErrNotConnected,
-		readErr:  ErrNotConnected,
+		byStream: map[string]*reader{},
 		done:     make(chan struct{}),
 	}
-	c.pool = &redis.Pool{
-		MaxIdle:     8,
-		MaxActive:   64,
-		IdleTimeout: 4 * time.Minute,
-		Dial: func() (redis.Conn, error) {
+	switch {
+	case strings.HasPrefix(opts.URL, "redis-cluster://"):
+		cl, err := redisnet.NewCluster(opts.URL, "redisstreams", 5*time.Second, &c.st.net)
+		if err != nil {
+			return nil, err
+		}
+		c.cl = cl
+		// As Node's adapter: a connection per stream, the streams' slots
+		// being different.
+		for _, s := range c.streams() {
+			c.readers = append(c.readers, &reader{streams: []string{s}, err: ErrNotConnected})
+		}
+	case strings.HasPrefix(opts.URL, "redis://"), strings.HasPrefix(opts.URL, "rediss://"):
+		c.pool = redisnet.NewPool(func() (redis.Conn, error) {
 			return redis.DialURL(opts.URL, redis.DialConnectTimeout(2*time.Second),
 				redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second))
-		},
-		TestOnBorrow: func(conn redis.Conn, t time.Time) error {
-			if time.Since(t) < time.Minute {
-				return nil
-			}
-			_, err := conn.Do("PING")
-			return err
-		},
+		})
+		// One XREAD reads every stream: one connection.
+		c.readers = []*reader{{streams: c.streams(), err: ErrNotConnected}}
+	default:
+		return nil, fmt.Errorf("redisstreams: URL %q is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2", opts.URL)
 	}
-	c.wg.Add(3)
-	go c.keep(c.readSession, func(err error) { c.readErr = err }, "stream reader")
-	go c.keep(c.subSession, func(err error) { c.subErr = err }, "subscription")
+	for _, r := range c.readers {
+		for _, s := range r.streams {
+			c.byStream[s] = r
+		}
+	}
+	c.subs = redisnet.NewSubscriptions(redisnet.SubConfig{
+		Name: "redisstreams", URL: opts.URL, Sharded: opts.Sharded, Cluster: c.cl,
+		Dial: c.dialSub, Dispatch: c.dispatch, HealthCheckInterval: opts.HealthCheckInterval,
+		ErrNotConnected: ErrNotConnected, Log: c.log, Counters: &c.st.net,
+	})
+	c.wg.Add(len(c.readers) + 1)
+	for _, r := range c.readers {
+		go c.keep(r)
+	}
 	go c.refreshLoop()
 	return c, nil
 }
 
-// Ready reports nil while the node reads the stream and is subscribed.
+// Ready reports nil while the node reads every stream and is subscribed.
 func (c *Client) Ready() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.readErr != nil {
-		return c.readErr
+	for _, r := range c.readers {
+		if err := r.err; err != nil {
+			c.mu.Unlock()
+			return err
+		}
 	}
-	return c.subErr
+	c.mu.Unlock()
+	return c.subs.Ready()
 }
 
-// Close stops the reader, the subscription and the pool.
+// Close stops the readers, the subscriptions and the pools.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -194,14 +283,21 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	close(c.done)
-	conns := []redis.Conn{c.sub, c.reader}
-	c.mu.Unlock()
-	for _, conn := range conns {
-		if conn != nil {
-			_ = conn.Close()
+	var conns []redis.Conn
+	for _, r := range c.readers {
+		if r.conn != nil {
+			conns = append(conns, r.conn)
 		}
 	}
+	c.mu.Unlock()
+	for _, conn := range conns {
+		_ = conn.Close()
+	}
+	c.subs.Close()
 	c.wg.Wait()
+	if c.cl != nil {
+		return c.cl.Close()
+	}
 	return c.pool.Close()
 }
 
@@ -214,24 +310,27 @@ func (c *Client) isClosed() bool {
 	}
 }
 
-// keep runs session until the client closes, again after each failure,
-// with backoff.
-func (c *Client) keep(session func() error, setErr func(error), what string) {
+// keep runs r's reading session until the client closes, again after each
+// failure, with backoff.
+func (c *Client) keep(r *reader) {
 	defer c.wg.Done()
 	backoff := 100 * time.Millisecond
 	for {
 		began := time.Now()
-		err := session()
+		wasUp, err := c.readSession(r)
 		if c.isClosed() {
 			return
 		}
 		c.mu.Lock()
-		setErr(fmt.Errorf("%w: %v", ErrNotConnected, err))
+		r.err = fmt.Errorf("%w: %v", ErrNotConnected, err)
 		c.mu.Unlock()
+		if wasUp {
+			c.st.readerLosses.Add(1)
+		}
 		if time.Since(began) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
-		c.log.Warn("redisstreams: "+what+" lost; retrying", "err", err, "in", backoff)
+		c.log.Warn("redisstreams: stream reader lost; retrying", "streams", r.streams, "err", err, "in", backoff)
 		select {
 		case <-c.done:
 			return
@@ -243,33 +342,39 @@ func (c *Client) keep(session func() error, setErr func(error), what string) {
 	}
 }
 
-func (c *Client) dialRaw() (redis.Conn, error) {
-	return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
+// dialSub opens a subscription connection to addr ("" for the single
+// server) whose reads wait at most timeout.
+func (c *Client) dialSub(addr string, timeout time.Duration) (redis.Conn, error) {
+	if c.cl == nil {
+		return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second),
+			redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
+	}
+	return c.cl.Dial(addr, timeout)
 }
 
-// dialSession dials the connection of a session (the reader's or the
-// subscription's) and, unless the client closed meanwhile, has attach
-// record it under c.mu. conn is nil when there is no session to run: err
-// says why, nil when closed. detach closes conn after running its cleanup
-// under c.mu.
-func (c *Client) dialSession(attach func(redis.Conn)) (conn redis.Conn, detach func(cleanup func()), err error) {
-	conn, err = c.dialRaw()
+// dialReader connects a reader: to the single server, or to the master
+// of its stream's slot. Its reads have the deadlines of DoWithTimeout.
+func (c *Client) dialReader(r *reader) (conn redis.Conn, addr string, err error) {
+	if c.cl == nil {
+		conn, err = redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
+		return conn, "", err
+	}
+	if c.cl.IsStale() {
+		_ = c.cl.Refresh(time.Now())
+	}
+	if addr = c.cl.Owner(r.streams[0]); addr == "" {
+		if err := c.cl.Refresh(time.Now()); err != nil {
+			return nil, "", err
+		}
+		if addr = c.cl.Owner(r.streams[0]); addr == "" {
+			return nil, "", redisnet.ErrNoOwner
+		}
+	}
+	conn, err = c.cl.Dial(addr, 0)
 	if err != nil {
-		return nil, nil, err
+		c.cl.Failed(addr)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		_ = conn.Close()
-		return nil, nil, nil
-	}
-	attach(conn)
-	return conn, func(cleanup func()) {
-		c.mu.Lock()
-		cleanup()
-		c.mu.Unlock()
-		_ = conn.Close()
-	}, nil
+	return conn, addr, err
 }
 
 // streams are the names of every stream this client reads: all of them, as
@@ -285,47 +390,82 @@ func (c *Client) streams() []string {
 	return out
 }
 
-// readSession reads the streams on a connection of its own until it fails.
-// It starts where the streams end (Node's "$"), and after a failure from
-// the last entry it applied.
-func (c *Client) readSession() error {
-	var started bool
-	conn, detach, err := c.dialSession(func(conn redis.Conn) { c.reader, started = conn, c.started })
-	if conn == nil {
-		return err
-	}
-	defer detach(func() { c.reader = nil })
-	streams := c.streams()
-	if !started {
-		for _, s := range streams {
-			v, err := redis.Values(redis.DoWithTimeout(conn, 5*time.Second, "XREVRANGE", s, "+", "-", "COUNT", 1))
-			if err != nil {
-				return err
-			}
-			var id streamID
-			if len(v) > 0 {
-				entries, err := parseEntries(v)
-				if err != nil {
-					return err
-				}
-				id = entries[0].id
-			}
-			c.mu.Lock()
-			c.last[s] = id
-			c.mu.Unlock()
-		}
-		c.mu.Lock()
-		c.started = true
-		c.mu.Unlock()
+// readSession reads r's streams on a connection of its own until it
+// fails; wasUp tells that it had read. It starts where the streams end
+// (Node's "$"), and after a failure from the last entry it applied.
+func (c *Client) readSession(r *reader) (wasUp bool, err error) {
+	conn, addr, err := c.dialReader(r)
+	if err != nil {
+		return false, err
 	}
 	c.mu.Lock()
-	c.readErr = nil
+	if c.closed {
+		c.mu.Unlock()
+		_ = conn.Close()
+		return false, nil
+	}
+	r.conn = conn
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		r.conn = nil
+		c.mu.Unlock()
+		_ = conn.Close()
+	}()
+	wasUp, err = c.read(r, conn)
+	if c.cl != nil && err != nil {
+		var rerr redis.Error
+		if errors.As(err, &rerr) {
+			if _, _, ok := redisnet.Redirection(err); ok {
+				c.st.net.Redirects.Add(1)
+			}
+			c.cl.MarkStale() // MOVED, CLUSTERDOWN: the map changed
+		} else if !c.isClosed() {
+			c.cl.Failed(addr) // the master gone: its replica may be promoted
+		}
+	}
+	return wasUp, err
+}
+
+func (c *Client) read(r *reader, conn redis.Conn) (wasUp bool, err error) {
+	for _, s := range r.streams {
+		c.mu.Lock()
+		started := c.started[s]
+		c.mu.Unlock()
+		if started {
+			continue
+		}
+		v, err := redis.Values(redis.DoWithTimeout(conn, 5*time.Second, "XREVRANGE", s, "+", "-", "COUNT", 1))
+		if err != nil {
+			return false, err
+		}
+		var id streamID
+		if len(v) > 0 {
+			entries, err := parseEntries(v)
+			if err != nil {
+				return false, err
+			}
+			id = entries[0].id
+		}
+		c.mu.Lock()
+		c.last[s], c.started[s] = id, true
+		c.mu.Unlock()
+	}
+	if c.cl != nil {
+		// A key command: a node that no longer owns the slot answers MOVED
+		// now rather than to the XREAD.
+		if _, err := redis.DoWithTimeout(conn, 5*time.Second, "EXISTS", r.streams[0]); err != nil {
+			return false, err
+		}
+	}
+	c.mu.Lock()
+	r.err = nil
 	c.mu.Unlock()
 	block := c.opts.BlockTime.Milliseconds()
 	for {
-		args := redis.Args{"BLOCK", block, "COUNT", c.opts.ReadCount, "STREAMS"}.AddFlat(streams)
+		args := redis.Args{"BLOCK", block, "COUNT", c.opts.ReadCount, "STREAMS"}.AddFlat(r.streams)
 		c.mu.Lock()
-		for _, s := range streams {
+		for _, s := range r.streams {
 			args = append(args, c.last[s].String())
 		}
 		c.mu.Unlock()
@@ -334,21 +474,21 @@ func (c *Client) readSession() error {
 			continue
 		}
 		if err != nil {
-			return err
+			return true, err
 		}
 		for _, sv := range v {
 			pair, err := redis.Values(sv, nil)
 			if err != nil || len(pair) != 2 {
-				return fmt.Errorf("redisstreams: XREAD answered %v", sv)
+				return true, fmt.Errorf("redisstreams: XREAD answered %v", sv)
 			}
 			stream, _ := redis.String(pair[0], nil)
 			items, err := redis.Values(pair[1], nil)
 			if err != nil {
-				return err
+				return true, err
 			}
 			entries, err := parseEntries(items)
 			if err != nil {
-				return err
+				return true, err
 			}
 			for _, e := range entries {
 				c.apply(stream, e)
@@ -390,13 +530,15 @@ func parseEntries(items []any) ([]entry, error) {
 	return out, nil
 }
 
+func earlyKey(stream string, id streamID) string { return stream + " " + id.String() }
+
 // apply hands an entry to its namespace's adapter and records it as read.
 func (c *Client) apply(stream string, e entry) {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
 	c.mu.Lock()
-	early := c.early[e.id]
-	delete(c.early, e.id)
+	early := c.early[earlyKey(stream, e.id)]
+	delete(c.early, earlyKey(stream, e.id))
 	c.mu.Unlock()
 	if nsp := e.fields["nsp"]; nsp != "" && !early {
 		c.mu.Lock()
@@ -430,13 +572,15 @@ func (c *Client) lastRead(stream string) streamID {
 // deliverEarly reports whether an own entry must be applied at once: before
 // the reader knows where the stream was, it may start after the entry. The
 // reader then skips it, should it read it.
-func (c *Client) deliverEarly(id streamID) bool {
+func (c *Client) deliverEarly(stream string, id streamID) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.started {
+	if c.started[stream] {
 		return false
 	}
-	c.early[id] = true
+	if c.byStream[stream] != nil {
+		c.early[earlyKey(stream, id)] = true
+	} // else a stream no node reads, as Node's name-<negative hash>: delivered here only
 	return true
 }
 
@@ -448,7 +592,7 @@ func (c *Client) waitApplied(stream string, id streamID) {
 	for {
 		c.mu.Lock()
 		reached := !c.last[stream].less(id)
-		down := c.readErr != nil
+		down := c.byStream[stream] == nil || c.byStream[stream].err != nil
 		ch := c.advanced
 		c.mu.Unlock()
 		if reached || down {
@@ -464,13 +608,28 @@ func (c *Client) waitApplied(stream string, id streamID) {
 	}
 }
 
-// xadd appends an entry to stream and returns its id.
-func (c *Client) xadd(stream string, fields []any) (streamID, error) {
+// run calls fn with a connection to the node of key: the single server,
+// or the master of key's slot on a cluster (MOVED and ASK followed).
+func (c *Client) run(key string, fn func(redis.Conn) (any, error)) (any, error) {
+	if c.cl != nil {
+		return c.cl.Run(key, fn)
+	}
 	conn := c.pool.Get()
 	defer conn.Close()
+	return fn(conn)
+}
+
+// do runs one command on the node of key.
+func (c *Client) do(key, cmd string, args ...any) (any, error) {
+	return c.run(key, func(conn redis.Conn) (any, error) { return conn.Do(cmd, args...) })
+}
+
+// xadd appends an entry to stream and returns its id.
+func (c *Client) xadd(stream string, fields []any) (streamID, error) {
 	args := append(redis.Args{stream, "MAXLEN", "~", c.opts.MaxLen, "*"}, fields...)
-	s, err := redis.String(conn.Do("XADD", args...))
+	s, err := redis.String(c.do(stream, "XADD", args...))
 	if err != nil {
+		c.st.publishFailures.Add(1)
 		return streamID{}, fmt.Errorf("redisstreams: XADD: %w", err)
 	}
 	id, ok := parseID(s)
@@ -480,51 +639,52 @@ func (c *Client) xadd(stream string, fields []any) (streamID, error) {
 	return id, nil
 }
 
+// publish sends a request or an answer: through the single server, or on
+// a cluster through the node chosen for the channel (the home node, or
+// the channel's shard with Sharded).
 func (c *Client) publish(channel string, msg []byte) error {
-	conn := c.pool.Get()
-	defer conn.Close()
 	cmd := "PUBLISH"
 	if c.opts.Sharded {
 		cmd = "SPUBLISH"
 	}
-	if _, err := conn.Do(cmd, channel, msg); err != nil {
+	var err error
+	if c.cl != nil {
+		err = c.cl.Publish(cmd, channel, msg)
+	} else {
+		_, err = c.do(channel, cmd, channel, msg)
+	}
+	if err != nil {
+		c.st.publishFailures.Add(1)
 		return fmt.Errorf("redisstreams: %s: %w", cmd, err)
 	}
 	return nil
 }
 
-// numSub is the number of subscribers of channel: the nodes of a namespace.
+// numSub is the number of subscribers of channel: the nodes of a
+// namespace. On a cluster, the sum over every node, replicas included.
 func (c *Client) numSub(channel string) (int, error) {
-	conn := c.pool.Get()
-	defer conn.Close()
 	sub := "NUMSUB"
 	if c.opts.Sharded {
 		sub = "SHARDNUMSUB"
 	}
-	v, err := redis.Values(conn.Do("PUBSUB", sub, channel))
+	if c.cl != nil {
+		return c.cl.NumSub(sub, channel)
+	}
+	conn := c.pool.Get()
+	defer conn.Close()
+	n, err := redisnet.NumSubOn(conn, 5*time.Second, sub, channel)
 	if err != nil {
-		return 0, fmt.Errorf("redisstreams: PUBSUB %s: %w", sub, err)
+		return 0, fmt.Errorf("redisstreams: %w", err)
 	}
-	if len(v) != 2 {
-		return 0, fmt.Errorf("redisstreams: PUBSUB %s answered %v", sub, v)
-	}
-	return redis.Int(v[1], nil)
+	return n, nil
 }
 
 // register adds a namespace's adapter and subscribes its channels.
 func (c *Client) register(a *Adapter, channels []string) {
 	c.mu.Lock()
 	c.adapters[a.nsp.Name()] = a
-	for _, ch := range channels {
-		c.channels[ch] = a
-	}
-	sub := c.sub
 	c.mu.Unlock()
-	if sub != nil {
-		c.wmu.Lock()
-		_ = c.sendSubscribe(sub, channels, false)
-		c.wmu.Unlock()
-	}
+	c.subs.Set(a, channels, nil)
 }
 
 func (c *Client) unregister(a *Adapter, channels []string) {
@@ -532,93 +692,14 @@ func (c *Client) unregister(a *Adapter, channels []string) {
 	if c.adapters[a.nsp.Name()] == a {
 		delete(c.adapters, a.nsp.Name())
 	}
-	for _, ch := range channels {
-		delete(c.channels, ch)
-	}
-	sub := c.sub
 	c.mu.Unlock()
-	if sub != nil {
-		c.wmu.Lock()
-		_ = c.sendSubscribe(sub, channels, true)
-		c.wmu.Unlock()
-	}
+	c.subs.Set(nil, channels, nil)
 }
 
-// sendSubscribe writes one (S)SUBSCRIBE per channel (sharded channels of
-// one command must share a slot). c.wmu is held.
-func (c *Client) sendSubscribe(conn redis.Conn, channels []string, un bool) error {
-	cmd := "SUBSCRIBE"
-	if c.opts.Sharded {
-		cmd = "SSUBSCRIBE"
-	}
-	if un {
-		cmd = strings.Replace(cmd, "SUB", "UNSUB", 1)
-	}
-	for _, ch := range channels {
-		if err := conn.Send(cmd, ch); err != nil {
-			return err
-		}
-	}
-	return conn.Flush()
-}
-
-const (
-	healthChannel  = "siogo-health"
-	healthInterval = 10 * time.Second
-)
-
-// subSession runs one subscription connection until it fails. Replies are
-// read raw: redigo's PubSubConn does not know sharded messages.
-func (c *Client) subSession() error {
-	var channels []string
-	conn, detach, err := c.dialSession(func(conn redis.Conn) {
-		channels = make([]string, 0, len(c.channels)+1)
-		for ch := range c.channels {
-			channels = append(channels, ch)
-		}
-		slices.Sort(channels)
-		c.sub = conn
-	})
-	if conn == nil {
-		return err
-	}
-	defer detach(func() { c.sub = nil })
-	// The health channel goes last: its confirmation means every channel
-	// before it is subscribed.
-	c.wmu.Lock()
-	err = c.sendSubscribe(conn, append(channels, healthChannel), false)
-	c.wmu.Unlock()
-	if err != nil {
-		return err
-	}
-	defer redisping.Every(conn, &c.wmu, healthInterval)()
-	for {
-		reply, err := redis.Values(redis.ReceiveWithTimeout(conn, 3*healthInterval))
-		if err != nil {
-			return err
-		}
-		var kind string
-		if len(reply) > 0 {
-			kind, _ = redis.String(reply[0], nil)
-		}
-		switch {
-		case (kind == "message" || kind == "smessage") && len(reply) == 3:
-			ch, _ := redis.String(reply[1], nil)
-			data, _ := redis.Bytes(reply[2], nil)
-			c.mu.Lock()
-			a := c.channels[ch]
-			c.mu.Unlock()
-			if a != nil {
-				a.onPubSub(data)
-			}
-		case (kind == "subscribe" || kind == "ssubscribe") && len(reply) == 3:
-			if ch, _ := redis.String(reply[1], nil); ch == healthChannel {
-				c.mu.Lock()
-				c.subErr = nil
-				c.mu.Unlock()
-				c.log.Info("redisstreams: subscribed", "url", redactURL(c.opts.URL))
-			}
-		}
+// dispatch hands a message of a channel to its adapter.
+func (c *Client) dispatch(channel, _ string, data []byte) {
+	if a, _ := c.subs.Handler(channel, "").(*Adapter); a != nil {
+		a.onPubSub(data)
 	}
 }
 
@@ -648,11 +729,4 @@ func (c *Client) refreshLoop() {
 			}
 		}
 	}
-}
-
-func redactURL(u string) string {
-	if at := strings.LastIndexByte(u, '@'); at >= 0 {
-		return "redis://…" + u[at:]
-	}
-	return u
 }

@@ -61,5 +61,23 @@ func ExampleOptions() {
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	defer rc.Close()
-	// Output: redisstreams: URL "localhost:6379" is not redis://host:port/db
+	// Output: redisstreams: URL "localhost:6379" is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2
+}
+
+// On a Redis Cluster, name some of its nodes; the others are discovered.
+// Each stream lives on the master of its slot and is read on a connection
+// of its own, as Node's adapter does with a cluster client.
+func ExampleOptions_cluster() {
+	rc, err := redisstreams.NewClient(redisstreams.Options{
+		URL:         "redis-cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002",
+		StreamCount: 3, // socket.io-0, -1, -2: spread over the shards
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	fmt.Println(err)
+	defer rc.Close()
+	_, err = redisstreams.NewClient(redisstreams.Options{URL: "redis-cluster://127.0.0.1:7000/2"})
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// redisstreams: a Redis Cluster has database 0 only, not "2"
 }

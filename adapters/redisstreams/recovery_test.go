@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -139,15 +140,31 @@ func demoish(srv *server.Server) {
 	})
 }
 
-// siogoBinary builds cmd/siogo for a test.
+// built is cmd/siogo, built once for the package's tests (TestMain removes
+// its directory).
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// siogoBinary builds cmd/siogo for the tests, once.
 func siogoBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "siogo")
-	build := exec.Command("go", "build", "-o", bin, "github.com/siogo/siogo/cmd/siogo")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "siogo-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "siogo")
+		build := exec.Command("go", "build", "-o", built.bin, "github.com/siogo/siogo/cmd/siogo")
+		if out, err := build.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 // startSiogo runs the siogo program on a free port with args and returns
@@ -188,15 +205,23 @@ func startSiogo(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 // it meanwhile, from any node, once and in order.
 func TestRecoveryAcrossNodes(t *testing.T) {
 	rs := redistest.Start(t)
+	recoveryAcrossNodes(t, "redis-streams://"+strings.TrimPrefix(rs.URL, "redis://"), rs.URL,
+		map[string]any{"redis": rs.URL}, rs.URL)
+}
+
+// recoveryAcrossNodes is TestRecoveryAcrossNodes's body: the program
+// with --adapter flag, a siogo node on goURL, Node's with nodeCfg (its
+// driver's configuration), Redis's servers at redisURLs.
+func recoveryAcrossNodes(t *testing.T, flag, goURL string, nodeCfg map[string]any, redisURLs ...string) {
 	bin := siogoBinary(t)
-	procA, urlA := startSiogo(t, bin, "--adapter", "redis-streams://"+strings.TrimPrefix(rs.URL, "redis://"),
-		"--recovery", "1m", "--tick", "1h")
-	b := newNode(t, rs.URL, time.Minute)
+	procA, urlA := startSiogo(t, bin, "--adapter", flag, "--recovery", "1m", "--tick", "1h")
+	b := newNode(t, goURL, time.Minute)
 	demoish(b.srv)
-	urlN := startNodeServer(t, rs.URL, time.Minute)
+	nodeCfg["recovery"] = time.Minute.Milliseconds()
+	urlN := startNodeServerWith(t, nodeCfg)
 	fromNode := siotest.Dial(t, urlN) // sends what the Node node broadcasts
 	fromNode.Connect()
-	waitReaders(t, rs.URL, 3)
+	waitReaders(t, 3, redisURLs...)
 	lb := startProxy(t)
 	lb.to(urlA)
 	c := nodetest.StartRemote(t)
@@ -328,7 +353,7 @@ func TestOffsetsAsNode(t *testing.T) {
 	g := newNode(t, rs.URL, time.Minute)
 	demoish(g.srv)
 	nodeURL := startNodeServer(t, rs.URL, time.Minute)
-	waitReaders(t, rs.URL, 2)
+	waitReaders(t, 2, rs.URL)
 	offset := regexp.MustCompile(`"\d+-\d+"`)
 	var seen [2][]string
 	for i, base := range []string{g.URL, nodeURL} {

@@ -41,11 +41,24 @@ func (a *Adapter) PersistSession(ps *server.PersistedSession) {
 	}
 }
 
-// setSessions writes sessions in one round trip.
+// setSessions writes sessions in one round trip; on a cluster, one per
+// session, each key on the master of its slot.
 func (a *Adapter) setSessions(list []*server.PersistedSession) error {
+	ms := a.window().Milliseconds()
+	if a.c.cl != nil {
+		for _, ps := range list {
+			v, err := encodeSession(ps)
+			if err != nil {
+				return err
+			}
+			if _, err := a.c.do(a.sessionKey(ps.PID), "SET", a.sessionKey(ps.PID), v, "PX", ms); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	conn := a.c.pool.Get()
 	defer conn.Close()
-	ms := a.window().Milliseconds()
 	for _, ps := range list {
 		v, err := encodeSession(ps)
 		if err != nil {
@@ -76,12 +89,13 @@ func (a *Adapter) RestoreSession(pid, offset string) (*server.PersistedSession, 
 	if _, ok := parseID(offset); !ok {
 		return nil, nil
 	}
-	conn := a.c.pool.Get()
-	defer conn.Close()
-	_ = conn.Send("MULTI")
-	_ = conn.Send("GET", a.sessionKey(pid))
-	_ = conn.Send("DEL", a.sessionKey(pid))
-	res, err := redis.Values(conn.Do("EXEC"))
+	key := a.sessionKey(pid)
+	res, err := redis.Values(a.c.run(key, func(conn redis.Conn) (any, error) {
+		_ = conn.Send("MULTI")
+		_ = conn.Send("GET", key)
+		_ = conn.Send("DEL", key)
+		return conn.Do("EXEC")
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("redisstreams: restoring a session: %w", err)
 	}
@@ -89,7 +103,7 @@ func (a *Adapter) RestoreSession(pid, offset string) (*server.PersistedSession, 
 		return nil, nil
 	}
 	raw, _ := redis.String(res[0], nil)
-	found, err := redis.Values(conn.Do("XRANGE", a.stream, offset, offset))
+	found, err := redis.Values(a.c.do(a.stream, "XRANGE", a.stream, offset, offset))
 	if err != nil {
 		return nil, fmt.Errorf("redisstreams: restoring a session: %w", err)
 	}
@@ -126,10 +140,8 @@ func (a *Adapter) ResumeSession(ps *server.PersistedSession, join func(missed []
 	if a.recovery != nil && a.recovery.MaxPackets > 0 {
 		max = a.recovery.MaxPackets
 	}
-	conn := a.c.pool.Get()
-	defer conn.Close()
 	for read := 0; read < max; {
-		items, err := redis.Values(conn.Do("XRANGE", a.stream, last.next().String(), "+", "COUNT", restorePage))
+		items, err := redis.Values(a.c.do(a.stream, "XRANGE", a.stream, last.next().String(), "+", "COUNT", restorePage))
 		if err != nil {
 			a.c.log.Warn("redisstreams: reading missed events", "sid", ps.SID, "err", err)
 			break
@@ -234,9 +246,7 @@ func (a *Adapter) DelAll(id string) {
 		return
 	}
 	delete(a.written, id)
-	conn := a.c.pool.Get()
-	defer conn.Close()
-	if _, err := conn.Do("DEL", a.sessionKey(pid)); err != nil {
+	if _, err := a.c.do(a.sessionKey(pid), "DEL", a.sessionKey(pid)); err != nil {
 		a.c.log.Debug("redisstreams: removing a session", "err", err)
 	}
 }

@@ -62,7 +62,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Addr, "addr", ":3000", "listen address")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "path of the Socket.IO endpoint")
 	fs.DurationVar(&c.Tick, "tick", 2500*time.Millisecond, "interval of the demo's timestamp event")
-	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, redis://host:port/db (pub/sub), redis-streams://host:port/db (Redis Streams), or a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3")
+	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, redis://host:port/db (pub/sub), redis-streams://host:port/db (Redis Streams), or on a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3 (pub/sub) or redis-streams-cluster://h1:p1,h2:p2,h3:p3 (Redis Streams)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "socket.io", "key prefix of the Redis adapter's channels")
 	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter (on a Redis Cluster, each channel on its shard)")
 	fs.DurationVar(&c.Recovery, "recovery", 0, "connection state recovery: the disconnection window (2m); 0 turns it off")

@@ -143,10 +143,16 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer rc.Close()
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
-		m.registerRedisStats(rc)
-	case strings.HasPrefix(cfg.Adapter, "redis-streams://"):
+		m.registerRedisStats(rc.Stats)
+	case strings.HasPrefix(cfg.Adapter, "redis-streams://"), strings.HasPrefix(cfg.Adapter, "redis-streams-cluster://"):
+		// The streams adapter's URL: redis://host:port/db, or on a Redis
+		// Cluster redis-cluster://h1:p1,h2:p2.
+		url := "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://")
+		if rest, ok := strings.CutPrefix(cfg.Adapter, "redis-streams-cluster://"); ok {
+			url = "redis-cluster://" + rest
+		}
 		rc, err := redisstreams.NewClient(redisstreams.Options{
-			URL:        "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://"),
+			URL:        url,
 			StreamName: cfg.RedisPrefix, ChannelPrefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
 		})
 		if err != nil {
@@ -155,8 +161,14 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer rc.Close()
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
+		m.registerRedisStats(func() redisadapter.Stats {
+			// The stream readers' losses count as subscription losses.
+			st := rc.Stats()
+			return redisadapter.Stats{PublishFailures: st.PublishFailures, SubscriptionLosses: st.SubscriptionLosses + st.ReaderLosses,
+				Resubscribes: st.Resubscribes, Redirects: st.Redirects, TopologyRefreshes: st.TopologyRefreshes}
+		})
 	default:
-		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db or redis-cluster://h1:p1,h2:p2", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db, redis-cluster://h1:p1,h2:p2 or redis-streams-cluster://h1:p1,h2:p2", cfg.Adapter)
 	}
 	if cfg.Recovery > 0 {
 		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}

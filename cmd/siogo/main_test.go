@@ -262,6 +262,13 @@ func TestRedisClusterFlag(t *testing.T) {
 	if err := run(context.Background(), cfg, ln, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
 		t.Error("a cluster URL without host:port accepted")
 	}
+	// The streams adapter on a cluster: the same form; its runs are in
+	// adapters/redisstreams (TestClusterRecovery).
+	cfg, _ = parseConfig([]string{"--adapter", "redis-streams-cluster://nohost"}, func(string) string { return "" }, io.Discard)
+	if err := run(context.Background(), cfg, ln, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil ||
+		!strings.Contains(err.Error(), "redisstreams") {
+		t.Errorf("a streams cluster URL without host:port: %v", err)
+	}
 }
 
 func waitReady(t *testing.T, base string, want int) {

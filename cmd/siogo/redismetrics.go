@@ -8,7 +8,7 @@ import (
 
 // registerRedisStats exposes the Redis adapter's counters of losses and
 // recoveries (redisadapter.Stats) on /metrics.
-func (m *metrics) registerRedisStats(rc *redisadapter.Client) {
+func (m *metrics) registerRedisStats(stats func() redisadapter.Stats) {
 	for _, c := range []struct {
 		name, help string
 		get        func(redisadapter.Stats) uint64
@@ -28,6 +28,6 @@ func (m *metrics) registerRedisStats(rc *redisadapter.Client) {
 	} {
 		get := c.get
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
-			func() float64 { return float64(get(rc.Stats())) }))
+			func() float64 { return float64(get(stats())) }))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,9 +312,10 @@ func (c *Cluster) NodeID(addr string) (string, error) {
 }
 
 // MoveSlot hands slot to the master at to, the way `redis-cli --cluster
-// reshard` does for a slot without keys (pub/sub channels are not keys):
-// IMPORTING on the target, MIGRATING on the source, then NODE on every
-// master. It waits until all nodes agree.
+// reshard` does: IMPORTING on the target, MIGRATING on the source, the
+// slot's keys moved with MIGRATE (a command meanwhile meets ASK for a key
+// already moved), then NODE on every master. It waits until all nodes
+// agree.
 func (c *Cluster) MoveSlot(slot int, to string) error {
 	from, err := c.MasterOf(slot)
 	if err != nil {
@@ -335,6 +337,26 @@ func (c *Cluster) MoveSlot(slot int, to string) error {
 	}
 	if _, err := c.Do(from, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID); err != nil {
 		return fmt.Errorf("redistest: SETSLOT MIGRATING: %w", err)
+	}
+	host, port, err := net.SplitHostPort(to)
+	if err != nil {
+		return err
+	}
+	for {
+		keys, err := redis.Strings(c.Do(from, "CLUSTER", "GETKEYSINSLOT", slot, 100))
+		if err != nil {
+			return fmt.Errorf("redistest: GETKEYSINSLOT: %w", err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if _, err := c.Do(from, "MIGRATE", args...); err != nil {
+			return fmt.Errorf("redistest: MIGRATE: %w", err)
+		}
 	}
 	// The target first, then the source, then everyone, as redis-cli does.
 	order := []string{to, from}
@@ -409,4 +431,57 @@ func (c *Cluster) WaitPromoted(slot int, dead string, timeout time.Duration) (st
 		time.Sleep(100 * time.Millisecond)
 	}
 	return "", fmt.Errorf("redistest: no replica took slot %d over from %s", slot, dead)
+}
+
+// Shared is one Cluster that a package's tests share, created on first
+// use (creating one takes seconds); the package's TestMain stops it:
+//
+//	var cluster = redistest.Shared{Options: redistest.ClusterOptions{Replicas: 1}}
+//	func TestMain(m *testing.M) { code := m.Run(); cluster.Stop(); os.Exit(code) }
+type Shared struct {
+	Options ClusterOptions
+	once    sync.Once
+	c       *Cluster
+	err     error
+}
+
+// Get starts the cluster on first use and waits until it is whole.
+func (s *Shared) Get(t testing.TB) *Cluster {
+	t.Helper()
+	s.once.Do(func() { s.c, s.err = NewCluster(s.Options) })
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	if err := s.c.WaitOK(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return s.c
+}
+
+// Stop stops the cluster if it was started.
+func (s *Shared) Stop() {
+	if s.c != nil {
+		s.c.Stop()
+	}
+}
+
+// MasterURLs are the masters the cluster was created with, as the redis
+// npm package takes them (redis://host:port).
+func (c *Cluster) MasterURLs() []string {
+	var out []string
+	for _, a := range strings.Split(strings.TrimPrefix(c.URL, "redis-cluster://"), ",") {
+		out = append(out, "redis://"+a)
+	}
+	return out
+}
+
+// LiveURLs are every live node, replicas included, as redis://host:port.
+func (c *Cluster) LiveURLs() []string {
+	var out []string
+	for _, nd := range c.Nodes {
+		if nd.Alive() {
+			out = append(out, "redis://"+nd.Addr)
+		}
+	}
+	return out
 }

@@ -3,16 +3,20 @@
 //
 // usage: node node-streams-node.js '{"redis":"redis://...", "port":N, "recovery":ms,
 //   "streamCount":N, "sharded":bool}' (recovery 0: off). Prints "listening" once serving.
+//    or: "cluster":["redis://h1:p1",...] instead of "redis": the redis package's
+//   createCluster, as the adapter's own tests run it on a Redis Cluster.
 "use strict";
 
 const cfg = JSON.parse(process.argv[2]);
 const http = require("http");
 const { Server } = require("socket.io");
 const { createAdapter } = require("@socket.io/redis-streams-adapter");
-const { createClient } = require("redis");
+const { createClient, createCluster } = require("redis");
 
 async function main() {
-  const client = createClient({ url: cfg.redis });
+  const client = cfg.cluster
+    ? createCluster({ rootNodes: cfg.cluster.map((url) => ({ url })) })
+    : createClient({ url: cfg.redis });
   client.on("error", () => {});
   await client.connect();
   const httpServer = http.createServer();

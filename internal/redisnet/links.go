@@ -1,8 +1,9 @@
-package redis
+package redisnet
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -11,7 +12,31 @@ import (
 	"github.com/siogo/siogo/internal/redisping"
 )
 
-// subscriptions keep the node subscribed: the channels and patterns the
+// SubConfig is what Subscriptions need of their adapter.
+type SubConfig struct {
+	// Name prefixes logs: "redis adapter", "redisstreams".
+	Name string
+	// URL is the adapter's, for logs (credentials hidden).
+	URL string
+	// Sharded subscribes with SSUBSCRIBE, each channel on its slot's shard.
+	Sharded bool
+	// Cluster is the Redis Cluster, nil for a single server.
+	Cluster *Cluster
+	// Dial opens a subscription connection to addr ("" for the single
+	// server) whose reads may wait LinkTimeout.
+	Dial func(addr string, readTimeout time.Duration) (redis.Conn, error)
+	// Dispatch receives every message (pattern "" unless a pattern's).
+	Dispatch func(channel, pattern string, data []byte)
+	// HealthCheckInterval is how often a link is pinged; silence for three
+	// of them means it is lost.
+	HealthCheckInterval time.Duration
+	// ErrNotConnected is what Ready wraps while a channel is not confirmed.
+	ErrNotConnected error
+	Log             *slog.Logger
+	Counters        *Counters
+}
+
+// Subscriptions keep the node subscribed: the channels and patterns the
 // adapters asked for, the links (subscription connections) that carry
 // them, and a loop that reconciles the two whenever either changes. A link
 // is one connection to one address: the single server, the home node of
@@ -19,12 +44,12 @@ import (
 // Messages go from a link's reader straight to the adapters; the loop only
 // moves subscriptions: after a subscribe, a lost link, a MOVED answer, or a
 // slot moved (the server's own SUNSUBSCRIBE).
-type subscriptions struct {
-	c *Client
+type Subscriptions struct {
+	c SubConfig
 
 	mu       sync.Mutex
-	channels map[string]handler
-	patterns map[string]handler
+	channels map[string]any // the handler of each, as Set was given it
+	patterns map[string]any
 	links    map[string]*link // by address; "" is the single server
 	known    map[string]bool  // channels subscribed once: a later subscribe is a resubscribe
 	lastErr  error
@@ -60,9 +85,9 @@ type link struct {
 }
 
 const (
-	// healthChannel is subscribed on every node: its confirmation tells
+	// HealthChannel is subscribed on every node: its confirmation tells
 	// that the subscription works even before any namespace exists.
-	healthChannel = "siogo-health"
+	HealthChannel = "siogo-health"
 	minBackoff    = 100 * time.Millisecond
 	// maxBackoff is low: redialling a refused port costs little, and a
 	// Redis that restarts must be found again within a second, cross-node
@@ -104,33 +129,54 @@ func soonest(a, b time.Duration) time.Duration {
 	return a
 }
 
-func (s *subscriptions) init(c *Client) {
-	s.c = c
-	s.channels = map[string]handler{healthChannel: nil}
-	s.patterns = map[string]handler{}
+// NewSubscriptions starts the loop that keeps cfg's channels subscribed;
+// Close stops it.
+func NewSubscriptions(cfg SubConfig) *Subscriptions {
+	s := &Subscriptions{}
+	if cfg.Counters == nil {
+		cfg.Counters = &Counters{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.HealthCheckInterval <= 0 {
+		cfg.HealthCheckInterval = time.Second
+	}
+	if cfg.ErrNotConnected == nil {
+		cfg.ErrNotConnected = errors.New(cfg.Name + ": not subscribed")
+	}
+	s.c = cfg
+	s.channels = map[string]any{HealthChannel: nil}
+	s.patterns = map[string]any{}
 	s.links = map[string]*link{}
 	s.known = map[string]bool{}
 	s.backoffs = map[string]*backoff{}
 	s.kick = make(chan struct{}, 1)
 	s.done = make(chan struct{})
 	s.stopped = make(chan struct{})
+	go s.run()
+	return s
 }
 
-func (s *subscriptions) poke() {
+// linkTimeout is how long a link may stay silent, pinged every
+// HealthCheckInterval, before it is taken as lost.
+func (s *Subscriptions) linkTimeout() time.Duration { return 3 * s.c.HealthCheckInterval }
+
+func (s *Subscriptions) poke() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
 }
 
-// set subscribes channels and patterns for h, or unsubscribes them when h
-// is nil.
-func (s *subscriptions) set(h handler, channels, patterns []string) {
+// Set subscribes channels and patterns for h (what Handler returns for
+// them), or unsubscribes them when h is nil.
+func (s *Subscriptions) Set(h any, channels, patterns []string) {
 	s.mu.Lock()
 	for _, ch := range channels {
 		if h != nil {
 			s.channels[ch] = h
-		} else if ch != healthChannel {
+		} else if ch != HealthChannel {
 			delete(s.channels, ch)
 			delete(s.known, ch)
 		}
@@ -146,7 +192,8 @@ func (s *subscriptions) set(h handler, channels, patterns []string) {
 	s.poke()
 }
 
-func (s *subscriptions) handler(channel, pattern string) handler {
+// Handler is what Set was given for channel, or for pattern if not "".
+func (s *Subscriptions) Handler(channel, pattern string) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if pattern != "" {
@@ -155,20 +202,20 @@ func (s *subscriptions) handler(channel, pattern string) handler {
 	return s.channels[channel]
 }
 
-// ready is nil when every channel and pattern is confirmed on a link.
-func (s *subscriptions) ready() error {
+// Ready is nil when every channel and pattern is confirmed on a link.
+func (s *Subscriptions) Ready() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readyLocked() {
 		return nil
 	}
 	if s.lastErr != nil {
-		return fmt.Errorf("%w: %v", ErrNotConnected, s.lastErr)
+		return fmt.Errorf("%w: %v", s.c.ErrNotConnected, s.lastErr)
 	}
-	return ErrNotConnected
+	return s.c.ErrNotConnected
 }
 
-func (s *subscriptions) readyLocked() bool {
+func (s *Subscriptions) readyLocked() bool {
 	if s.closed {
 		return false
 	}
@@ -193,8 +240,8 @@ outerP:
 	return true
 }
 
-// close stops the loop and every link; false if already closed.
-func (s *subscriptions) close() bool {
+// Close stops the loop and every link; false if already closed.
+func (s *Subscriptions) Close() bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -219,7 +266,7 @@ func (s *subscriptions) close() bool {
 
 // run reconciles on every kick, and again after the backoff while
 // something is missing.
-func (s *subscriptions) run() {
+func (s *Subscriptions) run() {
 	defer close(s.stopped)
 	var retry <-chan time.Time
 	s.poke()
@@ -239,11 +286,11 @@ func (s *subscriptions) run() {
 
 // route is the address of a channel's link, "" for the single server, and
 // false while a cluster's map does not say.
-func (s *subscriptions) route(channel string) (string, bool) {
-	if s.c.cl == nil {
+func (s *Subscriptions) route(channel string) (string, bool) {
+	if s.c.Cluster == nil {
 		return "", true
 	}
-	addr := s.c.cl.route(s.c.opts.Sharded, channel)
+	addr := s.c.Cluster.Route(s.c.Sharded, channel)
 	return addr, addr != ""
 }
 
@@ -254,7 +301,7 @@ type linkPlan struct {
 
 // reconcile brings the links in line with the channels; it returns how
 // long to wait before trying again, 0 when all is in place.
-func (s *subscriptions) reconcile() time.Duration {
+func (s *Subscriptions) reconcile() time.Duration {
 	now := time.Now()
 	s.mu.Lock()
 	wait := s.global.wait(now)
@@ -262,13 +309,13 @@ func (s *subscriptions) reconcile() time.Duration {
 	if wait > 0 {
 		return wait
 	}
-	if cl := s.c.cl; cl != nil && cl.isStale() {
-		if err := cl.refresh(now); err != nil {
+	if cl := s.c.Cluster; cl != nil && cl.IsStale() {
+		if err := cl.Refresh(now); err != nil {
 			s.mu.Lock()
 			s.lastErr = err
 			d := s.global.fail(now)
 			s.mu.Unlock()
-			s.c.log.Warn("redis adapter: cannot read the cluster's slot map; retrying", "err", err, "in", d)
+			s.c.Log.Warn(s.c.Name+": cannot read the cluster's slot map; retrying", "err", err, "in", d)
 			return d
 		}
 	}
@@ -354,13 +401,13 @@ func (s *subscriptions) reconcile() time.Duration {
 
 // diff updates sent to want and returns what to subscribe and unsubscribe.
 // s.mu is held.
-func (s *subscriptions) diff(sent, want map[string]bool) (sub, unsub []string) {
+func (s *Subscriptions) diff(sent, want map[string]bool) (sub, unsub []string) {
 	for ch := range want {
 		if !sent[ch] {
 			sent[ch] = true
 			sub = append(sub, ch)
 			if s.known[ch] {
-				s.c.st.resubscribes.Add(1)
+				s.c.Counters.Resubscribes.Add(1)
 			}
 		}
 	}
@@ -375,12 +422,12 @@ func (s *subscriptions) diff(sent, want map[string]bool) (sub, unsub []string) {
 
 // send writes a plan's commands. Sharded commands go one slot at a time:
 // a cluster refuses channels of several slots in one SSUBSCRIBE.
-func (s *subscriptions) send(p linkPlan) error {
+func (s *Subscriptions) send(p linkPlan) error {
 	l := p.l
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	cmd, ucmd := "SUBSCRIBE", "UNSUBSCRIBE"
-	if s.c.opts.Sharded {
+	if s.c.Sharded {
 		cmd, ucmd = "SSUBSCRIBE", "SUNSUBSCRIBE"
 	}
 	write := func(cmd string, names []string, bySlot bool) error {
@@ -392,7 +439,7 @@ func (s *subscriptions) send(p linkPlan) error {
 		}
 		groups := map[int][]string{}
 		for _, n := range names {
-			groups[keySlot(n)] = append(groups[keySlot(n)], n)
+			groups[KeySlot(n)] = append(groups[KeySlot(n)], n)
 		}
 		for _, g := range groups {
 			if err := l.conn.Send(cmd, redis.Args{}.AddFlat(g)...); err != nil {
@@ -401,7 +448,7 @@ func (s *subscriptions) send(p linkPlan) error {
 		}
 		return nil
 	}
-	sharded := s.c.opts.Sharded
+	sharded := s.c.Sharded
 	// Unsubscribe first: a channel that moved away from this link and
 	// came back is subscribed again after.
 	for _, step := range []struct {
@@ -417,7 +464,7 @@ func (s *subscriptions) send(p linkPlan) error {
 }
 
 // failure pushes addr's backoff on and returns how long it holds.
-func (s *subscriptions) failure(addr string, err error) time.Duration {
+func (s *Subscriptions) failure(addr string, err error) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastErr = err
@@ -430,8 +477,8 @@ func (s *subscriptions) failure(addr string, err error) time.Duration {
 }
 
 // serve dials a link, then reads it until it breaks.
-func (s *subscriptions) serve(l *link) {
-	conn, err := s.c.dialSub(l.addr)
+func (s *Subscriptions) serve(l *link) {
+	conn, err := s.c.Dial(l.addr, s.linkTimeout())
 	if err != nil {
 		s.lost(l, err, false)
 		return
@@ -449,9 +496,9 @@ func (s *subscriptions) serve(l *link) {
 	// link is checked by pings sent every HealthCheckInterval: silence for
 	// three of them means the server is gone (or hung: a SIGSTOPped Redis
 	// keeps its sockets open and answers nothing).
-	defer redisping.Every(conn, &l.wmu, s.c.opts.HealthCheckInterval)()
+	defer redisping.Every(conn, &l.wmu, s.c.HealthCheckInterval)()
 	for {
-		reply, err := redis.ReceiveWithTimeout(conn, s.c.linkTimeout())
+		reply, err := redis.ReceiveWithTimeout(conn, s.linkTimeout())
 		if err != nil {
 			var rerr redis.Error
 			if errors.As(err, &rerr) {
@@ -470,7 +517,7 @@ func (s *subscriptions) serve(l *link) {
 
 // receive handles one reply of a link. Replies are read raw: redigo's
 // PubSubConn does not know sharded messages.
-func (s *subscriptions) receive(l *link, reply any) {
+func (s *Subscriptions) receive(l *link, reply any) {
 	v, _ := redis.Values(reply, nil)
 	if len(v) == 0 {
 		return
@@ -480,12 +527,12 @@ func (s *subscriptions) receive(l *link, reply any) {
 	case (kind == "message" || kind == "smessage") && len(v) == 3:
 		ch, _ := redis.String(v[1], nil)
 		data, _ := redis.Bytes(v[2], nil)
-		s.c.dispatch(ch, "", data)
+		s.c.Dispatch(ch, "", data)
 	case kind == "pmessage" && len(v) == 4:
 		pattern, _ := redis.String(v[1], nil)
 		ch, _ := redis.String(v[2], nil)
 		data, _ := redis.Bytes(v[3], nil)
-		s.c.dispatch(ch, pattern, data)
+		s.c.Dispatch(ch, pattern, data)
 	case len(v) == 3 && strings.HasSuffix(kind, "subscribe"):
 		name, _ := redis.String(v[1], nil)
 		s.confirm(l, kind, name)
@@ -493,13 +540,13 @@ func (s *subscriptions) receive(l *link, reply any) {
 }
 
 // confirm records a (un)subscription the server acknowledged.
-func (s *subscriptions) confirm(l *link, kind, name string) {
+func (s *Subscriptions) confirm(l *link, kind, name string) {
 	s.mu.Lock()
 	moved := false
 	switch kind {
 	case "subscribe", "ssubscribe":
 		l.confirmed[name] = true
-		if name != healthChannel {
+		if name != HealthChannel {
 			s.known[name] = true
 		}
 	case "psubscribe":
@@ -527,16 +574,16 @@ func (s *subscriptions) confirm(l *link, kind, name string) {
 	}
 	s.mu.Unlock()
 	if becameUp && downSince.IsZero() {
-		s.c.log.Info("redis adapter: subscribed", "url", redactURL(s.c.opts.URL), "sharded", s.c.opts.Sharded)
+		s.c.Log.Info(s.c.Name+": subscribed", "url", RedactURL(s.c.URL), "sharded", s.c.Sharded)
 	} else if becameUp {
-		s.c.log.Warn("redis adapter: subscribed again; what other nodes published meanwhile was lost to this node",
-			"url", redactURL(s.c.opts.URL), "down_for", time.Since(downSince).Round(time.Millisecond),
-			"subscription_losses_total", s.c.st.subscriptionLosses.Load())
+		s.c.Log.Warn(s.c.Name+": subscribed again; what other nodes published meanwhile was lost to this node",
+			"url", RedactURL(s.c.URL), "down_for", time.Since(downSince).Round(time.Millisecond),
+			"subscription_losses_total", s.c.Counters.SubscriptionLosses.Load())
 	}
 	if moved {
-		s.c.log.Info("redis adapter: channel moved to another shard", "channel", name)
-		if s.c.cl != nil {
-			s.c.cl.markStale()
+		s.c.Log.Info(s.c.Name+": channel moved to another shard", "channel", name)
+		if s.c.Cluster != nil {
+			s.c.Cluster.MarkStale()
 		}
 		s.poke()
 	}
@@ -545,9 +592,9 @@ func (s *subscriptions) confirm(l *link, kind, name string) {
 // refused handles an error answer on a link: MOVED for a channel of a slot
 // another shard serves, CLUSTERDOWN while a failover runs. The channels not
 // yet confirmed are asked again after a fresh slot map and the backoff.
-func (s *subscriptions) refused(l *link, rerr redis.Error) {
-	if _, _, ok := redirection(rerr); ok {
-		s.c.st.redirects.Add(1)
+func (s *Subscriptions) refused(l *link, rerr redis.Error) {
+	if _, _, ok := Redirection(rerr); ok {
+		s.c.Counters.Redirects.Add(1)
 	}
 	s.mu.Lock()
 	for ch := range l.sent {
@@ -561,16 +608,16 @@ func (s *subscriptions) refused(l *link, rerr redis.Error) {
 		}
 	}
 	s.mu.Unlock()
-	s.c.log.Debug("redis adapter: a subscription was refused", "addr", l.addr, "err", rerr)
-	if s.c.cl != nil {
-		s.c.cl.markStale()
+	s.c.Log.Debug(s.c.Name+": a subscription was refused", "addr", l.addr, "err", rerr)
+	if s.c.Cluster != nil {
+		s.c.Cluster.MarkStale()
 	}
 	s.failure(l.addr, rerr)
 	s.poke()
 }
 
 // lost handles a link that could not connect or broke.
-func (s *subscriptions) lost(l *link, err error, wasUp bool) {
+func (s *Subscriptions) lost(l *link, err error, wasUp bool) {
 	s.mu.Lock()
 	if s.links[l.addr] == l {
 		delete(s.links, l.addr)
@@ -589,15 +636,15 @@ func (s *subscriptions) lost(l *link, err error, wasUp bool) {
 	s.mu.Unlock()
 	d := s.failure(l.addr, err)
 	if wasUp {
-		s.c.st.subscriptionLosses.Add(1)
+		s.c.Counters.SubscriptionLosses.Add(1)
 	}
 	if warn {
-		s.c.log.Warn("redis adapter: subscription lost; retrying", "addr", l.addr, "err", err, "in", d)
+		s.c.Log.Warn(s.c.Name+": subscription lost; retrying", "addr", l.addr, "err", err, "in", d)
 	} else {
-		s.c.log.Debug("redis adapter: subscription still down; retrying", "addr", l.addr, "err", err, "in", d)
+		s.c.Log.Debug(s.c.Name+": subscription still down; retrying", "addr", l.addr, "err", err, "in", d)
 	}
-	if s.c.cl != nil {
-		s.c.cl.failed(l.addr)
+	if s.c.Cluster != nil {
+		s.c.Cluster.Failed(l.addr)
 	}
 	s.poke()
 }

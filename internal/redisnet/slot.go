@@ -1,12 +1,12 @@
-package redis
+package redisnet
 
-// numSlots is the number of hash slots of a Redis Cluster.
-const numSlots = 16384
+// NumSlots is the number of hash slots of a Redis Cluster.
+const NumSlots = 16384
 
-// keySlot is the hash slot of a key or a shard channel, as Redis Cluster
+// KeySlot is the hash slot of a key or a shard channel, as Redis Cluster
 // computes it: CRC16 (XMODEM) of the key, or of its hash tag (the part
 // between the first '{' and the next '}', when not empty), modulo 16384.
-func keySlot(key string) int {
+func KeySlot(key string) int {
 	for i := 0; i < len(key); i++ {
 		if key[i] != '{' {
 			continue
@@ -16,12 +16,12 @@ func keySlot(key string) int {
 				if j > i+1 {
 					key = key[i+1 : j]
 				}
-				return int(crc16(key)) % numSlots
+				return int(crc16(key)) % NumSlots
 			}
 		}
 		break
 	}
-	return int(crc16(key)) % numSlots
+	return int(crc16(key)) % NumSlots
 }
 
 // crc16 is CRC-16/XMODEM (polynomial 0x1021, initial 0), Redis Cluster's,

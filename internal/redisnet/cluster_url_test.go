@@ -1,6 +1,9 @@
-package redis
+package redisnet
 
 import (
+	"time"
+
+	"github.com/gomodule/redigo/redis"
 	"slices"
 	"testing"
 )
@@ -17,7 +20,7 @@ func TestClusterURL(t *testing.T) {
 		{"redis-cluster://alice:secret@h1:1", []string{"h1:1"}, "alice", "secret"},
 		{"redis-cluster://[::1]:7000, h2:2", []string{"[::1]:7000", "h2:2"}, "", ""},
 	} {
-		cl, err := newCluster(nil, tc.url)
+		cl, err := NewCluster(tc.url, "test", time.Second, nil)
 		if err != nil {
 			t.Errorf("%s: %v", tc.url, err)
 			continue
@@ -27,12 +30,9 @@ func TestClusterURL(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"redis-cluster://", "redis-cluster://h1", "redis-cluster://h1:1/2", "redis-cluster://h1:1,nohost"} {
-		if _, err := newCluster(nil, bad); err == nil {
+		if _, err := NewCluster(bad, "test", time.Second, nil); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
-	}
-	if _, err := NewClient(Options{URL: "cluster://h1:1"}); err == nil {
-		t.Error("an unknown scheme accepted")
 	}
 }
 
@@ -42,12 +42,12 @@ func TestRedirection(t *testing.T) {
 		addr      string
 		ask, isOK bool
 	}{
-		{redisError("MOVED 3999 127.0.0.1:6381"), "127.0.0.1:6381", false, true},
-		{redisError("ASK 3999 127.0.0.1:6381"), "127.0.0.1:6381", true, true},
-		{redisError("CLUSTERDOWN The cluster is down"), "", false, false},
+		{redis.Error("MOVED 3999 127.0.0.1:6381"), "127.0.0.1:6381", false, true},
+		{redis.Error("ASK 3999 127.0.0.1:6381"), "127.0.0.1:6381", true, true},
+		{redis.Error("CLUSTERDOWN The cluster is down"), "", false, false},
 		{nil, "", false, false},
 	} {
-		addr, ask, ok := redirection(tc.err)
+		addr, ask, ok := Redirection(tc.err)
 		if addr != tc.addr || ask != tc.ask || ok != tc.isOK {
 			t.Errorf("%v: %q %v %v", tc.err, addr, ask, ok)
 		}

@@ -1,4 +1,4 @@
-package redis
+package redisnet
 
 import "testing"
 
@@ -21,8 +21,8 @@ func TestKeySlot(t *testing.T) {
 		{"foo{bar}{zap}", 5061},
 		{"socket.io#/#", 13868},
 	} {
-		if got := keySlot(tc.key); got != tc.slot {
-			t.Errorf("keySlot(%q) = %d, want %d", tc.key, got, tc.slot)
+		if got := KeySlot(tc.key); got != tc.slot {
+			t.Errorf("KeySlot(%q) = %d, want %d", tc.key, got, tc.slot)
 		}
 	}
 }
@@ -32,7 +32,7 @@ func FuzzKeySlot(f *testing.F) {
 	f.Add("{")
 	f.Add("a{b}")
 	f.Fuzz(func(t *testing.T, key string) {
-		if s := keySlot(key); s < 0 || s >= numSlots {
+		if s := KeySlot(key); s < 0 || s >= NumSlots {
 			t.Fatalf("slot %d", s)
 		}
 	})
@@ -40,6 +40,6 @@ func FuzzKeySlot(f *testing.F) {
 
 func BenchmarkKeySlot(b *testing.B) {
 	for b.Loop() {
-		keySlot("socket.io#/chat#some-room-name#")
+		KeySlot("socket.io#/chat#some-room-name#")
 	}
 }
