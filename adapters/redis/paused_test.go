@@ -55,7 +55,26 @@ func TestRedisPaused(t *testing.T) {
 	rs.Resume()
 	a.waitReady(t)
 	b.waitReady(t)
-	_ = a.srv.Emit("after")
+	// Ready means this node's links answer; the subscription on the other
+	// node may still be re-established a moment later, so a publish can be
+	// lost in between (and is counted). Send again until one crosses, within
+	// a bound, rather than wait forever on a single one.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_ = a.srv.Emit("after")
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	deadline := time.AfterFunc(10*time.Second, func() { t.Error("no broadcast crossed within 10s of Redis answering again") })
+	defer deadline.Stop()
 	for {
 		if got := cb.Poll(); slices.Contains(got, `42["after"]`) {
 			break
