@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,11 +189,13 @@ func (b *bench) conns(ctx context.Context, name string) *Result {
 	r := &Result{Scenario: name}
 	before := b.read()
 	var ticks atomic.Int64
+	perClient := make([]atomic.Int32, b.o.N) // each client's timestamps
 	start := time.Now()
-	clients := b.ramp(ctx, name+": connecting", b.o.N, func(int) func([]byte) {
+	clients := b.ramp(ctx, name+": connecting", b.o.N, func(i int) func([]byte) {
 		return func(p []byte) {
 			if bytes.HasPrefix(p, timestampEvent) {
 				ticks.Add(1)
+				perClient[i].Add(1)
 			}
 		}
 	})
@@ -200,11 +203,34 @@ func (b *bench) conns(ctx context.Context, name string) *Result {
 	mid := b.read()
 	p := newProgress(b.o.Progress, name+": holding", 0)
 	t0 := ticks.Load()
+	seen0 := make([]int32, len(perClient))
+	for i := range perClient {
+		seen0[i] = perClient[i].Load()
+	}
 	select {
 	case <-time.After(b.o.Hold):
 	case <-ctx.Done():
 	}
 	t1 := ticks.Load()
+	// Ticks flowing means to every client, not only in total: the fewest
+	// and most timestamps one client received while held, and how many
+	// received none.
+	minT, maxT, without := int32(math.MaxInt32), int32(0), 0
+	for i, c := range clients {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Done():
+			continue
+		default:
+		}
+		d := perClient[i].Load() - seen0[i]
+		minT, maxT = min(minT, d), max(maxT, d)
+		if d == 0 {
+			without++
+		}
+	}
 	p.Stop()
 	after := b.read()
 	held := alive(clients)
@@ -213,6 +239,11 @@ func (b *bench) conns(ctx context.Context, name string) *Result {
 	r.add("ramp_s", rampTime.Seconds(), "s")
 	r.add("connect_rate", float64(b.o.N)/rampTime.Seconds(), "/s")
 	r.add("ticks_per_s", float64(t1-t0)/b.o.Hold.Seconds(), "/s")
+	if maxT > 0 || without > 0 {
+		r.add("ticks_per_client_min", minT, "")
+		r.add("ticks_per_client_max", maxT, "")
+		r.add("clients_without_ticks", without, "")
+	}
 	if before.ok && after.ok && held > 0 {
 		r.add("rss_before_mib", float64(before.rss)/(1<<20), "MiB")
 		r.add("rss_after_mib", float64(after.rss)/(1<<20), "MiB")
