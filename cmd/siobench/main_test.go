@@ -312,3 +312,20 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestMarks: with -marks, each scenario tells on a line of its own when
+// its measured phase begins, after its ramp.
+func TestMarks(t *testing.T) {
+	url := startSiogo(t)
+	var stdout, stderr bytes.Buffer
+	names := []string{"conns", "echo", "fanout", "handshakes", "wsecho"}
+	args := append([]string{"-url", url, "-marks", "-json"}, append(small, names...)...)
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, n := range names {
+		if !strings.Contains(stderr.String(), "\nsiobench: measuring "+n+"\n") {
+			t.Errorf("no mark for %s in:\n%s", n, stderr.String())
+		}
+	}
+}

@@ -28,6 +28,7 @@ type options struct {
 	PID       int           // the server's process, for /proc; 0: none
 	Progress  io.Writer     // where the bars go; nil: none
 	ErrorsOut io.Writer     // where the first errors are told
+	Marks     io.Writer     // where "siobench: measuring SCENARIO" goes as a measured phase begins; nil: nowhere
 }
 
 // field is one figure of a result.
@@ -76,6 +77,14 @@ func (b *bench) fail(err error) {
 	if b.errTold < 3 && b.o.ErrorsOut != nil {
 		b.errTold++
 		fmt.Fprintf(b.o.ErrorsOut, "siobench: %v\n", err)
+	}
+}
+
+// mark tells, on o.Marks, that the measured phase of a scenario begins
+// (the hold, the loop, the broadcasts), for a profiler to follow.
+func (b *bench) mark(scenario string) {
+	if b.o.Marks != nil {
+		fmt.Fprintf(b.o.Marks, "\nsiobench: measuring %s\n", scenario)
 	}
 }
 
@@ -201,6 +210,7 @@ func (b *bench) conns(ctx context.Context, name string) *Result {
 	})
 	rampTime := time.Since(start)
 	mid := b.read()
+	b.mark(name)
 	p := newProgress(b.o.Progress, name+": holding", 0)
 	t0 := ticks.Load()
 	seen0 := make([]int32, len(perClient))
@@ -265,6 +275,7 @@ func (b *bench) echo(ctx context.Context) *Result {
 	var acks atomic.Int64
 	p := newProgress(b.o.Progress, "echo: acks", 0)
 	before := b.read()
+	b.mark("echo")
 	start := time.Now()
 	end := start.Add(b.o.Duration)
 	lctx, cancel := context.WithDeadline(ctx, end.Add(b.d.Timeout))
@@ -361,6 +372,7 @@ func (b *bench) fanout(ctx context.Context) *Result {
 	dp = newProgress(b.o.Progress, "fanout: deliveries", expected)
 	dpMu.Unlock()
 	before := b.read()
+	b.mark("fanout")
 	start := time.Now()
 	for i := 0; i < b.o.K; i++ {
 		if d := time.Until(start.Add(time.Duration(float64(i) / b.o.BPS * float64(time.Second)))); d > 0 {
@@ -401,6 +413,7 @@ func (b *bench) cycles(ctx context.Context, name string, emit bool) *Result {
 	var done atomic.Int64
 	p := newProgress(b.o.Progress, name, 0)
 	before := b.read()
+	b.mark(name)
 	start := time.Now()
 	end := start.Add(b.o.Duration)
 	var wg sync.WaitGroup
@@ -476,6 +489,7 @@ func (b *bench) wsecho(ctx context.Context) *Result {
 	var echoes atomic.Int64
 	p = newProgress(b.o.Progress, "wsecho: echoes", 0)
 	before := b.read()
+	b.mark("wsecho")
 	start := time.Now()
 	end := start.Add(b.o.Duration)
 	var wg sync.WaitGroup
