@@ -44,6 +44,20 @@ func TestReport(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
 	}
+	// With the profiles saved, each missed target links the one that says why.
+	rep.Profiles = "profiles"
+	rep.Runs["siogo"]["conns"][1]["memory_per_conn_kb"] = 9.0
+	rep.Runs["siogo"]["conns"][2]["memory_per_conn_kb"] = 8.0
+	md2 := rep.markdown()
+	for _, want := range []string{
+		"(3.00 / 9.00 / 8.00) | **16.0** KB (16.0 / 15.0 / 17.0) | 0.50 | ≤ 4 KB | **no**: [conns-heap](profiles/conns-heap.txt) |",
+		"| ≤ 1.5 | **no**: [echo-cpu](profiles/echo-cpu.txt), [wsecho-cpu](profiles/wsecho-cpu.txt) |",
+		"| ≤ 0.25 × Node | yes |",
+	} {
+		if !strings.Contains(md2, want) {
+			t.Errorf("table lacks %q:\n%s", want, md2)
+		}
+	}
 	dir := t.TempDir()
 	readme := filepath.Join(dir, "README.md")
 	if err := os.WriteFile(readme, []byte("# Benchmarks\n"), 0o644); err != nil {

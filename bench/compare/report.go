@@ -21,6 +21,8 @@ import (
 // beside the README, so that -from redraws the table and the figures.
 type report struct {
 	Date     time.Time                      `json:"date"`
+	Took     string                         `json:"took,omitempty"`
+	Profiles string                         `json:"profiles,omitempty"` // siogo's profiles, relative to the README
 	CPU      string                         `json:"cpu"`
 	Load     string                         `json:"load"`
 	Command  string                         `json:"command"`
@@ -36,6 +38,29 @@ type figure struct {
 	// target: "abs" (siogo at most max), "ratio" (siogo / Node at most max), or none.
 	target string
 	max    float64
+}
+
+// profileOf is the profile that says where a figure's resource goes:
+// memory in the heap, the rest in the CPU.
+func (f figure) profileOf() string {
+	if f.unit == "KB" {
+		return f.scenario + "-heap"
+	}
+	return f.scenario + "-cpu"
+}
+
+// missed is the "met" cell of a missed target: the profiles that say why,
+// when the run saved them.
+func (rep *report) missed(profiles ...string) string {
+	s := yesNo(false)
+	if rep.Profiles == "" {
+		return s
+	}
+	var links []string
+	for _, p := range profiles {
+		links = append(links, fmt.Sprintf("[%s](%s/%s.txt)", p, rep.Profiles, p))
+	}
+	return s + ": " + strings.Join(links, ", ")
 }
 
 var figures = []figure{
@@ -134,7 +159,11 @@ func (rep *report) scaleLine() string {
 
 func (rep *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run on %s UTC, %s, load average %s; %s.\n", rep.Date.Format("2006-01-02 15:04"), rep.CPU, rep.Load, rep.Versions)
+	took := ""
+	if rep.Took != "" {
+		took = ", took " + rep.Took
+	}
+	fmt.Fprintf(&b, "Run on %s UTC%s, %s, load average %s; %s.\n", rep.Date.Format("2006-01-02 15:04"), took, rep.CPU, rep.Load, rep.Versions)
 	if rep.Scale != "full" {
 		fmt.Fprintf(&b, "\n**A %s run, not the issue's 10,000 clients**: %s.\n", rep.Scale, rep.scaleLine())
 	} else {
@@ -155,12 +184,18 @@ func (rep *report) markdown() string {
 			switch f.target {
 			case "ratio":
 				target = fmt.Sprintf("≤ %.2g × Node", f.max)
-				met = yesNo(r <= f.max)
+				met = yesNo(true)
+				if r > f.max {
+					met = rep.missed(f.profileOf())
+				}
 			}
 		}
 		if f.target == "abs" && len(sv) > 0 {
 			target = fmt.Sprintf("≤ %g %s", f.max, f.unit)
-			met = yesNo(median(sv) <= f.max)
+			met = yesNo(true)
+			if median(sv) > f.max {
+				met = rep.missed(f.profileOf())
+			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", f.label, cell(sv, f.unit), cell(nv, f.unit), ratio, target, met)
 	}
@@ -173,7 +208,14 @@ func (rep *report) markdown() string {
 		if len(ne) > 0 && len(nw) > 0 && median(nw) > 0 {
 			nr = fmt.Sprintf("%.2f", median(ne)/median(nw))
 		}
-		fmt.Fprintf(&b, "| server CPU per Socket.IO echo with ack over per plain WebSocket echo, same server | %.2f | %s | - | ≤ 1.5 | %s |\n", r, nr, yesNo(r <= 1.5))
+		met := yesNo(true)
+		if r > 1.5 {
+			met = rep.missed("echo-cpu", "wsecho-cpu")
+		}
+		fmt.Fprintf(&b, "| server CPU per Socket.IO echo with ack over per plain WebSocket echo, same server | %.2f | %s | - | ≤ 1.5 | %s |\n", r, nr, met)
+	}
+	if rep.Profiles != "" {
+		fmt.Fprintf(&b, "\nEach missed target links the top of siogo's profile under its scenario, taken in the first round from the start of the measured phase (after the ramp; `-profile-seconds` of CPU, then the heap after a collection); the profiles themselves are beside them (`go tool pprof -top siogo %s/echo-cpu.pprof`, with siogo built from the same commit).\n", rep.Profiles)
 	}
 	b.WriteString("\n![latency distributions](compare-latency.png)\n\n![memory per connection](compare-memory.png)\n")
 	return b.String()
