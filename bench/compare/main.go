@@ -311,31 +311,23 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 	b := exec.CommandContext(ctx, filepath.Join(bin, "siobench"), sargs...)
 	var out bytes.Buffer
 	b.Stdout = &out
-	stderr, err := b.StderrPipe()
-	if err != nil {
-		return nil, err
+	// siobench's progress goes on to ours as it comes; its mark starts
+	// the profile.
+	var watch *markWatcher
+	b.Stderr = os.Stderr
+	if debugAddr != "" {
+		watch = &markWatcher{mark: []byte("\nsiobench: measuring " + scenario + "\n"), start: func() <-chan struct{} {
+			return profile(debugAddr, filepath.Join(bin, "siogo"), filepath.Join(profileDir, scenario))
+		}}
+		b.Stderr = io.MultiWriter(os.Stderr, watch)
 	}
-	if err := b.Start(); err != nil {
-		return nil, err
-	}
-	// siobench's progress goes on to ours; its mark starts the profile.
-	profiled := make(chan (<-chan struct{}), 1)
-	go func() {
-		var done <-chan struct{}
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(os.Stderr, line)
-			if done == nil && debugAddr != "" && strings.TrimSpace(line) == "siobench: measuring "+scenario {
-				done = profile(debugAddr, filepath.Join(bin, "siogo"), filepath.Join(profileDir, scenario))
-			}
+	werr := b.Run()
+	if watch != nil {
+		if done := watch.done; done != nil {
+			<-done
+		} else {
+			log.Printf("siobench gave no mark of %s's measured phase: no profile", scenario)
 		}
-		_, _ = io.Copy(os.Stderr, stderr)
-		profiled <- done
-	}()
-	werr := b.Wait()
-	if done := <-profiled; done != nil {
-		<-done
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("siobench %v: no result after %v (-run-timeout)", sargs, runTimeout)
@@ -351,6 +343,30 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 		return nil, fmt.Errorf("the server died: %s", serr.String())
 	}
 	return res, nil
+}
+
+// markWatcher calls start once when mark goes by in what is written to it
+// (exec's copy of siobench's stderr: one goroutine writes).
+type markWatcher struct {
+	mark  []byte
+	start func() <-chan struct{}
+	tail  []byte
+	done  <-chan struct{}
+}
+
+func (w *markWatcher) Write(p []byte) (int, error) {
+	if w.done != nil {
+		return len(p), nil
+	}
+	w.tail = append(w.tail, p...)
+	if bytes.Contains(w.tail, w.mark) {
+		w.done, w.tail = w.start(), nil
+		return len(p), nil
+	}
+	if keep := len(w.mark) - 1; len(w.tail) > keep {
+		w.tail = append(w.tail[:0], w.tail[len(w.tail)-keep:]...)
+	}
+	return len(p), nil
 }
 
 func stop(cmd *exec.Cmd) {

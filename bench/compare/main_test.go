@@ -81,3 +81,23 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkWatcher: the mark is found across writes, among progress bars,
+// and starts the profile once.
+func TestMarkWatcher(t *testing.T) {
+	started := 0
+	w := &markWatcher{mark: []byte("\nsiobench: measuring echo\n"), start: func() <-chan struct{} {
+		started++
+		return make(chan struct{})
+	}}
+	for _, chunk := range []string{"echo: connecting [===] 1/1\r", "\nsiobench: meas", "uring echo", "\n", "echo: acks 12\r", "\nsiobench: measuring echo\n"} {
+		if n, err := w.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if started != 1 || w.done == nil {
+		t.Errorf("started %d times", started)
+	}
+	w2 := &markWatcher{mark: []byte("\nsiobench: measuring echo\n"), start: func() <-chan struct{} { t.Error("started"); return nil }}
+	_, _ = w2.Write([]byte("\nsiobench: measuring echoes\n"))
+}
