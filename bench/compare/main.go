@@ -304,7 +304,11 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 		return nil, fmt.Errorf("%v: %s", err, serr.String())
 	}
 	time.Sleep(time.Second) // let it settle before the first reading
-	sargs := append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(cmd.Process.Pid), "--json", "--marks"}, args...)
+	// A handshake may wait 30 s (siobench's default is 10 s): Node's
+	// server, on one core, ramps 10,000 clients at a few hundred a second
+	// on a busy machine, and its long-polling sessions slower still, so
+	// some of the 256 handshakes in flight waited longer than 10 s.
+	sargs := append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(cmd.Process.Pid), "--json", "--marks", "--timeout", "30s"}, args...)
 	sargs = append(sargs, scenario)
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()

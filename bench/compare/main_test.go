@@ -58,6 +58,11 @@ func TestReport(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, md2)
 		}
 	}
+	rep.Runs["node"]["conns"][0]["connections"] = 997.0
+	rep.Runs["node"]["conns"][0]["connect_errors"] = 3.0
+	if md3 := rep.markdown(); !strings.Contains(md3, "Not clean: Node `conns` round 1: 3 connect errors, 997 of 1,000 held.") {
+		t.Errorf("troubles not told:\n%s", md3)
+	}
 	dir := t.TempDir()
 	readme := filepath.Join(dir, "README.md")
 	if err := os.WriteFile(readme, []byte("# Benchmarks\n"), 0o644); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -170,7 +171,11 @@ func (rep *report) markdown() string {
 		fmt.Fprintf(&b, "\nScale: %s.\n", rep.scaleLine())
 	}
 	fmt.Fprintf(&b, "\n```\n%s\n```\n\n", rep.Command)
-	fmt.Fprintf(&b, "Medians of %d rounds (each round's figures in brackets, in order); each server started afresh for each scenario, the two alternating. CPU and memory are the server's own, from /proc for its pid.\n\n", rep.Rounds)
+	rounds := fmt.Sprintf("%d rounds", rep.Rounds)
+	if rep.Rounds == 1 {
+		rounds = "1 round"
+	}
+	fmt.Fprintf(&b, "Medians of %s (each round's figures in brackets, in order); each server started afresh for each scenario, the two alternating. CPU and memory are the server's own, from /proc for its pid.\n\n", rounds)
 	b.WriteString("| figure | siogo | Node | siogo / Node | target | met |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, f := range figures {
 		sv, nv := rep.values("siogo", f), rep.values("node", f)
@@ -213,6 +218,9 @@ func (rep *report) markdown() string {
 			met = rep.missed("echo-cpu", "wsecho-cpu")
 		}
 		fmt.Fprintf(&b, "| server CPU per Socket.IO echo with ack over per plain WebSocket echo, same server | %.2f | %s | - | ≤ 1.5 | %s |\n", r, nr, met)
+	}
+	if notes := rep.troubles(); len(notes) > 0 {
+		b.WriteString("\nNot clean: " + strings.Join(notes, "; ") + ".\n")
 	}
 	if rep.Profiles != "" {
 		fmt.Fprintf(&b, "\nEach missed target links the top of siogo's profile under its scenario, taken in the first round from the start of the measured phase (after the ramp; `-profile-seconds` of CPU, then the heap after a collection); the profiles themselves are beside them (`go tool pprof -top siogo %s/echo-cpu.pprof`, with siogo built from the same commit).\n", rep.Profiles)
@@ -358,4 +366,43 @@ func writePNG(img *vgimg.Canvas, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// troubles tells each run that had errors, lost deliveries, or held fewer
+// clients than asked, so that the table's figures are read with them.
+func (rep *report) troubles() []string {
+	var out []string
+	for _, srv := range []string{"siogo", "node"} {
+		for _, sc := range scenarios {
+			for i, r := range rep.Runs[srv][sc] {
+				var parts []string
+				for _, k := range []string{"connect_errors", "errors", "lost"} {
+					if v, ok := r.num(k); ok && v > 0 {
+						parts = append(parts, fmt.Sprintf("%s %s", groupThousands(fmt.Sprintf("%.0f", v)), strings.ReplaceAll(k, "_", " ")))
+					}
+				}
+				if want := askedN(rep.Scale, sc); want > 0 && (sc == "conns" || sc == "polling") {
+					if v, ok := r.num("connections"); ok && v < float64(want) {
+						parts = append(parts, fmt.Sprintf("%s of %s held", groupThousands(fmt.Sprintf("%.0f", v)), groupThousands(strconv.Itoa(want))))
+					}
+				}
+				if len(parts) > 0 {
+					out = append(out, fmt.Sprintf("%s `%s` round %d: %s", map[string]string{"siogo": "siogo", "node": "Node"}[srv], sc, i+1, strings.Join(parts, ", ")))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// askedN is the -n a scale's preset gives a scenario, or 0.
+func askedN(scale, scenario string) int {
+	args := scales[scale][scenario]
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-n" {
+			n, _ := strconv.Atoi(args[i+1])
+			return n
+		}
+	}
+	return 0
 }
