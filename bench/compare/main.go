@@ -83,8 +83,10 @@ func main() {
 		log.Fatalf("-scale %q: want full or quick", *scale)
 	}
 	runTimeout = *timeout
-	if err := raiseFileLimit(filesNeeded(preset)); err != nil {
-		log.Fatal(err)
+	if *from == "" {
+		if err := raiseFileLimit(filesNeeded(preset)); err != nil {
+			log.Fatal(err)
+		}
 	}
 	rootDir, err := filepath.Abs(*root)
 	if err != nil {
