@@ -73,7 +73,7 @@ func main() {
 	only := flag.String("scenarios", strings.Join(scenarios, ","), "scenarios to run")
 	readme := flag.String("readme", "bench/README.md", "file, under -root, whose compare section is rewritten")
 	dry := flag.Bool("no-write", false, "print the table, write nothing")
-	flag.StringVar(&profileDir, "profiles", "bench/profiles", `where to save siogo's CPU and heap profiles under each scenario (first round), and their tops as text, linked from the table's missed targets; under -root unless absolute; "" for none`)
+	flag.StringVar(&profileDir, "profiles", "bench/profiles", `where to save siogo's CPU and heap profiles under each scenario (first round), and their tops as text, linked from the table's missed targets; under -root unless absolute; "" for none (none by default with -no-write)`)
 	flag.DurationVar(&profileFor, "profile-seconds", 3*time.Second, "how long each CPU profile runs, from the start of the scenario's measured phase (after its ramp); the heap is taken at its end")
 	timeout := flag.Duration("run-timeout", 5*time.Minute, "longest one scenario may run against one server before the run is abandoned")
 	from := flag.String("from", "", "redraw the table and the figures from a saved compare-results.json instead of measuring")
