@@ -184,10 +184,28 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 		}
 	}
 	load1 := loadAvg()
-	return report{
+	rep := report{
 		Date: start, Took: time.Since(start).Round(time.Second).String(), CPU: cpuModel(), Load: load0 + " at the start, " + load1 + " at the end",
 		Command: commandLine(), Rounds: rounds, Scale: scale, Runs: runs,
 		Versions: versions(rootDir, nodeDir),
+	}
+	if profileDir != "" {
+		writeProfilesReadme(profileDir, &rep, only)
+	}
+	return rep
+}
+
+// writeProfilesReadme says, beside the profiles, which run took them.
+func writeProfilesReadme(dir string, rep *report, only []string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# siogo's profiles under each scenario\n\n")
+	fmt.Fprintf(&b, "Taken by `bench/compare` in the first round of the run of %s UTC (%s scale; %s; %s, load average %s), each from the start of the scenario's measured phase: %s of CPU, then the heap after a collection. `SCENARIO-cpu.txt` and `-heap.txt` are their tops, by own and by cumulative cost; read the profiles themselves with `go tool pprof -top siogo SCENARIO-cpu.pprof`, siogo built from the same commit.\n\n",
+		rep.Date.Format("2006-01-02 15:04"), rep.Scale, rep.Versions, rep.CPU, rep.Load, profileFor)
+	for _, sc := range only {
+		fmt.Fprintf(&b, "- `%s`: [CPU](%s-cpu.txt), [heap](%s-heap.txt)\n", sc, sc, sc)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644); err != nil {
+		log.Printf("profiles: %v", err)
 	}
 }
 

@@ -106,3 +106,19 @@ func TestMarkWatcher(t *testing.T) {
 	w2 := &markWatcher{mark: []byte("\nsiobench: measuring echo\n"), start: func() <-chan struct{} { t.Error("started"); return nil }}
 	_, _ = w2.Write([]byte("\nsiobench: measuring echoes\n"))
 }
+
+func TestProfilesReadme(t *testing.T) {
+	dir := t.TempDir()
+	profileFor = 3 * time.Second
+	rep := report{Date: time.Date(2026, 12, 1, 23, 24, 0, 0, time.UTC), Scale: "full", Versions: "siogo abc", CPU: "2 × test", Load: "1 1 1"}
+	writeProfilesReadme(dir, &rep, []string{"conns", "echo"})
+	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"run of 2026-12-01 23:24 UTC (full scale; siogo abc;", "3s of CPU", "- `echo`: [CPU](echo-cpu.txt), [heap](echo-heap.txt)\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("profiles README lacks %q:\n%s", want, b)
+		}
+	}
+}
