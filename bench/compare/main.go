@@ -15,6 +15,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -72,18 +73,30 @@ func main() {
 	only := flag.String("scenarios", strings.Join(scenarios, ","), "scenarios to run")
 	readme := flag.String("readme", "bench/README.md", "file, under -root, whose compare section is rewritten")
 	dry := flag.Bool("no-write", false, "print the table, write nothing")
-	flag.StringVar(&profileDir, "profiles", "", "if set, save a CPU and a heap profile of siogo under each scenario (first round) in this directory")
-	flag.DurationVar(&profileFor, "profile-seconds", 3*time.Second, "how long each CPU profile runs, from the start of the scenario; the heap is taken at its end")
+	flag.StringVar(&profileDir, "profiles", "bench/profiles", `where to save siogo's CPU and heap profiles under each scenario (first round), and their tops as text, linked from the table's missed targets; under -root unless absolute; "" for none (none by default with -no-write)`)
+	flag.DurationVar(&profileFor, "profile-seconds", 3*time.Second, "how long each CPU profile runs, from the start of the scenario's measured phase (after its ramp); the heap is taken at its end")
+	timeout := flag.Duration("run-timeout", 5*time.Minute, "longest one scenario may run against one server before the run is abandoned")
 	from := flag.String("from", "", "redraw the table and the figures from a saved compare-results.json instead of measuring")
 	flag.Parse()
 	preset, ok := scales[*scale]
 	if !ok {
 		log.Fatalf("-scale %q: want full or quick", *scale)
 	}
-	raiseFileLimit()
+	runTimeout = *timeout
+	if *from == "" {
+		if err := raiseFileLimit(filesNeeded(preset)); err != nil {
+			log.Fatal(err)
+		}
+	}
 	rootDir, err := filepath.Abs(*root)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *dry && !flagSet("profiles") {
+		profileDir = ""
+	}
+	if profileDir != "" && !filepath.IsAbs(profileDir) {
+		profileDir = filepath.Join(rootDir, profileDir)
 	}
 	nodeDir := filepath.Join(rootDir, "test", "node")
 	if _, err := exec.LookPath("node"); err != nil {
@@ -104,12 +117,17 @@ func main() {
 	} else {
 		rep = measure(rootDir, nodeDir, *rounds, *scale, strings.Split(*only, ","), preset)
 	}
+	benchDir := filepath.Dir(filepath.Join(rootDir, *readme))
+	if *from == "" && profileDir != "" {
+		if rel, err := filepath.Rel(benchDir, profileDir); err == nil {
+			rep.Profiles = filepath.ToSlash(rel)
+		}
+	}
 	table := rep.markdown()
 	fmt.Println(table)
 	if *dry {
 		return
 	}
-	benchDir := filepath.Dir(filepath.Join(rootDir, *readme))
 	if *from == "" {
 		b, _ := json.MarshalIndent(rep, "", " ")
 		if err := os.WriteFile(filepath.Join(benchDir, "compare-results.json"), b, 0o644); err != nil {
@@ -140,6 +158,11 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 	}
 	start := time.Now().UTC()
 	load0 := loadAvg()
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+	}
 	// runs[server][scenario] is one result per round.
 	runs := map[string]map[string][]result{"siogo": {}, "node": {}}
 	for r := 0; r < rounds; r++ {
@@ -149,20 +172,40 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 				order = []string{"node", "siogo"}
 			}
 			for _, srv := range order {
-				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s\n", r+1, rounds, sc, srv)
+				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s (%s so far)\n", r+1, rounds, sc, srv, time.Since(start).Round(time.Second))
+				t0 := time.Now()
 				res, err := runOne(bin, rootDir, nodeDir, srv, sc, preset[sc], r)
 				if err != nil {
 					log.Fatalf("round %d, %s, %s: %v", r+1, sc, srv, err)
 				}
+				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s: %s\n", r+1, rounds, sc, srv, time.Since(t0).Round(time.Second))
 				runs[srv][sc] = append(runs[srv][sc], res)
 			}
 		}
 	}
 	load1 := loadAvg()
-	return report{
-		Date: start, CPU: cpuModel(), Load: load0 + " at the start, " + load1 + " at the end",
+	rep := report{
+		Date: start, Took: time.Since(start).Round(time.Second).String(), CPU: cpuModel(), Load: load0 + " at the start, " + load1 + " at the end",
 		Command: commandLine(), Rounds: rounds, Scale: scale, Runs: runs,
 		Versions: versions(rootDir, nodeDir),
+	}
+	if profileDir != "" {
+		writeProfilesReadme(profileDir, &rep, only)
+	}
+	return rep
+}
+
+// writeProfilesReadme says, beside the profiles, which run took them.
+func writeProfilesReadme(dir string, rep *report, only []string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# siogo's profiles under each scenario\n\n")
+	fmt.Fprintf(&b, "Taken by `bench/compare` in the first round of the run of %s UTC (%s scale; %s; %s, load average %s), each from the start of the scenario's measured phase: %s of CPU, then the heap after a collection. `SCENARIO-cpu.txt` and `-heap.txt` are their tops, by own and by cumulative cost; read the profiles themselves with `go tool pprof -top siogo SCENARIO-cpu.pprof`, siogo built from the same commit.\n\n",
+		rep.Date.Format("2006-01-02 15:04"), rep.Scale, rep.Versions, rep.CPU, rep.Load, profileFor)
+	for _, sc := range only {
+		fmt.Fprintf(&b, "- `%s`: [CPU](%s-cpu.txt), [heap](%s-heap.txt)\n", sc, sc, sc)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644); err != nil {
+		log.Printf("profiles: %v", err)
 	}
 }
 
@@ -170,7 +213,7 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 func commandLine() string {
 	var set []string
 	flag.Visit(func(f *flag.Flag) {
-		if f.Name != "root" && f.Name != "no-write" {
+		if f.Name != "root" && f.Name != "no-write" && f.Name != "profiles" && f.Name != "run-timeout" {
 			set = append(set, "-"+f.Name+" "+f.Value.String())
 		}
 	})
@@ -180,21 +223,30 @@ func commandLine() string {
 	return `make compare COMPARE_FLAGS="` + strings.Join(set, " ") + `"`
 }
 
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // profileDir, when set, receives siogo's profiles of the first round.
 var (
 	profileDir string
 	profileFor time.Duration
+	runTimeout time.Duration
 )
 
-// profile saves a CPU profile of the first profileFor of a scenario, then
-// the heap at that moment, from siogo's --debug-addr.
-func profile(debugAddr, prefix string) <-chan struct{} {
+// profile saves a CPU profile of the first profileFor of a scenario's
+// measured phase, then the heap at that moment, from siogo's
+// --debug-addr, each with its top as text beside it (go tool pprof -top,
+// with the binary profiled), for the table's links.
+func profile(debugAddr, bin, prefix string) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for _, p := range []struct{ url, file string }{
-			{fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, int(profileFor.Seconds())), prefix + "-cpu.pprof"},
-			{"http://" + debugAddr + "/debug/pprof/heap?gc=1", prefix + "-heap.pprof"},
+		for _, p := range []struct{ url, file, index string }{
+			{fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, max(1, int(profileFor.Seconds()))), prefix + "-cpu", "cpu"},
+			{"http://" + debugAddr + "/debug/pprof/heap?gc=1", prefix + "-heap", "inuse_space"},
 		} {
 			res, err := http.Get(p.url)
 			if err != nil {
@@ -203,12 +255,43 @@ func profile(debugAddr, prefix string) <-chan struct{} {
 			}
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
-			if err := os.WriteFile(p.file, b, 0o644); err != nil {
+			if err := os.WriteFile(p.file+".pprof", b, 0o644); err != nil {
+				log.Printf("profile: %v", err)
+				continue
+			}
+			// By own time, then by cumulative time (who calls the costs).
+			var text []byte
+			for _, order := range []string{"-flat", "-cum"} {
+				top, err := exec.Command("go", "tool", "pprof", "-top", order, "-nodecount=40", "-sample_index="+p.index, bin, p.file+".pprof").Output()
+				if err != nil {
+					log.Printf("profile: go tool pprof %s: %v", p.file, err)
+					break
+				}
+				text = append(append(text, "$ go tool pprof -top "+order+" -sample_index="+p.index+" siogo "+filepath.Base(p.file)+".pprof\n"...), top...)
+				text = append(text, '\n')
+			}
+			if err := os.WriteFile(p.file+".txt", text, 0o644); err != nil {
 				log.Printf("profile: %v", err)
 			}
 		}
 	}()
 	return done
+}
+
+// filesNeeded is the open files the largest scenario of a preset needs in
+// one process: its clients (plus fanout's sender), with room for the rest.
+func filesNeeded(preset map[string][]string) uint64 {
+	most := 0
+	for _, args := range preset {
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-n" || args[i] == "-c" || args[i] == "-p" {
+				if n, err := strconv.Atoi(args[i+1]); err == nil {
+					most = max(most, n)
+				}
+			}
+		}
+	}
+	return uint64(most) + 200
 }
 
 // runOne starts a fresh server, runs one scenario against it, stops it.
@@ -241,23 +324,40 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 		return nil, fmt.Errorf("%v: %s", err, serr.String())
 	}
 	time.Sleep(time.Second) // let it settle before the first reading
-	sargs := append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(cmd.Process.Pid), "--json"}, args...)
+	// A handshake may wait 30 s (siobench's default is 10 s): Node's
+	// server, on one core, ramps 10,000 clients at a few hundred a second
+	// on a busy machine, and its long-polling sessions slower still, so
+	// some of the 256 handshakes in flight waited longer than 10 s.
+	sargs := append([]string{"--url", "http://" + addr, "--pid", strconv.Itoa(cmd.Process.Pid), "--json", "--marks", "--timeout", "30s"}, args...)
 	sargs = append(sargs, scenario)
-	b := exec.Command(filepath.Join(bin, "siobench"), sargs...)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	b := exec.CommandContext(ctx, filepath.Join(bin, "siobench"), sargs...)
 	var out bytes.Buffer
-	b.Stdout, b.Stderr = &out, os.Stderr
-	profiled := (<-chan struct{})(nil)
+	b.Stdout = &out
+	// siobench's progress goes on to ours as it comes; its mark starts
+	// the profile.
+	var watch *markWatcher
+	b.Stderr = os.Stderr
 	if debugAddr != "" {
-		if err := os.MkdirAll(profileDir, 0o755); err != nil {
-			return nil, err
+		watch = &markWatcher{mark: []byte("\nsiobench: measuring " + scenario + "\n"), start: func() <-chan struct{} {
+			return profile(debugAddr, filepath.Join(bin, "siogo"), filepath.Join(profileDir, scenario))
+		}}
+		b.Stderr = io.MultiWriter(os.Stderr, watch)
+	}
+	werr := b.Run()
+	if watch != nil {
+		if done := watch.done; done != nil {
+			<-done
+		} else {
+			log.Printf("siobench gave no mark of %s's measured phase: no profile", scenario)
 		}
-		profiled = profile(debugAddr, filepath.Join(profileDir, scenario))
 	}
-	if err := b.Run(); err != nil {
-		return nil, fmt.Errorf("siobench %v: %v", sargs, err)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("siobench %v: no result after %v (-run-timeout)", sargs, runTimeout)
 	}
-	if profiled != nil {
-		<-profiled
+	if werr != nil {
+		return nil, fmt.Errorf("siobench %v: %v", sargs, werr)
 	}
 	var res result
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &res); err != nil {
@@ -267,6 +367,30 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 		return nil, fmt.Errorf("the server died: %s", serr.String())
 	}
 	return res, nil
+}
+
+// markWatcher calls start once when mark goes by in what is written to it
+// (exec's copy of siobench's stderr: one goroutine writes).
+type markWatcher struct {
+	mark  []byte
+	start func() <-chan struct{}
+	tail  []byte
+	done  <-chan struct{}
+}
+
+func (w *markWatcher) Write(p []byte) (int, error) {
+	if w.done != nil {
+		return len(p), nil
+	}
+	w.tail = append(w.tail, p...)
+	if bytes.Contains(w.tail, w.mark) {
+		w.done, w.tail = w.start(), nil
+		return len(p), nil
+	}
+	if keep := len(w.mark) - 1; len(w.tail) > keep {
+		w.tail = append(w.tail[:0], w.tail[len(w.tail)-keep:]...)
+	}
+	return len(p), nil
 }
 
 func stop(cmd *exec.Cmd) {
@@ -304,12 +428,24 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func raiseFileLimit() {
+// raiseFileLimit raises the soft limit of open files to the hard one (the
+// servers and siobench, started from here, inherit it), and fails if that
+// is fewer than need: each of them holds every client in one process.
+func raiseFileLimit(need uint64) error {
 	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return err
 	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			return err
+		}
+	}
+	if l.Cur < need {
+		return fmt.Errorf("this scale needs %d open files per process and the limit is %d: raise the hard limit (ulimit -Hn %d as root, LimitNOFILE= for a systemd unit, --ulimit nofile=%d for docker), or -scale quick", need, l.Cur, need, need)
+	}
+	return nil
 }
 
 func cpuModel() string {

@@ -44,6 +44,25 @@ func TestReport(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
 	}
+	// With the profiles saved, each missed target links the one that says why.
+	rep.Profiles = "profiles"
+	rep.Runs["siogo"]["conns"][1]["memory_per_conn_kb"] = 9.0
+	rep.Runs["siogo"]["conns"][2]["memory_per_conn_kb"] = 8.0
+	md2 := rep.markdown()
+	for _, want := range []string{
+		"(3.00 / 9.00 / 8.00) | **16.0** KB (16.0 / 15.0 / 17.0) | 0.50 | ≤ 4 KB | **no**: [conns-heap](profiles/conns-heap.txt) |",
+		"| ≤ 1.5 | **no**: [echo-cpu](profiles/echo-cpu.txt), [wsecho-cpu](profiles/wsecho-cpu.txt) |",
+		"| ≤ 0.25 × Node | yes |",
+	} {
+		if !strings.Contains(md2, want) {
+			t.Errorf("table lacks %q:\n%s", want, md2)
+		}
+	}
+	rep.Runs["node"]["conns"][0]["connections"] = 997.0
+	rep.Runs["node"]["conns"][0]["connect_errors"] = 3.0
+	if md3 := rep.markdown(); !strings.Contains(md3, "Not clean: Node `conns` round 1: 3 connect errors, 997 of 1,000 held.") {
+		t.Errorf("troubles not told:\n%s", md3)
+	}
 	dir := t.TempDir()
 	readme := filepath.Join(dir, "README.md")
 	if err := os.WriteFile(readme, []byte("# Benchmarks\n"), 0o644); err != nil {
@@ -64,6 +83,42 @@ func TestReport(t *testing.T) {
 	for _, f := range []string{"compare-latency.png", "compare-memory.png"} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() < 1000 {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestMarkWatcher: the mark is found across writes, among progress bars,
+// and starts the profile once.
+func TestMarkWatcher(t *testing.T) {
+	started := 0
+	w := &markWatcher{mark: []byte("\nsiobench: measuring echo\n"), start: func() <-chan struct{} {
+		started++
+		return make(chan struct{})
+	}}
+	for _, chunk := range []string{"echo: connecting [===] 1/1\r", "\nsiobench: meas", "uring echo", "\n", "echo: acks 12\r", "\nsiobench: measuring echo\n"} {
+		if n, err := w.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if started != 1 || w.done == nil {
+		t.Errorf("started %d times", started)
+	}
+	w2 := &markWatcher{mark: []byte("\nsiobench: measuring echo\n"), start: func() <-chan struct{} { t.Error("started"); return nil }}
+	_, _ = w2.Write([]byte("\nsiobench: measuring echoes\n"))
+}
+
+func TestProfilesReadme(t *testing.T) {
+	dir := t.TempDir()
+	profileFor = 3 * time.Second
+	rep := report{Date: time.Date(2026, 12, 1, 23, 24, 0, 0, time.UTC), Scale: "full", Versions: "siogo abc", CPU: "2 × test", Load: "1 1 1"}
+	writeProfilesReadme(dir, &rep, []string{"conns", "echo"})
+	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"run of 2026-12-01 23:24 UTC (full scale; siogo abc;", "3s of CPU", "- `echo`: [CPU](echo-cpu.txt), [heap](echo-heap.txt)\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("profiles README lacks %q:\n%s", want, b)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 // beside the README, so that -from redraws the table and the figures.
 type report struct {
 	Date     time.Time                      `json:"date"`
+	Took     string                         `json:"took,omitempty"`
+	Profiles string                         `json:"profiles,omitempty"` // siogo's profiles, relative to the README
 	CPU      string                         `json:"cpu"`
 	Load     string                         `json:"load"`
 	Command  string                         `json:"command"`
@@ -36,6 +39,29 @@ type figure struct {
 	// target: "abs" (siogo at most max), "ratio" (siogo / Node at most max), or none.
 	target string
 	max    float64
+}
+
+// profileOf is the profile that says where a figure's resource goes:
+// memory in the heap, the rest in the CPU.
+func (f figure) profileOf() string {
+	if f.unit == "KB" {
+		return f.scenario + "-heap"
+	}
+	return f.scenario + "-cpu"
+}
+
+// missed is the "met" cell of a missed target: the profiles that say why,
+// when the run saved them.
+func (rep *report) missed(profiles ...string) string {
+	s := yesNo(false)
+	if rep.Profiles == "" {
+		return s
+	}
+	var links []string
+	for _, p := range profiles {
+		links = append(links, fmt.Sprintf("[%s](%s/%s.txt)", p, rep.Profiles, p))
+	}
+	return s + ": " + strings.Join(links, ", ")
 }
 
 var figures = []figure{
@@ -134,14 +160,22 @@ func (rep *report) scaleLine() string {
 
 func (rep *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run on %s UTC, %s, load average %s; %s.\n", rep.Date.Format("2006-01-02 15:04"), rep.CPU, rep.Load, rep.Versions)
+	took := ""
+	if rep.Took != "" {
+		took = ", took " + rep.Took
+	}
+	fmt.Fprintf(&b, "Run on %s UTC%s, %s, load average %s; %s.\n", rep.Date.Format("2006-01-02 15:04"), took, rep.CPU, rep.Load, rep.Versions)
 	if rep.Scale != "full" {
 		fmt.Fprintf(&b, "\n**A %s run, not the issue's 10,000 clients**: %s.\n", rep.Scale, rep.scaleLine())
 	} else {
 		fmt.Fprintf(&b, "\nScale: %s.\n", rep.scaleLine())
 	}
 	fmt.Fprintf(&b, "\n```\n%s\n```\n\n", rep.Command)
-	fmt.Fprintf(&b, "Medians of %d rounds (each round's figures in brackets, in order); each server started afresh for each scenario, the two alternating. CPU and memory are the server's own, from /proc for its pid.\n\n", rep.Rounds)
+	rounds := fmt.Sprintf("%d rounds", rep.Rounds)
+	if rep.Rounds == 1 {
+		rounds = "1 round"
+	}
+	fmt.Fprintf(&b, "Medians of %s (each round's figures in brackets, in order); each server started afresh for each scenario, the two alternating. CPU and memory are the server's own, from /proc for its pid.\n\n", rounds)
 	b.WriteString("| figure | siogo | Node | siogo / Node | target | met |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, f := range figures {
 		sv, nv := rep.values("siogo", f), rep.values("node", f)
@@ -155,12 +189,18 @@ func (rep *report) markdown() string {
 			switch f.target {
 			case "ratio":
 				target = fmt.Sprintf("≤ %.2g × Node", f.max)
-				met = yesNo(r <= f.max)
+				met = yesNo(true)
+				if r > f.max {
+					met = rep.missed(f.profileOf())
+				}
 			}
 		}
 		if f.target == "abs" && len(sv) > 0 {
 			target = fmt.Sprintf("≤ %g %s", f.max, f.unit)
-			met = yesNo(median(sv) <= f.max)
+			met = yesNo(true)
+			if median(sv) > f.max {
+				met = rep.missed(f.profileOf())
+			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", f.label, cell(sv, f.unit), cell(nv, f.unit), ratio, target, met)
 	}
@@ -173,7 +213,17 @@ func (rep *report) markdown() string {
 		if len(ne) > 0 && len(nw) > 0 && median(nw) > 0 {
 			nr = fmt.Sprintf("%.2f", median(ne)/median(nw))
 		}
-		fmt.Fprintf(&b, "| server CPU per Socket.IO echo with ack over per plain WebSocket echo, same server | %.2f | %s | - | ≤ 1.5 | %s |\n", r, nr, yesNo(r <= 1.5))
+		met := yesNo(true)
+		if r > 1.5 {
+			met = rep.missed("echo-cpu", "wsecho-cpu")
+		}
+		fmt.Fprintf(&b, "| server CPU per Socket.IO echo with ack over per plain WebSocket echo, same server | %.2f | %s | - | ≤ 1.5 | %s |\n", r, nr, met)
+	}
+	if notes := rep.troubles(); len(notes) > 0 {
+		b.WriteString("\nNot clean: " + strings.Join(notes, "; ") + ".\n")
+	}
+	if rep.Profiles != "" {
+		fmt.Fprintf(&b, "\nEach missed target links the top of siogo's profile under its scenario, taken in the first round from the start of the measured phase (after the ramp; `-profile-seconds` of CPU, then the heap after a collection); the profiles themselves are beside them (`go tool pprof -top siogo %s/echo-cpu.pprof`, with siogo built from the same commit).\n", rep.Profiles)
 	}
 	b.WriteString("\n![latency distributions](compare-latency.png)\n\n![memory per connection](compare-memory.png)\n")
 	return b.String()
@@ -316,4 +366,43 @@ func writePNG(img *vgimg.Canvas, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// troubles tells each run that had errors, lost deliveries, or held fewer
+// clients than asked, so that the table's figures are read with them.
+func (rep *report) troubles() []string {
+	var out []string
+	for _, srv := range []string{"siogo", "node"} {
+		for _, sc := range scenarios {
+			for i, r := range rep.Runs[srv][sc] {
+				var parts []string
+				for _, k := range []string{"connect_errors", "errors", "lost"} {
+					if v, ok := r.num(k); ok && v > 0 {
+						parts = append(parts, fmt.Sprintf("%s %s", groupThousands(fmt.Sprintf("%.0f", v)), strings.ReplaceAll(k, "_", " ")))
+					}
+				}
+				if want := askedN(rep.Scale, sc); want > 0 && (sc == "conns" || sc == "polling") {
+					if v, ok := r.num("connections"); ok && v < float64(want) {
+						parts = append(parts, fmt.Sprintf("%s of %s held", groupThousands(fmt.Sprintf("%.0f", v)), groupThousands(strconv.Itoa(want))))
+					}
+				}
+				if len(parts) > 0 {
+					out = append(out, fmt.Sprintf("%s `%s` round %d: %s", map[string]string{"siogo": "siogo", "node": "Node"}[srv], sc, i+1, strings.Join(parts, ", ")))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// askedN is the -n a scale's preset gives a scenario, or 0.
+func askedN(scale, scenario string) int {
+	args := scales[scale][scenario]
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-n" {
+			n, _ := strconv.Atoi(args[i+1])
+			return n
+		}
+	}
+	return 0
 }

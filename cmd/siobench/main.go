@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario instead of a table")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout of one connection's handshake")
+	marks := fs.Bool("marks", false, `write "siobench: measuring SCENARIO" on a line of its own to stderr as each measured phase begins (the hold, the loop, the broadcasts), for a profiler to follow`)
 	var o options
 	fs.IntVar(&o.N, "n", 1000, "conns, polling, fanout: clients held")
 	fs.IntVar(&o.Rate, "rate", 1000, "new connections per second while ramping (0: as fast as they go)")
@@ -146,6 +147,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.Progress = stderr
 	}
 	o.ErrorsOut = stderr
+	if *marks {
+		o.Marks = stderr
+	}
 	o.PID = *pid
 	b := &bench{d: d, o: o}
 	if o.PID != 0 {

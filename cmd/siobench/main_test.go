@@ -141,6 +141,17 @@ func checkResults(t *testing.T, res map[string]map[string]any, want []string, n 
 					t.Errorf("%s: no memory figure: %v", name, r)
 				}
 			}
+			// The test server ticks every 100 ms, the hold is 300 ms.
+			if mx, _ := r["ticks_per_client_max"].(float64); mx < 1 {
+				t.Errorf("%s: no client got a tick: %v", name, r)
+			}
+			if wo, _ := r["clients_without_ticks"].(float64); wo > 0 {
+				if name == "conns" && r["transport"] == transportWebSocket {
+					t.Errorf("%s: %v clients got no tick in 300 ms: %v", name, wo, r)
+				} else {
+					t.Logf("%s: %v clients got no tick in 300 ms", name, wo)
+				}
+			}
 		case "wsecho":
 			if r["echoes"].(float64) < 1 || r["clients"].(float64) != 4 {
 				t.Errorf("wsecho: %v", r)
@@ -298,6 +309,23 @@ func TestProgress(t *testing.T) {
 	for _, want := range []string{"conns: connecting", "[==============================] 5/5", "conns: holding"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// TestMarks: with -marks, each scenario tells on a line of its own when
+// its measured phase begins, after its ramp.
+func TestMarks(t *testing.T) {
+	url := startSiogo(t)
+	var stdout, stderr bytes.Buffer
+	names := []string{"conns", "echo", "fanout", "handshakes", "wsecho"}
+	args := append([]string{"-url", url, "-marks", "-json"}, append(small, names...)...)
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, n := range names {
+		if !strings.Contains(stderr.String(), "\nsiobench: measuring "+n+"\n") {
+			t.Errorf("no mark for %s in:\n%s", n, stderr.String())
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ type options struct {
 	PID       int           // the server's process, for /proc; 0: none
 	Progress  io.Writer     // where the bars go; nil: none
 	ErrorsOut io.Writer     // where the first errors are told
+	Marks     io.Writer     // where "siobench: measuring SCENARIO" goes as a measured phase begins; nil: nowhere
 }
 
 // field is one figure of a result.
@@ -75,6 +77,14 @@ func (b *bench) fail(err error) {
 	if b.errTold < 3 && b.o.ErrorsOut != nil {
 		b.errTold++
 		fmt.Fprintf(b.o.ErrorsOut, "siobench: %v\n", err)
+	}
+}
+
+// mark tells, on o.Marks, that the measured phase of a scenario begins
+// (the hold, the loop, the broadcasts), for a profiler to follow.
+func (b *bench) mark(scenario string) {
+	if b.o.Marks != nil {
+		fmt.Fprintf(b.o.Marks, "\nsiobench: measuring %s\n", scenario)
 	}
 }
 
@@ -188,23 +198,49 @@ func (b *bench) conns(ctx context.Context, name string) *Result {
 	r := &Result{Scenario: name}
 	before := b.read()
 	var ticks atomic.Int64
+	perClient := make([]atomic.Int32, b.o.N) // each client's timestamps
 	start := time.Now()
-	clients := b.ramp(ctx, name+": connecting", b.o.N, func(int) func([]byte) {
+	clients := b.ramp(ctx, name+": connecting", b.o.N, func(i int) func([]byte) {
 		return func(p []byte) {
 			if bytes.HasPrefix(p, timestampEvent) {
 				ticks.Add(1)
+				perClient[i].Add(1)
 			}
 		}
 	})
 	rampTime := time.Since(start)
 	mid := b.read()
+	b.mark(name)
 	p := newProgress(b.o.Progress, name+": holding", 0)
 	t0 := ticks.Load()
+	seen0 := make([]int32, len(perClient))
+	for i := range perClient {
+		seen0[i] = perClient[i].Load()
+	}
 	select {
 	case <-time.After(b.o.Hold):
 	case <-ctx.Done():
 	}
 	t1 := ticks.Load()
+	// Ticks flowing means to every client, not only in total: the fewest
+	// and most timestamps one client received while held, and how many
+	// received none.
+	minT, maxT, without := int32(math.MaxInt32), int32(0), 0
+	for i, c := range clients {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Done():
+			continue
+		default:
+		}
+		d := perClient[i].Load() - seen0[i]
+		minT, maxT = min(minT, d), max(maxT, d)
+		if d == 0 {
+			without++
+		}
+	}
 	p.Stop()
 	after := b.read()
 	held := alive(clients)
@@ -213,6 +249,11 @@ func (b *bench) conns(ctx context.Context, name string) *Result {
 	r.add("ramp_s", rampTime.Seconds(), "s")
 	r.add("connect_rate", float64(b.o.N)/rampTime.Seconds(), "/s")
 	r.add("ticks_per_s", float64(t1-t0)/b.o.Hold.Seconds(), "/s")
+	if maxT > 0 || without > 0 {
+		r.add("ticks_per_client_min", minT, "")
+		r.add("ticks_per_client_max", maxT, "")
+		r.add("clients_without_ticks", without, "")
+	}
 	if before.ok && after.ok && held > 0 {
 		r.add("rss_before_mib", float64(before.rss)/(1<<20), "MiB")
 		r.add("rss_after_mib", float64(after.rss)/(1<<20), "MiB")
@@ -234,6 +275,7 @@ func (b *bench) echo(ctx context.Context) *Result {
 	var acks atomic.Int64
 	p := newProgress(b.o.Progress, "echo: acks", 0)
 	before := b.read()
+	b.mark("echo")
 	start := time.Now()
 	end := start.Add(b.o.Duration)
 	lctx, cancel := context.WithDeadline(ctx, end.Add(b.d.Timeout))
@@ -330,6 +372,7 @@ func (b *bench) fanout(ctx context.Context) *Result {
 	dp = newProgress(b.o.Progress, "fanout: deliveries", expected)
 	dpMu.Unlock()
 	before := b.read()
+	b.mark("fanout")
 	start := time.Now()
 	for i := 0; i < b.o.K; i++ {
 		if d := time.Until(start.Add(time.Duration(float64(i) / b.o.BPS * float64(time.Second)))); d > 0 {
@@ -370,6 +413,7 @@ func (b *bench) cycles(ctx context.Context, name string, emit bool) *Result {
 	var done atomic.Int64
 	p := newProgress(b.o.Progress, name, 0)
 	before := b.read()
+	b.mark(name)
 	start := time.Now()
 	end := start.Add(b.o.Duration)
 	var wg sync.WaitGroup
@@ -445,6 +489,7 @@ func (b *bench) wsecho(ctx context.Context) *Result {
 	var echoes atomic.Int64
 	p = newProgress(b.o.Progress, "wsecho: echoes", 0)
 	before := b.read()
+	b.mark("wsecho")
 	start := time.Now()
 	end := start.Add(b.o.Duration)
 	var wg sync.WaitGroup
