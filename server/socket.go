@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,10 +51,13 @@ type Socket struct {
 	data      any
 	// handlers is a slice, not a map: a socket has a handful, and an idle
 	// connection's memory is what decides how many a machine holds.
-	handlers        []handlerEntry
-	handlerSeq      uint64
-	anyHandlers     []AnyHandler
-	anyOutgoing     []AnyHandler
+	handlers    []handlerEntry
+	handlerSeq  uint64
+	anyHandlers []AnyHandler
+	// anyOutgoing is read on every broadcast delivery: a pointer loaded
+	// without the socket's lock (nil, the common case, costs one load),
+	// replaced whole under s.mu when a handler is added.
+	anyOutgoing     atomic.Pointer[[]AnyHandler]
 	onDisconnecting []func(reason string)
 	onDisconnect    []func(reason string)
 	onError         []func(err error)
@@ -202,7 +206,12 @@ func (s *Socket) OffAny() {
 // socket alone.
 func (s *Socket) OnAnyOutgoing(h AnyHandler) {
 	s.mu.Lock()
-	s.anyOutgoing = append(s.anyOutgoing, h)
+	var hs []AnyHandler
+	if old := s.anyOutgoing.Load(); old != nil {
+		hs = append(hs, *old...)
+	}
+	hs = append(hs, h)
+	s.anyOutgoing.Store(&hs)
 	s.mu.Unlock()
 }
 
@@ -515,12 +524,11 @@ func (s *Socket) onClose(reason string) {
 // notifyOutgoing shows a broadcast event to the socket's OnAnyOutgoing
 // handlers.
 func (s *Socket) notifyOutgoing(p *Packet) {
-	s.mu.Lock()
-	outgoing := s.anyOutgoing
-	s.mu.Unlock()
-	if len(outgoing) == 0 || p.Type != PacketEvent {
+	hs := s.anyOutgoing.Load()
+	if hs == nil || p.Type != PacketEvent {
 		return
 	}
+	outgoing := *hs
 	data, _ := p.Data.([]any)
 	if len(data) == 0 {
 		return
