@@ -72,10 +72,10 @@ fuzz:
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=10m
 
-# The official clients with every core busy, twenty rounds in a row
-# (docs/reliability.md).
+# The official clients with every core busy, twenty rounds in a row, on
+# net/http and on the event-loop HTTP server in turn (docs/reliability.md).
 saturated: deps
-	$(GO) test -race -count=20 -run 'OfficialClientsSaturated$$' ./transports
+	$(GO) test -race -count=20 -timeout 60m -run 'OfficialClients(EventLoop)?Saturated$$' ./transports
 
 # The long reliability runs recorded in docs/reliability.md: a client that
 # never reads beside 20 readers and 30 MB of broadcasts, 10,000

@@ -363,7 +363,7 @@ func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, clien
 func (a *MemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([]*RemoteSocket, error) {
 	var out []*RemoteSocket
 	a.each(opts, func(s *Socket) {
-		out = append(out, NewRemoteSocket(a.nsp, s.id, s.handshake, s.Rooms(), s.Data()))
+		out = append(out, NewRemoteSocket(a.nsp, s.id, s.Handshake(), s.Rooms(), s.Data()))
 	})
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,9 @@ type Handshake struct {
 	XDomain bool
 	Secure  bool
 	URL     string
-	Query   url.Values
+	// Query is the handshake request's query. A Socket's is parsed from
+	// URL at each call of Handshake (an idle socket keeps no map for it).
+	Query url.Values
 	// Auth is the client's auth payload (protocol 5), or the namespace's
 	// query (protocol 4); empty, never nil, when there is none, as Node's
 	// socket.handshake.auth is {}.
@@ -66,6 +69,7 @@ type Namespace struct {
 	onConnection []func(*Socket)
 	serverSide   map[string][]ServerSideHandler
 	roomHooks    atomic.Pointer[roomHooks]
+	events       atomic.Pointer[map[string][]SocketHandler] // replaced whole by OnEvent
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).
@@ -105,6 +109,39 @@ func (n *Namespace) OnConnection(h func(*Socket)) {
 	n.mu.Lock()
 	n.onConnection = append(n.onConnection, h)
 	n.mu.Unlock()
+}
+
+// SocketHandler handles an event of any socket of a namespace: the socket,
+// the client's arguments, and ack (nil unless the client asked for one).
+type SocketHandler func(s *Socket, args []any, ack Ack)
+
+// OnEvent adds a handler of event for every socket of the namespace, the
+// ones connected already included. It runs as a socket's own handlers do
+// (Socket.On), after them. One handler for all sockets costs an idle
+// socket nothing, where s.On in OnConnection keeps a closure per socket:
+//
+//	nsp.OnEvent("message", func(s *server.Socket, args []any, ack server.Ack) {
+//		_ = s.Emit("message", args...)
+//	})
+func (n *Namespace) OnEvent(event string, h SocketHandler) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	next := map[string][]SocketHandler{}
+	if old := n.events.Load(); old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	next[event] = append(slices.Clip(next[event]), h)
+	n.events.Store(&next)
+}
+
+// eventHandlers are the namespace's handlers of event (OnEvent).
+func (n *Namespace) eventHandlers(event string) []SocketHandler {
+	if m := n.events.Load(); m != nil {
+		return (*m)[event]
+	}
+	return nil
 }
 
 // OnServerSideEmit adds a handler for events other nodes send with
@@ -239,22 +276,21 @@ func runMiddleware(m Middleware, s *Socket) (err error) {
 	return m(s)
 }
 
-func handshakeOf(c *client, auth map[string]any) Handshake {
+func handshakeOf(c *client, at time.Time, auth map[string]any) Handshake {
 	sess := c.conn
 	h := sess.Header()
 	addr := sess.RemoteAddr()
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	q := sess.Query()
 	return Handshake{
 		Headers: h,
-		Time:    time.Now(),
+		Time:    at,
 		Address: addr,
 		XDomain: sess.XDomain(),
 		Secure:  sess.Secure(),
 		URL:     sess.URL(),
-		Query:   q,
+		Query:   sess.Query(),
 		Auth:    auth,
 	}
 }

@@ -246,6 +246,10 @@ func (s *Server) lookup(name string, auth map[string]any) *Namespace {
 // OnConnection adds a handler for sockets joining the root namespace.
 func (s *Server) OnConnection(h func(*Socket)) { s.Of("/").OnConnection(h) }
 
+// OnEvent adds a handler of event for every socket of the root namespace
+// (Namespace.OnEvent).
+func (s *Server) OnEvent(event string, h SocketHandler) { s.Of("/").OnEvent(event, h) }
+
 // Use adds a middleware to the root namespace.
 func (s *Server) Use(m Middleware) { s.Of("/").Use(m) }
 

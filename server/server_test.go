@@ -253,3 +253,56 @@ func TestDisconnectAfterConnectionHandlers(t *testing.T) {
 		t.Fatal("the disconnect handler never ran")
 	}
 }
+
+// TestNamespaceEventHandlers: a handler added with OnEvent serves every
+// socket of its namespace, after the socket's own handlers of the event,
+// with the client's ack; another namespace does not see it.
+func TestNamespaceEventHandlers(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	nsp := srv.Of("/e")
+	nsp.OnConnection(func(s *server.Socket) {
+		s.On("ping", func([]any, server.Ack) { mu.Lock(); order = append(order, "socket"); mu.Unlock() })
+	})
+	nsp.OnEvent("ping", func(s *server.Socket, args []any, ack server.Ack) {
+		mu.Lock()
+		order = append(order, "namespace "+s.Namespace().Name())
+		mu.Unlock()
+		if ack != nil {
+			ack(args...)
+		}
+	})
+	srv.OnEvent("ping", func(*server.Socket, []any, server.Ack) { t.Error("root namespace's handler ran for /e") })
+	c := dialPoll(t, url)
+	c.Send("40/e,")
+	c.Poll()
+	c.Send(`42/e,7["ping","x",1]`)
+	if got := c.Poll(); !slices.Equal(got, []string{`43/e,7["x",1]`}) {
+		t.Fatalf("client got %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(order, []string{"socket", "namespace /e"}) {
+		t.Fatalf("handlers ran %q", order)
+	}
+}
+
+// TestHandshakeQuery: a socket's Handshake().Query is the handshake's
+// query, parsed when asked (it is not kept as a map).
+func TestHandshakeQuery(t *testing.T) {
+	srv, url := newServer(t, server.Options{})
+	got := make(chan server.Handshake, 1)
+	srv.OnConnection(func(s *server.Socket) { got <- s.Handshake() })
+	c := siotest.DialQuery(t, url, "token=abc&x=1&x=2")
+	c.Connect()
+	h := <-got
+	if h.Query.Get("token") != "abc" || !slices.Equal(h.Query["x"], []string{"1", "2"}) || h.Query.Get("EIO") != "4" {
+		t.Fatalf("query %v", h.Query)
+	}
+	if !strings.Contains(h.URL, "token=abc") {
+		t.Fatalf("URL %q", h.URL)
+	}
+}

@@ -35,14 +35,16 @@ type Socket struct {
 	id        string
 	pid       string // the private id of connection state recovery
 	recovered bool
-	missed    [][]any
-	nsp       *Namespace
-	client    *client
-	handshake Handshake
-	queue     serialQueue
-
-	rooms0 []string          // rooms to rejoin, for a recovered socket
-	resume *PersistedSession // for a SessionResumer adapter
+	// restored is the persisted session a recovered socket takes its
+	// rooms and missed events from at its CONNECT; nil after.
+	restored *PersistedSession
+	nsp      *Namespace
+	client   *client
+	// The handshake's time and auth; the rest of Handshake is the
+	// session's, read when asked.
+	connectedAt time.Time
+	auth        map[string]any
+	queue       serialQueue
 
 	mu        sync.Mutex
 	connected bool
@@ -75,10 +77,11 @@ func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 		}
 	}
 	s := &Socket{
-		id:        id,
-		nsp:       n,
-		client:    c,
-		handshake: handshakeOf(c, auth),
+		id:          id,
+		nsp:         n,
+		client:      c,
+		connectedAt: time.Now(),
+		auth:        auth,
 	}
 	if n.srv.opts.Recovery != nil {
 		s.pid = newSocketID()
@@ -105,18 +108,16 @@ func (s *Socket) restore(ps *PersistedSession) {
 	s.id, s.pid = ps.SID, ps.PID
 	s.data = ps.Data
 	s.recovered = true
-	s.missed = ps.MissedPackets
-	s.rooms0 = ps.Rooms
-	if _, ok := s.nsp.adapter.(SessionResumer); ok {
-		s.resume = ps
-	}
+	s.restored = ps
 }
 
 // Namespace is the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake describes the connection.
-func (s *Socket) Handshake() Handshake { return s.handshake }
+// Handshake describes the connection. It is made from the Engine.IO
+// session at each call (its Query parsed anew): an idle socket keeps only
+// the time and the auth.
+func (s *Socket) Handshake() Handshake { return handshakeOf(s.client, s.connectedAt, s.auth) }
 
 // Transport is the name of the current transport: polling or websocket.
 func (s *Socket) Transport() string { return s.client.conn.Transport() }
@@ -366,21 +367,22 @@ func (s *Socket) onConnect(handlers []func(*Socket)) {
 			_ = s.client.sendPacket(&Packet{Type: PacketEvent, Nsp: s.nsp.name, Data: data}, false, false)
 		}
 	}
-	if ps := s.resume; ps != nil {
-		s.resume, s.rooms0, s.missed = nil, nil, nil
-		s.nsp.adapter.(SessionResumer).ResumeSession(ps, func(missed [][]any) {
+	ps := s.restored
+	s.restored = nil
+	if r, ok := s.nsp.adapter.(SessionResumer); ok && ps != nil {
+		r.ResumeSession(ps, func(missed [][]any) {
 			s.Join(s.id)
 			s.Join(ps.Rooms...)
 			sendMissed(missed)
 		})
 	} else {
 		s.Join(s.id)
-		if len(s.rooms0) > 0 {
-			s.Join(s.rooms0...)
-			s.rooms0 = nil
+		if ps != nil {
+			if len(ps.Rooms) > 0 {
+				s.Join(ps.Rooms...)
+			}
+			sendMissed(ps.MissedPackets)
 		}
-		sendMissed(s.missed)
-		s.missed = nil
 	}
 	p := &Packet{Type: PacketConnect, Nsp: s.nsp.name}
 	if s.client.conn.Protocol() != 3 {
@@ -463,6 +465,9 @@ func (s *Socket) dispatch(data []any, ack Ack) {
 	}
 	for _, e := range entries {
 		e.h(args, ack)
+	}
+	for _, h := range s.nsp.eventHandlers(event) {
+		h(s, args, ack)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,22 @@ type echoServer struct {
 	sessions map[string]*transports.Session
 	reasons  map[string]string
 	closed   chan string // sids, as sessions close
+	// requests logs the last requests' arrival, to tell a stalled
+	// client's request that never reached the handler from one that did.
+	requests []string
+}
+
+// logRequests records each request's arrival in e.requests.
+func (e *echoServer) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		if len(e.requests) >= 400 {
+			e.requests = e.requests[100:]
+		}
+		e.requests = append(e.requests, time.Now().Format("15:04:05.000")+" "+r.Method+" "+r.URL.RawQuery+" from "+r.RemoteAddr)
+		e.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
 }
 
 func newEchoServer(t *testing.T, opts transports.Options) *echoServer {
@@ -53,7 +70,7 @@ func newEchoServer(t *testing.T, opts transports.Options) *echoServer {
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", srv)
 	if onEventLoop {
-		e.Server, e.URL = srv, serveEventLoop(t, mux, srv)
+		e.Server, e.URL = srv, serveEventLoop(t, e.logRequests(mux), srv)
 		return e
 	}
 	hs := httptest.NewServer(mux)
@@ -158,23 +175,18 @@ func TestOfficialClients(t *testing.T) {
 	})
 	for _, version := range []int{6, 3} {
 		for _, mode := range []string{"polling", "websocket", "upgrade"} {
-			if onEventLoop && mode == "websocket" {
-				continue // no poll to park; TestOfficialClients covers it
-			}
 			t.Run(fmt.Sprintf("v%d/%s", version, mode), func(t *testing.T) {
-				if !onEventLoop {
-					// On the event loop they run in turn: run in parallel
-					// under the race detector, clients have stalled there
-					// (bench/README.md, "Long-polling memory").
-					t.Parallel()
-				}
+				t.Parallel()
 				var rep clientReport
 				nodetest.Run(t, 60*time.Second, "eio-client.js", map[string]any{
 					"url": e.URL, "version": version, "mode": mode,
 					"limit": limit, "pingInterval": pingInterval.Milliseconds(),
 				}, &rep)
 				if !rep.OK {
-					t.Fatalf("client failed after %v: %s\nserver side: %s", rep.Steps, rep.Error, e.describe(rep.SID))
+					e.mu.Lock()
+					reqs := strings.Join(e.requests, "\n")
+					e.mu.Unlock()
+					t.Fatalf("client failed after %v: %s\nserver side: %s\nlast requests (%s):\n%s", rep.Steps, rep.Error, e.describe(rep.SID), time.Now().Format("15:04:05.000"), reqs)
 				}
 				if rep.ServerCloseReason != "transport close" {
 					t.Errorf("client saw the server's close as %q, want %q", rep.ServerCloseReason, "transport close")

@@ -17,3 +17,14 @@ func TestOfficialClientsSaturated(t *testing.T) {
 	cpuhog.Start(t, 0)
 	TestOfficialClients(t)
 }
+
+// TestOfficialClientsEventLoopSaturated is the same on the event-loop HTTP
+// server (transports.HTTPServer), clients in parallel, under the race
+// detector: where they once stalled, before its accepted sockets were
+// made close-on-exec (bench/README.md, "Long-polling memory").
+func TestOfficialClientsEventLoopSaturated(t *testing.T) {
+	cpuhog.Start(t, 0)
+	onEventLoop = true
+	defer func() { onEventLoop = false }()
+	TestOfficialClients(t)
+}

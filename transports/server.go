@@ -44,6 +44,8 @@ type Server struct {
 	closed    atomic.Bool
 	drained   chan struct{} // closed when the last session is gone after Shutdown
 	drainOnce sync.Once
+
+	heartbeats heartbeats // every session's heartbeat and close timer
 }
 
 // NewServer returns a server with opts, its zero fields set to defaults.

@@ -70,7 +70,12 @@ type Session struct {
 	pollWake     chan struct{} // set while a GET waits in its handler
 	parked       *parkedPoll   // set while a GET waits with no goroutine (HTTPServer)
 	posting      bool
-	timer        *time.Timer // heartbeat, then close timeout
+	// The heartbeat, then the close timeout, on the server's heartbeats:
+	// hbWhen and hbIndex are theirs (under their lock); timerSet tells
+	// that the timer was set once, as a non-nil time.Timer would.
+	hbWhen       time.Duration
+	hbIndex      int
+	timerSet     bool
 	awaitingPong bool
 	finalized    bool
 	// Read from the handshake before KeepHeaders trims its header.
@@ -346,10 +351,17 @@ func (s *Session) startHeartbeat() {
 		d = o.PingInterval + o.PingTimeout
 	}
 	s.mu.Lock()
-	if s.state == stateOpen && s.timer == nil {
-		s.timer = time.AfterFunc(d, s.onTimer)
+	if s.state == stateOpen && !s.timerSet {
+		s.resetTimer(d)
 	}
 	s.mu.Unlock()
+}
+
+// resetTimer sets the session's timer to call onTimer d from now. s.mu
+// is held.
+func (s *Session) resetTimer(d time.Duration) {
+	s.timerSet = true
+	s.srv.heartbeats.arm(s, d)
 }
 
 func (s *Session) onTimer() {
@@ -369,7 +381,7 @@ func (s *Session) onTimer() {
 		return
 	}
 	s.awaitingPong = true
-	s.timer.Reset(s.srv.opts.PingTimeout)
+	s.resetTimer(s.srv.opts.PingTimeout)
 	s.mu.Unlock()
 	_ = s.Send(Packet{Type: PacketPing})
 }
@@ -401,8 +413,8 @@ func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
 			return
 		}
 		s.mu.Lock()
-		if s.state == stateOpen && s.timer != nil {
-			s.timer.Reset(s.srv.opts.PingInterval + s.srv.opts.PingTimeout)
+		if s.state == stateOpen && s.timerSet {
+			s.resetTimer(s.srv.opts.PingInterval + s.srv.opts.PingTimeout)
 		}
 		s.mu.Unlock()
 		_ = s.Send(Packet{Type: PacketPong, Data: p.Data})
@@ -414,7 +426,7 @@ func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
 		s.mu.Lock()
 		if s.state == stateOpen && s.awaitingPong {
 			s.awaitingPong = false
-			s.timer.Reset(s.srv.opts.PingInterval)
+			s.resetTimer(s.srv.opts.PingInterval)
 		}
 		s.mu.Unlock()
 	case PacketClose:
@@ -500,11 +512,7 @@ func (s *Session) close(reason string, mode closeMode) {
 			s.queue = append(s.queue, Packet{Type: PacketClose})
 		}
 		s.wakePoll()
-		if s.timer == nil {
-			s.timer = time.AfterFunc(s.srv.opts.CloseTimeout, s.onTimer)
-		} else {
-			s.timer.Reset(s.srv.opts.CloseTimeout)
-		}
+		s.resetTimer(s.srv.opts.CloseTimeout)
 	}
 	s.mu.Unlock()
 
@@ -547,8 +555,8 @@ func (s *Session) finalize() {
 		s.srv.countOut(s)
 	}
 	s.state = stateClosed
-	if s.timer != nil {
-		s.timer.Stop()
+	if s.timerSet {
+		s.srv.heartbeats.stop(s)
 	}
 	s.queue = nil
 	s.mu.Unlock()

@@ -82,7 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.KeepHeaders, "keep-headers", "auto", "handshake header fields each connection keeps for the application, comma-separated; none, * for all (as Node), or auto: none, all with the Admin UI")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles (/debug/pprof/) on this address, apart from --addr; keep it private")
-	fs.StringVar(&c.HTTPEngine, "http-engine", "net", "HTTP server: net (net/http, a goroutine per connection) or nbio (an epoll loop; a waiting poll holds no goroutine); TLS always uses net")
+	fs.StringVar(&c.HTTPEngine, "http-engine", "nbio", "HTTP server: nbio (an epoll loop; a waiting poll holds no goroutine) or net (net/http, a goroutine per connection); TLS always uses net")
 	fs.StringVar(&c.ClientDir, "client-dir", defaultClientDir, clientDirUsage)
 	fs.StringVar(&c.AdminUser, "admin-user", "", "turn on the Admin UI (at /admin/, namespace /admin) with this username")
 	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", "", "bcrypt hash of the Admin UI's password (siogo --hash-password prints one)")

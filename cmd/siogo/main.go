@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,7 @@ func main() {
 		}
 		return
 	}
+	setGCPercent(os.Getenv)
 	log, err := newLogger(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "siogo:", err)
@@ -61,6 +63,21 @@ func main() {
 	if err := run(ctx, cfg, ln, log); err != nil {
 		log.Error("siogo stopped", "err", err)
 		os.Exit(1)
+	}
+}
+
+// defaultGCPercent is the program's GOGC when its environment sets none.
+// Go's default, 100, lets the heap grow to twice what is live before a
+// collection: with many idle connections whose ticks and polls turn the
+// heap over, that headroom is most of the resident memory per connection
+// (bench/README.md, "How memory is counted"). 50 holds it to half, for
+// collections twice as often.
+const defaultGCPercent = 50
+
+// setGCPercent applies defaultGCPercent unless GOGC is set.
+func setGCPercent(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
 }
 

@@ -43,7 +43,17 @@ func Do(t testing.TB, method, url, body string) string {
 // Dial opens a session with the server at base (http://host:port).
 func Dial(t testing.TB, base string) *Client {
 	t.Helper()
-	body := Do(t, "GET", base+"/socket.io/?EIO=4&transport=polling", "")
+	return DialQuery(t, base, "")
+}
+
+// DialQuery is Dial with query (k=v&...) added to the handshake's URL.
+func DialQuery(t testing.TB, base, query string) *Client {
+	t.Helper()
+	u := base + "/socket.io/?EIO=4&transport=polling"
+	if query != "" {
+		u += "&" + query
+	}
+	body := Do(t, "GET", u, "")
 	m := sidRe.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("handshake %q", body)

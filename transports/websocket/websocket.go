@@ -274,7 +274,29 @@ type Frame struct {
 	control    byte // a control frame's opcode (a pong)
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, pooledWrite); return &b }}
+
+// pooledWrite is the size of the pool's write buffers. Frames that fit in
+// less (a tick's timestamp, most events) get a buffer of their own size
+// instead, left to the collector once written: a broadcast to every
+// connection would otherwise take a pooled buffer per connection, which
+// the pool then keeps between broadcasts, 512 bytes per idle connection.
+const pooledWrite = 512
+
+// newPending is the buffer of the frames a connection is about to queue.
+func newPending(frames []Frame) *[]byte {
+	n := 0
+	for _, f := range frames {
+		n += 14 + len(f.Head) + len(f.Data)
+	}
+	if n < pooledWrite/2 {
+		b := make([]byte, 0, n)
+		return &b
+	}
+	pb := bufPool.Get().(*[]byte)
+	*pb = (*pb)[:0]
+	return pb
+}
 
 // ErrSlowPeer is returned, and the connection closed, when more than
 // Config.MaxWriteBuffer bytes wait for a peer (queued here and held by
@@ -292,9 +314,7 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		return net.ErrClosed
 	}
 	if c.pending == nil {
-		pb := bufPool.Get().(*[]byte)
-		*pb = (*pb)[:0]
-		c.pending = pb
+		c.pending = newPending(frames)
 	}
 	buf := *c.pending
 	for _, f := range frames {
@@ -378,7 +398,7 @@ func (c *Conn) flush() {
 			c.handed.Add(int64(len(*pb)))
 		}
 		err := c.write(*pb)
-		if cap(*pb) <= 64<<10 {
+		if cap(*pb) >= pooledWrite && cap(*pb) <= 64<<10 {
 			*pb = (*pb)[:0]
 			bufPool.Put(pb)
 		}
