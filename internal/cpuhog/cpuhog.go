@@ -28,6 +28,7 @@ func Run(n int) (stop func(), err error) {
 	}
 	for i := 0; i < n; i++ {
 		c := exec.Command("sh", "-c", "while :; do :; done")
+		dieWithParent(c)
 		if err := c.Start(); err != nil {
 			stop()
 			return nil, fmt.Errorf("cpuhog: %w", err)
