@@ -99,6 +99,8 @@ type Client struct {
 	ackID  atomic.Uint64
 	ackFor atomic.Uint64
 	acks   chan struct{}
+
+	vanished atomic.Bool // answers nothing, sends nothing (Vanish)
 }
 
 // handshake is the Engine.IO open packet.
@@ -217,7 +219,7 @@ func (c *Client) readWebSocket(ws *wsConn) {
 
 // packet handles one Engine.IO packet.
 func (c *Client) packet(p []byte) {
-	if len(p) == 0 {
+	if len(p) == 0 || c.vanished.Load() {
 		return
 	}
 	switch p[0] {
@@ -279,6 +281,9 @@ func digits(p []byte) []byte {
 
 // send sends one Engine.IO packet on the current transport.
 func (c *Client) send(pkt string) error {
+	if c.vanished.Load() {
+		return errVanished
+	}
 	c.mu.Lock()
 	ws := c.ws
 	c.mu.Unlock()
@@ -327,6 +332,19 @@ func (c *Client) Close() {
 	}
 	c.shut(nil)
 }
+
+// Vanish makes the client stop without closing: from now on it sends
+// nothing and answers nothing (not even the server's pings), on a TCP
+// connection kept open, as a client whose network went away. The server's
+// heartbeat must reap it. After the given time the client closes its end
+// for good (set it past the server's ping interval plus timeout).
+func (c *Client) Vanish(after time.Duration) {
+	c.vanished.Store(true)
+	c.closeIdlePost()
+	time.AfterFunc(after, func() { c.shut(errVanished) })
+}
+
+var errVanished = errors.New("vanished")
 
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -516,6 +534,10 @@ func (c *Client) pollLoop(conn net.Conn, br *bufio.Reader, first [][]byte) {
 		c.packet(p)
 	}
 	for !c.upgrading.Load() {
+		if c.vanished.Load() { // keep the connection, ask for nothing more
+			<-c.done
+			return
+		}
 		select {
 		case <-c.done:
 			return
