@@ -293,7 +293,7 @@ func summary(rows []sample, meta runInfo, warmup time.Duration) string {
 	}
 	fmt.Fprintf(&b, "\nLoader's counts: ")
 	var parts []string
-	for _, k := range []string{"clients", "connects", "connects_websocket", "connects_upgrade", "connects_polling", "leaves", "vanished", "errors", "disconnects", "ticks", "ticks_lost", "ticks_late", "echoes", "echoes_lost", "broadcasts", "broadcasts_delivered", "broadcasts_lost", "broadcasts_duplicated", "latency_p50_ms", "latency_p99_ms", "latency_max_ms"} {
+	for _, k := range []string{"clients", "connects", "connects_websocket", "connects_upgrade", "connects_polling", "leaves", "vanished", "errors", "disconnects", "ticks", "ticks_lost", "ticks_skipped_by_server", "ticks_late", "echoes", "echoes_lost", "echoes_late", "broadcasts", "broadcasts_delivered", "broadcasts_lost", "broadcasts_duplicated", "latency_p50_ms", "latency_p99_ms", "latency_max_ms"} {
 		if v, ok := meta.Result[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %v", k, v))
 		}
@@ -319,7 +319,7 @@ func drawPNG(path string, rows []sample, meta runInfo, warmup time.Duration) err
 		{"goroutines", []string{"goroutines"}, []string{"goroutines"}, 1},
 		{"open files", []string{"fds"}, []string{"fds"}, 1},
 		{"clients held", []string{"clients"}, []string{"clients"}, 1},
-		{"errors and losses (cumulative)", []string{"errors", "echo_lost", "broadcast_lost", "tick_lost"}, []string{"errors", "echoes lost", "broadcasts lost", "ticks lost"}, 1},
+		{"errors and losses (cumulative)", []string{"errors", "echo_lost", "broadcast_lost"}, []string{"errors", "echoes lost", "broadcasts lost"}, 1},
 	}
 	colors := []color.Color{color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff}}
 	var col [][]*plot.Plot

@@ -98,7 +98,7 @@ type Client struct {
 
 	ackID  atomic.Uint64
 	ackFor atomic.Uint64
-	acks   chan struct{}
+	acks   chan uint64 // the id of an awaited ack that came
 
 	vanished atomic.Bool // answers nothing, sends nothing (Vanish)
 }
@@ -114,7 +114,7 @@ type handshake struct {
 // Connect opens a client and joins namespace "/". onEvent, if not nil,
 // receives each event the server emits (on the reading goroutine).
 func (d *Dialer) Connect(ctx context.Context, onEvent func(pkt []byte)) (*Client, error) {
-	c := &Client{d: d, onEvent: onEvent, connected: make(chan error, 1), done: make(chan struct{}), acks: make(chan struct{}, 1)}
+	c := &Client{d: d, onEvent: onEvent, connected: make(chan error, 1), done: make(chan struct{}), acks: make(chan uint64, 1)}
 	var err error
 	if d.Transport == transportWebSocket {
 		err = c.openWebSocket()
@@ -254,7 +254,15 @@ func (c *Client) socketPacket(p []byte) {
 	case '3':
 		id, _ := strconv.ParseUint(string(digits(p[1:])), 10, 64)
 		if id != 0 && c.ackFor.CompareAndSwap(id, 0) {
-			c.acks <- struct{}{}
+			select {
+			case c.acks <- id:
+			default: // one of an EmitAck given up on, not taken yet
+				select {
+				case <-c.acks:
+				default:
+				}
+				c.acks <- id
+			}
 		}
 	case '0':
 		select {
@@ -304,13 +312,18 @@ func (c *Client) EmitAck(ctx context.Context, args string) error {
 	if err := c.send(`42` + strconv.FormatUint(id, 10) + `[` + args + `]`); err != nil {
 		return err
 	}
-	select {
-	case <-c.acks:
-		return nil
-	case <-c.done:
-		return fmt.Errorf("waiting for an ack: %w", c.Err())
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		select {
+		case got := <-c.acks:
+			if got == id {
+				return nil
+			}
+			continue // the ack of an EmitAck given up on (its ctx ended)
+		case <-c.done:
+			return fmt.Errorf("waiting for an ack: %w", c.Err())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

@@ -107,6 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&so.ChurnRate, "churn-rate", 10, "soak: clients replaced per second (one leaves, a new one joins)")
 	fs.Float64Var(&so.Vanish, "vanish", 0.3, "soak: the fraction of leaving clients that vanish (connection kept open and silent) instead of closing")
 	fs.DurationVar(&so.VanishFor, "vanish-for", 90*time.Second, "soak: how long a vanished client keeps its connection (past the server's ping interval plus timeout)")
+	fs.DurationVar(&so.LostAfter, "lost-after", time.Minute, "soak: an echo or its ack not back within this is lost (one back after --timeout is late)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: siobench [flags] scenario... (%s, or all; and %s)\n", strings.Join(scenarioNames, ", "), strings.Join(longScenarios, ", "))
 		fs.PrintDefaults()

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,8 +31,10 @@ import (
 //     has not got it 5 s after the last one was sent;
 //   - an echo is lost when its ack or the echoed message does not come
 //     within the handshake timeout;
-//   - a tick is lost when the server's timestamps a client gets skip one
-//     (late, counted apart, when it comes more than half a tick late).
+//   - a tick is lost when a client misses a timestamp another client got
+//     (a tick the server's ticker skipped, because the tick loop was late,
+//     is counted apart: time.Ticker drops ticks; and a tick that comes
+//     more than half a tick late is counted as late).
 //
 // A client the server disconnects is an error (the scenario's own
 // leavers excepted).
@@ -46,6 +49,7 @@ type soakOptions struct {
 	ChurnRate float64       // clients replaced per second
 	Vanish    float64       // the fraction of leavers that vanish
 	VanishFor time.Duration // how long a vanished client keeps its connection
+	LostAfter time.Duration // an echo or ack not back within it is lost
 }
 
 // soakClient is what the scenario tracks of one client.
@@ -71,10 +75,14 @@ type soakStats struct {
 	disconnects                                 atomic.Int64
 	echoes, echoLost                            atomic.Int64
 	broadcasts, delivered, bLost, bDup          atomic.Int64
-	ticks, tickLost, tickLate                   atomic.Int64
+	ticks, tickGaps, tickLate                   atomic.Int64
+	echoLate                                    atomic.Int64
+	tickMu                                      sync.Mutex
+	tickSeen                                    []int64    // every timestamp some client got, sorted
+	tickHoles                                   [][2]int64 // a client's consecutive timestamps more than a tick apart
 	errors                                      atomic.Int64
 	transports                                  [3]atomic.Int64
-	tickLostBy, echoSlowBy                      [3]atomic.Int64
+	echoSlowBy                                  [3]atomic.Int64
 	seq                                         atomic.Int64 // broadcasts started
 	echoSeq                                     atomic.Int64
 	stopping                                    atomic.Bool
@@ -108,11 +116,16 @@ func (s *soakStats) onEvent(st *soakClient) func([]byte) {
 			if err != nil {
 				return
 			}
-			tickMS := s.tickNS / 1e6
-			if prev := st.lastTS.Swap(ts); prev != 0 && ts-prev > tickMS*3/2 {
-				s.tickLost.Add((ts-prev+tickMS/2)/tickMS - 1)
-				s.tickLostBy[st.kind].Add((ts-prev+tickMS/2)/tickMS - 1)
+			prev := st.lastTS.Swap(ts)
+			s.tickMu.Lock()
+			if i, found := slices.BinarySearch(s.tickSeen, ts); !found {
+				s.tickSeen = slices.Insert(s.tickSeen, i, ts)
 			}
+			if tickMS := s.tickNS / 1e6; prev != 0 && ts-prev > tickMS*3/2 {
+				s.tickHoles = append(s.tickHoles, [2]int64{prev, ts})
+				s.tickGaps.Add(1)
+			}
+			s.tickMu.Unlock()
 		case bytes.HasPrefix(p, broadcastEvent):
 			seq, err := strconv.ParseInt(string(digits(p[len(broadcastEvent):])), 10, 64)
 			if err != nil {
@@ -192,7 +205,7 @@ func (b *bench) soak(ctx context.Context) *Result {
 		defer f.Close()
 		csv = bufio.NewWriter(f)
 		defer csv.Flush()
-		fmt.Fprintln(csv, "t_s,rss_kb,goroutines,fds,server_cpu_s,clients,connects,leaves,vanished,errors,disconnects,echoes,echo_lost,broadcasts,delivered,broadcast_lost,ticks,tick_lost,tick_late")
+		fmt.Fprintln(csv, "t_s,rss_kb,goroutines,fds,server_cpu_s,clients,connects,leaves,vanished,errors,disconnects,echoes,echo_lost,broadcasts,delivered,broadcast_lost,ticks,tick_gaps,tick_late")
 	}
 	start := time.Now()
 	slots := make([]*soakSlot, b.o.N)
@@ -225,7 +238,7 @@ func (b *bench) soak(ctx context.Context) *Result {
 			time.Since(start).Seconds(), rss, g, fds, cpu.Seconds(), liveClients(),
 			s.connects.Load(), s.leaves.Load(), s.vanished.Load(), s.errors.Load(), s.disconnects.Load(),
 			s.echoes.Load(), s.echoLost.Load(), s.broadcasts.Load(), s.delivered.Load(), s.bLost.Load(),
-			s.ticks.Load(), s.tickLost.Load(), s.tickLate.Load())
+			s.ticks.Load(), s.tickGaps.Load(), s.tickLate.Load())
 		csv.Flush()
 	}
 	sctx, stopSampling := context.WithCancel(context.Background())
@@ -313,7 +326,7 @@ func (b *bench) soak(ctx context.Context) *Result {
 		go func() {
 			defer loops.Done()
 			for range echoJobs {
-				b.soakEcho(lctx, s, slots, r.Latency)
+				b.soakEcho(lctx, s, slots, r.Latency, so)
 				p.Add(1)
 			}
 		}()
@@ -399,13 +412,16 @@ func (b *bench) soak(ctx context.Context) *Result {
 	r.add("vanished", s.vanished.Load(), "")
 	r.add("errors", s.errors.Load(), "")
 	r.add("disconnects", s.disconnects.Load(), "")
+	lost, skipped := s.tickLosses()
 	r.add("ticks", s.ticks.Load(), "")
-	r.add("ticks_lost", s.tickLost.Load(), "")
+	r.add("ticks_lost", lost, "")
+	r.add("ticks_skipped_by_server", skipped, "")
 	r.add("ticks_late", s.tickLate.Load(), "")
+	r.add("tick_gaps", s.tickGaps.Load(), "")
 	for k, name := range []string{"websocket", "upgrade", "polling"} {
-		r.add("ticks_lost_"+name, s.tickLostBy[k].Load(), "")
 		r.add("echoes_over_500ms_"+name, s.echoSlowBy[k].Load(), "")
 	}
+	r.add("echoes_late", s.echoLate.Load(), "")
 	r.add("echoes", s.echoes.Load(), "")
 	r.add("echoes_lost", s.echoLost.Load(), "")
 	r.add("broadcasts", s.broadcasts.Load(), "")
@@ -418,7 +434,7 @@ func (b *bench) soak(ctx context.Context) *Result {
 
 // soakEcho sends one `message` with an ack from a client picked at
 // random, and checks that both the echo and the ack come back.
-func (b *bench) soakEcho(ctx context.Context, s *soakStats, slots []*soakSlot, h *Histogram) {
+func (b *bench) soakEcho(ctx context.Context, s *soakStats, slots []*soakSlot, h *Histogram, so soakOptions) {
 	var sl *soakSlot
 	for try := 0; try < 8; try++ {
 		c := slots[rand.IntN(len(slots))]
@@ -447,7 +463,7 @@ func (b *bench) soakEcho(ctx context.Context, s *soakStats, slots []*soakSlot, h
 	default:
 	}
 	t := time.Now()
-	actx, cancel := context.WithTimeout(context.Background(), b.d.Timeout)
+	actx, cancel := context.WithTimeout(context.Background(), so.LostAfter)
 	defer cancel()
 	if err := c.EmitAck(actx, `"message",`+strconv.FormatInt(n, 10)); err != nil {
 		select {
@@ -465,9 +481,13 @@ func (b *bench) soakEcho(ctx context.Context, s *soakStats, slots []*soakSlot, h
 		s.fail(fmt.Errorf("echo %d: acknowledged, the message never came back", n))
 		return
 	}
-	h.Record(time.Since(t))
-	if time.Since(t) > 500*time.Millisecond {
+	el := time.Since(t)
+	h.Record(el)
+	if el > 500*time.Millisecond {
 		s.echoSlowBy[st.kind].Add(1)
+	}
+	if el > b.d.Timeout {
+		s.echoLate.Add(1)
 	}
 	s.echoes.Add(1)
 }
@@ -494,6 +514,27 @@ func (b *bench) soakChurn(ctx context.Context, s *soakStats, sl *soakSlot, so so
 		return
 	}
 	sl.c, sl.st = c, st
+}
+
+// tickLosses counts, from the gaps the clients saw in the server's
+// timestamps, the ticks a client missed that another client got (lost),
+// and the ticks no client got: the gaps in the timestamps all clients
+// together got (skipped by the server's ticker).
+func (s *soakStats) tickLosses() (lost, skipped int64) {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	for _, h := range s.tickHoles {
+		i, _ := slices.BinarySearch(s.tickSeen, h[0]+1)
+		j, _ := slices.BinarySearch(s.tickSeen, h[1])
+		lost += int64(j - i)
+	}
+	tickMS := s.tickNS / 1e6
+	for i := 1; i < len(s.tickSeen); i++ {
+		if d := s.tickSeen[i] - s.tickSeen[i-1]; d > tickMS*3/2 {
+			skipped += (d+tickMS/2)/tickMS - 1
+		}
+	}
+	return lost, skipped
 }
 
 // every calls f rate times a second until ctx ends.
