@@ -1,7 +1,7 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare redis-chaos
+.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare redis-chaos soak
 
 # The server with its demo application, at http://localhost:3000/.
 run:
@@ -98,3 +98,14 @@ redis-chaos: deps
 	  SIOGO_CHAOS_REPORT=$(CURDIR)/redis-chaos.md \
 	  $(GO) test -count=1 -timeout 30m -run '^TestRedisChaos$$' -v ./cmd/siogo
 	@echo "results in redis-chaos.md"
+
+# The soak (issue 10), the run recorded in docs/reliability.md: siogo as
+# users run it (cmd/siogo with its demo) and 10,000 siobench clients for
+# 30 minutes, with ticks, echoes with acks, broadcasts and churn (WebSocket,
+# polling with upgrade, polling, clients that vanish). The server's RSS,
+# goroutines and open files once a second go to docs/soak.csv, drawn in
+# docs/soak.png; docs/soak-summary.md has the figures and the log's errors.
+# SOAK_FLAGS="-n 2000 -duration 5m" for a short run.
+SOAK_FLAGS ?=
+soak: page-deps
+	cd bench/soak && $(GO) run . -root ../.. $(SOAK_FLAGS)

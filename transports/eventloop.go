@@ -48,6 +48,11 @@ type HTTPServer struct {
 	engine  *nbhttp.Engine
 	done    chan struct{}
 	stopped bool
+
+	// settler settles each accepted connection's descriptor number
+	// (websocket.Settler); ready is closed once it is set.
+	settler *websocket.Settler
+	ready   chan struct{}
 }
 
 // HTTPServerOptions configure an HTTPServer. The zero value is usable.
@@ -74,7 +79,7 @@ func NewHTTPServer(h http.Handler, opts HTTPServerOptions) *HTTPServer {
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = 1 << 20
 	}
-	return &HTTPServer{h: h, opts: opts, done: make(chan struct{})}
+	return &HTTPServer{h: h, opts: opts, done: make(chan struct{}), ready: make(chan struct{})}
 }
 
 // ErrHTTPServerClosed is returned by Serve after Shutdown.
@@ -96,7 +101,7 @@ func (s *HTTPServer) Serve(ln net.Listener) error {
 		Name:            "siogo-http",
 		Network:         "tcp",
 		Addrs:           []string{ln.Addr().String()},
-		Listen:          func(string, string) (net.Listener, error) { return cloexecListener{ln}, nil },
+		Listen:          func(string, string) (net.Listener, error) { return newCloexecListener(ln, s), nil },
 		Handler:         s.h,
 		MaxLoad:         s.opts.MaxConnections,
 		MaxHTTPBodySize: s.opts.MaxBodySize,
@@ -107,7 +112,12 @@ func (s *HTTPServer) Serve(ln net.Listener) error {
 		// same bound as the WebSocket server's.
 		MaxWriteBufferSize: 4 << 20,
 	})
-	e.OnClose(func(c net.Conn, _ error) { connClosed(c) })
+	e.OnClose(func(c net.Conn, _ error) {
+		if nc, ok := c.(*nbio.Conn); ok {
+			s.settler.Closed(nc)
+		}
+		connClosed(c)
+	})
 	e.OnWrittenSize(websocket.CountWritten)
 	if raceEnabled {
 		// nbio fills a connection's fields on the accepting goroutine and
@@ -122,7 +132,23 @@ func (s *HTTPServer) Serve(ln net.Listener) error {
 			return e.Engine.PollerBufferPtr(c)
 		})
 	}
-	if err := websocket.StartEngine(e.Start); err != nil {
+	err := websocket.StartEngine(func() error {
+		if err := e.Start(); err != nil {
+			return err
+		}
+		// A probe on each poller: the engine's own accepts are settled
+		// against descriptor reuse, as the WebSocket server's upgrades
+		// are (docs/reliability.md).
+		st, err := websocket.NewSettler(e.Engine, e.NPoller)
+		if err != nil {
+			e.Stop()
+			return err
+		}
+		s.settler = st
+		return nil
+	})
+	close(s.ready)
+	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -379,18 +405,84 @@ func (w *rawResponse) send(p *parkedPoll) {
 // close-on-exec: nbio's own move (a dup) would leave every accepted
 // socket to each child process the program starts, which then holds it
 // open past siogo's close (no FIN reaches the client) and keeps it in the
-// epoll set under a number a fresh connection reuses.
-type cloexecListener struct{ net.Listener }
-
-func (l cloexecListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	nbc, err := websocket.TransferConn(c)
-	if err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	return nbc, nil
+// epoll set under a number a fresh connection reuses. Each is settled
+// first: a number whose last socket closed off its poller waits until
+// that poller holds no event for it (websocket.Settler). The accepting
+// goroutine is its own, so that a connection that waits holds up no
+// other: the ones that do not wait go through at once.
+type cloexecListener struct {
+	net.Listener
+	s    *HTTPServer
+	once sync.Once
+	out  chan accepted
+	done chan struct{}
 }
+
+type accepted struct {
+	c   net.Conn
+	err error
+}
+
+func newCloexecListener(ln net.Listener, s *HTTPServer) *cloexecListener {
+	return &cloexecListener{Listener: ln, s: s, out: make(chan accepted), done: make(chan struct{})}
+}
+
+func (l *cloexecListener) Accept() (net.Conn, error) {
+	l.once.Do(func() { go l.accept() })
+	select {
+	case a := <-l.out:
+		return a.c, a.err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *cloexecListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() {}) // no accepting goroutine after this
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	return err
+}
+
+func (l *cloexecListener) deliver(c net.Conn) {
+	select {
+	case l.out <- accepted{c: c}:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+func (l *cloexecListener) accept() {
+	<-l.s.ready
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			select {
+			case l.out <- accepted{err: err}:
+			case <-l.done:
+			}
+			return
+		}
+		nbc, err := websocket.TransferConn(c)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		ticket, wait := l.s.settler.Check(nbc)
+		if !wait || !settleAccepts {
+			l.deliver(nbc)
+			continue
+		}
+		go func() {
+			l.s.settler.Wait(nbc, ticket)
+			l.deliver(nbc)
+		}()
+	}
+}
+
+// settleAccepts is turned off by a test, to show what settling prevents.
+var settleAccepts = true

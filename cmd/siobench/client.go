@@ -98,7 +98,9 @@ type Client struct {
 
 	ackID  atomic.Uint64
 	ackFor atomic.Uint64
-	acks   chan struct{}
+	acks   chan uint64 // the id of an awaited ack that came
+
+	vanished atomic.Bool // answers nothing, sends nothing (Vanish)
 }
 
 // handshake is the Engine.IO open packet.
@@ -112,7 +114,7 @@ type handshake struct {
 // Connect opens a client and joins namespace "/". onEvent, if not nil,
 // receives each event the server emits (on the reading goroutine).
 func (d *Dialer) Connect(ctx context.Context, onEvent func(pkt []byte)) (*Client, error) {
-	c := &Client{d: d, onEvent: onEvent, connected: make(chan error, 1), done: make(chan struct{}), acks: make(chan struct{}, 1)}
+	c := &Client{d: d, onEvent: onEvent, connected: make(chan error, 1), done: make(chan struct{}), acks: make(chan uint64, 1)}
 	var err error
 	if d.Transport == transportWebSocket {
 		err = c.openWebSocket()
@@ -217,7 +219,7 @@ func (c *Client) readWebSocket(ws *wsConn) {
 
 // packet handles one Engine.IO packet.
 func (c *Client) packet(p []byte) {
-	if len(p) == 0 {
+	if len(p) == 0 || c.vanished.Load() {
 		return
 	}
 	switch p[0] {
@@ -252,7 +254,15 @@ func (c *Client) socketPacket(p []byte) {
 	case '3':
 		id, _ := strconv.ParseUint(string(digits(p[1:])), 10, 64)
 		if id != 0 && c.ackFor.CompareAndSwap(id, 0) {
-			c.acks <- struct{}{}
+			select {
+			case c.acks <- id:
+			default: // one of an EmitAck given up on, not taken yet
+				select {
+				case <-c.acks:
+				default:
+				}
+				c.acks <- id
+			}
 		}
 	case '0':
 		select {
@@ -279,6 +289,9 @@ func digits(p []byte) []byte {
 
 // send sends one Engine.IO packet on the current transport.
 func (c *Client) send(pkt string) error {
+	if c.vanished.Load() {
+		return errVanished
+	}
 	c.mu.Lock()
 	ws := c.ws
 	c.mu.Unlock()
@@ -299,13 +312,18 @@ func (c *Client) EmitAck(ctx context.Context, args string) error {
 	if err := c.send(`42` + strconv.FormatUint(id, 10) + `[` + args + `]`); err != nil {
 		return err
 	}
-	select {
-	case <-c.acks:
-		return nil
-	case <-c.done:
-		return fmt.Errorf("waiting for an ack: %w", c.Err())
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		select {
+		case got := <-c.acks:
+			if got == id {
+				return nil
+			}
+			continue // the ack of an EmitAck given up on (its ctx ended)
+		case <-c.done:
+			return fmt.Errorf("waiting for an ack: %w", c.Err())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -327,6 +345,19 @@ func (c *Client) Close() {
 	}
 	c.shut(nil)
 }
+
+// Vanish makes the client stop without closing: from now on it sends
+// nothing and answers nothing (not even the server's pings), on a TCP
+// connection kept open, as a client whose network went away. The server's
+// heartbeat must reap it. After the given time the client closes its end
+// for good (set it past the server's ping interval plus timeout).
+func (c *Client) Vanish(after time.Duration) {
+	c.vanished.Store(true)
+	c.closeIdlePost()
+	time.AfterFunc(after, func() { c.shut(errVanished) })
+}
+
+var errVanished = errors.New("vanished")
 
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
@@ -516,6 +547,10 @@ func (c *Client) pollLoop(conn net.Conn, br *bufio.Reader, first [][]byte) {
 		c.packet(p)
 	}
 	for !c.upgrading.Load() {
+		if c.vanished.Load() { // keep the connection, ask for nothing more
+			<-c.done
+			return
+		}
 		select {
 		case <-c.done:
 			return

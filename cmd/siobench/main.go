@@ -41,6 +41,9 @@ import (
 // Scenarios, in the order "all" runs them.
 var scenarioNames = []string{"conns", "echo", "fanout", "handshakes", "polling", "churn", "wsecho"}
 
+// Scenarios "all" leaves out: the soak runs for half an hour.
+var longScenarios = []string{"soak"}
+
 // browserHeader is what Chromium 131 on Linux sends with a page's
 // WebSocket or XHR to a server on another port of the same host (about
 // 500 bytes with the handshake's own fields), minus what the client adds.
@@ -96,8 +99,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.K, "k", 20, "fanout: broadcasts")
 	fs.Float64Var(&o.BPS, "bps", 10, "fanout: broadcasts per second")
 	fs.DurationVar(&o.Wait, "wait", 10*time.Second, "fanout: how long to wait for the last deliveries")
+	var so soakOptions
+	fs.StringVar(&so.CSV, "soak-csv", "", "soak: write a sample of the server and the counts every second to this CSV file")
+	fs.StringVar(&so.DebugURL, "debug-url", "", "soak: the server's --debug-addr (http://host:port), to read its goroutines from pprof")
+	fs.DurationVar(&so.Tick, "tick", 2500*time.Millisecond, "soak: the server's tick (--tick), to count lost ticks")
+	fs.Float64Var(&so.EchoRate, "echo-rate", 100, "soak: echoes (message with an ack) per second, from clients picked at random")
+	fs.Float64Var(&so.BPS, "soak-bps", 1, "soak: broadcasts per second, to every client")
+	fs.Float64Var(&so.ChurnRate, "churn-rate", 10, "soak: clients replaced per second (one leaves, a new one joins)")
+	fs.Float64Var(&so.Vanish, "vanish", 0.3, "soak: the fraction of leaving clients that vanish (connection kept open and silent) instead of closing")
+	fs.DurationVar(&so.VanishFor, "vanish-for", 90*time.Second, "soak: how long a vanished client keeps its connection (past the server's ping interval plus timeout)")
+	fs.DurationVar(&so.LostAfter, "lost-after", time.Minute, "soak: an echo or its ack not back within this is lost (one back after --timeout is late)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: siobench [flags] scenario... (%s, or all)\n", strings.Join(scenarioNames, ", "))
+		fmt.Fprintf(stderr, "usage: siobench [flags] scenario... (%s, or all; and %s)\n", strings.Join(scenarioNames, ", "), strings.Join(longScenarios, ", "))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -115,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	for _, n := range names {
-		if !slices.Contains(scenarioNames, n) {
+		if !slices.Contains(scenarioNames, n) && !slices.Contains(longScenarios, n) {
 			fmt.Fprintf(stderr, "siobench: unknown scenario %q\n", n)
 			return 2
 		}
@@ -151,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.Marks = stderr
 	}
 	o.PID = *pid
-	b := &bench{d: d, o: o}
+	b := &bench{d: d, o: o, so: so}
 	if o.PID != 0 {
 		b.proc = &proc{pid: o.PID}
 		if _, err := b.proc.rss(); err != nil {
@@ -194,6 +207,8 @@ func (b *bench) runScenario(ctx context.Context, name string) *Result {
 		return b.cycles(ctx, "churn", true)
 	case "wsecho":
 		return b.wsecho(ctx)
+	case "soak":
+		return b.soak(ctx)
 	}
 	panic("unknown scenario " + name)
 }

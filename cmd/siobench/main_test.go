@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -327,5 +328,43 @@ func TestMarks(t *testing.T) {
 		if !strings.Contains(stderr.String(), "\nsiobench: measuring "+n+"\n") {
 			t.Errorf("no mark for %s in:\n%s", n, stderr.String())
 		}
+	}
+}
+
+// TestSoak runs the soak scenario for a few seconds: churn with vanishing
+// clients, echoes and broadcasts, nothing lost, and the CSV sampled.
+func TestSoak(t *testing.T) {
+	url := startSiogo(t)
+	csvPath := filepath.Join(t.TempDir(), "soak.csv")
+	res := runJSON(t, "-url", url, "-n", "30", "-rate", "0", "-duration", "4s", "-quiet",
+		"-pid", strconv.Itoa(os.Getpid()), "-soak-csv", csvPath,
+		"-churn-rate", "10", "-vanish", "0.5", "-vanish-for", "1s", "-echo-rate", "20", "-soak-bps", "5", "soak")
+	r := res["soak"]
+	if r == nil {
+		t.Fatalf("no soak result: %v", res)
+	}
+	for _, k := range []string{"errors", "disconnects", "echoes_lost", "broadcasts_lost", "broadcasts_duplicated"} {
+		if r[k].(float64) != 0 {
+			t.Errorf("%s = %v", k, r[k])
+		}
+	}
+	for _, k := range []string{"leaves", "vanished", "echoes", "broadcasts", "broadcasts_delivered"} {
+		if r[k].(float64) < 1 {
+			t.Errorf("%s = %v, want some", k, r[k])
+		}
+	}
+	if r["connects"].(float64) <= 30 || r["clients"].(float64) != 30 {
+		t.Errorf("connects %v, clients %v", r["connects"], r["clients"])
+	}
+	b, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "t_s,rss_kb,goroutines,fds,") {
+		t.Fatalf("CSV:\n%s", b)
+	}
+	if f := strings.Split(lines[len(lines)-1], ","); len(f) != 19 || f[1] == "-1" || f[3] == "-1" {
+		t.Errorf("last sample %q: want 19 fields with RSS and files", lines[len(lines)-1])
 	}
 }

@@ -63,6 +63,7 @@ func (r *Result) Get(key string) (any, bool) {
 type bench struct {
 	d    *Dialer
 	o    options
+	so   soakOptions
 	proc *proc
 
 	errMu   sync.Mutex

@@ -173,9 +173,8 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		// Already on an event loop: nbio's HTTP engine served the request
 		// (transports.HTTPServer). Its loop reads the connection from now
 		// on; what it writes is counted by that engine's OnWrittenSize
-		// (CountWritten).
-		// (That engine's own accepts are not settled as this Server's
-		// upgrades are: see docs/reliability.md.)
+		// (CountWritten). That engine settles its own accepts
+		// (Settler), as this Server settles its upgrades.
 		c.nbc, c.nc, c.fd, c.sockID = nbc, nbc, nbc.Hash(), socketID(nbc)
 		c.rmu.Lock()
 		nbc.SetSession(nbSession{c})
