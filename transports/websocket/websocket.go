@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	ltls "github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
@@ -221,6 +222,7 @@ type Conn struct {
 	remote   net.Addr
 	nc       net.Conn   // where frames are written
 	nbc      *nbio.Conn // the same, when the event loop serves it
+	tls      *ltls.Conn // nc, when it is TLS on nbc (ServeTLS)
 	sockID   uint64     // nbc's socket (its inode), to shut it down safely
 	fd       int        // nbc's descriptor
 
@@ -374,8 +376,8 @@ func (c *Conn) flush() {
 			return
 		}
 		c.wmu.Unlock()
-		if c.nbc != nil {
-			c.handed.Add(int64(len(*pb)))
+		if c.nbc != nil && c.tls == nil {
+			c.handed.Add(int64(len(*pb))) // under TLS, countedConn counts
 		}
 		err := c.write(*pb)
 		if cap(*pb) <= 64<<10 {
@@ -403,7 +405,12 @@ func (c *Conn) write(b []byte) error {
 		return err
 	}
 	c.srv.beginWrite(c.fd)
-	_, err := c.nbc.Write(b)
+	var err error
+	if c.tls != nil {
+		_, err = c.tls.Write(b)
+	} else {
+		_, err = c.nbc.Write(b)
+	}
 	c.srv.endWrite(c.fd, err != nil)
 	return err
 }
