@@ -169,7 +169,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		return c, nil
 	}
 
-	if tc, tcp := loopTLS(raw); tc != nil {
+	if tc, rc, tcp := loopTLS(raw); tc != nil {
 		// TLS served by ServeTLS: the connection and its TLS state move
 		// to the event loop, as a plain one does.
 		nbc, err := TransferConn(tcp)
@@ -177,7 +177,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			_ = raw.Close()
 			return nil, err
 		}
-		left, err := c.moveTLS(tc, nbc)
+		left, err := c.moveTLS(tc, rc, nbc)
 		if err != nil {
 			_ = nbc.Close()
 			return nil, err

@@ -46,8 +46,8 @@ func ServeTLS(hs *http.Server, ln net.Listener, cfg *tls.Config) error {
 		if prev != nil {
 			ctx = prev(ctx, c)
 		}
-		if tc, ok := c.(*ltls.Conn); ok {
-			ctx = context.WithValue(ctx, tlsConnKey{}, tc)
+		if sc, ok := c.(serverConn); ok {
+			ctx = context.WithValue(ctx, tlsConnKey{}, sc.Conn)
 		}
 		return ctx
 	}
@@ -79,7 +79,87 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ltls.NewConn(c, l.cfg, false, false), nil
+	return serverConn{ltls.NewConn(&recordConn{Conn: c}, l.cfg, false, false)}, nil
+}
+
+// serverConn is what net/http serves: llib's Close frees the record
+// buffers without the read lock, under a read that net/http's background
+// reader may have running (Server.Close, Shutdown), so Close closes the
+// socket only, and the blocked read returns with its error. No
+// close_notify is sent: net/http closes connections whose handler may be
+// writing, and llib's alert is not ordered with writes.
+type serverConn struct{ *ltls.Conn }
+
+func (c serverConn) Close() error { return c.Conn.Conn().Close() }
+
+// recordConn hands llib's blocking reads whole TLS records only.
+//
+// llib reads a record with two io.ReadFull calls (header, then body) into
+// its buffer, and drops what one read when it fails. net/http interrupts
+// its background read with a deadline in the past once a response is
+// written, just as a fast client's next request arrives: a record cut
+// there would leave llib reading the rest of it as the next header, and
+// wait for a length that never comes. So bytes are kept here until their
+// record is complete: a read that fails has handed out nothing of it.
+// The buffer is dropped whenever it empties, so an idle connection holds
+// none.
+type recordConn struct {
+	net.Conn
+	buf   []byte // read from the socket, not yet handed out
+	ready int    // the bytes at the start of buf that end a record
+}
+
+// maxRecord bounds what one record holds: a 5-byte header and a
+// length of at most 2^16-1 (llib refuses more than about 16 KB).
+const maxRecord = 5 + 0xffff
+
+func (c *recordConn) Read(p []byte) (int, error) {
+	for c.ready == 0 {
+		if c.ready = wholeRecords(c.buf); c.ready > 0 {
+			break
+		}
+		if c.buf == nil {
+			c.buf = make([]byte, 0, 4096)
+		} else if len(c.buf) == cap(c.buf) {
+			c.buf = append(c.buf, make([]byte, min(2*cap(c.buf), maxRecord+4096)-len(c.buf))...)[:len(c.buf)]
+		}
+		n, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
+		if err != nil {
+			if c.ready = wholeRecords(c.buf); c.ready > 0 {
+				break
+			}
+			return 0, err
+		}
+	}
+	n := copy(p, c.buf[:c.ready])
+	c.ready -= n
+	if n == len(c.buf) {
+		c.buf = nil
+	} else {
+		c.buf = c.buf[n:]
+	}
+	return n, nil
+}
+
+// take returns the bytes read from the socket that were not handed out.
+func (c *recordConn) take() []byte {
+	b := c.buf
+	c.buf, c.ready = nil, 0
+	return b
+}
+
+// wholeRecords is the length of the complete TLS records at the start of b.
+func wholeRecords(b []byte) int {
+	i := 0
+	for len(b)-i >= 5 {
+		l := 5 + (int(b[i+3])<<8 | int(b[i+4]))
+		if len(b)-i < l {
+			break
+		}
+		i += l
+	}
+	return i
 }
 
 // loopTLSConfig translates cfg for llib's TLS.
@@ -140,16 +220,24 @@ func stdState(st ltls.ConnectionState) *tls.ConnectionState {
 
 // loopTLS is the plain connection under an llib TLS connection net/http
 // served, or nil for any other connection.
-func loopTLS(raw net.Conn) (*ltls.Conn, *net.TCPConn) {
-	tc, ok := raw.(*ltls.Conn)
-	if !ok || tc.IsNonBlock() {
-		return nil, nil
-	}
-	tcp, ok := tc.Conn().(*net.TCPConn)
+func loopTLS(raw net.Conn) (*ltls.Conn, *recordConn, *net.TCPConn) {
+	sc, ok := raw.(serverConn)
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return tc, tcp
+	tc := sc.Conn
+	if tc.IsNonBlock() {
+		return nil, nil, nil
+	}
+	rc, ok := tc.Conn().(*recordConn)
+	if !ok {
+		return nil, nil, nil
+	}
+	tcp, ok := rc.Conn.(*net.TCPConn)
+	if !ok {
+		return nil, nil, nil
+	}
+	return tc, rc, tcp
 }
 
 // countedConn is the event loop's connection under a TLS one: what TLS
@@ -165,16 +253,22 @@ func (cc countedConn) Write(b []byte) (int, error) {
 	return cc.Conn.Write(b)
 }
 
-// moveTLS puts tc, its handshake done, on nbc in non-blocking mode and
-// returns the plaintext it had decrypted but not yet handed out.
-func (c *Conn) moveTLS(tc *ltls.Conn, nbc *nbio.Conn) ([]byte, error) {
-	// In blocking mode llib reads a record exactly, so no record bytes
-	// wait in its buffer, but net/http's background read, interrupted
-	// by the hijack, leaves the header-sized buffer it was filling (the
-	// client sends nothing before the 101): dropped, or the loop would
-	// take it for a record.
+// moveTLS puts tc, its handshake done, on nbc in non-blocking mode, with
+// the record bytes rc read but did not hand out, and returns the
+// plaintext tc had decrypted but not yet handed out.
+func (c *Conn) moveTLS(tc *ltls.Conn, rc *recordConn, nbc *nbio.Conn) ([]byte, error) {
+	// In blocking mode llib holds no record bytes between reads, but a
+	// read that failed (net/http's background read, interrupted by the
+	// hijack) leaves the header-sized buffer it was filling: dropped, or
+	// the loop would take it for a record.
 	tc.ResetRawInput()
 	tc.ResetConn(countedConn{Conn: nbc, c: c}, true)
+	if raw := rc.take(); len(raw) > 0 {
+		if _, err := tc.Append(raw); err != nil {
+			return nil, err
+		}
+	}
+	defer tc.ResetOrFreeBuffer()
 	var left []byte
 	buf := make([]byte, 4096)
 	for {

@@ -154,3 +154,57 @@ func (c *client) sendBig(payload string) {
 	}
 	_, _ = c.conn.Write(append(b, payload...))
 }
+
+// TestRecordConnKeepsCutRecord: a read that times out in the middle of a
+// TLS record hands out nothing of it, and the next read gets it whole.
+func TestRecordConnKeepsCutRecord(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	rc := &recordConn{Conn: sc}
+	rec := append([]byte{23, 3, 3, 0, 10}, "0123456789"...)
+	_, _ = peer.Write(rec[:7])
+	_ = rc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	buf := make([]byte, 5)
+	if n, err := io.ReadFull(rc, buf); n != 0 || err == nil {
+		t.Fatalf("cut record: read %d, %v; want nothing and the timeout", n, err)
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	_, _ = peer.Write(append(rec[7:], rec[:3]...)) // and the start of another
+	got := make([]byte, 15)
+	if _, err := io.ReadFull(rc, got); err != nil || string(got) != string(rec) {
+		t.Fatalf("got %q, %v; want %q", got, err, rec)
+	}
+	if left := rc.take(); string(left) != string(rec[:3]) {
+		t.Fatalf("take: %q, want the next record's start", left)
+	}
+}
+
+// TestServeTLSKeepAlive: many requests in a row on one keep-alive
+// connection, each sent as soon as the last answer came (when net/http
+// cuts its background read short), all answered.
+func TestServeTLSKeepAlive(t *testing.T) {
+	_, addr, cert := serveTLS(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.Client(), MaxConnsPerHost: 1}}
+	defer hc.CloseIdleConnections()
+	for i := range 500 {
+		res, err := hc.Get("https://" + addr + "/secure")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+}
