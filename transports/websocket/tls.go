@@ -1,11 +1,14 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
+	"unsafe"
 
 	ltls "github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio"
@@ -262,6 +265,7 @@ func (c *Conn) moveTLS(tc *ltls.Conn, rc *recordConn, nbc *nbio.Conn) ([]byte, e
 	// hijack) leaves the header-sized buffer it was filling: dropped, or
 	// the loop would take it for a record.
 	tc.ResetRawInput()
+	dropHandshake(tc)
 	tc.ResetConn(countedConn{Conn: nbc, c: c}, true)
 	if raw := rc.take(); len(raw) > 0 {
 		if _, err := tc.Append(raw); err != nil {
@@ -309,4 +313,60 @@ func (c *Conn) onTLSData(nbc *nbio.Conn, data []byte) {
 		}
 	}
 	c.tls.ResetOrFreeBuffer()
+	releaseInput(c.tls)
+}
+
+// inputOffset is where llib's connection keeps the plaintext of the last
+// record it read (a bytes.Reader over the record's buffer), or -1.
+var inputOffset = func() uintptr {
+	f, ok := reflect.TypeFor[ltls.Conn]().FieldByName("input")
+	if !ok || f.Type != reflect.TypeFor[bytes.Reader]() {
+		return ^uintptr(0)
+	}
+	return f.Offset
+}()
+
+// releaseInput lets go of the record buffer llib's reader still points
+// into once all of it was read (llib drops its own reference, not the
+// reader's), so that an idle connection holds none: about 600 bytes per
+// idle WSS connection. TestDropHandshake checks the field is there.
+func releaseInput(tc *ltls.Conn) {
+	if inputOffset == ^uintptr(0) {
+		return
+	}
+	if r := (*bytes.Reader)(unsafe.Add(unsafe.Pointer(tc), inputOffset)); r.Len() == 0 {
+		r.Reset(nil)
+	}
+}
+
+// handshakeFields are the fields of an llib connection that hold its
+// handshake (messages, transcript, secrets, the handshake buffer) after it
+// is done: llib keeps them for a handshake that resumes on the next read
+// in non-blocking mode, and never lets go of them; crypto/tls keeps none.
+// Read again only by a handshake, which never runs again on a server
+// connection (renegotiation is a client's; TLS 1.3 has none).
+var handshakeFields = []string{"hs", "hs13", "clientHello", "serverHello", "certMsg", "certMsgVerified", "hand"}
+
+// dropHandshake lets tc's finished handshake go, so that an idle WSS
+// connection does not keep it (about 6 KB; bench/README.md "TLS"). llib
+// has no call for it: the fields are cleared through reflection, and
+// TestDropHandshake fails should an llib upgrade rename them.
+func dropHandshake(tc *ltls.Conn) int {
+	if !tc.ConnectionState().HandshakeComplete {
+		return 0
+	}
+	v := reflect.ValueOf(tc).Elem()
+	n := 0
+	for _, name := range handshakeFields {
+		f := v.FieldByName(name)
+		if !f.IsValid() {
+			continue
+		}
+		reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().SetZero()
+		n++
+	}
+	if f := v.FieldByName("handOff"); f.IsValid() && f.Kind() == reflect.Int {
+		reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().SetInt(0)
+	}
+	return n
 }

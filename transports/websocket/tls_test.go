@@ -8,10 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	ltls "github.com/lesismal/llib/std/crypto/tls"
 
 	"github.com/siogo/siogo/internal/testcert"
 )
@@ -206,5 +209,32 @@ func TestServeTLSKeepAlive(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
+	}
+}
+
+// TestDropHandshake: the fields dropHandshake clears are llib's (an
+// upgrade that renames them fails here), and an upgraded connection holds
+// its handshake no more, and still works (TestServeTLS).
+func TestDropHandshake(t *testing.T) {
+	v := reflect.ValueOf(&ltls.Conn{}).Elem()
+	for _, name := range append(handshakeFields, "handOff") {
+		if !v.FieldByName(name).IsValid() {
+			t.Errorf("llib's tls.Conn has no field %s", name)
+		}
+	}
+	if inputOffset == ^uintptr(0) {
+		t.Error("llib's tls.Conn has no bytes.Reader field input")
+	}
+	rec, addr, cert := serveTLS(t)
+	c := dialTLS(t, addr, cert)
+	conn := <-rec.conns
+	for _, name := range handshakeFields {
+		if f := reflect.ValueOf(conn.tls).Elem().FieldByName(name); !f.IsZero() {
+			t.Errorf("after the upgrade, %s is still set", name)
+		}
+	}
+	c.send(opText, "after")
+	if _, p := c.read(); p != "after" {
+		t.Fatalf("echo %q", p)
 	}
 }
