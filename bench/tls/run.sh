@@ -38,7 +38,14 @@ start() { # name: siogo-plain | siogo-tls | node-tls
   echo "server $1 did not come up" >&2
   exit 1
 }
-stop() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
+stop() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=
+}
+trap stop EXIT
 bench() { # name url flags... scenario
   local name=$1 url=$2
   shift 2

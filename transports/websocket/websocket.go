@@ -4,7 +4,10 @@
 // blocked reading each connection costs 4-8 KB of stack alone. The
 // connection hijacked from any net/http server moves to nbio's epoll loop,
 // so no goroutine waits on an idle connection; reads are parsed as the loop
-// gets them and messages run on a shared pool, in order per connection. The
+// gets them and messages run on a shared pool, in order per connection.
+// Over TLS the same holds when net/http serves through ServeTLS (nbio's
+// TLS, whose state moves to the loop); a crypto/tls connection keeps a
+// goroutine that reads it. The
 // comparison with gorilla/websocket, coder/websocket, gobwas/ws and lxzan/gws
 // is in bench/README.md.
 //
