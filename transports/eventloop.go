@@ -35,7 +35,9 @@ import (
 // connection goes on serving the client's next request. Under net/http or
 // any other server, a Server works as before: the handler waits.
 //
-// TLS is not served here; terminate it in front or use net/http.
+// TLS is not served here: terminate it in front, or serve net/http with
+// websocket.ServeTLS, whose WebSocket connections move to an event loop
+// too (polls then wait in net/http handlers).
 //
 //	hs := transports.NewHTTPServer(mux, transports.HTTPServerOptions{})
 //	go hs.Serve(ln)

@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ type Dialer struct {
 	Deflate   bool     // offer permessage-deflate, as browsers do
 	Sources   []net.IP // local addresses to spread connections over
 	Timeout   time.Duration
+	TLS       *tls.Config // https:// and wss://: each connection's client side, a full handshake
 
 	next atomic.Uint32
 
@@ -54,6 +56,23 @@ type Dialer struct {
 }
 
 func (d *Dialer) dial() (net.Conn, error) {
+	c, err := d.dialTCP()
+	if err != nil || d.TLS == nil {
+		return c, err
+	}
+	tc := tls.Client(c, d.TLS)
+	if d.Timeout > 0 {
+		_ = tc.SetDeadline(time.Now().Add(d.Timeout))
+	}
+	if err := tc.Handshake(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+func (d *Dialer) dialTCP() (net.Conn, error) {
 	nd := net.Dialer{Timeout: d.Timeout}
 	if len(d.Sources) == 0 {
 		return nd.Dial("tcp", d.Addr)

@@ -8,6 +8,7 @@
 //	siobench --url http://127.0.0.1:3000 -c 100 --duration 10s echo
 //	siobench --json -n 1000 -k 20 --bps 10 fanout
 //	siobench --transport polling -n 5000 polling
+//	siobench --url https://127.0.0.1:3443 --ca cert.pem -p 10 handshakes
 //
 // Scenarios: conns, echo, fanout, handshakes, polling, churn, and wsecho
 // (echo on the contract's plain WebSocket path /ws), or all. A
@@ -18,6 +19,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -76,7 +79,9 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("siobench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	rawURL := fs.String("url", "http://127.0.0.1:3000", "the server (http://, https:// is not supported)")
+	rawURL := fs.String("url", "http://127.0.0.1:3000", "the server: http:// (or ws://), https:// (or wss://) for TLS")
+	caFile := fs.String("ca", "", "https://: PEM file of the certificates to trust (a self-signed server's), beside the system's")
+	insecure := fs.Bool("insecure", false, "https://: do not verify the server's certificate")
 	path := fs.String("path", "/socket.io/", "the Socket.IO path")
 	eio := fs.Int("eio", 4, "Engine.IO protocol: 4 (socket.io-client 3 and 4) or 3 (socket.io-client 2)")
 	transport := fs.String("transport", transportWebSocket, "websocket, polling, or upgrade (polling first, then WebSocket)")
@@ -134,10 +139,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	u, err := url.Parse(*rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "ws") || u.Host == "" {
-		fmt.Fprintf(stderr, "siobench: --url %q: want http://host:port\n", *rawURL)
+	if err != nil || !slices.Contains([]string{"http", "ws", "https", "wss"}, u.Scheme) || u.Host == "" {
+		fmt.Fprintf(stderr, "siobench: --url %q: want http://host:port or https://host:port\n", *rawURL)
 		return 2
 	}
+	secure := u.Scheme == "https" || u.Scheme == "wss"
 	if *eio != 3 && *eio != 4 {
 		fmt.Fprintln(stderr, "siobench: --eio must be 3 or 4")
 		return 2
@@ -147,9 +153,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	d := &Dialer{Addr: hostPort(u), Host: u.Host, Path: *path, EIO: *eio, Transport: *transport, Deflate: *deflate, Timeout: *timeout}
+	if secure {
+		if d.TLS, err = clientTLS(u.Hostname(), *caFile, *insecure); err != nil {
+			fmt.Fprintf(stderr, "siobench: %v\n", err)
+			return 2
+		}
+	}
 	switch *headers {
 	case "browser":
 		d.Header = browserHeader
+		if secure {
+			d.Header = make([]string, len(browserHeader))
+			for i, h := range browserHeader {
+				d.Header[i] = strings.ReplaceAll(h, "http://", "https://")
+			}
+		}
 	case "minimal":
 	default:
 		fmt.Fprintln(stderr, "siobench: --headers must be browser or minimal")
@@ -215,7 +233,7 @@ func (b *bench) runScenario(ctx context.Context, name string) *Result {
 
 // with is a dialer like d on another transport.
 func (d *Dialer) with(transport string) *Dialer {
-	return &Dialer{Addr: d.Addr, Host: d.Host, Path: d.Path, EIO: d.EIO, Transport: transport, Header: d.Header, Deflate: d.Deflate, Sources: d.Sources, Timeout: d.Timeout}
+	return &Dialer{Addr: d.Addr, Host: d.Host, Path: d.Path, EIO: d.EIO, Transport: transport, Header: d.Header, Deflate: d.Deflate, Sources: d.Sources, Timeout: d.Timeout, TLS: d.TLS}
 }
 
 func (r *Result) transport(d *Dialer, name string) string {
@@ -307,7 +325,33 @@ func hostPort(u *url.URL) string {
 	if u.Port() != "" {
 		return u.Host
 	}
+	if u.Scheme == "https" || u.Scheme == "wss" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
 	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// clientTLS is the client side of every connection to an https:// server:
+// crypto/tls with its defaults (what a current browser negotiates: TLS
+// 1.3, X25519), no session resumption, so each connection costs the
+// server a full handshake.
+func clientTLS(host, caFile string, insecure bool) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: host, InsecureSkipVerify: insecure, NextProtos: []string{"http/1.1"}} //nolint:gosec // --insecure says so
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
 }
 
 // loopbackSources spreads clients over 127.0.0.2... when the server is on

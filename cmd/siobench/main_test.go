@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/internal/nodetest"
+	"github.com/siogo/siogo/internal/testcert"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports/websocket"
 )
@@ -23,6 +25,13 @@ import (
 // startSiogo serves the demo contract's `message` and `broadcast`, and a
 // fast tick, in this process.
 func startSiogo(t *testing.T) string {
+	t.Helper()
+	return serveSiogo(t, nil)
+}
+
+// serveSiogo is startSiogo, over TLS (websocket.ServeTLS) when cert is
+// given.
+func serveSiogo(t *testing.T, cert *testcert.Cert) string {
 	t.Helper()
 	srv, err := server.New(server.Options{})
 	if err != nil {
@@ -62,16 +71,65 @@ func startSiogo(t *testing.T) string {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { _, _ = ws.Upgrade(w, r, nil, plainEcho{}) })
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() {
+	stopApp := func() {
 		ws.Close()
 		cancel()
 		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 		defer stop()
 		_ = srv.Shutdown(sctx)
+	}
+	if cert != nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: mux}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = websocket.ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+		}()
+		t.Cleanup(func() {
+			stopApp()
+			_ = hs.Close()
+			<-done
+		})
+		return "https://" + ln.Addr().String()
+	}
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		stopApp()
 		ts.Close()
 	})
 	return ts.URL
+}
+
+// TestScenariosOverTLS: https:// and wss:// against siogo's own TLS, the
+// server's certificate verified against --ca, on WebSocket and on polling
+// upgraded to it.
+func TestScenariosOverTLS(t *testing.T) {
+	cert := testcert.New(t)
+	certFile, _ := cert.Files(t)
+	url := serveSiogo(t, cert)
+	pid := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct{ scheme, transport string }{{"https", transportWebSocket}, {"wss", transportUpgrade}} {
+		t.Run(tc.scheme+"-"+tc.transport, func(t *testing.T) {
+			u := tc.scheme + strings.TrimPrefix(url, "https")
+			args := append([]string{"-url", u, "-ca", certFile, "-pid", pid, "-transport", tc.transport}, small...)
+			names := []string{"conns", "echo", "handshakes"}
+			if tc.transport == transportWebSocket {
+				names = append(names, "polling", "wsecho")
+			}
+			checkResults(t, runJSON(t, append(args, names...)...), names, 20, true)
+		})
+	}
+	t.Run("untrusted", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		run(context.Background(), append([]string{"-url", url, "-json"}, append(small, "conns")...), &out, &errb)
+		if !strings.Contains(out.String(), `"connect_errors":20`) && !strings.Contains(errb.String(), "certificate") {
+			t.Errorf("a server whose certificate is not trusted: %s %s", out.String(), errb.String())
+		}
+	})
 }
 
 // plainEcho is the contract's /ws: each message sent back as it came.

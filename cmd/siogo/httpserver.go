@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -9,11 +10,13 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/transports"
+	"github.com/siogo/siogo/transports/websocket"
 )
 
 // httpServer is the program's HTTP server: net/http, or the event loop of
 // transports.HTTPServer, where a waiting long-poll holds no goroutine
-// (--http-engine). TLS is always served by net/http.
+// (--http-engine). TLS is always served by net/http, over the TLS of
+// websocket.ServeTLS, whose WebSocket connections move to the event loop.
 type httpServer struct {
 	engine string
 	net    *http.Server
@@ -42,7 +45,12 @@ func (s *httpServer) serve(ln net.Listener) error {
 	case s.loop != nil:
 		err = s.loop.Serve(ln)
 	case s.cfg.TLSCert != "":
-		err = s.net.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		// The event loop's TLS: a WebSocket moves to the loop with it.
+		cert, cerr := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if cerr != nil {
+			return cerr
+		}
+		err = websocket.ServeTLS(s.net, ln, &tls.Config{Certificates: []tls.Certificate{cert}})
 	default:
 		err = s.net.Serve(ln)
 	}

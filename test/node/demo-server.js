@@ -3,8 +3,10 @@
 // it: the side-by-side bench (bench/compare) and siobench's tests aim the
 // same clients at it and at siogo.
 //
-//   node demo-server.js 127.0.0.1:3000 [tick-ms]
+//   node demo-server.js 127.0.0.1:3000 [tick-ms] [cert.pem key.pem]
 //
+// With a certificate and its key it serves HTTPS and WSS (Node's https
+// server), as siogo does with --tls-cert and --tls-key.
 // Engine.IO 3 clients are allowed (allowEIO3), as the contract asks;
 // /ws is the plain WebSocket echo. Prints "listening" once it listens.
 "use strict";
@@ -15,14 +17,19 @@ const { WebSocketServer } = require("ws");
 const [host, port] = (process.argv[2] || "127.0.0.1:3000").split(":");
 const tick = Number(process.argv[3] || 2500);
 
-const httpServer = http.createServer((req, res) => {
+const [certFile, keyFile] = [process.argv[4], process.argv[5]];
+const handler = (req, res) => {
   if (req.url === "/healthz") {
     res.end("ok\n");
     return;
   }
   res.writeHead(404);
   res.end();
-});
+};
+const fs = require("fs");
+const httpServer = certFile
+  ? require("https").createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, handler)
+  : http.createServer(handler);
 const io = new Server(httpServer, { allowEIO3: true });
 
 const roomArg = (args) => (typeof args[0] === "string" ? args[0] : undefined);

@@ -169,6 +169,39 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		return c, nil
 	}
 
+	if tc, rc, tcp := loopTLS(raw); tc != nil {
+		// TLS served by ServeTLS: the connection and its TLS state move
+		// to the event loop, as a plain one does.
+		nbc, err := TransferConn(tcp)
+		if err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		left, err := c.moveTLS(tc, rc, nbc)
+		if err != nil {
+			_ = nbc.Close()
+			return nil, err
+		}
+		head = append(head, left...)
+		c.nbc, c.nc, c.tls, c.fd, c.sockID = nbc, tc, tc, nbc.Hash(), socketID(nbc)
+		s.settle(c.fd)
+		nbc.SetSession(nbSession{c})
+		nbc.OnData(c.onTLSData)
+		c.rmu.Lock()
+		if err := s.engine.AddTransferredConn(nbc); err != nil {
+			c.rmu.Unlock()
+			return nil, err
+		}
+		if err := c.write(resp); err != nil {
+			c.rmu.Unlock()
+			s.closeOffPoller(nbc)
+			return nil, err
+		}
+		c.readLocked(head)
+		c.rmu.Unlock()
+		return c, nil
+	}
+
 	if nbc := engineConn(raw); nbc != nil {
 		// Already on an event loop: nbio's HTTP engine served the request
 		// (transports.HTTPServer). Its loop reads the connection from now
@@ -189,7 +222,8 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		return c, nil
 	}
 
-	// Anything else (a crypto/tls connection) keeps a goroutine that reads.
+	// Anything else (a crypto/tls connection: see ServeTLS) keeps a
+	// goroutine that reads.
 	c.nc = raw
 	if _, err := raw.Write(resp); err != nil {
 		_ = raw.Close()

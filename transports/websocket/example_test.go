@@ -2,6 +2,7 @@ package websocket_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -71,4 +72,28 @@ func ExampleServer_Upgrade() {
 	// Output:
 	// 101 s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
 	// fin+text=0x81 hi
+}
+
+// ExampleServeTLS serves HTTPS with the TLS whose WebSocket connections
+// Upgrade moves to the event loop: an idle WSS connection then holds no
+// goroutine, as a plain one. (Not run: it needs a certificate.)
+func ExampleServeTLS() {
+	ws, err := websocket.NewServer(websocket.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer ws.Close()
+	cert, err := tls.LoadX509KeyPair("cert.pem", "key.pem")
+	if err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp", ":443")
+	if err != nil {
+		panic(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = ws.Upgrade(w, r, nil, echo{})
+	})}
+	// r.TLS is filled in for the handlers, as with hs.ServeTLS.
+	panic(websocket.ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
 }

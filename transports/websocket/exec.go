@@ -143,7 +143,7 @@ func (c *Conn) runJobs(gen uint64) {
 // comes (the next message then runs elsewhere). It may be called only by
 // the Handler's OnMessage, at most once per call; it reports false, not
 // running f, for a connection without a worker (served by a goroutine
-// that reads it, as a TLS one).
+// that reads it, as a crypto/tls one).
 func (c *Conn) After(f func()) bool {
 	if c.nbc == nil {
 		return false

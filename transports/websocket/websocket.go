@@ -4,7 +4,10 @@
 // blocked reading each connection costs 4-8 KB of stack alone. The
 // connection hijacked from any net/http server moves to nbio's epoll loop,
 // so no goroutine waits on an idle connection; reads are parsed as the loop
-// gets them and messages run on a shared pool, in order per connection. The
+// gets them and messages run on a shared pool, in order per connection.
+// Over TLS the same holds when net/http serves through ServeTLS (nbio's
+// TLS, whose state moves to the loop); a crypto/tls connection keeps a
+// goroutine that reads it. The
 // comparison with gorilla/websocket, coder/websocket, gobwas/ws and lxzan/gws
 // is in bench/README.md.
 //
@@ -27,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	ltls "github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
@@ -221,6 +225,7 @@ type Conn struct {
 	remote   net.Addr
 	nc       net.Conn   // where frames are written
 	nbc      *nbio.Conn // the same, when the event loop serves it
+	tls      *ltls.Conn // nc, when it is TLS on nbc (ServeTLS)
 	sockID   uint64     // nbc's socket (its inode), to shut it down safely
 	fd       int        // nbc's descriptor
 
@@ -394,8 +399,8 @@ func (c *Conn) flush() {
 			return
 		}
 		c.wmu.Unlock()
-		if c.nbc != nil {
-			c.handed.Add(int64(len(*pb)))
+		if c.nbc != nil && c.tls == nil {
+			c.handed.Add(int64(len(*pb))) // under TLS, countedConn counts
 		}
 		err := c.write(*pb)
 		if cap(*pb) >= pooledWrite && cap(*pb) <= 64<<10 {
@@ -423,7 +428,12 @@ func (c *Conn) write(b []byte) error {
 		return err
 	}
 	c.srv.beginWrite(c.fd)
-	_, err := c.nbc.Write(b)
+	var err error
+	if c.tls != nil {
+		_, err = c.tls.Write(b)
+	} else {
+		_, err = c.nbc.Write(b)
+	}
 	c.srv.endWrite(c.fd, err != nil)
 	return err
 }
