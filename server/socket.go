@@ -272,6 +272,9 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		s.takeAck(id)
 		return nil, err
 	}
+	// From a handler, the event would wait for the handler's end to leave
+	// with what else it writes: it must go now, since the handler waits.
+	s.client.conn.Flush()
 	select {
 	case r := <-ch:
 		return r.args, r.err

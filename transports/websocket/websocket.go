@@ -239,10 +239,15 @@ type Conn struct {
 	closeRaw   bool   // closeFrame is sent as it is, unframed (Abort)
 	closing    bool
 	closed     bool
-	abort      bool // closed without a close frame: the flusher releases
-	fallback   *time.Timer
-	closeErr   error // what OnClose will say, when not the peer's close
-	reported   bool  // OnClose was called
+	// corkW is the worker whose run of the connection's jobs corks it:
+	// frames wait in pending until the run ends, or its timer fires
+	// (armed once something waits).
+	corkW     *worker
+	corkArmed bool
+	abort     bool // closed without a close frame: the flusher releases
+	fallback  *time.Timer
+	closeErr  error // what OnClose will say, when not the peer's close
+	reported  bool  // OnClose was called
 	// handed counts the bytes given to nbio, written those it wrote to
 	// the socket; the difference waits in nbio's buffer because the
 	// socket's is full: the peer does not read fast enough.
@@ -317,6 +322,15 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		}
 		return ErrSlowPeer
 	}
+	if w := c.corkW; w != nil && !c.queued {
+		arm := !c.corkArmed
+		c.corkArmed = true
+		c.wmu.Unlock()
+		if arm {
+			w.timer.Reset(corkDelay)
+		}
+		return nil
+	}
 	schedule := !c.queued
 	c.queued = true
 	c.wmu.Unlock()
@@ -332,6 +346,47 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		c.srv.schedule(c)
 	}
 	return nil
+}
+
+// cork holds what is written to the connection in pending while w runs
+// its jobs.
+func (c *Conn) cork(w *worker) {
+	c.wmu.Lock()
+	if c.corkW != w {
+		c.corkW, c.corkArmed = w, false
+	}
+	c.wmu.Unlock()
+}
+
+// uncork ends w's cork, if it holds one, and writes what waits.
+func (c *Conn) uncork(w *worker) {
+	c.wmu.Lock()
+	if c.corkW != w {
+		c.wmu.Unlock()
+		return
+	}
+	c.corkW, c.corkArmed = nil, false
+	schedule := c.pending != nil && !c.queued
+	if schedule {
+		c.queued = true
+	}
+	c.wmu.Unlock()
+	if schedule {
+		c.flush()
+	}
+}
+
+// Flush writes at once what the handling of the current message has
+// written so far, and what it writes after, until it returns: for a
+// handler about to wait for its client (an acknowledgement), which must
+// have what it sent first. Elsewhere it does nothing.
+func (c *Conn) Flush() {
+	c.wmu.Lock()
+	w := c.corkW
+	c.wmu.Unlock()
+	if w != nil {
+		c.uncork(w)
+	}
 }
 
 // schedule hands c to a flusher, or flushes here when they are all busy
