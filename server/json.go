@@ -103,7 +103,9 @@ func (d *jsonReader) array() (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
 	}
-	a := make([]any, 0)
+	// Sized for an event's name and a few arguments: not nil when empty,
+	// as encoding/json's.
+	a := make([]any, 0, 4)
 	d.space()
 	if d.i < len(d.b) && d.b[d.i] == ']' {
 		d.i++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -418,14 +419,16 @@ func (s *Socket) onPacket(p *Packet) {
 }
 
 func (s *Socket) ackFunc(id uint64) Ack {
-	var once sync.Once
+	var done atomic.Bool
 	return func(args ...any) {
-		once.Do(func() {
-			if args == nil {
-				args = []any{}
-			}
-			_ = s.client.sendPacket(&Packet{Type: PacketAck, Nsp: s.nsp.name, ID: id, HasID: true, Data: args}, false, false)
-		})
+		if !done.CompareAndSwap(false, true) {
+			return
+		}
+		data := args
+		if data == nil {
+			data = []any{}
+		}
+		_ = s.client.sendPacket(&Packet{Type: PacketAck, Nsp: s.nsp.name, ID: id, HasID: true, Data: data}, false, false)
 	}
 }
 
@@ -440,7 +443,8 @@ func (s *Socket) dispatch(data []any, ack Ack) {
 	args := data[1:]
 	s.mu.Lock()
 	anys := s.anyHandlers
-	var entries []handlerEntry
+	var small [4]handlerEntry
+	entries := small[:0]
 	once := false
 	for _, e := range s.handlers {
 		if e.event == event {

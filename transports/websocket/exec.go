@@ -22,21 +22,28 @@ import (
 // idle and none idle for longer than workerIdle; it starts one when none is
 // idle, so a blocked job never holds up another.
 type pool struct {
-	work    chan func(*worker)
+	work    chan job
 	done    chan struct{}
 	idle    atomic.Int32
 	maxIdle int32
 }
 
 func newPool(maxIdle int) *pool {
-	return &pool{work: make(chan func(*worker)), done: make(chan struct{}), maxIdle: int32(maxIdle)}
+	return &pool{work: make(chan job), done: make(chan struct{}), maxIdle: int32(maxIdle)}
 }
 
-func (p *pool) run(f func(*worker)) {
+// job is a runner of a connection's jobs: Conn.runJobs(gen); a value, so
+// that handing one to a worker allocates nothing.
+type job struct {
+	c   *Conn
+	gen uint64
+}
+
+func (p *pool) run(j job) {
 	select {
-	case p.work <- f:
+	case p.work <- j:
 	default:
-		go p.worker(f)
+		go p.worker(j)
 	}
 }
 
@@ -83,27 +90,39 @@ func (w *worker) attach(c *Conn) {
 // pool shrinks back to nothing once the traffic stops.
 const workerIdle = 2 * time.Second
 
-func (p *pool) worker(f func(*worker)) {
+func (p *pool) worker(j job) {
+	// The idle timer is not set again after every job (a timer reset per
+	// message): when it fires, the worker goes on waiting if it ran jobs
+	// since the timer was set, so it ends after one to two workerIdle of
+	// idleness.
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	w := newWorker()
 	defer w.timer.Stop()
 	for {
-		f(w)
+		j.c.runJobs(w, j.gen)
+		ran := true
 		if p.idle.Add(1) > p.maxIdle {
 			p.idle.Add(-1)
 			return
 		}
-		idle.Reset(workerIdle)
-		select {
-		case f = <-p.work:
-			p.idle.Add(-1)
-		case <-idle.C:
-			p.idle.Add(-1)
-			return
-		case <-p.done:
-			p.idle.Add(-1)
-			return
+	wait:
+		for {
+			select {
+			case j = <-p.work:
+				p.idle.Add(-1)
+				break wait
+			case <-idle.C:
+				if !ran {
+					p.idle.Add(-1)
+					return
+				}
+				ran = false
+				idle.Reset(workerIdle)
+			case <-p.done:
+				p.idle.Add(-1)
+				return
+			}
 		}
 	}
 }
@@ -140,7 +159,7 @@ func (c *Conn) exec(f func()) {
 	x.gen++
 	gen := x.gen
 	x.mu.Unlock()
-	c.srv.pool.run(func(w *worker) { c.runJobs(w, gen) })
+	c.srv.pool.run(job{c, gen})
 }
 
 // runJobs is a runner: it runs jobs on w until none is left or another
