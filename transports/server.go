@@ -365,8 +365,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		header.Set("Set-Cookie", c.header(sess.id))
 	}
 	if upgrade {
-		// The 101 and the open packet leave in one write.
-		conn, err := s.ws.UpgradeHold(w, r, header, wsHandler{sess})
+		conn, err := s.ws.Upgrade(w, r, header, wsHandler{sess})
 		if err != nil {
 			s.opts.Logger.Debug("engine.io websocket handshake failed", "err", err)
 			sess.closeWith(ReasonTransportError, false)
@@ -385,9 +384,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 			_ = conn.Close(websocket.CloseNoStatus)
 			return
 		}
-		err = sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailWS)}})
-		conn.Release()
-		if err != nil {
+		if err := sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailWS)}}); err != nil {
 			sess.closeWith(ReasonTransportError, false)
 			return
 		}

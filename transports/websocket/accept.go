@@ -112,19 +112,6 @@ func appendResponse(dst []byte, key string, compress bool, header http.Header) [
 // connection, whose events go to h, from its first byte on. header is added
 // to the 101 response.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Header, h Handler) (*Conn, error) {
-	return s.upgrade(w, r, header, h, false)
-}
-
-// UpgradeHold is Upgrade for a protocol whose server speaks first: the
-// 101 response, and what is written to the connection after it, wait
-// until Release, to leave in one write call (Engine.IO's open packet with
-// the 101). Release must follow at once: nothing reaches the client
-// before it.
-func (s *Server) UpgradeHold(w http.ResponseWriter, r *http.Request, header http.Header, h Handler) (*Conn, error) {
-	return s.upgrade(w, r, header, h, true)
-}
-
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, header http.Header, h Handler, hold bool) (*Conn, error) {
 	switch {
 	case !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket"):
 		return nil, refuse(w, http.StatusBadRequest, "not an upgrade request")
@@ -172,7 +159,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			c.rmu.Unlock()
 			return nil, err
 		}
-		if err := c.writeResponse(resp, hold); err != nil {
+		if err := c.write(resp); err != nil {
 			c.rmu.Unlock()
 			s.closeOffPoller(nbc)
 			return nil, err
@@ -193,7 +180,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		c.rmu.Lock()
 		nbc.SetSession(nbSession{c})
 		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
-		if err := c.writeResponse(resp, hold); err != nil {
+		if err := c.write(resp); err != nil {
 			c.rmu.Unlock()
 			s.closeOffPoller(nbc)
 			return nil, err
@@ -211,42 +198,6 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	}
 	go c.readLoop(head)
 	return c, nil
-}
-
-// writeResponse writes the 101 response on the event loop's connection,
-// or, to hold, leaves it first in what waits for Release.
-func (c *Conn) writeResponse(resp []byte, hold bool) error {
-	if !hold {
-		return c.write(resp)
-	}
-	pb := bufPool.Get().(*[]byte)
-	*pb = append((*pb)[:0], resp...)
-	c.wmu.Lock()
-	c.pending, c.held = pb, true
-	c.wmu.Unlock()
-	// Written at once, the response was never counted as handed to nbio,
-	// only as written: so it stays, for the backlog's reckoning.
-	c.handed.Add(-int64(len(resp)))
-	return nil
-}
-
-// Release ends UpgradeHold's hold: what waits is written now, in one
-// call. It does nothing on a connection not held.
-func (c *Conn) Release() {
-	c.wmu.Lock()
-	if !c.held {
-		c.wmu.Unlock()
-		return
-	}
-	c.held = false
-	schedule := c.pending != nil && !c.queued && c.corkW == nil
-	if schedule {
-		c.queued = true
-	}
-	c.wmu.Unlock()
-	if schedule {
-		c.flush()
-	}
 }
 
 // engineConn is the event-loop connection under what nbio's HTTP engine

@@ -244,7 +244,6 @@ type Conn struct {
 	// (armed once something waits).
 	corkW     *worker
 	corkArmed bool
-	held      bool // UpgradeHold's, until Release
 	abort     bool // closed without a close frame: the flusher releases
 	fallback  *time.Timer
 	closeErr  error // what OnClose will say, when not the peer's close
@@ -323,11 +322,9 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		}
 		return ErrSlowPeer
 	}
-	if w := c.corkW; (w != nil || c.held) && !c.queued {
-		arm := w != nil && !c.corkArmed
-		if arm {
-			c.corkArmed = true
-		}
+	if w := c.corkW; w != nil && !c.queued {
+		arm := !c.corkArmed
+		c.corkArmed = true
 		c.wmu.Unlock()
 		if arm {
 			w.timer.Reset(corkDelay)
@@ -369,7 +366,7 @@ func (c *Conn) uncork(w *worker) {
 		return
 	}
 	c.corkW, c.corkArmed = nil, false
-	schedule := c.pending != nil && !c.queued && !c.held
+	schedule := c.pending != nil && !c.queued
 	if schedule {
 		c.queued = true
 	}
