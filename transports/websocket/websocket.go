@@ -66,38 +66,37 @@ type Server struct {
 	probes []*probe
 	// fds tracks descriptors nbio may have closed off its poller.
 	fds [64]fdShard
+	// writing counts the writes in progress by descriptor, modulo its
+	// length: two descriptors that share a count only make settle wait
+	// when it need not.
+	writing [4096]atomic.Int32
 }
 
 // fdShard is a part of the descriptor tracking, for the descriptors of
 // one remainder modulo 64.
 type fdShard struct {
-	mu      sync.Mutex
-	writing map[int]int  // writes in progress, by descriptor
-	dirty   map[int]bool // closed off the poller, not yet settled
+	mu    sync.Mutex
+	dirty map[int]bool // closed off the poller, not yet settled
 }
 
 // beginWrite and endWrite surround a write to nbio: a write that fails
-// has nbio close the descriptor on the spot, off its poller.
-func (s *Server) beginWrite(fd int) {
-	sh := &s.fds[fd&63]
-	sh.mu.Lock()
-	if sh.writing == nil {
-		sh.writing, sh.dirty = map[int]int{}, map[int]bool{}
-	}
-	sh.writing[fd]++
-	sh.mu.Unlock()
-}
+// has nbio close the descriptor on the spot, off its poller. A write is
+// counted with an atomic add, with no lock or map on the path of every
+// write; only a failure takes the shard's lock, and marks the descriptor
+// before its count drops, so that settle sees one or the other.
+func (s *Server) beginWrite(fd int) { s.writing[fd&(len(s.writing)-1)].Add(1) }
 
 func (s *Server) endWrite(fd int, failed bool) {
-	sh := &s.fds[fd&63]
-	sh.mu.Lock()
 	if failed {
+		sh := &s.fds[fd&63]
+		sh.mu.Lock()
+		if sh.dirty == nil {
+			sh.dirty = map[int]bool{}
+		}
 		sh.dirty[fd] = true
+		sh.mu.Unlock()
 	}
-	if sh.writing[fd]--; sh.writing[fd] <= 0 {
-		delete(sh.writing, fd)
-	}
-	sh.mu.Unlock()
+	s.writing[fd&(len(s.writing)-1)].Add(-1)
 }
 
 // closeOffPoller closes nbc from this goroutine, noting it first.
@@ -118,7 +117,7 @@ func (s *Server) settle(fd int) {
 	}
 	sh := &s.fds[fd&63]
 	sh.mu.Lock()
-	suspect := sh.writing[fd] > 0 || sh.dirty[fd]
+	suspect := s.writing[fd&(len(s.writing)-1)].Load() > 0 || sh.dirty[fd]
 	delete(sh.dirty, fd)
 	sh.mu.Unlock()
 	if suspect {
