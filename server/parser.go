@@ -92,6 +92,9 @@ func (p JSONParser) Encode(pkt *Packet) ([]transports.Packet, error) {
 	data := pkt.Data
 	typ := pkt.Type
 	if data != nil && (typ == PacketEvent || typ == PacketAck || typ == PacketBinaryEvent || typ == PacketBinaryAck) {
+		if out, ok := p.encodeFlat(pkt); ok {
+			return out, nil
+		}
 		var err error
 		data, attachments, err = deconstruct(data, nil, 0, p.maxDepth())
 		if err != nil {
@@ -135,9 +138,40 @@ func (p JSONParser) Encode(pkt *Packet) ([]transports.Packet, error) {
 	return out, nil
 }
 
+// encodeFlat encodes an event or an ack whose arguments carry no binary,
+// in one pass (deconstruct would find nothing to take out): it reports
+// false for the arguments Encode must deconstruct, or whose encoding
+// fails, so that Encode says why.
+func (p JSONParser) encodeFlat(pkt *Packet) ([]transports.Packet, bool) {
+	typ := pkt.Type
+	switch typ {
+	case PacketBinaryEvent:
+		typ = PacketEvent
+	case PacketBinaryAck:
+		typ = PacketAck
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, '0'+byte(typ))
+	if pkt.Nsp != "" && pkt.Nsp != "/" {
+		b = append(b, pkt.Nsp...)
+		b = append(b, ',')
+	}
+	if pkt.HasID {
+		b = strconv.AppendUint(b, pkt.ID, 10)
+	}
+	b, err := appendJSONArgs(b, pkt.Data, 0, p.maxDepth())
+	if err != nil {
+		return nil, false
+	}
+	return []transports.Packet{{Type: transports.PacketMessage, Data: b}}, true
+}
+
 // appendJSON appends v as JSON, without Go's HTML escaping, as
 // JSON.stringify writes it.
 func appendJSON(b []byte, v any) ([]byte, error) {
+	if out, err := appendJSONValue(b, v); err == nil {
+		return out, nil
+	}
 	buf := bytes.NewBuffer(b)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
@@ -297,8 +331,8 @@ func (d *jsonDecoder) decodeString(s []byte) (*Packet, int, error) {
 		if jsonDeeper(s[i:], d.p.maxDepth()) {
 			return nil, 0, invalid("payload nested deeper than %d", d.p.maxDepth())
 		}
-		var v any
-		if err := json.Unmarshal(s[i:], &v); err != nil {
+		v, err := decodeJSON(s[i:])
+		if err != nil {
 			return nil, 0, invalid("bad JSON payload")
 		}
 		p.Data = v

@@ -282,6 +282,9 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		s.takeAck(id)
 		return nil, err
 	}
+	// From a handler, the event would wait for the handler's end to leave
+	// with what else it writes: it must go now, since the handler waits.
+	s.client.conn.Flush()
 	select {
 	case r := <-ch:
 		return r.args, r.err
@@ -426,14 +429,16 @@ func (s *Socket) onPacket(p *Packet) {
 }
 
 func (s *Socket) ackFunc(id uint64) Ack {
-	var once sync.Once
+	var done atomic.Bool
 	return func(args ...any) {
-		once.Do(func() {
-			if args == nil {
-				args = []any{}
-			}
-			_ = s.client.sendPacket(&Packet{Type: PacketAck, Nsp: s.nsp.name, ID: id, HasID: true, Data: args}, false, false)
-		})
+		if !done.CompareAndSwap(false, true) {
+			return
+		}
+		data := args
+		if data == nil {
+			data = []any{}
+		}
+		_ = s.client.sendPacket(&Packet{Type: PacketAck, Nsp: s.nsp.name, ID: id, HasID: true, Data: data}, false, false)
 	}
 }
 
@@ -448,7 +453,8 @@ func (s *Socket) dispatch(data []any, ack Ack) {
 	args := data[1:]
 	s.mu.Lock()
 	anys := s.anyHandlers
-	var entries []handlerEntry
+	var small [4]handlerEntry
+	entries := small[:0]
 	once := false
 	for _, e := range s.handlers {
 		if e.event == event {

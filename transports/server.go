@@ -126,11 +126,31 @@ func (s *Server) Session(sid string) *Session {
 	return sess
 }
 
+// idBytes holds bytes from crypto/rand for session ids, each used once:
+// read 64 ids at a time, as Node's base64id reads a pool of random bytes,
+// rather than one getrandom call per handshake (5% of a new connection's
+// CPU).
+var idBytes struct {
+	sync.Mutex
+	buf [15 * 64]byte
+	off int // bytes of buf used; len(buf) when empty
+}
+
+func init() { idBytes.off = len(idBytes.buf) }
+
 // newID returns a session id: 15 bytes from crypto/rand, base64url, like
 // Node's base64id (20 characters).
 func newID() string {
 	var b [15]byte
-	_, _ = rand.Read(b[:])
+	idBytes.Lock()
+	if idBytes.off+len(b) > len(idBytes.buf) {
+		_, _ = rand.Read(idBytes.buf[:])
+		idBytes.off = 0
+	}
+	copy(b[:], idBytes.buf[idBytes.off:])
+	clear(idBytes.buf[idBytes.off : idBytes.off+len(b)])
+	idBytes.off += len(b)
+	idBytes.Unlock()
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 

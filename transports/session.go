@@ -219,6 +219,20 @@ func (s *Session) RunAfter(f func()) bool {
 	return s.via.After(f)
 }
 
+// Flush writes at once what was sent while the current message is
+// handled: over a WebSocket on the event loop the frames of one message's
+// handling wait until it returns, to leave in one write call, or for about
+// a millisecond at most. A handler about to wait for its client calls it.
+// It does nothing elsewhere.
+func (s *Session) Flush() {
+	s.mu.Lock()
+	ws := s.ws
+	s.mu.Unlock()
+	if ws != nil {
+		ws.Flush()
+	}
+}
+
 // Close closes the session with ReasonForcedClose. A polling client still
 // receives its close packet.
 func (s *Session) Close() { s.closeWith(ReasonForcedClose, true) }

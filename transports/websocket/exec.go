@@ -22,47 +22,107 @@ import (
 // idle and none idle for longer than workerIdle; it starts one when none is
 // idle, so a blocked job never holds up another.
 type pool struct {
-	work    chan func()
+	work    chan job
 	done    chan struct{}
 	idle    atomic.Int32
 	maxIdle int32
 }
 
 func newPool(maxIdle int) *pool {
-	return &pool{work: make(chan func()), done: make(chan struct{}), maxIdle: int32(maxIdle)}
+	return &pool{work: make(chan job), done: make(chan struct{}), maxIdle: int32(maxIdle)}
 }
 
-func (p *pool) run(f func()) {
+// job is a runner of a connection's jobs: Conn.runJobs(gen); a value, so
+// that handing one to a worker allocates nothing.
+type job struct {
+	c   *Conn
+	gen uint64
+}
+
+func (p *pool) run(j job) {
 	select {
-	case p.work <- f:
+	case p.work <- j:
 	default:
-		go p.worker(f)
+		go p.worker(j)
 	}
+}
+
+// worker is a goroutine of the pool. While it runs a connection's jobs the
+// connection is corked (Conn.cork): what the jobs write waits, and leaves
+// in one write call when they are done. Its timer ends the cork should a
+// job run on for longer than corkDelay after writing (a handler that waits
+// for something), so that what was written before the wait is not held
+// through it.
+type worker struct {
+	timer *time.Timer
+	mu    sync.Mutex
+	c     *Conn // the connection whose jobs run, for the timer
+}
+
+// corkDelay bounds how long a frame waits in a cork for the job that wrote
+// it to return.
+const corkDelay = time.Millisecond
+
+func newWorker() *worker {
+	w := &worker{}
+	w.timer = time.AfterFunc(time.Hour, w.fire)
+	w.timer.Stop()
+	return w
+}
+
+// fire ends the cork of the connection whose jobs the worker runs.
+func (w *worker) fire() {
+	w.mu.Lock()
+	c := w.c
+	w.mu.Unlock()
+	if c != nil {
+		c.uncork(w)
+	}
+}
+
+func (w *worker) attach(c *Conn) {
+	w.mu.Lock()
+	w.c = c
+	w.mu.Unlock()
 }
 
 // workerIdle is how long a worker waits for a job before it ends: the
 // pool shrinks back to nothing once the traffic stops.
 const workerIdle = 2 * time.Second
 
-func (p *pool) worker(f func()) {
+func (p *pool) worker(j job) {
+	// The idle timer is not set again after every job (a timer reset per
+	// message): when it fires, the worker goes on waiting if it ran jobs
+	// since the timer was set, so it ends after one to two workerIdle of
+	// idleness.
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
+	w := newWorker()
+	defer w.timer.Stop()
 	for {
-		f()
+		j.c.runJobs(w, j.gen)
+		ran := true
 		if p.idle.Add(1) > p.maxIdle {
 			p.idle.Add(-1)
 			return
 		}
-		idle.Reset(workerIdle)
-		select {
-		case f = <-p.work:
-			p.idle.Add(-1)
-		case <-idle.C:
-			p.idle.Add(-1)
-			return
-		case <-p.done:
-			p.idle.Add(-1)
-			return
+	wait:
+		for {
+			select {
+			case j = <-p.work:
+				p.idle.Add(-1)
+				break wait
+			case <-idle.C:
+				if !ran {
+					p.idle.Add(-1)
+					return
+				}
+				ran = false
+				idle.Reset(workerIdle)
+			case <-p.done:
+				p.idle.Add(-1)
+				return
+			}
 		}
 	}
 }
@@ -99,13 +159,21 @@ func (c *Conn) exec(f func()) {
 	x.gen++
 	gen := x.gen
 	x.mu.Unlock()
-	c.srv.pool.run(func() { c.runJobs(gen) })
+	c.srv.pool.run(job{c, gen})
 }
 
-// runJobs is a runner: it runs jobs until none is left or another runner
-// took the connection over.
-func (c *Conn) runJobs(gen uint64) {
+// runJobs is a runner: it runs jobs on w until none is left or another
+// runner took the connection over. The connection is corked while they
+// run: the frames of a message's handling (a Socket.IO echo and its ack,
+// a CONNECT answer) leave in one write once it returns.
+func (c *Conn) runJobs(w *worker, gen uint64) {
 	x := &c.x
+	w.attach(c)
+	defer func() {
+		c.uncork(w)
+		w.timer.Stop()
+		w.attach(nil)
+	}()
 	for {
 		x.mu.Lock()
 		if x.gen != gen {
@@ -122,6 +190,7 @@ func (c *Conn) runJobs(gen uint64) {
 		x.jobs[0] = nil
 		x.jobs = x.jobs[1:]
 		x.mu.Unlock()
+		c.cork(w)
 		f()
 		if a := x.after; a != nil {
 			x.after = nil

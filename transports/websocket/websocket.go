@@ -70,38 +70,37 @@ type Server struct {
 	probes []*probe
 	// fds tracks descriptors nbio may have closed off its poller.
 	fds [64]fdShard
+	// writing counts the writes in progress by descriptor, modulo its
+	// length: two descriptors that share a count only make settle wait
+	// when it need not.
+	writing [4096]atomic.Int32
 }
 
 // fdShard is a part of the descriptor tracking, for the descriptors of
 // one remainder modulo 64.
 type fdShard struct {
-	mu      sync.Mutex
-	writing map[int]int  // writes in progress, by descriptor
-	dirty   map[int]bool // closed off the poller, not yet settled
+	mu    sync.Mutex
+	dirty map[int]bool // closed off the poller, not yet settled
 }
 
 // beginWrite and endWrite surround a write to nbio: a write that fails
-// has nbio close the descriptor on the spot, off its poller.
-func (s *Server) beginWrite(fd int) {
-	sh := &s.fds[fd&63]
-	sh.mu.Lock()
-	if sh.writing == nil {
-		sh.writing, sh.dirty = map[int]int{}, map[int]bool{}
-	}
-	sh.writing[fd]++
-	sh.mu.Unlock()
-}
+// has nbio close the descriptor on the spot, off its poller. A write is
+// counted with an atomic add, with no lock or map on the path of every
+// write; only a failure takes the shard's lock, and marks the descriptor
+// before its count drops, so that settle sees one or the other.
+func (s *Server) beginWrite(fd int) { s.writing[fd&(len(s.writing)-1)].Add(1) }
 
 func (s *Server) endWrite(fd int, failed bool) {
-	sh := &s.fds[fd&63]
-	sh.mu.Lock()
 	if failed {
+		sh := &s.fds[fd&63]
+		sh.mu.Lock()
+		if sh.dirty == nil {
+			sh.dirty = map[int]bool{}
+		}
 		sh.dirty[fd] = true
+		sh.mu.Unlock()
 	}
-	if sh.writing[fd]--; sh.writing[fd] <= 0 {
-		delete(sh.writing, fd)
-	}
-	sh.mu.Unlock()
+	s.writing[fd&(len(s.writing)-1)].Add(-1)
 }
 
 // closeOffPoller closes nbc from this goroutine, noting it first.
@@ -122,7 +121,7 @@ func (s *Server) settle(fd int) {
 	}
 	sh := &s.fds[fd&63]
 	sh.mu.Lock()
-	suspect := sh.writing[fd] > 0 || sh.dirty[fd]
+	suspect := s.writing[fd&(len(s.writing)-1)].Load() > 0 || sh.dirty[fd]
 	delete(sh.dirty, fd)
 	sh.mu.Unlock()
 	if suspect {
@@ -244,10 +243,15 @@ type Conn struct {
 	closeRaw   bool   // closeFrame is sent as it is, unframed (Abort)
 	closing    bool
 	closed     bool
-	abort      bool // closed without a close frame: the flusher releases
-	fallback   *time.Timer
-	closeErr   error // what OnClose will say, when not the peer's close
-	reported   bool  // OnClose was called
+	// corkW is the worker whose run of the connection's jobs corks it:
+	// frames wait in pending until the run ends, or its timer fires
+	// (armed once something waits).
+	corkW     *worker
+	corkArmed bool
+	abort     bool // closed without a close frame: the flusher releases
+	fallback  *time.Timer
+	closeErr  error // what OnClose will say, when not the peer's close
+	reported  bool  // OnClose was called
 	// handed counts the bytes given to nbio, written those it wrote to
 	// the socket; the difference waits in nbio's buffer because the
 	// socket's is full: the peer does not read fast enough.
@@ -342,6 +346,15 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		}
 		return ErrSlowPeer
 	}
+	if w := c.corkW; w != nil && !c.queued {
+		arm := !c.corkArmed
+		c.corkArmed = true
+		c.wmu.Unlock()
+		if arm {
+			w.timer.Reset(corkDelay)
+		}
+		return nil
+	}
 	schedule := !c.queued
 	c.queued = true
 	c.wmu.Unlock()
@@ -357,6 +370,47 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		c.srv.schedule(c)
 	}
 	return nil
+}
+
+// cork holds what is written to the connection in pending while w runs
+// its jobs.
+func (c *Conn) cork(w *worker) {
+	c.wmu.Lock()
+	if c.corkW != w {
+		c.corkW, c.corkArmed = w, false
+	}
+	c.wmu.Unlock()
+}
+
+// uncork ends w's cork, if it holds one, and writes what waits.
+func (c *Conn) uncork(w *worker) {
+	c.wmu.Lock()
+	if c.corkW != w {
+		c.wmu.Unlock()
+		return
+	}
+	c.corkW, c.corkArmed = nil, false
+	schedule := c.pending != nil && !c.queued
+	if schedule {
+		c.queued = true
+	}
+	c.wmu.Unlock()
+	if schedule {
+		c.flush()
+	}
+}
+
+// Flush writes at once what the handling of the current message has
+// written so far, and what it writes after, until it returns: for a
+// handler about to wait for its client (an acknowledgement), which must
+// have what it sent first. Elsewhere it does nothing.
+func (c *Conn) Flush() {
+	c.wmu.Lock()
+	w := c.corkW
+	c.wmu.Unlock()
+	if w != nil {
+		c.uncork(w)
+	}
 }
 
 // schedule hands c to a flusher, or flushes here when they are all busy
