@@ -180,9 +180,12 @@ func TestSlowClient(t *testing.T) {
 		readers, elapsed.Round(time.Millisecond), stuckClosedAt, count, float64(stuckClosedAt)*size/1e6, stuckVolatileDropped, readersVolatileDropped, float64(base)/1e6, float64(growth)/1e6, lag)
 	// What waits for the stuck client is bounded by MaxWriteBuffer; the
 	// readers' frames in flight and the garbage of their reads add to the
-	// peak, not to what is held.
-	if growth > 64<<20 {
-		t.Fatalf("heap grew %d MB during the flood", growth>>20)
+	// peak, not to what is held. The collector (GOGC=100) lets garbage grow
+	// to the live heap before it runs, so the allowance carries the base:
+	// alone this test rests at 3 MB, after the package's other tests at
+	// 40 MB and more, and its peak grows with that alone.
+	if allowed := int64(64<<20) + int64(base); growth > allowed {
+		t.Fatalf("heap grew %d MB during the flood (allowed %d MB: 64 MB and the %d MB at rest)", growth>>20, allowed>>20, base>>20)
 	}
 }
 
