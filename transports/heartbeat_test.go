@@ -31,7 +31,9 @@ func TestHeartbeats(t *testing.T) {
 	defer func() { onFire = nil }()
 	for round := 0; round < 3; round++ {
 		for i, s := range sessions {
-			d := time.Duration(rand.IntN(200)) * time.Millisecond
+			// At least 300ms: a timer due at once would fire before the
+			// loop below stops it, which stop cannot undo (CI saw it).
+			d := 300*time.Millisecond + time.Duration(rand.IntN(200))*time.Millisecond
 			want[i] = time.Since(clockStart) + d
 			h.arm(s, d)
 		}
@@ -39,7 +41,7 @@ func TestHeartbeats(t *testing.T) {
 	for i := 0; i < n; i += 3 {
 		h.stop(sessions[i])
 	}
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(900 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	for i, s := range sessions {
