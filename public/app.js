@@ -78,15 +78,20 @@ async function connect() {
   els.upgraded.textContent = "no";
   setState("connecting");
   const s = socket;
-  s.on("connect", () => {
-    setState("connected");
-    showTransport();
-    log("info", "connected as " + s.id + " over " + els.transport.textContent);
+  // The upgrade can complete before "connect" fires (socket.io-client 4
+  // defers its packets by a tick, the engine's upgrade event does not), so
+  // the listener goes on each new engine as it opens, once per engine.
+  s.io.on("open", () => {
     s.io.engine.on("upgrade", (t) => {
       els.upgraded.textContent = "yes, to " + t.name;
       showTransport();
       log("info", "upgraded to " + t.name);
     });
+  });
+  s.on("connect", () => {
+    setState("connected");
+    showTransport();
+    log("info", "connected as " + s.id + " over " + els.transport.textContent);
   });
   s.on("timestamp", (ms) => log("timestamp", "timestamp " + new Date(ms).toISOString()));
   s.on("message", (...args) => log("echo", "echo: " + describe(args)));

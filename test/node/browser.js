@@ -25,6 +25,12 @@ async function main() {
     page.on("pageerror", (e) => errors.push(String(e)));
     const requests = [];
     page.on("request", (r) => requests.push(r.url()));
+    const t0 = Date.now();
+    const trace = (m) => process.stderr.write(`${Date.now() - t0} ${m}\n`);
+    page.on("request", (r) => trace("req " + r.method() + " " + r.url()));
+    page.on("requestfinished", (r) => trace("fin " + r.method() + " " + r.url()));
+    page.on("requestfailed", (r) => trace("failed " + r.url()));
+    page.on("websocket", (ws) => { trace("ws open " + ws.url()); ws.on("framesent", (f) => trace("ws> " + f.payload)); ws.on("framereceived", (f) => trace("ws< " + f.payload)); ws.on("close", () => trace("ws close")); ws.on("socketerror", (e) => trace("ws err " + e)); });
     await page.goto(cfg.url);
     if (cfg.mode === "polling") await page.check("#polling-only");
     if (cfg.mode === "legacy") await page.check("#legacy");
