@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lesismal/nbio"
@@ -279,7 +280,7 @@ func (s *Session) park(w http.ResponseWriter, r *http.Request) *parkedPoll {
 		p.userAgent = ua
 	}
 	// A poll waits as long as the heartbeat lets it, not the keep-alive.
-	_ = nc.SetReadDeadline(time.Time{})
+	websocket.ClearReadDeadline(nc)
 	return p
 }
 
@@ -418,6 +419,7 @@ type cloexecListener struct {
 	once sync.Once
 	out  chan accepted
 	done chan struct{}
+	last atomic.Pointer[nbio.Conn] // the connection Accept returned last
 }
 
 type accepted struct {
@@ -430,9 +432,18 @@ func newCloexecListener(ln net.Listener, s *HTTPServer) *cloexecListener {
 }
 
 func (l *cloexecListener) Accept() (net.Conn, error) {
+	// nbhttp's accepting loop is done with the connection it took last
+	// (its keep-alive deadline set): see websocket.Handing.
+	if last := l.last.Swap(nil); last != nil {
+		websocket.Handed(last)
+	}
 	l.once.Do(func() { go l.accept() })
 	select {
 	case a := <-l.out:
+		if nbc, ok := a.c.(*nbio.Conn); ok {
+			websocket.Handing(nbc)
+			l.last.Store(nbc)
+		}
 		return a.c, a.err
 	case <-l.done:
 		return nil, net.ErrClosed
@@ -440,6 +451,9 @@ func (l *cloexecListener) Accept() (net.Conn, error) {
 }
 
 func (l *cloexecListener) Close() error {
+	if last := l.last.Swap(nil); last != nil {
+		websocket.Handed(last)
+	}
 	err := l.Listener.Close()
 	l.once.Do(func() {}) // no accepting goroutine after this
 	select {

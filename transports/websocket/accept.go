@@ -209,6 +209,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		// (CountWritten). That engine settles its own accepts
 		// (Settler), as this Server settles its upgrades.
 		c.nbc, c.nc, c.fd, c.sockID = nbc, nbc, nbc.Hash(), socketID(nbc)
+		ClearReadDeadline(nbc) // the engine's keep-alive, even if set late
 		c.rmu.Lock()
 		nbc.SetSession(nbSession{c})
 		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
