@@ -50,6 +50,7 @@ func main() {
 	warmup := flag.Duration("warmup", 3*time.Minute, "the warm-up: figures are compared from then to the end")
 	out := flag.String("out", "docs/soak", "path prefix of the CSV, PNG and summary, relative to -root")
 	benchFlags := flag.String("bench-flags", "", "more siobench flags, space separated (for example \"-echo-rate 200 -churn-rate 20\")")
+	serverFlags := flag.String("server-flags", "", "more siogo flags, space separated (for example \"--log-level debug\")")
 	from := flag.String("from", "", "redraw the PNG and the summary from this CSV (and its .json) instead of running")
 	flag.Parse()
 	rootDir, err := filepath.Abs(*root)
@@ -72,7 +73,7 @@ func main() {
 			log.Fatal(err)
 		}
 	} else {
-		meta = run(rootDir, prefix, *n, *duration, *benchFlags)
+		meta = run(rootDir, prefix, *n, *duration, *benchFlags, *serverFlags)
 		b, _ := json.MarshalIndent(meta, "", "  ")
 		if err := os.WriteFile(prefix+".json", append(b, '\n'), 0o644); err != nil {
 			log.Fatal(err)
@@ -112,7 +113,7 @@ type runInfo struct {
 	Limits    map[string]string `json:"limits"`
 }
 
-func run(rootDir, prefix string, n int, duration time.Duration, benchFlags string) runInfo {
+func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serverFlags string) runInfo {
 	raiseFileLimit()
 	info := runInfo{
 		Command:   "cd bench/soak && go run . " + strings.Join(os.Args[1:], " "),
@@ -152,6 +153,7 @@ func run(rootDir, prefix string, n int, duration time.Duration, benchFlags strin
 	// As the README runs it: the program with its demo, from the
 	// repository's root (public/ holds the page's client bundles).
 	srvArgs := []string{"--addr", addr, "--debug-addr", debugAddr}
+	srvArgs = append(srvArgs, strings.Fields(serverFlags)...)
 	info.Server = "siogo " + strings.Join(srvArgs, " ")
 	srv := exec.Command(filepath.Join(bin, "siogo"), srvArgs...)
 	srv.Dir, srv.Stdout, srv.Stderr = rootDir, lf, lf

@@ -120,6 +120,9 @@ type Client struct {
 	acks   chan uint64 // the id of an awaited ack that came
 
 	vanished atomic.Bool // answers nothing, sends nothing (Vanish)
+
+	opened   time.Time    // when Connect began
+	lastRecv atomic.Int64 // when the last packet came (UnixNano)
 }
 
 // handshake is the Engine.IO open packet.
@@ -133,7 +136,7 @@ type handshake struct {
 // Connect opens a client and joins namespace "/". onEvent, if not nil,
 // receives each event the server emits (on the reading goroutine).
 func (d *Dialer) Connect(ctx context.Context, onEvent func(pkt []byte)) (*Client, error) {
-	c := &Client{d: d, onEvent: onEvent, connected: make(chan error, 1), done: make(chan struct{}), acks: make(chan uint64, 1)}
+	c := &Client{d: d, onEvent: onEvent, connected: make(chan error, 1), done: make(chan struct{}), acks: make(chan uint64, 1), opened: time.Now()}
 	var err error
 	if d.Transport == transportWebSocket {
 		err = c.openWebSocket()
@@ -241,6 +244,7 @@ func (c *Client) packet(p []byte) {
 	if len(p) == 0 || c.vanished.Load() {
 		return
 	}
+	c.lastRecv.Store(time.Now().UnixNano())
 	switch p[0] {
 	case '2': // ping (Engine.IO 4)
 		if len(p) == 1 {
@@ -377,6 +381,23 @@ func (c *Client) Vanish(after time.Duration) {
 }
 
 var errVanished = errors.New("vanished")
+
+// Describe says what a report of the client's end needs: its transport
+// (now), its session id, its age and the time since its last packet.
+func (c *Client) Describe() string {
+	c.mu.Lock()
+	on := c.d.Transport
+	if c.ws != nil {
+		on = transportWebSocket
+	}
+	c.mu.Unlock()
+	last := "never"
+	if n := c.lastRecv.Load(); n != 0 {
+		last = time.Since(time.Unix(0, n)).Round(time.Millisecond).String() + " ago"
+	}
+	return fmt.Sprintf("%s client on %s, sid %s, %s old, last packet %s",
+		c.d.Transport, on, c.sid, time.Since(c.opened).Round(time.Millisecond), last)
+}
 
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }

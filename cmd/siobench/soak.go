@@ -94,7 +94,7 @@ type soakStats struct {
 
 func (s *soakStats) fail(err error) {
 	s.errors.Add(1)
-	if s.firstErrs.Add(1) <= 10 && s.errOut != nil {
+	if s.firstErrs.Add(1) <= 50 && s.errOut != nil {
 		fmt.Fprintf(s.errOut, "siobench: soak: %v\n", err)
 	}
 }
@@ -179,7 +179,7 @@ func (s *soakStats) connect(ctx context.Context) (*Client, *soakClient, error) {
 		<-c.Done()
 		if !st.leaving.Load() && !s.stopping.Load() {
 			s.disconnects.Add(1)
-			s.fail(fmt.Errorf("disconnected by the server: %v", c.Err()))
+			s.fail(fmt.Errorf("disconnected by the server: %v (%s)", c.Err(), c.Describe()))
 		}
 	}()
 	return c, st, nil
