@@ -83,15 +83,23 @@ func newEchoServer(t *testing.T, opts transports.Options) *echoServer {
 }
 
 // session returns the session sid as the server's OnSession saw it.
+// OnSession runs right after the open packet has gone out, so a client
+// may read it first: the session is waited for, a few seconds at most.
 func (e *echoServer) session(t *testing.T, sid string) *transports.Session {
 	t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.sessions[sid]
-	if s == nil {
-		t.Fatalf("no session %s", sid)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e.mu.Lock()
+		s := e.sessions[sid]
+		e.mu.Unlock()
+		if s != nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session %s", sid)
+		}
+		time.Sleep(time.Millisecond)
 	}
-	return s
 }
 
 // sidOf is the sid of a WebSocket client whose open packet was read.
