@@ -111,6 +111,11 @@ type runInfo struct {
 	LogErrors []string          `json:"log_errors"`
 	LogLevels map[string]int    `json:"log_levels"`
 	Limits    map[string]string `json:"limits"`
+	// After the loader exited: how long until the server held no session
+	// (the clients it had not seen go, reaped by its heartbeat), and how
+	// many it still held if that did not come within a minute.
+	IdleAfter string `json:"idle_after"`
+	LeftOpen  int    `json:"left_open"`
 }
 
 func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serverFlags string) runInfo {
@@ -174,6 +179,13 @@ func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serv
 	var stdout bytes.Buffer
 	b.Stdout, b.Stderr = &stdout, os.Stderr
 	berr := b.Run()
+	// The loader is gone: the server sees its WebSockets close at once,
+	// and reaps the polling sessions (vanished ones among them) at their
+	// ping timeout. Stopped only then, its graceful drain has nothing to
+	// wait for, and a session the heartbeat failed to reap shows.
+	idle, left := waitIdle(addr, time.Minute)
+	info.IdleAfter, info.LeftOpen = idle.Round(100*time.Millisecond).String(), left
+	log.Printf("server idle %s after the loader exited (%d sessions left)", info.IdleAfter, left)
 	stop(srv)
 	lf.Close()
 	info.End = time.Now().UTC()
@@ -302,6 +314,9 @@ func summary(rows []sample, meta runInfo, warmup time.Duration) string {
 	}
 	b.WriteString(strings.Join(parts, ", "))
 	fmt.Fprintf(&b, ". Server CPU time %.0f s over %.0f s.\n\n", last["server_cpu_s"], tEnd)
+	if meta.IdleAfter != "" {
+		fmt.Fprintf(&b, "After the loader exited, the server held no session %s later (%d left).\n\n", meta.IdleAfter, meta.LeftOpen)
+	}
 	fmt.Fprintf(&b, "Server log: %d lines, by level %v; WARN/ERROR/panic lines: %d", meta.LogLines, meta.LogLevels, len(meta.LogErrors))
 	for _, l := range meta.LogErrors {
 		fmt.Fprintf(&b, "\n    %s", l)
@@ -395,6 +410,45 @@ func stop(cmd *exec.Cmd) {
 		_ = cmd.Process.Kill()
 		<-done
 	}
+}
+
+// waitIdle waits until the server at addr holds no Engine.IO session (its
+// /metrics' siogo_connected_clients), at most max; it returns how long it
+// waited and the sessions left.
+func waitIdle(addr string, max time.Duration) (time.Duration, int) {
+	start := time.Now()
+	left := -1
+	for time.Since(start) < max {
+		if left = openSessions(addr); left == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start), left
+}
+
+func openSessions(addr string) int {
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	n := 0.0
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "siogo_connected_clients{") {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			v, err := strconv.ParseFloat(line[i+1:], 64)
+			if err == nil {
+				n += v
+			}
+		}
+	}
+	return int(n)
 }
 
 func waitHealthy(addr string) error {
