@@ -16,7 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/siogo/siogo/internal/jsonstr"
 )
 
 // ErrTooLarge is returned by ReadBody when the body exceeds its limit.
@@ -87,56 +88,9 @@ func AppendJSONP(dst []byte, index string, payload []byte) []byte {
 			dst = append(dst, c)
 		}
 	}
-	dst = append(dst, `]("`...)
-	dst = appendJSString(dst, payload)
-	return append(dst, `");`...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendJSString(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"':
-				dst = append(dst, '\\', '"')
-			case '\\':
-				dst = append(dst, '\\', '\\')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				if c < 0x20 {
-					dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-				} else {
-					dst = append(dst, c)
-				}
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		switch {
-		case r == '\u2028':
-			dst = append(dst, `\u2028`...)
-		case r == '\u2029':
-			dst = append(dst, `\u2029`...)
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, "\ufffd"...)
-		default:
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return dst
+	dst = append(dst, `](`...)
+	dst = jsonstr.Append(dst, string(payload))
+	return append(dst, `);`...)
 }
 
 // Content types of poll responses, as the Node server sends them.

@@ -13,7 +13,7 @@ func TestAppendJSONP(t *testing.T) {
 		{"12", "a\"b\\c\n\r\t\b\f", `___eio[12]("a\"b\\c\n\r\t\b\f");`},
 		{"3x<script>", "\x01\x1f", `___eio[3]("\u0001\u001f");`},
 		{"", "\u2028\u2029 é 😀 </script>", `___eio[]("\u2028\u2029 é 😀 </script>");`},
-		{"1", "\xff", "___eio[1](\"\ufffd\");"},
+		{"1", "\xff", `___eio[1]("\ufffd");`},
 	}
 	for _, tt := range tests {
 		if got := string(AppendJSONP(nil, tt.index, []byte(tt.in))); got != tt.want {
