@@ -149,24 +149,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 			return nil, err
 		}
 		c.nbc, c.nc, c.fd, c.sockID = nbc, nbc, nbc.Hash(), socketID(nbc)
-		s.settle(c.fd)
-		nbc.SetSession(nbSession{c})
-		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
-		// The reader is held until the 101 and the early bytes are
-		// through, so that frames read by the loop meanwhile wait behind.
-		c.rmu.Lock()
-		if err := s.engine.AddTransferredConn(nbc); err != nil {
-			c.rmu.Unlock()
-			return nil, err
-		}
-		if err := c.write(resp); err != nil {
-			c.rmu.Unlock()
-			s.closeOffPoller(nbc)
-			return nil, err
-		}
-		c.readLocked(head)
-		c.rmu.Unlock()
-		return c, nil
+		return s.handOver(c, func(_ *nbio.Conn, data []byte) { c.onData(data) }, resp, head)
 	}
 
 	if tc, rc, tcp := loopTLS(raw); tc != nil {
@@ -184,22 +167,7 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		}
 		head = append(head, left...)
 		c.nbc, c.nc, c.tls, c.fd, c.sockID = nbc, tc, tc, nbc.Hash(), socketID(nbc)
-		s.settle(c.fd)
-		nbc.SetSession(nbSession{c})
-		nbc.OnData(c.onTLSData)
-		c.rmu.Lock()
-		if err := s.engine.AddTransferredConn(nbc); err != nil {
-			c.rmu.Unlock()
-			return nil, err
-		}
-		if err := c.write(resp); err != nil {
-			c.rmu.Unlock()
-			s.closeOffPoller(nbc)
-			return nil, err
-		}
-		c.readLocked(head)
-		c.rmu.Unlock()
-		return c, nil
+		return s.handOver(c, c.onTLSData, resp, head)
 	}
 
 	if nbc := engineConn(raw); nbc != nil {
@@ -231,6 +199,31 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 		return nil, err
 	}
 	go c.readLoop(head)
+	return c, nil
+}
+
+// handOver puts c's connection (c.nbc, moved off net/http) on this
+// Server's event loop, its reads going to onData, and writes the 101
+// response resp, then the frames the client sent early (head).
+func (s *Server) handOver(c *Conn, onData func(*nbio.Conn, []byte), resp, head []byte) (*Conn, error) {
+	nbc := c.nbc
+	s.settle(c.fd)
+	nbc.SetSession(nbSession{c})
+	nbc.OnData(onData)
+	// The reader is held until the 101 and the early bytes are through,
+	// so that frames read by the loop meanwhile wait behind.
+	c.rmu.Lock()
+	if err := s.engine.AddTransferredConn(nbc); err != nil {
+		c.rmu.Unlock()
+		return nil, err
+	}
+	if err := c.write(resp); err != nil {
+		c.rmu.Unlock()
+		s.closeOffPoller(nbc) // its close may read the connection's state
+		return nil, err
+	}
+	c.readLocked(head)
+	c.rmu.Unlock()
 	return c, nil
 }
 
