@@ -43,9 +43,13 @@ deps:
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
 	cd public && npm ci --no-audit --no-fund --loglevel=error
 
+# The bench modules (their own, for their plotting library) are vetted and
+# tested too: nothing else builds them before someone runs make compare.
+BENCH_MODULES := bench/harness bench/compare bench/soak
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	for m in $(BENCH_MODULES); do (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,8 +28,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/siogo/siogo/bench/harness"
 )
 
 // scale presets: the sizes, and a quick one.
@@ -84,8 +83,8 @@ func main() {
 	}
 	runTimeout = *timeout
 	if *from == "" {
-		if err := raiseFileLimit(filesNeeded(preset)); err != nil {
-			log.Fatal(err)
+		if err := harness.RaiseFileLimit(filesNeeded(preset)); err != nil {
+			log.Fatalf("%v; or -scale quick", err)
 		}
 	}
 	rootDir, err := filepath.Abs(*root)
@@ -157,7 +156,7 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 		}
 	}
 	start := time.Now().UTC()
-	load0 := loadAvg()
+	load0 := harness.LoadAvg()
 	if profileDir != "" {
 		if err := os.MkdirAll(profileDir, 0o755); err != nil {
 			log.Fatal(err)
@@ -183,9 +182,9 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 			}
 		}
 	}
-	load1 := loadAvg()
+	load1 := harness.LoadAvg()
 	rep := report{
-		Date: start, Took: time.Since(start).Round(time.Second).String(), CPU: cpuModel(), Load: load0 + " at the start, " + load1 + " at the end",
+		Date: start, Took: time.Since(start).Round(time.Second).String(), CPU: harness.CPUModel(), Load: load0 + " at the start, " + load1 + " at the end",
 		Command: commandLine(), Rounds: rounds, Scale: scale, Runs: runs,
 		Versions: versions(rootDir, nodeDir),
 	}
@@ -296,7 +295,7 @@ func filesNeeded(preset map[string][]string) uint64 {
 
 // runOne starts a fresh server, runs one scenario against it, stops it.
 func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round int) (result, error) {
-	port := freePort()
+	port := mustFreePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var cmd *exec.Cmd
 	debugAddr := ""
@@ -305,7 +304,7 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 		// As the README runs it, with the log quieter: at info it logs nothing per connection anyway.
 		sa := []string{"--addr", addr, "--log-level", "warn"}
 		if profileDir != "" && round == 0 {
-			debugAddr = "127.0.0.1:" + strconv.Itoa(freePort())
+			debugAddr = "127.0.0.1:" + strconv.Itoa(mustFreePort())
 			sa = append(sa, "--debug-addr", debugAddr)
 		}
 		cmd = exec.Command(filepath.Join(bin, "siogo"), sa...)
@@ -319,8 +318,8 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer stop(cmd)
-	if err := waitHealthy(addr); err != nil {
+	defer harness.Stop(cmd, 15*time.Second)
+	if err := harness.WaitHealthy(addr); err != nil {
 		return nil, fmt.Errorf("%v: %s", err, serr.String())
 	}
 	time.Sleep(time.Second) // let it settle before the first reading
@@ -393,96 +392,6 @@ func (w *markWatcher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func stop(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
-func waitHealthy(addr string) error {
-	for i := 0; i < 300; i++ {
-		res, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing healthy on %s after 30 s", addr)
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// raiseFileLimit raises the soft limit of open files to the hard one (the
-// servers and siobench, started from here, inherit it), and fails if that
-// is fewer than need: each of them holds every client in one process.
-func raiseFileLimit(need uint64) error {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return err
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			return err
-		}
-	}
-	if l.Cur < need {
-		return fmt.Errorf("this scale needs %d open files per process and the limit is %d: raise the hard limit (ulimit -Hn %d as root, LimitNOFILE= for a systemd unit, --ulimit nofile=%d for docker), or -scale quick", need, l.Cur, need, need)
-	}
-	return nil
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	defer f.Close()
-	model, n := "", 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "model name":
-			model = strings.TrimSpace(v)
-		case "processor":
-			n++
-		}
-	}
-	return fmt.Sprintf("%d × %s", n, model)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func versions(rootDir, nodeDir string) string {
 	out := runtime.Version()
 	if b, err := exec.Command("node", "--version").Output(); err == nil {
@@ -530,4 +439,12 @@ func writeSection(path, table string) error {
 		s = strings.TrimRight(s, "\n") + "\n\n## siogo and Node side by side\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+func mustFreePort() int {
+	port, err := harness.FreePort()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return port
 }

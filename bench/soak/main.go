@@ -25,7 +25,6 @@ import (
 	"image/color"
 	"log"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,7 +32,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -41,6 +39,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/siogo/siogo/bench/harness"
 )
 
 func main() {
@@ -119,16 +119,18 @@ type runInfo struct {
 }
 
 func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serverFlags string) runInfo {
-	raiseFileLimit()
+	if err := harness.RaiseFileLimit(uint64(n) + 1000); err != nil {
+		log.Fatal(err)
+	}
 	info := runInfo{
 		Command:   "cd bench/soak && go run . " + strings.Join(os.Args[1:], " "),
 		Date:      time.Now().UTC(),
-		CPU:       cpuModel(),
-		LoadStart: loadAvg(),
+		CPU:       harness.CPUModel(),
+		LoadStart: harness.LoadAvg(),
 		Go:        runtime.Version(),
 		Clients:   n,
 		Duration:  duration.String(),
-		Limits:    map[string]string{"nofile": fileLimit()},
+		Limits:    map[string]string{"nofile": harness.FileLimit()},
 	}
 	if b, err := exec.Command("git", "-C", rootDir, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		info.Commit = strings.TrimSpace(string(b))
@@ -145,8 +147,8 @@ func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serv
 			log.Fatalf("building %s: %v", name, err)
 		}
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
-	debugAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	addr := fmt.Sprintf("127.0.0.1:%d", mustFreePort())
+	debugAddr := fmt.Sprintf("127.0.0.1:%d", mustFreePort())
 	logPath := filepath.Join(bin, "siogo.log")
 	if keep := os.Getenv("SOAK_LOG"); keep != "" {
 		logPath = keep
@@ -165,7 +167,7 @@ func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serv
 	if err := srv.Start(); err != nil {
 		log.Fatal(err)
 	}
-	if err := waitHealthy(addr); err != nil {
+	if err := harness.WaitHealthy(addr); err != nil {
 		_ = srv.Process.Kill()
 		log.Fatal(err)
 	}
@@ -186,10 +188,10 @@ func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serv
 	idle, left := waitIdle(addr, time.Minute)
 	info.IdleAfter, info.LeftOpen = idle.Round(100*time.Millisecond).String(), left
 	log.Printf("server idle %s after the loader exited (%d sessions left)", info.IdleAfter, left)
-	stop(srv)
+	harness.Stop(srv, 30*time.Second)
 	lf.Close()
 	info.End = time.Now().UTC()
-	info.LoadEnd = loadAvg()
+	info.LoadEnd = harness.LoadAvg()
 	if berr != nil {
 		log.Printf("siobench: %v", berr)
 	}
@@ -400,18 +402,6 @@ func drawPNG(path string, rows []sample, meta runInfo, warmup time.Duration) err
 	return f.Close()
 }
 
-func stop(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
 // waitIdle waits until the server at addr holds no Engine.IO session (its
 // /metrics' siogo_connected_clients), at most max; it returns how long it
 // waited and the sessions left.
@@ -451,78 +441,10 @@ func openSessions(addr string) int {
 	return int(n)
 }
 
-func waitHealthy(addr string) error {
-	for i := 0; i < 300; i++ {
-		res, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing healthy on %s after 30 s", addr)
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func mustFreePort() int {
+	port, err := harness.FreePort()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// raiseFileLimit raises the soft limit of open files to the hard one; the
-// server and the loader inherit it.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-}
-
-func fileLimit() string {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return "?"
-	}
-	return fmt.Sprintf("%d (hard %d)", l.Cur, l.Max)
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	defer f.Close()
-	model, n := "", 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "model name":
-			model = strings.TrimSpace(v)
-		case "processor":
-			n++
-		}
-	}
-	return fmt.Sprintf("%d × %s", n, model)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
+	return port
 }

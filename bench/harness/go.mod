@@ -1,0 +1,3 @@
+module github.com/siogo/siogo/bench/harness
+
+go 1.26.0
