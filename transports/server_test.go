@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -754,5 +755,36 @@ func TestUnmaskedWebSocketFrame(t *testing.T) {
 	defer e.mu.Unlock()
 	if r := e.reasons[sid]; r != transports.ReasonTransportError {
 		t.Fatalf("reason %q, want %q", r, transports.ReasonTransportError)
+	}
+}
+
+// TestWebSocketResetIsTransportClose: a client whose connection is reset
+// (no close frame, an RST) closes its session with "transport close", as
+// Node's: ws reports a socket's errors as a close (code 1006), not as an
+// error; "transport error" is for what breaks the protocol.
+func TestWebSocketResetIsTransportClose(t *testing.T) {
+	for _, eio := range []string{"EIO=4", "EIO=3"} {
+		t.Run(eio, func(t *testing.T) {
+			e := newEchoServer(t, transports.Options{})
+			ws := dialWS(t, e.URL, eio)
+			_, open := ws.read()
+			ws.sid = sidPattern.FindStringSubmatch(open)[1]
+			sid := e.sidOf(t, ws)
+			e.session(t, sid)
+			tcp := ws.conn.(*net.TCPConn)
+			_ = tcp.SetLinger(0) // the close sends an RST
+			_ = tcp.Close()
+			select {
+			case got := <-e.closed:
+				if got != sid {
+					t.Fatalf("session %s closed, want %s", got, sid)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("session still open")
+			}
+			if r := e.reason(t, sid); r != transports.ReasonTransportClose {
+				t.Fatalf("reason %q, want %q", r, transports.ReasonTransportClose)
+			}
+		})
 	}
 }

@@ -3,7 +3,6 @@ package transports
 import (
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -839,14 +838,18 @@ func (s *Session) onWSMessage(c *websocket.Conn, binary bool, data []byte) {
 	s.onPacketVia(p, c)
 }
 
+// closeReason is the session's close reason for the end of its WebSocket.
+// As in Node, only what breaks the protocol is a "transport error": ws
+// reports a socket's own errors (a reset, a timeout, a failed write) as a
+// close (code 1006), which engine.io calls "transport close".
 func closeReason(err error) string {
-	if errors.Is(err, websocket.ErrSlowPeer) {
+	switch {
+	case errors.Is(err, websocket.ErrSlowPeer):
 		return ReasonQueueFull
+	case errors.Is(err, websocket.ErrProtocol), errors.Is(err, websocket.ErrMessageTooLarge):
+		return ReasonTransportError
 	}
-	if err == nil || errors.Is(err, websocket.ErrClosed) || errors.Is(err, io.EOF) {
-		return ReasonTransportClose
-	}
-	return ReasonTransportError
+	return ReasonTransportClose
 }
 
 // probeHandler receives the events of a WebSocket being upgraded to, and
