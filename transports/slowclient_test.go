@@ -88,17 +88,27 @@ func TestSlowClient(t *testing.T) {
 			}
 		}()
 	}
-	// Every session, the stuck one included.
+	// Every session, the stuck one included, as OnSession saw it: it runs
+	// after the open packet went out, so the server's Count may be ahead
+	// of it, and a session missed here would leave its reader waiting for
+	// the whole flood (the test hung so, once in a while).
+	var sessions []*transports.Session
 	deadline := time.Now().Add(10 * time.Second)
-	for e.Count() < readers+1 && time.Now().Before(deadline) {
+	for {
+		e.mu.Lock()
+		sessions = sessions[:0]
+		for _, s := range e.sessions {
+			sessions = append(sessions, s)
+		}
+		e.mu.Unlock()
+		if len(sessions) == readers+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions after 10 s, want %d", len(sessions), readers+1)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.mu.Lock()
-	var sessions []*transports.Session
-	for _, s := range e.sessions {
-		sessions = append(sessions, s)
-	}
-	e.mu.Unlock()
 
 	runtime.GC()
 	base := heapInuse()
@@ -143,11 +153,15 @@ func TestSlowClient(t *testing.T) {
 		// 1 MB ahead of the slowest one (none of them is cut for it).
 		if i%50 == 49 {
 			for r := range got {
+				waitSince := time.Now()
 				for got[r].Load() < int64(i-100) {
 					select {
 					case err := <-errs:
 						t.Fatal(err)
 					case <-time.After(time.Millisecond):
+					}
+					if time.Since(waitSince) > time.Minute {
+						t.Fatalf("reader %d has had %d broadcasts of %d for a minute", r, got[r].Load(), i+1)
 					}
 				}
 			}
