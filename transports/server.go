@@ -387,7 +387,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		header.Set("Set-Cookie", c.header(sess.id))
 	}
 	if upgrade {
-		conn, err := s.ws.Upgrade(w, r, header, wsHandler{sess})
+		// The open packet leaves with the 101, in one write.
+		open := websocket.Frame{Head: typeDigits[PacketOpen], Data: s.openPacket(sess.id, s.openTailWS)}
+		conn, err := s.ws.UpgradeWith(w, r, header, wsHandler{sess}, open)
 		if err != nil {
 			s.opts.Logger.Debug("engine.io websocket handshake failed", "err", err)
 			sess.closeWith(ReasonTransportError, false)
@@ -404,10 +406,6 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		sess.mu.Unlock()
 		if !live {
 			_ = conn.Close(websocket.CloseNoStatus)
-			return
-		}
-		if err := sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailWS)}}); err != nil {
-			sess.closeWith(ReasonTransportError, false)
 			return
 		}
 	} else {

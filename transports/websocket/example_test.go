@@ -97,3 +97,40 @@ func ExampleServeTLS() {
 	// r.TLS is filled in for the handlers, as with hs.ServeTLS.
 	panic(websocket.ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
 }
+
+// A server that speaks first (an Engine.IO open packet, a greeting) sends
+// its first frames in the same write as the 101 response.
+func ExampleServer_UpgradeWith() {
+	ws, err := websocket.NewServer(websocket.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer ws.Close()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = ws.UpgradeWith(w, r, nil, echo{}, websocket.Frame{Head: []byte("0"), Data: []byte(`{"hello":1}`)})
+	}))
+	defer hs.Close()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		panic(err)
+	}
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		panic(err)
+	}
+	body := make([]byte, head[1])
+	if _, err := io.ReadFull(br, body); err != nil {
+		panic(err)
+	}
+	fmt.Println(res.StatusCode, string(body))
+	// Output: 101 0{"hello":1}
+}
