@@ -780,3 +780,30 @@ func TestWebSocketResetIsTransportClose(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeThenGone: a client that sends the upgrade packet and goes at
+// once (a close frame, then a reset), while packets wait in the polling
+// queue for the new WebSocket: the session ends with "transport close", as
+// in Node, whatever the write of those packets meets. (siogo used to call
+// the failed write a "transport error": 2 runs in 25 of the googollee
+// features program, whose client closes right after its upgrade.)
+func TestUpgradeThenGone(t *testing.T) {
+	e := newEchoServer(t, transports.Options{})
+	for i := 0; i < 20; i++ {
+		sid := handshake(t, e.URL, "EIO=4")
+		if err := e.session(t, sid).Send(transports.Packet{Type: transports.PacketMessage, Data: []byte("queued")}); err != nil {
+			t.Fatal(err)
+		}
+		ws := dialWS(t, e.URL, "EIO=4&sid="+sid)
+		ws.send(1, "2probe")
+		ws.expect("3probe")
+		ws.send(1, "5")
+		ws.send(8, "\x03\xe8")
+		tcp := ws.conn.(*net.TCPConn)
+		_ = tcp.SetLinger(0)
+		_ = tcp.Close()
+		if r := e.reason(t, sid); r != transports.ReasonTransportClose {
+			t.Fatalf("round %d: reason %q, want %q", i, r, transports.ReasonTransportClose)
+		}
+	}
+}

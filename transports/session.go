@@ -930,8 +930,10 @@ func (s *Session) completeUpgrade(c *websocket.Conn) {
 		o.SessionUpgraded(s.protocol)
 	}
 	if len(pkts) > 0 {
-		if err := s.writeWS(c, pkts); err != nil {
-			s.closeWith(ReasonTransportError, false)
-		}
+		// A write fails only on a connection closed or closing (the peer
+		// may have closed right after its upgrade packet): its close,
+		// reported after this message, gives the reason, as in Node, where
+		// ws still takes a write until it has read the peer's close.
+		_ = s.writeWS(c, pkts)
 	}
 }
