@@ -21,30 +21,29 @@ import (
 // the deadline now and, for a connection still being handed, again once
 // it is handed.
 
-var handing sync.Map // *nbio.Conn → *handingConn
-
-type handingConn struct {
-	mu     sync.Mutex
-	handed bool
-	clear  bool // ClearReadDeadline was called while it was being handed
-}
+// handing holds the connections handed to an accepting loop and not yet
+// done with; true once ClearReadDeadline was called for one. A listener
+// hands one connection at a time, so it holds one per listener at most.
+var (
+	handingMu sync.Mutex
+	handing   = map[*nbio.Conn]bool{}
+)
 
 // Handing notes that c goes to an engine's accepting loop, which may set
 // its read deadline after c's first request has been served.
-func Handing(c *nbio.Conn) { handing.Store(c, &handingConn{}) }
+func Handing(c *nbio.Conn) {
+	handingMu.Lock()
+	handing[c] = false
+	handingMu.Unlock()
+}
 
 // Handed notes that the accepting loop is done with c, and clears c's
 // read deadline if ClearReadDeadline was called meanwhile.
 func Handed(c *nbio.Conn) {
-	v, ok := handing.LoadAndDelete(c)
-	if !ok {
-		return
-	}
-	h := v.(*handingConn)
-	h.mu.Lock()
-	h.handed = true
-	clear := h.clear
-	h.mu.Unlock()
+	handingMu.Lock()
+	clear := handing[c]
+	delete(handing, c)
+	handingMu.Unlock()
 	if clear {
 		_ = c.SetReadDeadline(time.Time{})
 	}
@@ -53,14 +52,11 @@ func Handed(c *nbio.Conn) {
 // ClearReadDeadline clears c's read deadline, for good: also when the
 // engine's accepting loop sets it after this call.
 func ClearReadDeadline(c *nbio.Conn) {
-	if v, ok := handing.Load(c); ok {
-		h := v.(*handingConn)
-		h.mu.Lock()
-		if !h.handed {
-			h.clear = true
-		}
-		h.mu.Unlock()
+	handingMu.Lock()
+	if _, ok := handing[c]; ok {
+		handing[c] = true // Handed clears it again, after the loop's
 	}
+	handingMu.Unlock()
 	// After the check: a connection found handed had its deadline set
 	// before, and this clears it.
 	_ = c.SetReadDeadline(time.Time{})

@@ -68,7 +68,7 @@ func TestClearReadDeadlineSetLate(t *testing.T) {
 }
 
 func countHanding() int {
-	n := 0
-	handing.Range(func(any, any) bool { n++; return true })
-	return n
+	handingMu.Lock()
+	defer handingMu.Unlock()
+	return len(handing)
 }
