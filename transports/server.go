@@ -386,10 +386,14 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 	if c := s.opts.Cookie; c != nil {
 		header.Set("Set-Cookie", c.header(sess.id))
 	}
+	tail := s.openTailPolling
+	if upgrade {
+		tail = s.openTailWS
+	}
+	open := s.openPacket(sess.id, tail)
 	if upgrade {
 		// The open packet leaves with the 101, in one write.
-		open := websocket.Frame{Head: typeDigits[PacketOpen], Data: s.openPacket(sess.id, s.openTailWS)}
-		conn, err := s.ws.UpgradeWith(w, r, header, wsHandler{sess}, open)
+		conn, err := s.ws.UpgradeWith(w, r, header, wsHandler{sess}, websocket.Frame{Head: typeDigits[PacketOpen], Data: open})
 		if err != nil {
 			s.opts.Logger.Debug("engine.io websocket handshake failed", "err", err)
 			sess.closeWith(ReasonTransportError, false)
@@ -412,10 +416,10 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		for k, v := range header {
 			w.Header()[k] = v
 		}
-		sess.writePayload(w, r, []Packet{{Type: PacketOpen, Data: s.openPacket(sess.id, s.openTailPolling)}})
+		sess.writePayload(w, r, []Packet{{Type: PacketOpen, Data: open}})
 	}
 	if o := s.opts.Observer; o != nil {
-		o.PacketsOut(1, 1+len(s.openPacket(sess.id, s.openTailPolling)))
+		o.PacketsOut(1, 1+len(open))
 	}
 	s.opts.Logger.Debug("engine.io session open", "sid", sess.id, "protocol", protocol, "transport", sess.Transport())
 	if s.opts.OnSession != nil {
