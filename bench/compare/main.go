@@ -295,7 +295,7 @@ func filesNeeded(preset map[string][]string) uint64 {
 
 // runOne starts a fresh server, runs one scenario against it, stops it.
 func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round int) (result, error) {
-	port := mustFreePort()
+	port := harness.MustFreePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var cmd *exec.Cmd
 	debugAddr := ""
@@ -304,7 +304,7 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 		// As the README runs it, with the log quieter: at info it logs nothing per connection anyway.
 		sa := []string{"--addr", addr, "--log-level", "warn"}
 		if profileDir != "" && round == 0 {
-			debugAddr = "127.0.0.1:" + strconv.Itoa(mustFreePort())
+			debugAddr = "127.0.0.1:" + strconv.Itoa(harness.MustFreePort())
 			sa = append(sa, "--debug-addr", debugAddr)
 		}
 		cmd = exec.Command(filepath.Join(bin, "siogo"), sa...)
@@ -439,12 +439,4 @@ func writeSection(path, table string) error {
 		s = strings.TrimRight(s, "\n") + "\n\n## siogo and Node side by side\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
-}
-
-func mustFreePort() int {
-	port, err := harness.FreePort()
-	if err != nil {
-		log.Fatal(err)
-	}
-	return port
 }

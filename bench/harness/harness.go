@@ -8,6 +8,7 @@ package harness
 import (
 	"bufio"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -55,6 +56,15 @@ func FreePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// MustFreePort is FreePort for a program: it exits if there is none.
+func MustFreePort() int {
+	port, err := FreePort()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return port
 }
 
 // RaiseFileLimit raises the soft limit of open files to the hard one (the

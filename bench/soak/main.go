@@ -147,8 +147,8 @@ func run(rootDir, prefix string, n int, duration time.Duration, benchFlags, serv
 			log.Fatalf("building %s: %v", name, err)
 		}
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", mustFreePort())
-	debugAddr := fmt.Sprintf("127.0.0.1:%d", mustFreePort())
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.MustFreePort())
+	debugAddr := fmt.Sprintf("127.0.0.1:%d", harness.MustFreePort())
 	logPath := filepath.Join(bin, "siogo.log")
 	if keep := os.Getenv("SOAK_LOG"); keep != "" {
 		logPath = keep
@@ -439,12 +439,4 @@ func openSessions(addr string) int {
 		}
 	}
 	return int(n)
-}
-
-func mustFreePort() int {
-	port, err := harness.FreePort()
-	if err != nil {
-		log.Fatal(err)
-	}
-	return port
 }
