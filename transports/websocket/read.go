@@ -350,14 +350,18 @@ func (c *Conn) onCloseFrame(p []byte) *readError {
 	}
 	c.r.done = true
 	c.setCloseErr(ErrClosed)
-	c.closeWith(append([]byte(nil), p...))
+	reply := append([]byte(nil), p...)
+	c.exec(func() { c.closeWith(reply) })
 	return nil
 }
 
-// fail closes the connection for a violation by the peer.
+// fail closes the connection for a violation by the peer. The close frame
+// waits, as the reply to a close does, for the messages read before to be
+// handled: their answers (an echo) go out first, as a server that reads
+// and answers in one loop would send them.
 func (c *Conn) fail(e *readError) {
 	c.setCloseErr(e.err)
-	c.closeWith([]byte{byte(e.code >> 8), byte(e.code)})
+	c.exec(func() { c.closeWith([]byte{byte(e.code >> 8), byte(e.code)}) })
 }
 
 func (c *Conn) setCloseErr(err error) {
