@@ -13,9 +13,12 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/siogo/siogo/internal/nodetest"
 )
 
 // TestCases: every id once, and as many per section as Autobahn has.
@@ -192,7 +195,8 @@ func TestSocketIOEscape(t *testing.T) {
 // reserved bits and opcodes, echoes any close code, and, offered
 // permessage-deflate, answers any server_max_window_bits asked for and
 // compresses with a 32 KiB window all the same. The harness must fail it.
-func laxServer(t *testing.T) string {
+// With ping, it pings before every echo, and counts the pongs in pongs.
+func laxServer(t *testing.T, ping bool, pongs *atomic.Int32) string {
 	key := regexp.MustCompile(`server_max_window_bits=\d+`)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nc, brw, err := w.(http.Hijacker).Hijack()
@@ -210,13 +214,13 @@ func laxServer(t *testing.T) string {
 			resp += "\r\n"
 		}
 		_, _ = io.WriteString(nc, resp+"\r\n")
-		laxEcho(nc, brw.Reader, deflate)
+		laxEcho(nc, brw.Reader, deflate, ping, pongs)
 	}))
 	t.Cleanup(hs.Close)
 	return "ws" + strings.TrimPrefix(hs.URL, "http")
 }
 
-func laxEcho(nc net.Conn, br *bufio.Reader, deflate bool) {
+func laxEcho(nc net.Conn, br *bufio.Reader, deflate, ping bool, pongs *atomic.Int32) {
 	var msg []byte
 	var op byte
 	var compressed bool
@@ -247,6 +251,9 @@ func laxEcho(nc net.Conn, br *bufio.Reader, deflate bool) {
 			_, _ = nc.Write(append([]byte{0x80 | opPong, byte(len(p))}, p...))
 			continue
 		case opPong:
+			if string(p) == "keepalive" && pongs != nil {
+				pongs.Add(1)
+			}
 			continue
 		case opClose:
 			_, _ = nc.Write(append([]byte{0x80 | opClose, byte(len(p))}, p...))
@@ -278,6 +285,9 @@ func laxEcho(nc net.Conn, br *bufio.Reader, deflate bool) {
 		default:
 			frame = binary.BigEndian.AppendUint64(append(frame, 127), uint64(len(msg)))
 		}
+		if ping {
+			_, _ = nc.Write([]byte("\x89\x09keepalive"))
+		}
 		_, _ = nc.Write(append(frame, msg...))
 		msg = nil
 	}
@@ -299,7 +309,7 @@ func TestHarnessFailsALaxServer(t *testing.T) {
 	for id := range want {
 		ids = append(ids, id)
 	}
-	rep := Run(Config{URL: laxServer(t), Cases: ids, Count: 2, Timeout: 500 * time.Millisecond})
+	rep := Run(Config{URL: laxServer(t, false, nil), Cases: ids, Count: 2, Timeout: 500 * time.Millisecond})
 	if len(rep.Results) != len(want) {
 		t.Fatalf("%d results for %d cases", len(rep.Results), len(want))
 	}
@@ -310,5 +320,49 @@ func TestHarnessFailsALaxServer(t *testing.T) {
 	}
 	if r := rep.Results[len(rep.Results)-1]; r.ID == "13.3.5" && !strings.Contains(r.Result, "past the agreed window") {
 		t.Errorf("13.3.5 failed for another reason: %s", r.Result)
+	}
+}
+
+// TestServerPings: a server that pings (to keep its connections alive) is
+// answered, and its pings are left out of the judgement.
+func TestServerPings(t *testing.T) {
+	var pongs atomic.Int32
+	rep := Run(Config{URL: laxServer(t, true, &pongs), Cases: []string{"1.1.1", "5.6", "9.7.1"}, Count: 3})
+	for _, r := range rep.Results {
+		if r.Verdict != OK {
+			t.Errorf("case %s: %s: %s", r.ID, r.Verdict, r.summary())
+		}
+	}
+	if n := pongs.Load(); n < 5 {
+		t.Errorf("%d pongs for 5 pings", n)
+	}
+}
+
+// TestNodeReference runs every case against Node's ws, which passes
+// Autobahn's own run: the harness must judge it as Autobahn does, every
+// case OK but the fail-fast cases 6.4 (ws checks UTF-8 once a message is
+// complete: NON-STRICT) and the informational ones. ws also keeps its
+// deflate context between messages, which the harness's decoder follows.
+func TestNodeReference(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	nodetest.Serve(t, 20*time.Second, "ws-echo-server.js", addr)
+	rep := Run(Config{URL: "ws://" + addr + "/", Count: 2, DeflateCount: 1, SizeCap: 64 << 10, Timeout: 2 * time.Second})
+	t.Logf("%d cases:\n%s", len(rep.Results), rep.Table())
+	for _, r := range rep.Results {
+		want := OK
+		switch {
+		case strings.HasPrefix(r.ID, "6.4."):
+			want = NonStrict
+		case r.ID == "7.1.6" || strings.HasPrefix(r.ID, "7.13."):
+			want = Informational
+		}
+		if r.Verdict != want {
+			t.Errorf("case %s: %s, want %s: %s", r.ID, r.Verdict, want, r.summary())
+		}
 	}
 }
