@@ -37,7 +37,7 @@ func runAutobahn(t *testing.T, ep wsconform.Endpoint, path, name string) {
 	cfg := wsconform.Config{Endpoint: ep, Count: 10, DeflateCount: 1, SizeCap: 256 << 10}
 	if os.Getenv("SIOGO_AUTOBAHN") == "full" {
 		args = append(args, "--max-payload", "20000000")
-		cfg = wsconform.Config{Endpoint: ep, MaxMessage: 20e6}
+		cfg = wsconform.Config{Endpoint: ep, MaxMessage: 20e6, Log: t.Logf}
 	}
 	if ids := os.Getenv("SIOGO_AUTOBAHN_CASES"); ids != "" {
 		cfg.Cases = strings.Split(ids, ",")

@@ -78,4 +78,23 @@
 //     context must be checked.
 //   - Endpoints. Echo is Autobahn's echo server; SocketIO carries each
 //     case's messages as Socket.IO events (see SocketIO).
+//
+// # The Socket.IO endpoint
+//
+// Every case applies to a Socket.IO server's WebSocket too: what a case
+// tests is the server's WebSocket layer, which must fail the same frames
+// with the same codes whatever runs above it, and the demo contract's echo
+// of the "message" event stands for Autobahn's echo. So a text message P
+// travels as 42["message","P"], the case's fragments cut where the case
+// cuts them (the event's head in the first fragment, its tail in the
+// last) and a binary message as the event's attachment; the echo event
+// (or the attachment after its header) is the case's message. What this
+// changes: a text frame is 16 bytes longer than the case's (the exact
+// 125/126 and 65535/65536 length boundaries are crossed by the binary
+// cases, whose attachments go as they are); bytes JSON must escape (the
+// quote, the backslash, control bytes) are escaped, every other byte,
+// invalid UTF-8 included, goes as it is; the max message size leaves 16
+// bytes less room to a text case. The Engine.IO heartbeat is answered,
+// the demo's timestamp events are ignored, and anything else the server
+// sends is kept as a message, so that it fails the case.
 package wsconform
