@@ -366,3 +366,29 @@ func TestNodeReference(t *testing.T) {
 		}
 	}
 }
+
+// FuzzInflater: the harness's decoder takes what compress/flate makes of
+// any bytes at any level back to them, and any bytes at all without
+// panicking.
+func FuzzInflater(f *testing.F) {
+	f.Add([]byte("hello hello hello"), int8(1))
+	f.Add([]byte{0, 0, 0xff, 0xff}, int8(-2))
+	f.Add([]byte{0x02, 0x00}, int8(9))
+	f.Fuzz(func(t *testing.T, data []byte, level int8) {
+		in := inflater{window: 1 << 15, takeover: true}
+		_, _ = in.inflate(bytes.Clone(data), 1<<16)
+		lv := int(level)%11 - 1 // -2 (Huffman only) to 9
+		var z bytes.Buffer
+		zw, err := flate.NewWriter(&z, lv)
+		if err != nil {
+			return
+		}
+		_, _ = zw.Write(data)
+		_ = zw.Flush()
+		in = inflater{window: 1 << 15}
+		got, err := in.inflate(z.Bytes(), 1<<20)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("level %d: %v, %d bytes back of %d", lv, err, len(got), len(data))
+		}
+	})
+}
