@@ -45,6 +45,8 @@ func waitFor(cfg *Config, n int) time.Duration {
 func checkEcho(s *S, ev Event, ok bool, want []byte, binary bool) bool {
 	kind := map[bool]string{false: "text", true: "binary"}
 	switch {
+	case !ok && !s.Open():
+		s.Set(Failed, "The connection closed before the echo came.")
 	case !ok:
 		s.Set(Failed, "Did not receive the echo in time.")
 	case ev.Kind != "message" || ev.Binary != binary:
