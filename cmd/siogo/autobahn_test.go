@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/siogo/siogo/internal/wsconform"
 )
@@ -32,12 +33,30 @@ func TestAutobahnSocketIO(t *testing.T) {
 	runAutobahn(t, wsconform.SocketIO, "/socket.io/?EIO=4&transport=websocket", "autobahn-socketio")
 }
 
+// TestAutobahnLargePayload: with --max-payload past the 4 MiB write
+// buffer, a message of the largest size is still sent back on both
+// endpoints (the write buffers follow --max-payload).
+func TestAutobahnLargePayload(t *testing.T) {
+	t.Parallel()
+	base := start(t, "--tick", "1h", "--max-payload", "6000000")
+	for ep, path := range map[wsconform.Endpoint]string{wsconform.Echo: "/ws", wsconform.SocketIO: "/socket.io/?EIO=4&transport=websocket"} {
+		rep := wsconform.Run(wsconform.Config{URL: "ws" + strings.TrimPrefix(base, "http") + path, Endpoint: ep,
+			MaxMessage: 6e6, Cases: []string{"9.1.4", "L.1", "L.3"}})
+		for _, r := range rep.Results {
+			if r.Verdict != wsconform.OK {
+				t.Errorf("%s %s: %s: %s", ep, r.ID, r.Verdict, r.Result)
+			}
+		}
+	}
+}
+
 func runAutobahn(t *testing.T, ep wsconform.Endpoint, path, name string) {
 	args := []string{"--tick", "1h"}
 	cfg := wsconform.Config{Endpoint: ep, Count: 10, DeflateCount: 1, SizeCap: 256 << 10}
 	if os.Getenv("SIOGO_AUTOBAHN") == "full" {
 		args = append(args, "--max-payload", "20000000")
-		cfg = wsconform.Config{Endpoint: ep, MaxMessage: 20e6, Log: t.Logf}
+		// A long run on a shared machine: each wait gets 30 s.
+		cfg = wsconform.Config{Endpoint: ep, MaxMessage: 20e6, Timeout: 30 * time.Second, Log: t.Logf}
 	}
 	if ids := os.Getenv("SIOGO_AUTOBAHN_CASES"); ids != "" {
 		cfg.Cases = strings.Split(ids, ",")

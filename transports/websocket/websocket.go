@@ -46,7 +46,8 @@ type Config struct {
 	// CompressThreshold is the smallest message compressed; zero means 1024.
 	CompressThreshold int
 	// MaxWriteBuffer bounds the bytes waiting for a slow peer; past it the
-	// connection closes. Zero means 4 MiB.
+	// connection closes. Zero means 4 MiB, or twice MaxMessageSize when
+	// that is more: a message as large as the largest taken can go back.
 	MaxWriteBuffer int
 }
 
@@ -143,7 +144,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.CompressThreshold = 1024
 	}
 	if cfg.MaxWriteBuffer <= 0 {
-		cfg.MaxWriteBuffer = 4 << 20
+		cfg.MaxWriteBuffer = max(4<<20, 2*cfg.MaxMessageSize)
 	}
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Name:               "siogo",
