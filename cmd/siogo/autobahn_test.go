@@ -41,7 +41,7 @@ func TestAutobahnLargePayload(t *testing.T) {
 	base := start(t, "--tick", "1h", "--max-payload", "6000000")
 	for ep, path := range map[wsconform.Endpoint]string{wsconform.Echo: "/ws", wsconform.SocketIO: "/socket.io/?EIO=4&transport=websocket"} {
 		rep := wsconform.Run(wsconform.Config{URL: "ws" + strings.TrimPrefix(base, "http") + path, Endpoint: ep,
-			MaxMessage: 6e6, Cases: []string{"9.1.4", "L.1", "L.3"}})
+			MaxMessage: 6e6, Cases: []string{"9.1.4", "L.1", "L.3"}, Timeout: 10 * time.Second})
 		for _, r := range rep.Results {
 			if r.Verdict != wsconform.OK {
 				t.Errorf("%s %s: %s: %s", ep, r.ID, r.Verdict, r.Result)
@@ -52,7 +52,9 @@ func TestAutobahnLargePayload(t *testing.T) {
 
 func runAutobahn(t *testing.T, ep wsconform.Endpoint, path, name string) {
 	args := []string{"--tick", "1h"}
-	cfg := wsconform.Config{Endpoint: ep, Count: 10, DeflateCount: 1, SizeCap: 256 << 10}
+	// Timeout bounds only what a failing server makes the harness wait:
+	// a long one costs nothing here, and spares a loaded machine.
+	cfg := wsconform.Config{Endpoint: ep, Count: 10, DeflateCount: 1, SizeCap: 256 << 10, Timeout: 10 * time.Second}
 	if os.Getenv("SIOGO_AUTOBAHN") == "full" {
 		args = append(args, "--max-payload", "20000000")
 		// A long run on a shared machine: each wait gets 30 s.

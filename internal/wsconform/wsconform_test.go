@@ -309,7 +309,7 @@ func TestHarnessFailsALaxServer(t *testing.T) {
 	for id := range want {
 		ids = append(ids, id)
 	}
-	rep := Run(Config{URL: laxServer(t, false, nil), Cases: ids, Count: 2, Timeout: 500 * time.Millisecond})
+	rep := Run(Config{URL: laxServer(t, false, nil), Cases: ids, Count: 2, Timeout: time.Second})
 	if len(rep.Results) != len(want) {
 		t.Fatalf("%d results for %d cases", len(rep.Results), len(want))
 	}
@@ -351,7 +351,7 @@ func TestNodeReference(t *testing.T) {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	nodetest.Serve(t, 20*time.Second, "ws-echo-server.js", addr)
-	rep := Run(Config{URL: "ws://" + addr + "/", Count: 2, DeflateCount: 1, SizeCap: 64 << 10, Timeout: 2 * time.Second})
+	rep := Run(Config{URL: "ws://" + addr + "/", Count: 2, DeflateCount: 1, SizeCap: 64 << 10, Timeout: 3 * time.Second})
 	t.Logf("%d cases:\n%s", len(rep.Results), rep.Table())
 	for _, r := range rep.Results {
 		want := OK

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/siogo/siogo/internal/wsconform"
 	"github.com/siogo/siogo/transports/websocket"
@@ -27,6 +28,7 @@ func TestAutobahn(t *testing.T) {
 	rep := wsconform.Run(wsconform.Config{
 		URL:   "ws" + strings.TrimPrefix(hs.URL, "http"),
 		Count: 5, DeflateCount: 1, SizeCap: 64 << 10,
+		Timeout: 10 * time.Second, // reached only by a failing server
 	})
 	t.Logf("%d cases:\n%s", len(rep.Results), rep.Table())
 	for _, l := range rep.Lines() {
