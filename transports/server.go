@@ -392,8 +392,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 	}
 	open := s.openPacket(sess.id, tail)
 	if upgrade {
-		// The open packet leaves with the 101, in one write.
-		conn, err := s.ws.UpgradeWith(w, r, header, wsHandler{sess}, websocket.Frame{Head: typeDigits[PacketOpen], Data: open})
+		conn, err := s.ws.Upgrade(w, r, header, wsHandler{sess})
 		if err != nil {
 			s.opts.Logger.Debug("engine.io websocket handshake failed", "err", err)
 			sess.closeWith(ReasonTransportError, false)
@@ -412,6 +411,16 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 			_ = conn.Close(websocket.CloseNoStatus)
 			return
 		}
+		// The open packet leaves apart from the 101, as from Node, whose
+		// JavaScript between the two writes keeps them in separate reads:
+		// a client that listens for messages only once its WebSocket is
+		// open (ws emits both in one tick when they come in one read) must
+		// not lose it.
+		conn.Hold(openPacketGap)
+		if err := sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: open}}); err != nil {
+			sess.closeWith(ReasonTransportError, false)
+			return
+		}
 	} else {
 		for k, v := range header {
 			w.Header()[k] = v
@@ -427,6 +436,11 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 	}
 	sess.startHeartbeat()
 }
+
+// openPacketGap is how long a WebSocket's open packet waits after the
+// 101: against 0.1 ms, a ws client listening once open lost it 0.3% of the
+// time (Node's server: 40%), against 0 ms, 66% (TestOpenPacketAfterOpen).
+const openPacketGap = 250 * time.Microsecond
 
 // countOut counts a session out of the open ones, once, as it leaves the
 // open state.

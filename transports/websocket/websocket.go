@@ -372,6 +372,22 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	return nil
 }
 
+// Hold keeps what is written to the connection, from now on, for d before
+// it leaves (in one write then): the Engine.IO open packet must not come
+// in the same read as the 101 response (transports.openPacketGap).
+func (c *Conn) Hold(d time.Duration) {
+	c.wmu.Lock()
+	if c.queued || c.closed || c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	// A flush counted as scheduled: writes and a close only queue until
+	// the timer hands the connection to a flusher.
+	c.queued = true
+	c.wmu.Unlock()
+	time.AfterFunc(d, func() { c.srv.schedule(c) })
+}
+
 // cork holds what is written to the connection in pending while w runs
 // its jobs.
 func (c *Conn) cork(w *worker) {
