@@ -58,6 +58,7 @@ func TestEventLoop(t *testing.T) {
 		{"V3BinaryPayload", TestV3BinaryPayload},
 		{"HTTPCompression", TestHTTPCompression},
 		{"CORSAndCookie", TestCORSAndCookie},
+		{"CORSLikeNode", TestCORSLikeNode},
 		{"PingTimeout", TestPingTimeout},
 		{"Shutdown", TestShutdown},
 		{"UpgradeKeepsOrder", TestUpgradeKeepsOrder},

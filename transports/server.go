@@ -272,7 +272,7 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, 
 	if invalidHeaderChar(r.Header.Get("Origin")) {
 		return nil, requestError(CodeBadRequest, "")
 	}
-	if upgrade && s.opts.CORS != nil && !s.opts.CORS.allowsWebSocket(r) {
+	if upgrade && s.opts.CORS != nil && !s.opts.CORS.AllowsWebSocket(r) {
 		return nil, errOriginForbidden
 	}
 	if sid := q.Get("sid"); sid != "" {
@@ -335,7 +335,7 @@ func (s *Server) refuseProtocol(w http.ResponseWriter, r *http.Request, upgrade 
 	if o := s.opts.Observer; o != nil {
 		o.HandshakeRefused(e.Code)
 	}
-	conn, err := s.ws.Upgrade(w, r, nil, discardHandler{})
+	conn, err := s.ws.Upgrade(w, r, w.Header(), discardHandler{})
 	if err != nil {
 		return
 	}
@@ -382,7 +382,8 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		o.SessionOpened(transport, protocol)
 	}
 
-	header := http.Header{}
+	// What w holds (CORS) goes into a 101 too, as Node's middlewares' do.
+	header := w.Header().Clone()
 	if c := s.opts.Cookie; c != nil {
 		header.Set("Set-Cookie", c.header(sess.id))
 	}
