@@ -59,6 +59,7 @@ func TestEventLoop(t *testing.T) {
 		{"HTTPCompression", TestHTTPCompression},
 		{"CORSAndCookie", TestCORSAndCookie},
 		{"CORSLikeNode", TestCORSLikeNode},
+		{"DisableJSONP", TestDisableJSONP},
 		{"PingTimeout", TestPingTimeout},
 		{"Shutdown", TestShutdown},
 		{"UpgradeKeepsOrder", TestUpgradeKeepsOrder},

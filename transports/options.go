@@ -45,6 +45,14 @@ type Options struct {
 
 	// Transports lists the allowed transports. Default polling and websocket.
 	Transports []string
+	// DisableJSONP refuses JSONP polling, as Node refuses a transport it
+	// does not serve: a handshake with the j query parameter gets 400
+	// {"code":0,"message":"Transport unknown"}. JSONP is served by default,
+	// as Node does: the oldest browsers (socket.io-client 2 without XHR2)
+	// need it. No origin check covers it: a page of any site may load a
+	// script, cookies included, and read what it defines, and post a form,
+	// so CORS does not keep other sites out of a JSONP session.
+	DisableJSONP bool
 	// DisableUpgrades stops polling sessions from upgrading.
 	DisableUpgrades bool
 	// DisableEIO3 refuses Engine.IO protocol 3 clients (socket.io-client 2),

@@ -269,6 +269,10 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, 
 	if !(transport == TransportPolling && s.polling) && !(transport == TransportWebSocket && s.websocket) {
 		return nil, requestError(CodeUnknownTransport, "")
 	}
+	if s.opts.DisableJSONP && transport == TransportPolling && !upgrade && q.Has("j") && q.Get("sid") == "" {
+		// Node picks JSONP at the handshake, by this parameter.
+		return nil, requestError(CodeUnknownTransport, "")
+	}
 	if invalidHeaderChar(r.Header.Get("Origin")) {
 		return nil, requestError(CodeBadRequest, "")
 	}
