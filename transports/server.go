@@ -41,6 +41,7 @@ type Server struct {
 	mu        sync.RWMutex
 	sessions  map[string]*Session
 	open      atomic.Int64 // sessions not yet closed
+	admitted  atomic.Int64 // connections Admit counts in
 	closed    atomic.Bool
 	drained   chan struct{} // closed when the last session is gone after Shutdown
 	drainOnce sync.Once
@@ -312,10 +313,59 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Session, 
 			return nil, requestError(CodeForbidden, err.Error())
 		}
 	}
-	if max := s.opts.MaxSessions; max > 0 && s.Count() >= max {
-		return nil, &RequestError{Code: CodeBadRequest, Message: "Server at capacity", Status: http.StatusServiceUnavailable}
+	if s.atCapacity() {
+		return nil, errAtCapacity
 	}
 	return nil, nil
+}
+
+var errAtCapacity = &RequestError{Code: CodeBadRequest, Message: "Server at capacity", Status: http.StatusServiceUnavailable}
+
+// atCapacity reports whether the sessions and the connections Admit let
+// in fill MaxSessions.
+func (s *Server) atCapacity() bool {
+	max := s.opts.MaxSessions
+	return max > 0 && s.Count()+int(s.admitted.Load()) >= max
+}
+
+// Admit counts a connection the application serves beside Engine.IO (a
+// WebSocket endpoint of its own) against MaxSessions, MaxSessionsPerAddr
+// and MaxHandshakesPerSecondPerAddr, as one more session of r's client
+// address (TrustedProxies apply), so that one budget bounds both. It
+// returns release, to call when the connection ends (once; later calls do
+// nothing), or the *RequestError a handshake would get, whose ServeHTTP
+// writes it. After Shutdown it refuses. Count does not include what it
+// admits.
+//
+//	release, err := engine.Admit(r)
+//	if err != nil {
+//		err.(*transports.RequestError).ServeHTTP(w, r)
+//		return
+//	}
+func (s *Server) Admit(r *http.Request) (release func(), err error) {
+	if s.closed.Load() {
+		return nil, requestError(CodeBadRequest, "Server shutting down")
+	}
+	if s.atCapacity() {
+		return nil, errAtCapacity
+	}
+	var addr netip.Addr
+	if s.limits.enabled() {
+		addr = s.limits.clientAddr(r)
+		if rerr := s.limits.admit(addr); rerr != nil {
+			return nil, rerr
+		}
+	}
+	s.admitted.Add(1)
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			s.admitted.Add(-1)
+			if s.limits.enabled() {
+				s.limits.release(addr)
+			}
+		}
+	}, nil
 }
 
 // upgradeRefusal is what Node writes into a WebSocket it refuses after the
