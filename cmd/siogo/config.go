@@ -70,9 +70,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")
 	fs.StringVar(&c.CORSOrigin, "cors-origin", "", "origins allowed cross-origin, comma-separated; * for any")
-	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most Engine.IO sessions at once; 0 for no bound")
-	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most Engine.IO sessions one address holds at once; 0 for no bound")
-	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new sessions one address opens per second; 0 for no bound")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most connections at once, Engine.IO sessions and /ws WebSockets together; 0 for no bound")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most connections (sessions and /ws) one address holds at once; 0 for no bound")
+	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new connections (sessions and /ws) one address opens per second; 0 for no bound")
 	var trusted string
 	fs.StringVar(&trusted, "trusted-proxies", "", "proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client, for the per-address bounds")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -234,11 +234,12 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer adm.Close()
 	}
 	demo(appCtx, srv, cfg.Tick)
-	ws, err := newPlainWS(int(cfg.MaxPayload))
+	ws, err := newPlainWS(srv.Engine(), engine.CORS, int(cfg.MaxPayload))
 	if err != nil {
 		return err
 	}
 	go ws.tick(appCtx, cfg.Tick)
+	go ws.heartbeat(appCtx, cfg.PingInterval, cfg.PingTimeout)
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
