@@ -202,8 +202,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		Logger:                        log,
 	}
 	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders, cfg.AdminUser != "")
-	if cfg.CORSOrigin != "" {
-		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
+	engine.DisableJSONP = !cfg.JSONP
+	if origins := corsOrigins(cfg.CORSOrigin); len(origins) > 0 {
+		// As Node's cors option {origin: "*"}, or {origin: [...],
+		// credentials: true}: credentials only for origins named.
+		engine.CORS = &transports.CORS{Origins: origins, Credentials: origins[0] != "*"}
 	}
 	opts.Engine = engine
 	srv, err := server.New(opts)
