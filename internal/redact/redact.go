@@ -159,6 +159,29 @@ func secretsOf(raw string) []string {
 	return out
 }
 
+// WithSecrets returns a Scrubber that also masks each of secrets (a
+// password hash, a key) wherever it appears; empty ones are ignored.
+func (s *Scrubber) WithSecrets(secrets ...string) *Scrubber {
+	out := &Scrubber{pairs: slices.Clone(s.pairs)}
+	for _, sec := range secrets {
+		if sec != "" && !slices.Contains(out.pairs, sec) {
+			out.pairs = append(out.pairs, sec, Mask)
+		}
+	}
+	// Longest first, so that a secret inside another goes with it.
+	type pair struct{ old, repl string }
+	ps := make([]pair, 0, len(out.pairs)/2)
+	for i := 0; i < len(out.pairs); i += 2 {
+		ps = append(ps, pair{out.pairs[i], out.pairs[i+1]})
+	}
+	slices.SortStableFunc(ps, func(a, b pair) int { return len(b.old) - len(a.old) })
+	out.pairs = out.pairs[:0]
+	for _, p := range ps {
+		out.pairs = append(out.pairs, p.old, p.repl)
+	}
+	return out
+}
+
 // Scrub returns text with the secrets masked.
 func (s *Scrubber) Scrub(text string) string {
 	if s == nil || len(s.pairs) == 0 {

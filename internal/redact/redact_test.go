@@ -70,6 +70,14 @@ func TestScrub(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cret") || !errors.Is(err, base) {
 		t.Errorf("Error: %v (wraps base: %v)", err, errors.Is(err, base))
 	}
+	hash := "$2a$10$abcdefghijklmnopqrstuv"
+	w := s.WithSecrets(hash, "")
+	if got := w.Scrub("hash " + hash + " of user:s3cret%21@host"); got != "hash xxxxx of user:xxxxx@host" {
+		t.Errorf("WithSecrets: %q", got)
+	}
+	if got := NewScrubber().WithSecrets(hash).Scrub(hash); got != Mask {
+		t.Errorf("WithSecrets alone: %q", got)
+	}
 	if s.Error(nil) != nil {
 		t.Error("Error(nil) is not nil")
 	}
