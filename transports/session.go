@@ -766,12 +766,12 @@ func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Val
 	}
 	s.mu.Unlock()
 	if doomed {
-		if conn, err := s.srv.ws.Upgrade(w, r, nil, discardHandler{}); err == nil {
+		if conn, err := s.srv.ws.Upgrade(w, r, w.Header(), discardHandler{}); err == nil {
 			_ = conn.Close(websocket.CloseNoStatus)
 		}
 		return
 	}
-	conn, err := s.srv.ws.Upgrade(w, r, nil, probeHandler{s})
+	conn, err := s.srv.ws.Upgrade(w, r, w.Header(), probeHandler{s})
 	if err != nil {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,17 +15,20 @@ import (
 // twin, SIOGO_ and the flag's name in capitals (--ping-interval,
 // SIOGO_PING_INTERVAL); a flag given on the command line wins.
 type config struct {
-	Addr           string
-	Path           string
-	Tick           time.Duration
-	Adapter        string
-	RedisPrefix    string
-	RedisSharded   bool
-	Recovery       time.Duration
-	PingInterval   time.Duration
-	PingTimeout    time.Duration
-	MaxPayload     int64
-	CORSOrigin     string
+	Addr         string
+	Path         string
+	Tick         time.Duration
+	Adapter      string
+	RedisPrefix  string
+	RedisSharded bool
+	Recovery     time.Duration
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	MaxPayload   int64
+	CORSOrigin   string
+	// JSONP serves JSONP polling (socket.io-client 2 in the oldest
+	// browsers), which no origin check covers.
+	JSONP          bool
 	MaxConnections int
 	// Per remote address (the client's, through a trusted proxy).
 	MaxConnectionsPerIP int
@@ -69,10 +73,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")
-	fs.StringVar(&c.CORSOrigin, "cors-origin", "", "origins allowed cross-origin, comma-separated; * for any")
-	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most Engine.IO sessions at once; 0 for no bound")
-	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most Engine.IO sessions one address holds at once; 0 for no bound")
-	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new sessions one address opens per second; 0 for no bound")
+	fs.StringVar(&c.CORSOrigin, "cors-origin", "", "origins allowed cross-origin (polling, with credentials) and for WebSocket (/socket.io/ and /ws), comma-separated; * alone for any origin, without credentials")
+	fs.BoolVar(&c.JSONP, "jsonp", true, "serve JSONP polling, for the oldest browsers; no origin check covers it: --jsonp=false where --cors-origin must keep other sites out")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most connections at once, Engine.IO sessions and /ws WebSockets together; 0 for no bound")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most connections (sessions and /ws) one address holds at once; 0 for no bound")
+	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new connections (sessions and /ws) one address opens per second; 0 for no bound")
 	var trusted string
 	fs.StringVar(&trusted, "trusted-proxies", "", "proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client, for the per-address bounds")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -142,6 +147,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
+	if origins := corsOrigins(c.CORSOrigin); len(origins) > 1 && slices.Contains(origins, "*") {
+		return c, fmt.Errorf("--cors-origin: * stands alone (any origin, without credentials), not in a list: %q", c.CORSOrigin)
+	}
 	if c.Tick <= 0 {
 		return c, fmt.Errorf("--tick must be positive")
 	}
@@ -155,3 +163,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 }
 
 func getenv(k string) string { return os.Getenv(k) }
+
+// corsOrigins is the list --cors-origin names.
+func corsOrigins(v string) []string {
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -27,6 +27,7 @@ import (
 	redisadapter "github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/admin"
+	"github.com/siogo/siogo/internal/redact"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -89,8 +90,9 @@ func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 		return nil, fmt.Errorf("--debug-addr: %w", err)
 	}
 	mux := http.NewServeMux()
+	// No /debug/pprof/cmdline: the command line holds the flags, an
+	// adapter's password among them (the index's link to it finds 404).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -143,7 +145,12 @@ func newLogger(cfg config) (*slog.Logger, error) {
 // run serves on ln until ctx ends, then shuts down gracefully: readiness
 // goes false, every client is disconnected (so that it reconnects
 // elsewhere), pending requests finish, all within cfg.ShutdownTimeout.
-func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
+func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (err error) {
+	// Whatever the program and its libraries log or return, the adapter
+	// URL's password and the Admin UI's hash are masked in it.
+	scrub := redact.NewScrubber(cfg.Adapter).WithSecrets(cfg.AdminPasswordHash)
+	log = slog.New(scrub.Handler(log.Handler()))
+	defer func() { err = scrub.Error(err) }()
 	m := newMetrics()
 	opts := server.Options{Observer: m, Logger: log}
 	adapterReady := func() error { return nil }
@@ -185,7 +192,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 				Resubscribes: st.Resubscribes, Redirects: st.Redirects, TopologyRefreshes: st.TopologyRefreshes}
 		})
 	default:
-		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db, redis-cluster://h1:p1,h2:p2 or redis-streams-cluster://h1:p1,h2:p2", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db, redis-cluster://h1:p1,h2:p2 or redis-streams-cluster://h1:p1,h2:p2", redact.URL(cfg.Adapter))
 	}
 	if cfg.Recovery > 0 {
 		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}
@@ -202,8 +209,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		Logger:                        log,
 	}
 	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders, cfg.AdminUser != "")
-	if cfg.CORSOrigin != "" {
-		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
+	engine.DisableJSONP = !cfg.JSONP
+	if origins := corsOrigins(cfg.CORSOrigin); len(origins) > 0 {
+		// As Node's cors option {origin: "*"}, or {origin: [...],
+		// credentials: true}: credentials only for origins named.
+		engine.CORS = &transports.CORS{Origins: origins, Credentials: origins[0] != "*"}
 	}
 	opts.Engine = engine
 	srv, err := server.New(opts)
@@ -234,28 +244,19 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer adm.Close()
 	}
 	demo(appCtx, srv, cfg.Tick)
-	ws, err := newPlainWS(int(cfg.MaxPayload))
+	ws, err := newPlainWS(srv.Engine(), engine.CORS, int(cfg.MaxPayload))
 	if err != nil {
 		return err
 	}
 	go ws.tick(appCtx, cfg.Tick)
+	go ws.heartbeat(appCtx, cfg.PingInterval, cfg.PingTimeout)
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle(cfg.Path, srv)
 	mux.Handle("GET /ws", ws)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if draining.Load() {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		if err := adapterReady(); err != nil {
-			http.Error(w, "adapter not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.Handle("GET /readyz", readiness(&draining, adapterReady, log))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	mountStatic(mux, cfg.Path, assets(cfg.ClientDir), cfg.AdminUser != "")
 
@@ -270,7 +271,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	hs := newHTTPServer(cfg, mux, log)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.serve(ln) }()
-	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter,
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", redact.URL(cfg.Adapter),
 		"recovery", cfg.Recovery, "http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/siogo/siogo/internal/redact"
 )
 
 // Counters count what the cluster layer and the links did to keep going.
@@ -514,11 +516,5 @@ func NewPool(dial func() (redis.Conn, error)) *redis.Pool {
 	}
 }
 
-// RedactURL hides a URL's credentials, for logs.
-func RedactURL(u string) string {
-	if at := strings.LastIndexByte(u, '@'); at >= 0 {
-		scheme, _, _ := strings.Cut(u, "://")
-		return scheme + "://…" + u[at:]
-	}
-	return u
-}
+// RedactURL hides a URL's credentials, for logs (redact.URL).
+func RedactURL(u string) string { return redact.URL(u) }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/siogo/siogo/transports/websocket"
 )
@@ -96,4 +98,40 @@ func ExampleServeTLS() {
 	})}
 	// r.TLS is filled in for the handlers, as with hs.ServeTLS.
 	panic(websocket.ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
+}
+
+// A heartbeat for an endpoint whose protocol has none: ping every
+// connection each interval, and close those that have not answered within
+// the timeout (a peer gone, or one holding a frame half sent). One ticker
+// for all. (Not run: it runs until stop is closed.)
+func ExampleConn_Ping() {
+	var mu sync.Mutex
+	conns := map[*websocket.Conn]bool{} // kept by the Handler
+	const interval, timeout = 25 * time.Second, 20 * time.Second
+	stop := make(chan struct{})
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		mu.Lock()
+		var pinged []*websocket.Conn
+		for c := range conns {
+			if c.Ping(nil) == nil {
+				pinged = append(pinged, c)
+			}
+		}
+		mu.Unlock()
+		time.AfterFunc(timeout, func() {
+			for _, c := range pinged {
+				if c.LastPong().Before(sent) {
+					_ = c.Close(1001)
+				}
+			}
+		})
+	}
 }

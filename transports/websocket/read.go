@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lesismal/nbio"
@@ -189,6 +190,7 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 		_ = c.writeControl(opPong, payload)
 		return int(total), nil
 	case opPong:
+		c.lastPong.Store(int64(time.Since(pongEpoch)) + 1)
 		return int(total), nil
 	}
 	if op != opContinuation {

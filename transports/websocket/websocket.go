@@ -24,6 +24,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -256,6 +257,33 @@ type Conn struct {
 	// the socket; the difference waits in nbio's buffer because the
 	// socket's is full: the peer does not read fast enough.
 	handed, written atomic.Int64
+	// lastPong is when the last pong frame was read, as nanoseconds
+	// since pongEpoch plus one; zero when none was.
+	lastPong atomic.Int64
+}
+
+// pongEpoch makes lastPong monotonic: a wall clock step does not move it.
+var pongEpoch = time.Now()
+
+// Ping queues a ping frame (payload at most 125 bytes) behind the frames
+// already written. A peer answers with a pong, which LastPong reports:
+// for a heartbeat of an endpoint whose protocol has none of its own.
+func (c *Conn) Ping(payload []byte) error {
+	if len(payload) > 125 {
+		return fmt.Errorf("websocket: ping payload of %d bytes, at most 125", len(payload))
+	}
+	return c.writeControl(opPing, payload)
+}
+
+// LastPong is when the connection last read a pong frame (answering a
+// Ping, or unsolicited); the zero Time when it has read none. A peer that
+// holds a frame half sent, or reads nothing, sends no pong.
+func (c *Conn) LastPong() time.Time {
+	n := c.lastPong.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return pongEpoch.Add(time.Duration(n - 1))
 }
 
 // backlog is the number of bytes nbio holds for a socket that cannot take
