@@ -46,6 +46,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,12 @@ type Options struct {
 	// SessionKeyPrefix prefixes the keys of recovery sessions. Default
 	// "sio:session:".
 	SessionKeyPrefix string
+	// LiveKeyPrefix prefixes the keys of siogo's live sessions (see
+	// NoLiveSessions): LiveKeyPrefix+"s:"+pid, and each node's lease,
+	// LiveKeyPrefix+"n:"+uid. Neither it nor SessionKeyPrefix may begin
+	// with the other, since Node's nodes read SessionKeyPrefix+pid for any
+	// pid a client sends. Default "sio:live:".
+	LiveKeyPrefix string
 	// Sharded uses sharded pub/sub (SSUBSCRIBE, SPUBLISH) for requests, as
 	// Node's useShardedPubSub.
 	Sharded bool
@@ -99,6 +106,9 @@ type Options struct {
 	// quarter of the recovery window and soon after it joins or leaves a
 	// room, so that its clients recover on another node even after this
 	// node was killed. Node keeps a session only when a socket disconnects.
+	// Another node restores from such a live copy only once this node is
+	// gone (its subscription closed, or its lease not renewed for 10 s),
+	// and only once; see the package's README section.
 	NoLiveSessions bool
 	// HealthCheckInterval is how often the subscription is checked with a
 	// PING; silent for three intervals it is taken as lost, and Ready
@@ -224,6 +234,12 @@ func NewClient(opts Options) (*Client, error) {
 	}
 	if opts.SessionKeyPrefix == "" {
 		opts.SessionKeyPrefix = "sio:session:"
+	}
+	if opts.LiveKeyPrefix == "" {
+		opts.LiveKeyPrefix = "sio:live:"
+	}
+	if strings.HasPrefix(opts.SessionKeyPrefix, opts.LiveKeyPrefix) || strings.HasPrefix(opts.LiveKeyPrefix, opts.SessionKeyPrefix) {
+		return nil, fmt.Errorf("redisstreams: LiveKeyPrefix %q and SessionKeyPrefix %q: neither may begin with the other", opts.LiveKeyPrefix, opts.SessionKeyPrefix)
 	}
 	if opts.RequestsTimeout <= 0 {
 		opts.RequestsTimeout = 5 * time.Second
