@@ -31,3 +31,20 @@ func TestRefused(t *testing.T) {
 	}
 	rc.Close()
 }
+
+// TestKeyPrefixes: the live copies' prefix and the sessions' may not
+// begin with one another, or a pid a client sends could name a live copy
+// for Node's nodes, which take any key SessionKeyPrefix+pid.
+func TestKeyPrefixes(t *testing.T) {
+	for _, o := range []redisstreams.Options{
+		{LiveKeyPrefix: "sio:session:live:"},
+		{LiveKeyPrefix: "sio:"},
+		{SessionKeyPrefix: "sio:live:s:"},
+	} {
+		o.URL, o.Logger = "redis://127.0.0.1:1/0", quiet
+		if rc, err := redisstreams.NewClient(o); err == nil {
+			rc.Close()
+			t.Errorf("LiveKeyPrefix %q with SessionKeyPrefix %q accepted", o.LiveKeyPrefix, o.SessionKeyPrefix)
+		}
+	}
+}
