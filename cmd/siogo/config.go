@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -52,6 +53,10 @@ type config struct {
 	// HashPassword asks for a password's bcrypt hash (for
 	// --admin-password-hash) instead of serving.
 	HashPassword bool
+
+	// TLS to a rediss adapter's Redis: the flags, and what they make.
+	RedisCAFile, RedisCertFile, RedisKeyFile, RedisTLSServerName string
+	RedisTLS                                                     *tls.Config
 }
 
 func envName(flagName string) string {
@@ -66,9 +71,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Addr, "addr", ":3000", "listen address")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "path of the Socket.IO endpoint")
 	fs.DurationVar(&c.Tick, "tick", 2500*time.Millisecond, "interval of the demo's timestamp event")
-	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, redis://host:port/db (pub/sub), redis-streams://host:port/db (Redis Streams), or on a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3 (pub/sub) or redis-streams-cluster://h1:p1,h2:p2,h3:p3 (Redis Streams)")
+	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: "+adapterForms)
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "socket.io", "key prefix of the Redis adapter's channels")
 	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter (on a Redis Cluster, each channel on its shard)")
+	fs.StringVar(&c.RedisCAFile, "redis-ca-file", "", "with a rediss adapter: PEM file of the certificate authorities that Redis's certificate must chain to (default the system's)")
+	fs.StringVar(&c.RedisCertFile, "redis-cert-file", "", "with a rediss adapter: PEM client certificate, for a Redis that asks for one (tls-auth-clients); with --redis-key-file")
+	fs.StringVar(&c.RedisKeyFile, "redis-key-file", "", "with a rediss adapter: PEM key of --redis-cert-file")
+	fs.StringVar(&c.RedisTLSServerName, "redis-tls-server-name", "", "with a rediss adapter: the name Redis's certificate must carry (default the host of each address; set it when a cluster announces IP addresses)")
 	fs.DurationVar(&c.Recovery, "recovery", 0, "connection state recovery: the disconnection window (2m); 0 turns it off")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
@@ -158,6 +167,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.AdminMode != "development" && c.AdminMode != "production" {
 		return c, fmt.Errorf("--admin-mode must be development or production, not %q", c.AdminMode)
+	}
+	var err error
+	if c.RedisTLS, err = redisTLS(c); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -156,11 +156,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	adapterReady := func() error { return nil }
 	switch {
 	case cfg.Adapter == "memory":
-	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") ||
-		strings.HasPrefix(cfg.Adapter, "redis-cluster://"):
+	case isRedisPubSub(cfg.Adapter):
 		// Redis unreachable at start is not fatal: the node serves its own
-		// clients and the adapter retries; /readyz tells.
-		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
+		// clients and the adapter retries; /readyz tells. A Redis that
+		// refuses the connection (credentials, database, TLS) is.
+		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, TLSConfig: cfg.RedisTLS, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -168,15 +168,9 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
 		m.registerRedisStats(rc.Stats)
-	case strings.HasPrefix(cfg.Adapter, "redis-streams://"), strings.HasPrefix(cfg.Adapter, "redis-streams-cluster://"):
-		// The streams adapter's URL: redis://host:port/db, or on a Redis
-		// Cluster redis-cluster://h1:p1,h2:p2.
-		url := "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://")
-		if rest, ok := strings.CutPrefix(cfg.Adapter, "redis-streams-cluster://"); ok {
-			url = "redis-cluster://" + rest
-		}
+	case isRedisStreams(cfg.Adapter):
 		rc, err := redisstreams.NewClient(redisstreams.Options{
-			URL:        url,
+			URL: streamsURL(cfg.Adapter), TLSConfig: cfg.RedisTLS,
 			StreamName: cfg.RedisPrefix, ChannelPrefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
 		})
 		if err != nil {
@@ -192,7 +186,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 				Resubscribes: st.Resubscribes, Redirects: st.Redirects, TopologyRefreshes: st.TopologyRefreshes}
 		})
 	default:
-		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db, redis-cluster://h1:p1,h2:p2 or redis-streams-cluster://h1:p1,h2:p2", redact.URL(cfg.Adapter))
+		return fmt.Errorf("--adapter %q: want %s", redact.URL(cfg.Adapter), adapterForms)
 	}
 	if cfg.Recovery > 0 {
 		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}
@@ -231,9 +225,9 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 			ServerID: serverID(cfg),
 			Logger:   log,
 		}
-		if strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") {
+		if url, ok := adminStoreURL(cfg.Adapter); ok {
 			// The UI's session ids in Redis: valid on every node.
-			store := admin.NewRedisStore(cfg.Adapter, admin.RedisStoreOptions{})
+			store := admin.NewRedisStore(url, admin.RedisStoreOptions{TLSConfig: cfg.RedisTLS})
 			defer store.Close()
 			aopts.Store = store
 		}

@@ -64,6 +64,7 @@ func (r *Remote) Do(cmd map[string]any, out any) {
 type Connected struct {
 	ID        string `json:"id"`
 	Recovered bool   `json:"recovered"`
+	PID       string `json:"pid"` // the private id that would restore the session
 }
 
 // Connect opens the socket on url (WebSocket only) and waits for it.
@@ -72,6 +73,25 @@ func (r *Remote) Connect(url string) Connected {
 	var c Connected
 	r.Do(map[string]any{"op": "connect", "url": url}, &c)
 	return c
+}
+
+// ConnectAuth is Connect with auth sent in the CONNECT packet: with
+// {"pid": .., "offset": ..} the socket presents a session to restore, as
+// a reconnecting client does.
+func (r *Remote) ConnectAuth(url string, auth map[string]any) Connected {
+	r.t.Helper()
+	var c Connected
+	r.Do(map[string]any{"op": "connect", "url": url, "auth": auth}, &c)
+	return c
+}
+
+// Disconnects returns the reasons of the socket's disconnections since the
+// last call ("io server disconnect" for a server's DISCONNECT).
+func (r *Remote) Disconnects() []string {
+	r.t.Helper()
+	var d struct{ Reasons []string }
+	r.Do(map[string]any{"op": "disconnects"}, &d)
+	return d.Reasons
 }
 
 // WaitConnect waits for the socket's next connection.

@@ -2,10 +2,13 @@
 // recovery across nodes (adapters/redisstreams): one JSON command a line
 // on stdin, one JSON answer a line on stdout.
 //
-//   {"op":"connect","url":...}  -> {"id":..,"recovered":..}
+//   {"op":"connect","url":...,"auth":{...}}  -> {"id":..,"recovered":..,"pid":..}
+//                                  (auth optional: {"pid","offset"} presents a session, as a
+//                                  reconnecting client does)
 //   {"op":"emit","args":[...]}  -> {"ack":[...]}   (the args of the ack)
 //   {"op":"cut"}                -> {}  once the connection is gone; the client reconnects by itself
-//   {"op":"wait-connect"}       -> {"id":..,"recovered":..} of the next connection
+//   {"op":"wait-connect"}       -> {"id":..,"recovered":..,"pid":..} of the next connection
+//   {"op":"disconnects"}        -> {"reasons":[...]} the disconnect reasons since the last call
 //   {"op":"events"}             -> {"events":[[name, ...args], ...]} received since the last call
 //   {"op":"close"}              -> exits
 // Every event but "timestamp" is recorded, with all its arguments (the
@@ -18,6 +21,7 @@ const { withTimeout } = require("./helpers");
 
 let socket;
 let events = [];
+let disconnects = [];
 const connects = [];
 let connectWaiter = null;
 
@@ -26,7 +30,7 @@ function answer(v) {
 }
 
 function onConnect() {
-  const c = { id: socket.id, recovered: socket.recovered };
+  const c = { id: socket.id, recovered: socket.recovered, pid: socket._pid };
   if (connectWaiter) {
     const w = connectWaiter;
     connectWaiter = null;
@@ -50,8 +54,10 @@ async function handle(cmd) {
         reconnectionDelay: 150,
         reconnectionDelayMax: 150,
         randomizationFactor: 0,
+        auth: cmd.auth,
       });
       socket.on("connect", onConnect);
+      socket.on("disconnect", (reason) => disconnects.push(reason));
       socket.onAny((name, ...args) => {
         if (name !== "timestamp") events.push([name, ...args]);
       });
@@ -66,6 +72,11 @@ async function handle(cmd) {
     }
     case "wait-connect":
       return nextConnect();
+    case "disconnects": {
+      const out = disconnects;
+      disconnects = [];
+      return { reasons: out };
+    }
     case "events": {
       const out = events;
       events = [];
