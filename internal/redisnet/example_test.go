@@ -31,7 +31,7 @@ func ExampleParseURL() {
 	_, err = redisnet.ParseURL("example", "redis-cluster://127.0.0.1:7000/1", nil)
 	fmt.Println(err)
 	// Output:
-	// 10.0.0.5:6380 2 redis.internal rediss://…@10.0.0.5:6380/2 <nil>
+	// 10.0.0.5:6380 2 redis.internal rediss://xxxxx@10.0.0.5:6380/2 <nil>
 	// true 127.0.0.1:7000,127.0.0.1:7001
 	// example: a Redis Cluster has database 0 only, not "1"
 }

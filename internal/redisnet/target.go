@@ -110,8 +110,12 @@ func ParseURL(name, raw string, tlsConf *tls.Config) (*Target, error) {
 				host = "localhost"
 			}
 			h = net.JoinHostPort(host, port)
-		} else if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+		} else if _, _, err := net.SplitHostPort(h); err != nil {
 			return nil, fmt.Errorf("%s: %q in %q is not host:port", name, h, RedactURL(raw))
+		}
+		// A port that is no number is a mistake retrying cannot mend.
+		if _, port, _ := net.SplitHostPort(h); !validPort(port) {
+			return nil, fmt.Errorf("%s: %q in %q: the port is not a number from 1 to 65535", name, h, RedactURL(raw))
 		}
 		t.Addrs = append(t.Addrs, h)
 	}
@@ -254,4 +258,9 @@ func (t *Target) check(addr string) error {
 		_, err = redis.DoWithTimeout(conn, 5*time.Second, "PING")
 	}
 	return err
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n < 1<<16
 }
