@@ -168,7 +168,9 @@ func (s *Socket) Session() *transports.Session { return s.client.conn }
 // must not block.
 func (s *Socket) EmitFunc(f func(args []any, err error), event string, args ...any) error {
 	id := s.nsp.NextAckID()
-	s.registerAck(id, f)
+	if !s.registerAck(id, f) {
+		return s.closedErr()
+	}
 	err := s.emit(&Packet{Type: PacketEvent, Nsp: s.nsp.name, ID: id, HasID: true, Data: eventData(event, args)}, false, false)
 	if err != nil {
 		s.takeAck(id)

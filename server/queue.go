@@ -44,7 +44,7 @@ func (q *serialQueue) pushMsg(f func()) {
 	}
 	q.running = true
 	q.mu.Unlock()
-	if !q.owner.client.conn.RunAfter(q.run) {
+	if !q.owner.client.runAfter(q.run) {
 		go q.run()
 	}
 }

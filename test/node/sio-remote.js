@@ -2,8 +2,12 @@
 // recovery across nodes (adapters/redisstreams): one JSON command a line
 // on stdin, one JSON answer a line on stdout.
 //
-//   {"op":"connect","url":...}  -> {"id":..,"recovered":..}
+//   {"op":"connect","url":..., "transport":"websocket"|"polling"} -> {"id":..,"recovered":..}
 //   {"op":"emit","args":[...]}  -> {"ack":[...]}   (the args of the ack)
+//   {"op":"send","args":[...]}  -> {}              (an emit without ack)
+//   {"op":"answer","event":..,"args":[...]} -> {}  (acknowledge each later event with args)
+//   {"op":"disconnect"}         -> {}              (socket.disconnect(): a DISCONNECT packet)
+//   {"op":"wait-event","event":..} -> {"args":[...]} of the first such event not yet waited for
 //   {"op":"cut"}                -> {}  once the connection is gone; the client reconnects by itself
 //   {"op":"wait-connect"}       -> {"id":..,"recovered":..} of the next connection
 //   {"op":"events"}             -> {"events":[[name, ...args], ...]} received since the last call
@@ -20,6 +24,7 @@ let socket;
 let events = [];
 const connects = [];
 let connectWaiter = null;
+const eventWaiters = [];
 
 function answer(v) {
   process.stdout.write(JSON.stringify(v) + "\n");
@@ -53,11 +58,32 @@ async function handle(cmd) {
       });
       socket.on("connect", onConnect);
       socket.onAny((name, ...args) => {
-        if (name !== "timestamp") events.push([name, ...args]);
+        if (name === "timestamp") return;
+        const w = eventWaiters.findIndex((x) => x.event === name);
+        if (w >= 0) return eventWaiters.splice(w, 1)[0].resolve(args);
+        events.push([name, ...args]);
       });
       return nextConnect();
     case "emit":
       return { ack: await withTimeout(new Promise((r) => socket.emit(...cmd.args, (...a) => r(a))), "ack of " + cmd.args[0]) };
+    case "send":
+      socket.emit(...cmd.args);
+      return {};
+    case "answer":
+      socket.on(cmd.event, (...a) => {
+        const cb = a[a.length - 1];
+        if (typeof cb === "function") cb(...cmd.args);
+      });
+      return {};
+    case "wait-event": {
+      const i = events.findIndex((e) => e[0] === cmd.event);
+      if (i >= 0) return { args: events.splice(i, 1)[0].slice(1) };
+      const args = await withTimeout(new Promise((resolve) => eventWaiters.push({ event: cmd.event, resolve })), "event " + cmd.event);
+      return { args };
+    }
+    case "disconnect":
+      socket.disconnect();
+      return {};
     case "cut": {
       const gone = withTimeout(new Promise((r) => socket.once("disconnect", r)), "disconnect");
       socket.io.engine.close();
