@@ -12,6 +12,7 @@
 //   {"op":"wait-connect"}       -> {"id":..,"recovered":..} of the next connection
 //   {"op":"events"}             -> {"events":[[name, ...args], ...]} received since the last call
 //   {"op":"close"}              -> exits
+// In args, {"$binary": base64} stands for a Buffer of those bytes.
 // Every event but "timestamp" is recorded, with all its arguments (the
 // offset last).
 "use strict";
@@ -25,6 +26,15 @@ let events = [];
 const connects = [];
 let connectWaiter = null;
 const eventWaiters = [];
+
+function revive(v) {
+  if (Array.isArray(v)) return v.map(revive);
+  if (v && typeof v === "object") {
+    if (typeof v.$binary === "string") return Buffer.from(v.$binary, "base64");
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]));
+  }
+  return v;
+}
 
 function answer(v) {
   process.stdout.write(JSON.stringify(v) + "\n");
@@ -107,6 +117,8 @@ async function handle(cmd) {
 const rl = readline.createInterface({ input: process.stdin });
 let queue = Promise.resolve();
 rl.on("line", (line) => {
-  queue = queue.then(() => handle(JSON.parse(line))).then(answer, (e) => answer({ error: String((e && e.stack) || e) }));
+  const cmd = JSON.parse(line);
+  if (cmd.args) cmd.args = revive(cmd.args);
+  queue = queue.then(() => handle(cmd)).then(answer, (e) => answer({ error: String((e && e.stack) || e) }));
 });
 rl.on("close", () => process.exit(0));
