@@ -206,6 +206,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
 	}
 	opts.Engine = engine
+	files := assets(cfg.ClientDir)
+	opts.ClientFiles = clientDist(files, log)
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
@@ -257,7 +259,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
-	mountStatic(mux, cfg.Path, assets(cfg.ClientDir), cfg.AdminUser != "")
+	mountStatic(mux, cfg.Path, files, cfg.AdminUser != "")
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, log)
