@@ -1,18 +1,3 @@
-// Package server is the Socket.IO layer: namespaces, sockets, rooms,
-// acknowledgements, middleware and broadcasts, on the Engine.IO sessions of
-// package transports, with the semantics of the Node.js socket.io 4 server.
-//
-//	srv, _ := server.New(server.Options{})
-//	srv.OnConnection(func(s *server.Socket) {
-//		s.On("message", func(args []any, ack server.Ack) {
-//			s.Emit("message", args...)
-//		})
-//	})
-//	http.Handle("/socket.io/", srv)
-//
-// Clients of socket.io-client 4 (protocol 5 over Engine.IO 4) and 2
-// (protocol 4 over Engine.IO 3) are both accepted; Node accepts the latter
-// only with allowEIO3, siogo by default (see transports.Options.DisableEIO3).
 package server
 
 import (
