@@ -171,7 +171,7 @@ func (c *client) send(pkts []transports.Packet, volatile, noCompress bool) error
 // connection closes, as Node does.
 func (c *client) onError(err error) {
 	for _, s := range c.socketList(false) {
-		s.emitError(err)
+		s.reportError(err)
 	}
 	c.conn.Close()
 }

@@ -255,13 +255,12 @@ func (s *Socket) concurrent(mode HandlerMode) bool {
 
 // spawn runs a concurrent handler of event on a goroutine of its own.
 func (s *Socket) spawn(event string, st *ackState, f func()) {
-	if int(s.running.Add(1)) > s.nsp.srv.opts.MaxPendingEvents {
-		s.running.Add(-1)
+	if !s.queue.startConcurrent() {
 		s.overflow()
 		return
 	}
 	go func() {
-		defer s.running.Add(-1)
+		defer s.queue.endConcurrent()
 		s.call(event, st, f)
 	}()
 }

@@ -29,9 +29,8 @@ type handlerEntry struct {
 // received apart, so EmitWithAck may wait inside any handler: a client
 // that disconnects ends the wait at once with ErrSocketClosed.
 type Socket struct {
-	id        string
-	pid       string // the private id of connection state recovery
-	recovered bool
+	id  string
+	pid string // the private id of connection state recovery
 	// restored is the persisted session a recovered socket takes its
 	// rooms and missed events from at its CONNECT; nil after.
 	restored *PersistedSession
@@ -42,18 +41,16 @@ type Socket struct {
 	connectedAt time.Time
 	auth        map[string]any
 	queue       serialQueue
-	running     atomic.Int32 // concurrent handlers running
-	left        atomic.Bool  // the socket left its rooms for good
 
 	mu        sync.Mutex
+	recovered bool
 	connected bool
-	ready     bool  // the connection handlers have run
-	closing   bool  // the disconnection began
-	cause     error // why, once closing: a *DisconnectError, or the refusal
-	// ctx is made at the first call of Context: most sockets never need it.
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	data   any
+	ready     bool // the connection handlers have run
+	closing   bool // the disconnection began
+	// end is made at the first call of Context or at the disconnection:
+	// an idle socket's memory decides how many a machine holds.
+	end  *socketEnd
+	data any
 	// handlers is a slice, not a map: a socket has a handful, and an idle
 	// connection's memory is what decides how many a machine holds.
 	handlers    []handlerEntry
@@ -104,7 +101,11 @@ func (s *Socket) ID() string { return s.id }
 
 // Recovered reports whether the socket is a previous one restored by
 // connection state recovery: same id, rooms and data, missed events sent.
-func (s *Socket) Recovered() bool { return s.recovered }
+func (s *Socket) Recovered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recovered
+}
 
 // restore takes the identity and state of a persisted session.
 func (s *Socket) restore(ps *PersistedSession) {
@@ -155,12 +156,16 @@ func (s *Socket) SetData(v any) {
 }
 
 // Join adds the socket to rooms. Once the socket has left its rooms at its
-// disconnection it joins none.
+// disconnection it joins none, as in Node.
 func (s *Socket) Join(rooms ...string) {
 	s.nsp.adapter.AddAll(s.id, rooms...)
 	// A handler still running may join after the disconnection took the
-	// socket out of its rooms: take it out again (see finishClose).
-	if s.left.Load() {
+	// socket out of its rooms (finishClose marks it disconnected, then
+	// leaves them all): take it out again.
+	s.mu.Lock()
+	gone := s.closing && !s.connected
+	s.mu.Unlock()
+	if gone {
 		s.nsp.adapter.DelAll(s.id)
 	}
 }
@@ -356,13 +361,34 @@ func waitError(ctx context.Context) error {
 func (s *Socket) Context() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ctx == nil {
-		s.ctx, s.cancel = context.WithCancelCause(context.Background())
-		if s.cause != nil {
-			s.cancel(s.cause)
+	if s.end == nil {
+		s.end = &socketEnd{}
+	}
+	e := s.end
+	if e.ctx == nil {
+		e.ctx, e.cancel = context.WithCancelCause(context.Background())
+		if e.cause != nil {
+			e.cancel(e.cause)
 		}
 	}
-	return s.ctx
+	return e.ctx
+}
+
+// socketEnd is a socket's context, and why it ended.
+type socketEnd struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	cause  error // a *DisconnectError, or a refusal
+}
+
+// ending records why the socket ends and returns the function that
+// cancels its context, nil if none was made. s.mu is held.
+func (s *Socket) ending(cause error) context.CancelCauseFunc {
+	if s.end == nil {
+		s.end = &socketEnd{}
+	}
+	s.closing, s.end.cause = true, cause
+	return s.end.cancel
 }
 
 // DisconnectError is why a socket's wait ended: its disconnection, with
@@ -382,7 +408,7 @@ func (s *Socket) closedErr() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var d *DisconnectError
-	if errors.As(s.cause, &d) {
+	if s.end != nil && errors.As(s.end.cause, &d) {
 		return d
 	}
 	return ErrSocketClosed
@@ -531,6 +557,20 @@ func (s *Socket) onPacket(p *Packet) {
 	}
 }
 
+// reportError gives err to the OnError handlers; before the connection
+// handlers ran (they run on the queue), after them, so that the handlers
+// they add see it, as in Node where they run first.
+func (s *Socket) reportError(err error) {
+	s.mu.Lock()
+	ready := s.ready
+	s.mu.Unlock()
+	if !ready {
+		s.queue.pushAlways(func() { s.emitError(err) })
+		return
+	}
+	s.emitError(err)
+}
+
 func (s *Socket) emitError(err error) {
 	s.mu.Lock()
 	hs := s.onError
@@ -552,10 +592,9 @@ func (s *Socket) onClose(reason string) {
 		return
 	}
 	cause := &DisconnectError{Reason: reason}
-	s.closing, s.cause = true, cause
-	acks := s.acks
+	cancel := s.ending(cause)
+	acks, ready := s.acks, s.ready
 	s.acks = nil
-	cancel, ready := s.cancel, s.ready
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel(cause)
@@ -582,8 +621,7 @@ func (s *Socket) abandon(cause error) {
 		s.mu.Unlock()
 		return
 	}
-	s.closing, s.cause = true, cause
-	cancel := s.cancel
+	cancel := s.ending(cause)
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel(cause)
@@ -605,7 +643,6 @@ func (s *Socket) finishClose(reason string) {
 	s.connected = false
 	disconnect := s.onDisconnect
 	s.mu.Unlock()
-	s.left.Store(true)
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.client.detach(s)
