@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +69,8 @@ type Namespace struct {
 	onConnection []func(*Socket)
 	serverSide   map[string][]ServerSideHandler
 	roomHooks    atomic.Pointer[roomHooks]
-	events       atomic.Pointer[map[string][]SocketHandler] // replaced whole by OnEvent
+	events       atomic.Pointer[map[string][]nspHandler] // replaced whole by OnEvent
+	mode         atomic.Uint32                           // a HandlerMode; 0: the parent's or the server's
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).
@@ -109,39 +110,6 @@ func (n *Namespace) OnConnection(h func(*Socket)) {
 	n.mu.Lock()
 	n.onConnection = append(n.onConnection, h)
 	n.mu.Unlock()
-}
-
-// SocketHandler handles an event of any socket of a namespace: the socket,
-// the client's arguments, and ack (nil unless the client asked for one).
-type SocketHandler func(s *Socket, args []any, ack Ack)
-
-// OnEvent adds a handler of event for every socket of the namespace, the
-// ones connected already included. It runs as a socket's own handlers do
-// (Socket.On), after them. One handler for all sockets costs an idle
-// socket nothing, where s.On in OnConnection keeps a closure per socket:
-//
-//	nsp.OnEvent("message", func(s *server.Socket, args []any, ack server.Ack) {
-//		_ = s.Emit("message", args...)
-//	})
-func (n *Namespace) OnEvent(event string, h SocketHandler) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	next := map[string][]SocketHandler{}
-	if old := n.events.Load(); old != nil {
-		for k, v := range *old {
-			next[k] = v
-		}
-	}
-	next[event] = append(slices.Clip(next[event]), h)
-	n.events.Store(&next)
-}
-
-// eventHandlers are the namespace's handlers of event (OnEvent).
-func (n *Namespace) eventHandlers(event string) []SocketHandler {
-	if m := n.events.Load(); m != nil {
-		return (*m)[event]
-	}
-	return nil
 }
 
 // OnServerSideEmit adds a handler for events other nodes send with
@@ -244,6 +212,7 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 				}
 				data = m
 			}
+			s.abandon(fmt.Errorf("socket.io: connection refused: %w", err))
 			_ = c.sendPacket(&Packet{Type: PacketConnectError, Nsp: n.name, Data: data}, false, false)
 			return
 		}
@@ -254,6 +223,7 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 // connect admits a socket whose middleware passed.
 func (n *Namespace) connect(c *client, s *Socket) {
 	if !c.attached(s) {
+		s.abandon(&DisconnectError{Reason: ReasonForcedServerClose})
 		return
 	}
 	n.mu.Lock()
@@ -334,17 +304,25 @@ func (n *Namespace) SocketsJoin(rooms ...string) error { return n.op().SocketsJo
 // SocketsLeave makes every socket of the namespace leave rooms.
 func (n *Namespace) SocketsLeave(rooms ...string) error { return n.op().SocketsLeave(rooms...) }
 
-// DisconnectSockets disconnects every socket of the namespace.
-func (n *Namespace) DisconnectSockets(close bool) error { return n.op().DisconnectSockets(close) }
+// DisconnectSockets disconnects every socket of the namespace
+// (Socket.Disconnect).
+func (n *Namespace) DisconnectSockets() error { return n.op().DisconnectSockets() }
+
+// CloseConnections closes the connection of every socket of the namespace
+// (Socket.CloseConnection).
+func (n *Namespace) CloseConnections() error { return n.op().CloseConnections() }
 
 // ServerSideEmit sends an event to the other nodes' handlers of this
-// namespace (OnServerSideEmit); no local handler runs, as in Node.
-func (n *Namespace) ServerSideEmit(event string, args ...any) error {
-	return n.adapter.ServerSideEmit(context.Background(), append([]any{event}, args...), nil)
+// namespace (OnServerSideEmit); no local handler runs, as in Node. ctx
+// bounds the publication.
+func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	return n.adapter.ServerSideEmit(ctx, append([]any{event}, args...), nil)
 }
 
 // ServerSideEmitWithAck sends an event to the other nodes and returns the
-// answers of their handlers, one per node, or the error of ctx.
+// answers of their handlers, one per node. When ctx ends first, it returns
+// the answers that came and an error matching ErrAckTimeout at ctx's
+// deadline, else context.Canceled.
 func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
 	var (
 		mu        sync.Mutex
@@ -355,6 +333,9 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 		responses = append(responses, resp...)
 		mu.Unlock()
 	})
+	if err != nil && ctx.Err() != nil {
+		err = waitError(ctx)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	return responses, err
@@ -365,6 +346,8 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 type ParentNamespace struct {
 	srv   *Server
 	match func(name string, auth map[string]any) bool
+
+	mode atomic.Uint32 // a HandlerMode for the children; 0: the server's
 
 	mu           sync.RWMutex
 	middlewares  []Middleware

@@ -1,24 +1,10 @@
-// Package server is the Socket.IO layer: namespaces, sockets, rooms,
-// acknowledgements, middleware and broadcasts, on the Engine.IO sessions of
-// package transports, with the semantics of the Node.js socket.io 4 server.
-//
-//	srv, _ := server.New(server.Options{})
-//	srv.OnConnection(func(s *server.Socket) {
-//		s.On("message", func(args []any, ack server.Ack) {
-//			s.Emit("message", args...)
-//		})
-//	})
-//	http.Handle("/socket.io/", srv)
-//
-// Clients of socket.io-client 4 (protocol 5 over Engine.IO 4) and 2
-// (protocol 4 over Engine.IO 3) are both accepted; Node accepts the latter
-// only with allowEIO3, siogo by default (see transports.Options.DisableEIO3).
 package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -41,9 +27,30 @@ type Options struct {
 	Parser Parser
 	// NewAdapter makes each namespace's adapter. Default NewMemoryAdapter.
 	NewAdapter func(nsp *Namespace) Adapter
-	// MaxPendingEvents bounds the events waiting for a socket's handlers;
-	// a client past it is disconnected. Default 1024.
+	// MaxPendingEvents bounds the events waiting for a socket's serial
+	// handlers, and apart its concurrent handlers running at once; a
+	// client past either is disconnected. Default 1024.
 	MaxPendingEvents int
+	// HandlerMode is the mode of the handlers that choose none, in
+	// namespaces that set none (Namespace.SetHandlerMode). Default Serial.
+	HandlerMode HandlerMode
+	// ErrorAck makes the answer of a client whose event's handler failed:
+	// its arguments did not decode into a Typed handler's type (an
+	// *ArgumentError), the handler returned an error, or it panicked (a
+	// *PanicError). It is called even when the client waits for no
+	// answer, and then its result is dropped; a nil result sends none.
+	// Default DefaultErrorAck.
+	ErrorAck func(s *Socket, err error) []any
+	// ClientFiles holds the client bundles that the server serves, as
+	// Node's serveClient does, at <path>/socket.io.js, .min.js,
+	// .msgpack.min.js, .esm.min.js and their .map files: the dist
+	// directory of the npm package socket.io-client, such as
+	// os.DirFS("node_modules/socket.io-client/dist") or an embed.FS. Nil
+	// answers those paths 404, with a body that says so.
+	ClientFiles fs.FS
+	// DisableServeClient leaves the bundles' paths to the Engine.IO
+	// server, as Node's serveClient: false.
+	DisableServeClient bool
 	// Observer, when set, is told of broadcasts and disconnects, for
 	// metrics; Engine.Observer sees the sessions and packets.
 	Observer Observer
@@ -78,6 +85,8 @@ type RecoveryOptions struct {
 
 // Errors of the Socket.IO layer.
 var (
+	// ErrOptions reports Options that New cannot honour.
+	ErrOptions = errors.New("socket.io: invalid options")
 	// ErrSocketClosed is returned when emitting on a disconnected socket,
 	// and by waits for acknowledgements that the disconnect ended.
 	ErrSocketClosed = errors.New("socket.io: socket disconnected")
@@ -97,10 +106,11 @@ const (
 // Server is a Socket.IO server. It is an http.Handler; mount it at the path
 // clients use, /socket.io/ by default.
 type Server struct {
-	opts   Options
-	engine *transports.Server
-	parser Parser
-	log    *slog.Logger
+	clientFiles *clientFiles
+	opts        Options
+	engine      *transports.Server
+	parser      Parser
+	log         *slog.Logger
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -112,8 +122,14 @@ type Server struct {
 	engineObservers atomic.Pointer[[]transports.Observer]
 }
 
-// New returns a server; the root namespace "/" exists from the start.
+// New returns a server; the root namespace "/" exists from the start. It
+// refuses (ErrOptions) what it cannot honour: Engine.OnSession, which is
+// the server's own, a negative bound or duration, an unknown HandlerMode,
+// ClientFiles with DisableServeClient.
 func New(opts Options) (*Server, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 45 * time.Second
 	}
@@ -125,6 +141,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxPendingEvents <= 0 {
 		opts.MaxPendingEvents = 1024
+	}
+	if opts.HandlerMode == 0 {
+		opts.HandlerMode = Serial
+	}
+	if opts.ErrorAck == nil {
+		opts.ErrorAck = DefaultErrorAck
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -140,11 +162,12 @@ func New(opts Options) (*Server, error) {
 		opts.Recovery = &rc
 	}
 	s := &Server{
-		opts:    opts,
-		parser:  opts.Parser,
-		log:     opts.Logger,
-		nsps:    map[string]*Namespace{},
-		clients: map[*client]struct{}{},
+		clientFiles: newClientFiles(opts.ClientFiles),
+		opts:        opts,
+		parser:      opts.Parser,
+		log:         opts.Logger,
+		nsps:        map[string]*Namespace{},
+		clients:     map[*client]struct{}{},
 	}
 	eopts := opts.Engine
 	if eopts.Logger == nil {
@@ -161,9 +184,36 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves the Engine.IO requests of Socket.IO clients.
+// ServeHTTP serves the Engine.IO requests of Socket.IO clients, and the
+// client bundles (Options.ClientFiles).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.opts.DisableServeClient && s.clientFiles.serve(w, r) {
+		return
+	}
 	s.engine.ServeHTTP(w, r)
+}
+
+// check refuses the options New cannot honour.
+func (o *Options) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrOptions}, args...)...)
+	}
+	switch {
+	case o.Engine.OnSession != nil:
+		return bad("Engine.OnSession is the Socket.IO server's own: use OnConnection, and Socket.Session for its Engine.IO session")
+	case o.ConnectTimeout < 0:
+		return bad("negative ConnectTimeout %v", o.ConnectTimeout)
+	case o.MaxPendingEvents < 0:
+		return bad("negative MaxPendingEvents %d", o.MaxPendingEvents)
+	case o.HandlerMode > Concurrent:
+		return bad("unknown HandlerMode %d", o.HandlerMode)
+	case o.ClientFiles != nil && o.DisableServeClient:
+		return bad("ClientFiles set while DisableServeClient is")
+	}
+	if r := o.Recovery; r != nil && (r.MaxDisconnectionDuration < 0 || r.MaxPackets < 0) {
+		return bad("negative Recovery bound")
+	}
+	return nil
 }
 
 // Engine is the Engine.IO server underneath.
@@ -248,7 +298,9 @@ func (s *Server) OnConnection(h func(*Socket)) { s.Of("/").OnConnection(h) }
 
 // OnEvent adds a handler of event for every socket of the root namespace
 // (Namespace.OnEvent).
-func (s *Server) OnEvent(event string, h SocketHandler) { s.Of("/").OnEvent(event, h) }
+func (s *Server) OnEvent(event string, h SocketHandler, opts ...HandlerOption) {
+	s.Of("/").OnEvent(event, h, opts...)
+}
 
 // Use adds a middleware to the root namespace.
 func (s *Server) Use(m Middleware) { s.Of("/").Use(m) }
@@ -334,13 +386,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close shuts the server down, waiting at most a second.
+// Close shuts the server down as Shutdown does, waiting at most a second
+// for polling clients to take their close packets; when some did not, it
+// returns an error matching context.DeadlineExceeded (their sessions are
+// closed all the same).
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := s.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil
+		return fmt.Errorf("socket.io: close: polling clients did not take their close packets within a second: %w", err)
 	}
 	return err
 }

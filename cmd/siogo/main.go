@@ -210,6 +210,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		engine.CORS = &transports.CORS{Origins: origins, Credentials: origins[0] != "*"}
 	}
 	opts.Engine = engine
+	files := assets(cfg.ClientDir)
+	opts.ClientFiles = clientDist(files, log)
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
@@ -252,7 +254,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("GET /readyz", readiness(&draining, adapterReady, log))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
-	mountStatic(mux, cfg.Path, assets(cfg.ClientDir), cfg.AdminUser != "")
+	mountStatic(mux, cfg.Path, files, cfg.AdminUser != "")
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, log)

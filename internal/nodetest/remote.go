@@ -94,6 +94,40 @@ func (r *Remote) Disconnects() []string {
 	return d.Reasons
 }
 
+// ConnectOver is Connect over one transport, "websocket" or "polling".
+func (r *Remote) ConnectOver(url, transport string) Connected {
+	r.t.Helper()
+	var c Connected
+	r.Do(map[string]any{"op": "connect", "url": url, "transport": transport}, &c)
+	return c
+}
+
+// Send emits args without an acknowledgement.
+func (r *Remote) Send(args ...any) {
+	r.t.Helper()
+	r.Do(map[string]any{"op": "send", "args": args}, nil)
+}
+
+// Answer makes the socket acknowledge each later event named event with
+// args.
+func (r *Remote) Answer(event string, args ...any) {
+	r.t.Helper()
+	r.Do(map[string]any{"op": "answer", "event": event, "args": args}, nil)
+}
+
+// WaitEvent waits for an event named event (one not waited for yet, and
+// not returned by Events) and returns its arguments.
+func (r *Remote) WaitEvent(event string) []any {
+	r.t.Helper()
+	var a struct{ Args []any }
+	r.Do(map[string]any{"op": "wait-event", "event": event}, &a)
+	return a.Args
+}
+
+// Disconnect calls socket.disconnect(): the client sends a DISCONNECT
+// packet and does not reconnect.
+func (r *Remote) Disconnect() { r.t.Helper(); r.Do(map[string]any{"op": "disconnect"}, nil) }
+
 // WaitConnect waits for the socket's next connection.
 func (r *Remote) WaitConnect() Connected {
 	r.t.Helper()
