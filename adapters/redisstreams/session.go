@@ -507,7 +507,7 @@ func (a *Adapter) flushLive(now time.Time) {
 		a.fenced[sid] = struct{}{}
 		a.c.log.Warn("redisstreams: a socket's session was restored on another node; disconnecting this copy", "sid", sid)
 		if s := a.nsp.Socket(sid); s != nil {
-			go s.Disconnect(false)
+			go s.Disconnect()
 		}
 	}
 }
