@@ -44,6 +44,11 @@ func FuzzParser(f *testing.F) {
 	for i, s := range fuzzSeeds() {
 		f.Add([]byte(s), uint8(i))
 	}
+	for i, c := range refuseCases {
+		if len(c.in) < 4096 {
+			f.Add([]byte(c.in), uint8(i))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
 		whole, wholeErr := fuzzFeed(t, data, 0)
 		parts, partsErr := fuzzFeed(t, data, int(split%32)+1)
@@ -176,4 +181,62 @@ func diff(a, b fuzzReq) string {
 		}
 	}
 	return ""
+}
+
+// FuzzResponse: whatever a handler puts in a header field, status and
+// body, the bytes are one well-framed response with no field the handler
+// did not set.
+func FuzzResponse(f *testing.F) {
+	f.Add("X-Evil", "a\r\nSet-Cookie: x=1\r\n\r\n<html>", []byte("body"), uint16(0), false, uint8(0))
+	f.Add("Bad Name\r\nX", "v", []byte{}, uint16(4), true, uint8(1))
+	f.Add("Content-Length", "1", []byte("abc"), uint16(0), false, uint8(2))
+	f.Add("Connection", "close", bytes.Repeat([]byte("z"), 300), uint16(104), false, uint8(1))
+	f.Fuzz(func(t *testing.T, name, value string, body []byte, status uint16, head bool, mode uint8) {
+		code := 200 + int(status%800)
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		r := request(method, "HTTP/1.1", "")
+		c := &recConn{}
+		w := NewResponse(c, r, &Config{StreamThreshold: 64})
+		w.Header()[name] = []string{value}
+		w.WriteHeader(code)
+		switch mode % 3 {
+		case 0:
+			w.Write(body)
+		case 1:
+			w.Write(body)
+			w.Flush()
+			w.Write(body)
+			body = append(body, body...)
+		case 2:
+			io.Copy(w, bytes.NewReader(body))
+		}
+		w.End()
+		out := c.all()
+		rd := bytes.NewReader(out)
+		br := bufio.NewReader(rd)
+		res, err := http.ReadResponse(br, r)
+		if err != nil {
+			t.Fatalf("%v in %q", err, out)
+		}
+		got, err := io.ReadAll(res.Body)
+		if err != nil && !c.closeAfter { // a body short of its declared length ends with the connection
+			t.Fatalf("body: %v in %q", err, out)
+		}
+		if !c.closeAfter && (br.Buffered() > 0 || rd.Len() > 0) {
+			t.Fatalf("bytes after the response in %q", out)
+		}
+		if method == "GET" && bodyAllowed(code) && !c.closeAfter && string(got) != string(body) {
+			t.Fatalf("body %q, want %q", got, body)
+		}
+		own := map[string]bool{"Date": true, "Content-Length": true, "Connection": true,
+			"Keep-Alive": true, "Content-Type": true, http.CanonicalHeaderKey(name): true}
+		for k, vv := range res.Header {
+			if !own[k] || len(vv) > 2 {
+				t.Fatalf("field %q: %q in %q", k, vv, out)
+			}
+		}
+	})
 }

@@ -65,11 +65,11 @@ func lower(c byte) byte {
 }
 
 // equalFoldASCII reports whether b equals the lower-case s, ignoring case.
-func equalFoldASCII(b []byte, s string) bool {
+func equalFoldASCII[T string | []byte](b T, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := range b {
+	for i := 0; i < len(s); i++ {
 		if lower(b[i]) != s[i] {
 			return false
 		}
@@ -95,7 +95,7 @@ func hasToken(v, tok string) bool {
 		for len(item) > 0 && (item[len(item)-1] == ' ' || item[len(item)-1] == '\t') {
 			item = item[:len(item)-1]
 		}
-		if len(item) == len(tok) && equalFoldASCII([]byte(item), tok) {
+		if equalFoldASCII(item, tok) {
 			return true
 		}
 	}

@@ -476,7 +476,7 @@ func (p *Parser) parseHead(h []byte) error {
 		if len(cls) > 0 {
 			return bad("both Content-Length and Transfer-Encoding")
 		}
-		if len(tes) > 1 || !equalFoldASCII([]byte(tes[0]), "chunked") {
+		if len(tes) > 1 || !equalFoldASCII(tes[0], "chunked") {
 			return bad("unsupported Transfer-Encoding")
 		}
 		delete(hdr, "Transfer-Encoding")

@@ -233,83 +233,90 @@ func TestParserAccepts(t *testing.T) {
 	}
 }
 
+var (
+	bigValue    = strings.Repeat("a", 17000)
+	manyHeaders = strings.Repeat("X: y\r\n", 2001)
+)
+
+// refuseCases are requests the parser refuses, with the status it answers
+// and what Node 20 does (probed with its http server).
+var refuseCases = []struct {
+	name   string
+	in     string
+	status int // 0: closed without an answer (CONNECT)
+	node   string
+}{
+	{"head over 16 KiB", "GET / HTTP/1.1\r\nHost: a\r\nX: " + bigValue + "\r\n\r\n", 431, "431"},
+	{"request line over 16 KiB", "GET /" + bigValue + " HTTP/1.1\r\n", 431, "431"},
+	{"too many headers", "GET / HTTP/1.1\r\nHost: a\r\n" + manyHeaders + "\r\n", 431, "200, extra headers dropped"},
+	{"endless leading empty lines", strings.Repeat("\r\n", 9000), 431, "200 (unbounded)"},
+	{"trailer over 16 KiB", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + bigValue + "\r\n\r\n", 431, "431"},
+	{"bare LF", "GET / HTTP/1.1\nHost: a\n\n", 400, "400"},
+	{"bare LF in a header", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400, "400"},
+	{"bare CR", "GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n", 400, "400"},
+	{"CR before request line", "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400, "400"},
+	{"folded first header", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400, "400"},
+	{"CTL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400, "400"},
+	{"NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400, "400"},
+	{"DEL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", 400, "400"},
+	{"space before colon", "GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n", 400, "400"},
+	{"space in name", "GET / HTTP/1.1\r\nHost: a\r\nX Y: a\r\n\r\n", 400, "400"},
+	{"empty name", "GET / HTTP/1.1\r\nHost: a\r\n: a\r\n\r\n", 400, "400"},
+	{"no colon", "GET / HTTP/1.1\r\nHost: a\r\nX\r\n\r\n", 400, "400"},
+	{"CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "400"},
+	{"TE and CL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400, "400"},
+	{"two equal CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400, "400"},
+	{"two CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400, "400"},
+	{"CL list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", 400, "400"},
+	{"CL sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc", 400, "400"},
+	{"CL empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400, "400"},
+	{"CL inner space", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", 400, "400"},
+	{"CL hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc", 400, "400"},
+	{"CL overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400, "400"},
+	{"TE identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 400, "400"},
+	{"TE gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400, "200 (gzip passed to the app)"},
+	{"TE chunked, gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400, "400"},
+	{"TE twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "400"},
+	{"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "-"},
+	{"chunk size not hex", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400, "400"},
+	{"chunk size empty", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n\r\n", 400, "400"},
+	{"chunk size bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400, "400"},
+	{"chunk size space", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n", 400, "400"},
+	{"chunk size 17 digits", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000003\r\nabc\r\n0\r\n\r\n", 400, "200"},
+	{"chunk size overflow", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", 413, "400"},
+	{"chunk data without CRLF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", 400, "400"},
+	{"chunk extension CTL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a\x01\r\nabc\r\n0\r\n\r\n", 400, "400"},
+	{"chunk extensions over 16 KiB", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;" + bigValue + "\r\nx\r\n0\r\n\r\n", 413, "413"},
+	{"trailer obs-fold", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n", 400, "400"},
+	{"trailer CTL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\x01\r\n\r\n", 400, "400"},
+	{"unknown method", "FOO / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"lower-case method", "get / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 400, "400"},
+	{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 400, "200, then close"},
+	{"HTTP/0.9", "GET /\r\n\r\n", 400, "200"},
+	{"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"double space", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
+	{"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, "400"},
+	{"tab separator", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"space in target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"CTL in target", "GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"obs-text in target", "GET /\xe9 HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"bad escape in target", "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
+	{"relative target", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
+	{"asterisk outside OPTIONS", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
+	{"other scheme", "GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
+	{"missing Host", "GET / HTTP/1.1\r\n\r\n", 400, "400"},
+	{"two Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "200, first Host"},
+	{"bad Host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "200"},
+	{"CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 0, "closed, nothing written"},
+	{"Content-Length over MaxBodyBytes", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000001\r\n\r\n", 413, "-"},
+	{"chunked over MaxBodyBytes", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1E8481\r\n", 413, "-"},
+	{"Expect other", "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 0\r\n\r\n", 417, "417, kept open"},
+}
+
 func TestParserRefuses(t *testing.T) {
-	big := strings.Repeat("a", 17000)
-	many := strings.Repeat("X: y\r\n", 2001)
-	tests := []struct {
-		name   string
-		in     string
-		status int // 0: closed without an answer (CONNECT)
-		node   string
-	}{
-		{"head over 16 KiB", "GET / HTTP/1.1\r\nHost: a\r\nX: " + big + "\r\n\r\n", 431, "431"},
-		{"request line over 16 KiB", "GET /" + big + " HTTP/1.1\r\n", 431, "431"},
-		{"too many headers", "GET / HTTP/1.1\r\nHost: a\r\n" + many + "\r\n", 431, "200, extra headers dropped"},
-		{"endless leading empty lines", strings.Repeat("\r\n", 9000), 431, "200 (unbounded)"},
-		{"trailer over 16 KiB", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + big + "\r\n\r\n", 431, "431"},
-		{"bare LF", "GET / HTTP/1.1\nHost: a\n\n", 400, "400"},
-		{"bare LF in a header", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400, "400"},
-		{"bare CR", "GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n", 400, "400"},
-		{"CR before request line", "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400, "400"},
-		{"folded first header", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400, "400"},
-		{"CTL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400, "400"},
-		{"NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400, "400"},
-		{"DEL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n", 400, "400"},
-		{"space before colon", "GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n", 400, "400"},
-		{"space in name", "GET / HTTP/1.1\r\nHost: a\r\nX Y: a\r\n\r\n", 400, "400"},
-		{"empty name", "GET / HTTP/1.1\r\nHost: a\r\n: a\r\n\r\n", 400, "400"},
-		{"no colon", "GET / HTTP/1.1\r\nHost: a\r\nX\r\n\r\n", 400, "400"},
-		{"CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "400"},
-		{"TE and CL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400, "400"},
-		{"two equal CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400, "400"},
-		{"two CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400, "400"},
-		{"CL list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", 400, "400"},
-		{"CL sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc", 400, "400"},
-		{"CL empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400, "400"},
-		{"CL inner space", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", 400, "400"},
-		{"CL hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc", 400, "400"},
-		{"CL overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400, "400"},
-		{"TE identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 400, "400"},
-		{"TE gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400, "200 (gzip passed to the app)"},
-		{"TE chunked, gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400, "400"},
-		{"TE twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "400"},
-		{"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "-"},
-		{"chunk size not hex", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400, "400"},
-		{"chunk size empty", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n\r\n", 400, "400"},
-		{"chunk size bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400, "400"},
-		{"chunk size space", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n", 400, "400"},
-		{"chunk size 17 digits", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000003\r\nabc\r\n0\r\n\r\n", 400, "200"},
-		{"chunk size overflow", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n", 413, "400"},
-		{"chunk data without CRLF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", 400, "400"},
-		{"chunk extension CTL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a\x01\r\nabc\r\n0\r\n\r\n", 400, "400"},
-		{"chunk extensions over 16 KiB", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;" + big + "\r\nx\r\n0\r\n\r\n", 413, "413"},
-		{"trailer obs-fold", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n", 400, "400"},
-		{"trailer CTL", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\x01\r\n\r\n", 400, "400"},
-		{"unknown method", "FOO / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"lower-case method", "get / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 400, "400"},
-		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 400, "200, then close"},
-		{"HTTP/0.9", "GET /\r\n\r\n", 400, "200"},
-		{"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"double space", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
-		{"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, "400"},
-		{"tab separator", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"space in target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"CTL in target", "GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"obs-text in target", "GET /\xe9 HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"bad escape in target", "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
-		{"relative target", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "400"},
-		{"asterisk outside OPTIONS", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
-		{"other scheme", "GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "200"},
-		{"missing Host", "GET / HTTP/1.1\r\n\r\n", 400, "400"},
-		{"two Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "200, first Host"},
-		{"bad Host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "200"},
-		{"CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 0, "closed, nothing written"},
-		{"Content-Length over MaxBodyBytes", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000001\r\n\r\n", 413, "-"},
-		{"chunked over MaxBodyBytes", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1E8481\r\n", 413, "-"},
-		{"Expect other", "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 0\r\n\r\n", 417, "417, kept open"},
-	}
+	tests := refuseCases
 	for _, tt := range tests {
 		for _, split := range splits {
 			rs, err := feed(nil, []byte(tt.in), split)

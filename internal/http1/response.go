@@ -374,6 +374,11 @@ func (w *Response) Upgrade() (net.Conn, []byte, error) {
 	return c, rest, nil
 }
 
+// SetCloseAfter makes the response say "Connection: close", and the
+// connection close after it: the server's call (shutting down, say)
+// before it hands w to the handler.
+func (w *Response) SetCloseAfter() { w.reqClose = true }
+
 // CloseAfter reports whether the connection must close after this
 // response (known for sure once it is finished).
 func (w *Response) CloseAfter() bool { return w.closeAfter }

@@ -382,3 +382,14 @@ func TestDateCache(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestSetCloseAfter(t *testing.T) {
+	r := request("GET", "HTTP/1.1", "")
+	c := &recConn{}
+	w := NewResponse(c, r, nil)
+	w.SetCloseAfter()
+	w.End()
+	if !c.closeAfter || !strings.Contains(string(c.all()), "\r\nConnection: close\r\n") {
+		t.Fatalf("%q, closeAfter %v", c.all(), c.closeAfter)
+	}
+}
