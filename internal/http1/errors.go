@@ -9,9 +9,10 @@ import (
 // server answers with (ErrorResponse gives the bytes); the connection is
 // closed afterwards in every case, as Node closes it.
 type Error struct {
-	Status int    // 400, 413, 417 or 431
-	Reason string // what was wrong, for logs; never echoed to the client
-	kind   errKind
+	Status   int    // 400, 413, 417 or 431
+	Reason   string // what was wrong, for logs; never echoed to the client
+	kind     errKind
+	sentinel bool
 }
 
 type errKind uint8
@@ -28,15 +29,15 @@ func (e *Error) Error() string { return "http1: " + e.Reason }
 // errors.Is(err, ErrHeaderTooLarge) holds for every 431.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Reason == "" && t.Status == e.Status
+	return ok && t.sentinel && t.Status == e.Status
 }
 
 // The sentinels, one a status; compare with errors.Is.
 var (
-	ErrBadRequest        = &Error{Status: 400} // malformed, or a smuggling attempt
-	ErrBodyTooLarge      = &Error{Status: 413} // over Config.MaxBodyBytes, or chunk extensions over 16 KiB
-	ErrExpectationFailed = &Error{Status: 417} // an Expect other than 100-continue
-	ErrHeaderTooLarge    = &Error{Status: 431} // over Config.MaxHeaderBytes or Config.MaxHeaders
+	ErrBadRequest        = &Error{Status: 400, Reason: "bad request", sentinel: true}            // malformed, or a smuggling attempt
+	ErrBodyTooLarge      = &Error{Status: 413, Reason: "body too large", sentinel: true}         // over Config.MaxBodyBytes, or chunk extensions over 16 KiB
+	ErrExpectationFailed = &Error{Status: 417, Reason: "expectation failed", sentinel: true}     // an Expect other than 100-continue
+	ErrHeaderTooLarge    = &Error{Status: 431, Reason: "request head too large", sentinel: true} // over Config.MaxHeaderBytes or Config.MaxHeaders
 )
 
 // ErrBufferFull is returned by Feed when the caller fed a parser that

@@ -31,28 +31,23 @@ type Parser struct {
 
 	// The head being scanned: how far the search for its end went, where
 	// the line being read starts, and the lines seen so far.
-	scan  int
-	line  int
-	lines int
+	scan, line, lines int
 
-	phase     phase
 	req       *http.Request // the request whose body is arriving
+	ready     *http.Request // complete, not yet taken by Next
 	body      []byte
 	remaining int64 // body bytes still due: of the Content-Length, or of the chunk
 	limit     int64 // Content-Length, or MaxBodyBytes for a chunked body
+	err       error // sticky
 
-	// chunked framing
-	cs           chunkState
-	digits       uint8
-	nameLen      int
-	extBytes     int
-	trailerBytes int
-	trailerLines int
+	// chunked framing: extension and trailer bytes and lines so far
+	extBytes, trailerBytes, trailerLines int
 
-	cont     bool          // 100 Continue is owed
-	ready    *http.Request // complete, not yet taken by Next
-	inFlight bool          // taken by Next, Done not yet called
-	err      error         // sticky
+	phase    phase
+	cs       chunkState
+	digits   uint8 // of the chunk size
+	cont     bool  // 100 Continue is owed
+	inFlight bool  // taken by Next, Done not yet called
 }
 
 type phase uint8
@@ -636,14 +631,13 @@ func (p *Parser) chunked(in []byte) (int, error) {
 			case b == '\r':
 				p.cs = csEndLF
 			case isToken[b]:
-				p.cs, p.nameLen = csTrailerName, 1
+				p.cs = csTrailerName
 			default:
 				return n, bad("invalid trailer line")
 			}
 		case csTrailerName:
 			switch {
 			case isToken[b]:
-				p.nameLen++
 			case b == ':':
 				p.cs = csTrailerValue
 			default:

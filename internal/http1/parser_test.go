@@ -590,3 +590,28 @@ func TestNoPinnedBuffer(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorsIs(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want error
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\nX: " + bigValue + "\r\n\r\n", ErrHeaderTooLarge},
+		{"GET / HTTP/1.1\nHost: a\n\n", ErrBadRequest},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9999999\r\n\r\n", ErrBodyTooLarge},
+		{"POST / HTTP/1.1\r\nHost: a\r\nExpect: x\r\n\r\n", ErrExpectationFailed},
+	} {
+		_, err := feed(nil, []byte(tt.in), 0)
+		if !errors.Is(err, tt.want) || err.Error() == tt.want.Error() {
+			t.Errorf("%v is not a %v, or says no more", err, tt.want)
+		}
+		for _, other := range []error{ErrHeaderTooLarge, ErrBadRequest, ErrBodyTooLarge, ErrExpectationFailed} {
+			if other != tt.want && errors.Is(err, other) {
+				t.Errorf("%v is a %v", err, other)
+			}
+		}
+	}
+	if errors.Is(bad("x"), bad("x")) {
+		t.Error("a non-sentinel matches")
+	}
+}
