@@ -615,3 +615,31 @@ func TestErrorsIs(t *testing.T) {
 		t.Error("a non-sentinel matches")
 	}
 }
+
+func TestBody(t *testing.T) {
+	rs, err := feed(nil, []byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBody([]byte("hello"))
+	var sb strings.Builder
+	if n, err := io.CopyN(&sb, b, 2); n != 2 || err != nil {
+		t.Fatal(n, err)
+	}
+	if n, err := io.Copy(&sb, b); n != 3 || err != nil || sb.String() != "hello" { // WriteTo
+		t.Fatal(n, err, sb.String())
+	}
+	if n, err := b.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatal(n, err)
+	}
+	b.Close()
+	if _, err := b.Read(make([]byte, 1)); err != http.ErrBodyReadAfterClose {
+		t.Fatal(err)
+	}
+	if _, err := b.(io.WriterTo).WriteTo(io.Discard); err != http.ErrBodyReadAfterClose {
+		t.Fatal(err)
+	}
+	if rs[0].body != "hello" || rs[0].req.Body.Close() != nil {
+		t.Fatal(rs[0].body)
+	}
+}
