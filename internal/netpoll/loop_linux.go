@@ -162,9 +162,11 @@ func dupSocket(c syscall.Conn) (int, error) {
 // Adopt takes over nc, a *net.TCPConn hijacked from another server (an
 // HTTP upgrade): its socket is duplicated close-on-exec and nc is closed.
 // initial holds bytes already read from it (a bufio.Reader's); h gets them
-// first, in an OnData call on the loop. For anything but a TCP connection
+// first, in an OnData call on the loop, which may run before Adopt returns:
+// what must reach the peer before the handler's bytes (an HTTP 101) is
+// written to nc before Adopt. For anything but a TCP connection
 // Adopt returns ErrNotTCP and leaves nc to the caller; on any other error
-// nc is closed. The returned Conn may be written to at once.
+// nc is closed.
 func (l *Loop) Adopt(nc net.Conn, initial []byte, h Handler) (*Conn, error) {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {

@@ -388,6 +388,11 @@ func (p *poller) read(c *Conn) {
 			case unix.EAGAIN:
 				return
 			}
+			if c.state == stLinger {
+				// The peer reset rather than ended: it has what it needs.
+				p.closeNow(c, c.closeErr)
+				return
+			}
 			p.closeNow(c, os.NewSyscallError("read", err))
 			return
 		}
