@@ -70,12 +70,12 @@ type reuseConn struct {
 // OnClose and no OnData after it. Half the clients reset instead of
 // ending. Nothing settles or waits: the generations in epoll_data and the
 // close under the write lock are the whole defence.
-func TestCloseAndReuseUnderLoad(t *testing.T) { closeAndReuse(t, 8000) }
+func TestCloseAndReuseUnderLoad(t *testing.T) { closeAndReuse(t, 4000) }
 
 // TestCloseAndReuseSaturated is the same with every core kept busy.
 func TestCloseAndReuseSaturated(t *testing.T) {
 	cpuhog.Start(t, 0)
-	closeAndReuse(t, 4000)
+	closeAndReuse(t, 2000)
 }
 
 func closeAndReuse(t *testing.T, cycles int) {

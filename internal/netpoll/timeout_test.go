@@ -283,11 +283,13 @@ func TestPanicInOnCloseAndAccept(t *testing.T) {
 	if _, err := second.Read(make([]byte, 1)); err == nil {
 		t.Fatal("not closed")
 	}
+	second.Close() // the server's graceful close waits for this end
 	third := dial(t, addr)
 	_, _ = third.Write([]byte("x"))
 	if _, err := third.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("the loop stopped serving: %v", err)
 	}
+	third.Close()
 	for l.Stats().Panics < 3 {
 		time.Sleep(time.Millisecond)
 	}
