@@ -39,7 +39,7 @@ func TestReadTimeout(t *testing.T) {
 		if _, err := io.ReadFull(client, make([]byte, 1)); err != nil {
 			t.Fatalf("closed while reading, %v after the start: %v", time.Since(start), err)
 		}
-		last = sent // the server read it after this
+		last = sent        // the server read it after this
 		time.Sleep(d / 10) // the client's pace, not a wait for the server
 	}
 	if err := r.next(t); !errors.Is(err, netpoll.ErrReadTimeout) {
