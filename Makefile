@@ -48,7 +48,7 @@ deps:
 
 # The bench modules (their own, for their plotting library) are vetted and
 # tested too: nothing else builds them before someone runs make compare.
-BENCH_MODULES := bench/harness bench/compare bench/soak
+BENCH_MODULES := bench/harness bench/compare bench/soak bench/loop
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

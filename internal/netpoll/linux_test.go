@@ -5,9 +5,12 @@ package netpoll
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,5 +254,79 @@ func TestAdoptNotTCP(t *testing.T) {
 	go func() { _, _ = b.Write([]byte("x")) }()
 	if _, err := a.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("the caller's connection was touched: %v", err)
+	}
+}
+
+// BenchmarkAccept opens connections from 1 or 16 goroutines and reports
+// how they spread over the pollers (the share of the busiest one: 0.5 is
+// even, with 2), with each poller keeping what it accepts (local) or
+// handing it to the least loaded (spread).
+func BenchmarkAccept(b *testing.B) {
+	for _, local := range []bool{true, false} {
+		for _, dialers := range []int{1, 16} {
+			name := fmt.Sprint("spread/", dialers, "-dialers")
+			if local {
+				name = fmt.Sprint("local/", dialers, "-dialers")
+			}
+			b.Run(name, func(b *testing.B) { benchAccept(b, dialers, local) })
+		}
+	}
+}
+
+func benchAccept(b *testing.B, dialers int, local bool) {
+	l, err := New(Options{Pollers: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.acceptLocal = local
+	defer l.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go func() { _ = l.Serve(ln, func(*Conn) Handler { return HandlerFuncs{} }) }()
+	addr := ln.Addr().String()
+	work := make(chan struct{})
+	conns := make(chan net.Conn, 1<<16)
+	var wg sync.WaitGroup
+	for i := 0; i < dialers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range work {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				conns <- c
+			}
+		}()
+	}
+	n := 0
+	for b.Loop() {
+		work <- struct{}{}
+		n++
+		if n%4096 == 0 { // stay under the file limit
+			for len(conns) > 0 {
+				(<-conns).Close()
+			}
+		}
+	}
+	close(work)
+	wg.Wait()
+	for l.Stats().Accepted < uint64(n) {
+		onLoop(b, l.pollers[0], func() {})
+	}
+	counts := make([]int32, len(l.pollers))
+	total := 0
+	for i, p := range l.pollers {
+		counts[i] = p.n.Load()
+		total += int(counts[i])
+	}
+	busiest := slices.Max(counts)
+	if total > 0 {
+		b.ReportMetric(float64(busiest)/float64(total), "busiest-share")
+	}
+	close(conns)
+	for c := range conns {
+		c.Close()
 	}
 }

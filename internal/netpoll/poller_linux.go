@@ -39,7 +39,7 @@ type poller struct {
 	slots []*Conn
 	free  []int32
 	gen   uint32
-	n     atomic.Int32 // registered connections
+	n     atomic.Int32 // connections owned, registered or on their way
 	stale uint64       // events dropped for a stale generation
 
 	qmu         sync.Mutex
@@ -237,7 +237,6 @@ func (p *poller) register(c *Conn) error {
 	}
 	c.slot, c.gen = slot, p.gen
 	p.slots[slot] = c
-	p.n.Add(1)
 	return nil
 }
 
@@ -287,9 +286,20 @@ func (p *poller) accept(lis *listener) {
 		}
 		l.accepted.Add(1)
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := newConn(p, fd)
+		q := p
+		if !l.acceptLocal {
+			q = l.pick(p)
+		}
+		q.n.Add(1)
+		c := newConn(q, fd)
 		c.remote = sockaddrAddrPort(sa)
-		p.open(c, lis)
+		if q == p {
+			p.open(c, lis)
+		} else if !q.post(func() { q.open(c, lis) }) {
+			unix.Close(fd)
+			q.n.Add(-1)
+			l.connGone()
+		}
 	}
 }
 
@@ -320,8 +330,15 @@ func (p *poller) resumeAccepts() {
 
 // open starts serving a connection accepted from lis.
 func (p *poller) open(c *Conn, lis *listener) {
+	if p.exit {
+		unix.Close(c.fd)
+		p.n.Add(-1)
+		p.l.connGone()
+		return
+	}
 	if err := p.register(c); err != nil {
 		unix.Close(c.fd)
+		p.n.Add(-1)
 		p.l.connGone()
 		p.l.opts.Logger.Error("netpoll: registering a connection", slog.Any("err", err))
 		return
@@ -351,6 +368,7 @@ func (p *poller) accepted(c *Conn, accept func(*Conn) Handler) {
 func (p *poller) adopt(c *Conn, initial []byte) {
 	if p.exit {
 		unix.Close(c.fd)
+		p.n.Add(-1)
 		p.l.connGone()
 		c.state = stClosed
 		c.callClose(ErrLoopClosed)
@@ -361,6 +379,7 @@ func (p *poller) adopt(c *Conn, initial []byte) {
 		c.wclosed, c.werr, c.fdClosed = true, err, true
 		unix.Close(c.fd)
 		c.wmu.Unlock()
+		p.n.Add(-1)
 		p.l.connGone()
 		c.state = stClosed
 		c.callClose(err)
@@ -552,8 +571,8 @@ func (p *poller) closeNow(c *Conn, err error) {
 		p.slots[c.slot] = nil
 		p.free = append(p.free, c.slot)
 		c.slot = -1
-		p.n.Add(-1)
 	}
+	p.n.Add(-1)
 	p.wheel.drop(c)
 	p.l.connGone()
 	if c.tls != nil {
