@@ -229,7 +229,8 @@ func (l *Loop) Adopt(nc net.Conn, initial []byte, h Handler) (*Conn, error) {
 
 // Close stops accepting, closes every connection (each Handler's OnClose
 // is called with ErrLoopClosed), stops every poller and waits for them and
-// for every goroutine the loop started.
+// for every goroutine the loop started. It must not be called from a
+// callback, which runs on a poller it waits for.
 func (l *Loop) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -258,7 +259,7 @@ func (l *Loop) Close() error {
 // Shutdown stops accepting, closes every connection gracefully (what is
 // buffered is delivered first, bounded by Options.CloseTimeout) and waits
 // until all are closed or ctx ends, then closes the Loop. It returns
-// ctx.Err() when ctx ended first.
+// ctx.Err() when ctx ended first. Not from a callback, as Close.
 func (l *Loop) Shutdown(ctx context.Context) error {
 	l.mu.Lock()
 	if l.idle == nil {

@@ -5,6 +5,7 @@ package netpoll
 import (
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -366,17 +367,22 @@ func (p *poller) accepted(c *Conn, accept func(*Conn) Handler) {
 
 // adopt registers a connection taken over by Loop.Adopt.
 func (p *poller) adopt(c *Conn, initial []byte) {
+	var err error
 	if p.exit {
-		unix.Close(c.fd)
-		p.n.Add(-1)
-		p.l.connGone()
-		c.state = stClosed
-		c.callClose(ErrLoopClosed)
-		return
+		err = ErrLoopClosed
+	} else {
+		err = p.register(c)
 	}
-	if err := p.register(c); err != nil {
+	if err != nil {
+		// The caller may be writing already: the close is under the lock.
+		c.closing.Store(true)
 		c.wmu.Lock()
-		c.wclosed, c.werr, c.fdClosed = true, err, true
+		c.wclosed, c.werr, c.fdClosed = true, net.ErrClosed, true
+		if c.out != nil {
+			c.out.release()
+			c.out = nil
+			c.buffered.Store(0)
+		}
 		unix.Close(c.fd)
 		c.wmu.Unlock()
 		p.n.Add(-1)
