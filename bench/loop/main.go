@@ -20,6 +20,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"runtime"
@@ -44,6 +45,8 @@ func main() {
 	useTLS := flag.Bool("tls", false, "serve TLS (used by the driver)")
 	addr := flag.String("addr", "", "echo address (default: a free port)")
 	ctl := flag.String("ctl", "", "control address (used by the driver)")
+	flag.IntVar(&pollers, "pollers", 0, "netpoll's pollers (default GOMAXPROCS)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the server's CPU profile of the echo test to this file prefix")
 	flag.Parse()
 	benchutil.RaiseFileLimit()
 	if *serve != "" {
@@ -78,6 +81,7 @@ func runServer(name string, tlsOn bool, addr, ctl string) {
 	}
 	mk(addr, tlsOn)
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/mem", func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		debug.FreeOSMemory()
@@ -93,7 +97,7 @@ type result struct{ rss, heap, stack, usPerEcho float64 }
 func measure(name string, tlsOn bool, addr string, n, echoConns, echoes int) result {
 	self, _ := os.Executable()
 	ctl := fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort())
-	args := []string{"-serve", name, "-addr", addr, "-ctl", ctl}
+	args := []string{"-serve", name, "-addr", addr, "-ctl", ctl, "-pollers", fmt.Sprint(pollers)}
 	if tlsOn {
 		args = append(args, "-tls")
 	}
@@ -130,6 +134,19 @@ func measure(name string, tlsOn bool, addr string, n, echoConns, echoes int) res
 	r.heap = (float64(m1.HeapAlloc) - float64(m0.HeapAlloc)) / float64(n)
 	r.stack = (float64(m1.StackInuse) - float64(m0.StackInuse)) / float64(n)
 
+	profiled := make(chan struct{})
+	if cpuProfile != "" {
+		mode := "plain"
+		if tlsOn {
+			mode = "tls"
+		}
+		go func() {
+			defer close(profiled)
+			fetch(ctl, "/debug/pprof/profile?seconds=2", fmt.Sprintf("%s-%s-%s.pprof", cpuProfile, name, mode))
+		}()
+	} else {
+		close(profiled)
+	}
 	cpu0 := benchutil.CPUTime(pid)
 	for _, c := range conns[:min(echoConns, n)] {
 		wg.Add(1)
@@ -140,6 +157,7 @@ func measure(name string, tlsOn bool, addr string, n, echoConns, echoes int) res
 	}
 	wg.Wait()
 	r.usPerEcho = float64(benchutil.CPUTime(pid)-cpu0) / float64(min(echoConns, n)*echoes) / 1e3
+	<-profiled
 	for _, c := range conns {
 		c.Close()
 	}
@@ -203,4 +221,22 @@ func mem(ctl string) memStats {
 		log.Fatal(err)
 	}
 	return m
+}
+
+var cpuProfile string
+
+func fetch(ctl, path, file string) {
+	res, err := http.Get("http://" + ctl + path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer res.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, res.Body); err != nil {
+		log.Fatal(err)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -321,7 +322,9 @@ func (c *Conn) SetHandler(h Handler) { c.h = h }
 func (c *Conn) Handler() Handler { return c.h }
 
 // PauseReads stops OnData calls until ResumeReads: the peer's bytes wait
-// in the kernel, and TCP's window stops the peer when it fills.
+// in the kernel, and TCP's window stops the peer when it fills. A reset
+// still closes the connection meanwhile; the peer's end (FIN) is seen
+// after ResumeReads.
 func (c *Conn) PauseReads() { c.paused.Store(true) }
 
 // ResumeReads undoes PauseReads; what arrived meanwhile is read at once.
@@ -425,6 +428,20 @@ func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
 	case *unix.SockaddrInet6:
+		ip := netip.AddrFrom16(a.Addr).Unmap()
+		if a.ZoneId != 0 && ip.Is6() {
+			ip = ip.WithZone(zoneName(a.ZoneId))
+		}
+		return netip.AddrPortFrom(ip, uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+func stdSockaddrAddrPort(sa syscall.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *syscall.SockaddrInet6:
 		ip := netip.AddrFrom16(a.Addr).Unmap()
 		if a.ZoneId != 0 && ip.Is6() {
 			ip = ip.WithZone(zoneName(a.ZoneId))

@@ -425,7 +425,8 @@ func (c *Conn) SetHandler(h Handler) { c.h = h }
 // Handler returns c's Handler; call it in a callback.
 func (c *Conn) Handler() Handler { return c.h }
 
-// PauseReads stops OnData calls until ResumeReads.
+// PauseReads stops OnData calls until ResumeReads. Unlike the epoll
+// loop, a reset meanwhile is seen only after ResumeReads.
 func (c *Conn) PauseReads() { c.paused.Store(true) }
 
 // ResumeReads undoes PauseReads.

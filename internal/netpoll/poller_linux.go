@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -203,6 +204,17 @@ func (p *poller) dispatch(ev *unix.EpollEvent) {
 }
 
 func (p *poller) connEvent(c *Conn, ev uint32) {
+	if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 && c.state == stOpen && c.paused.Load() {
+		// Reset (or shut both ways): nothing paused can be of use, and
+		// the layer above learns at once that the peer is gone (a parked
+		// long-poll). A peer's FIN alone waits for ResumeReads.
+		err := error(io.EOF)
+		if e, _ := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
+			err = os.NewSyscallError("read", unix.Errno(e))
+		}
+		p.closeNow(c, err)
+		return
+	}
 	if ev&unix.EPOLLOUT != 0 {
 		p.flushOut(c)
 	}
@@ -266,13 +278,15 @@ func (p *poller) removeListeners() {
 func (p *poller) accept(lis *listener) {
 	l := p.l
 	for i := 0; i < 64; i++ {
-		fd, sa, err := unix.Accept4(lis.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		// syscall's accept4, not x/sys's: that one asks every IPv4 and
+		// IPv6 socket its protocol (for L2TP), a system call per accept.
+		fd, sa, err := syscall.Accept4(lis.fd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		if err != nil {
 			switch err {
-			case unix.EAGAIN:
-			case unix.EINTR, unix.ECONNABORTED:
+			case syscall.EAGAIN:
+			case syscall.EINTR, syscall.ECONNABORTED:
 				continue
-			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
 				p.pauseAccept(lis, err)
 			default:
 				l.opts.Logger.Error("netpoll: accept", slog.Any("err", err))
@@ -293,7 +307,7 @@ func (p *poller) accept(lis *listener) {
 		}
 		q.n.Add(1)
 		c := newConn(q, fd)
-		c.remote = sockaddrAddrPort(sa)
+		c.remote = stdSockaddrAddrPort(sa)
 		if q == p {
 			p.open(c, lis)
 		} else if !q.post(func() { q.open(c, lis) }) {
