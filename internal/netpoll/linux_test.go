@@ -330,3 +330,43 @@ func benchAccept(b *testing.B, dialers int, local bool) {
 		c.Close()
 	}
 }
+
+// TestBlockingWait: the poller's other way to wait, a blocking epoll_wait,
+// used when its descriptor cannot join Go's poller.
+func TestBlockingWait(t *testing.T) {
+	parkInRuntime = false
+	l, err := New(Options{Pollers: 2, TimerTick: 10 * time.Millisecond})
+	parkInRuntime = true
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, p := range l.pollers {
+		if p.raw != nil {
+			t.Fatal("the poller waits in Go's poller")
+		}
+	}
+	closed := make(chan error, 1)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go func() {
+		_ = l.Serve(ln, func(c *Conn) Handler {
+			c.SetReadTimeout(50 * time.Millisecond)
+			return HandlerFuncs{
+				Data:  func(c *Conn, b []byte) { _, _ = c.Write(b) },
+				Close: func(c *Conn, err error) { closed <- err },
+			}
+		})
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("x"))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; !errors.Is(err, ErrReadTimeout) {
+		t.Fatalf("OnClose: %v, want ErrReadTimeout (the tick woke the poller)", err)
+	}
+}

@@ -217,13 +217,14 @@ func (l *Loop) Adopt(nc net.Conn, initial []byte, h Handler) (*Conn, error) {
 	if len(initial) > 0 {
 		initial = append([]byte(nil), initial...)
 	}
+	l.accepted.Add(1) // before the loop may have served and closed it
 	if !p.post(func() { p.adopt(c, initial) }) {
+		l.accepted.Add(^uint64(0))
 		unix.Close(fd)
 		p.n.Add(-1)
 		l.connGone()
 		return nil, ErrLoopClosed
 	}
-	l.accepted.Add(1)
 	return c, nil
 }
 

@@ -210,13 +210,14 @@ func (l *Loop) Adopt(nc net.Conn, initial []byte, h Handler) (*Conn, error) {
 	if len(initial) > 0 {
 		initial = append([]byte(nil), initial...)
 	}
+	l.accepted.Add(1)
 	if !l.add(c) || !l.spawn(func() { c.serve(initial, nil, nil) }) {
+		l.accepted.Add(^uint64(0))
 		l.remove(c)
 		_ = nc.Close()
 		l.connGone()
 		return nil, ErrLoopClosed
 	}
-	l.accepted.Add(1)
 	return c, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,15 +26,18 @@ const (
 // poller is one event loop: an epoll instance, the goroutine that waits on
 // it, and everything that goroutine alone touches.
 type poller struct {
-	l      *Loop
-	idx    int
-	epfd   int
-	evfd   int
-	events []unix.EpollEvent
-	buf    []byte // read buffer, shared by the poller's connections
-	plain  []byte // decrypted TLS bytes, made on first use
-	now    int64  // the loop's clock at the last wake-up
-	exit   bool
+	l        *Loop
+	idx      int
+	epfd     int
+	evfd     int
+	events   []unix.EpollEvent
+	file     *os.File        // epfd, when the poller waits in Go's poller
+	raw      syscall.RawConn // file's
+	deadline bool            // a read deadline is set on file
+	buf      []byte          // read buffer, shared by the poller's connections
+	plain    []byte          // decrypted TLS bytes, made on first use
+	now      int64           // the loop's clock at the last wake-up
+	exit     bool
 
 	// slots are the poller's registered connections; an event names a
 	// slot and the generation it was registered with, and is dropped when
@@ -81,18 +85,62 @@ func newPoller(l *Loop, idx int) (*poller, error) {
 		unix.Close(evfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	return &poller{
+	p := &poller{
 		l: l, idx: idx, epfd: epfd, evfd: evfd,
 		events: make([]unix.EpollEvent, 256),
 		buf:    make([]byte, l.opts.ReadBufferSize),
 		wheel:  newWheel(int64(l.opts.TimerTick)),
 		lns:    map[int32]*listener{},
-	}, nil
+	}
+	if parkInRuntime {
+		if err := unix.SetNonblock(epfd, true); err == nil {
+			p.file = os.NewFile(uintptr(epfd), "epoll")
+			if rc, err := p.file.SyscallConn(); err == nil {
+				p.raw = rc
+			}
+		}
+	}
+	return p, nil
 }
 
 func (p *poller) closeFds() {
-	unix.Close(p.epfd)
+	if p.file != nil {
+		p.file.Close() // the epoll descriptor
+	} else {
+		unix.Close(p.epfd)
+	}
 	unix.Close(p.evfd)
+}
+
+// parkInRuntime: a poller with nothing to do waits in Go's own network
+// poller (on its epoll descriptor, which is readable when it holds
+// events) instead of in a blocking epoll_wait: its goroutine parks like
+// any other waiting on I/O, and no thread sits in a system call.
+var parkInRuntime = true
+
+// epollWait returns the events ready now, waiting up to wait ms (-1:
+// without end) when there are none.
+func (p *poller) epollWait(wait int) (int, error) {
+	if wait == 0 || p.raw == nil {
+		return unix.EpollWait(p.epfd, p.events, wait)
+	}
+	if wait > 0 {
+		_ = p.file.SetReadDeadline(time.Now().Add(time.Duration(wait) * time.Millisecond))
+		p.deadline = true
+	} else if p.deadline {
+		_ = p.file.SetReadDeadline(time.Time{})
+		p.deadline = false
+	}
+	var n int
+	var err error
+	rerr := p.raw.Read(func(fd uintptr) bool {
+		n, err = unix.EpollWait(int(fd), p.events, 0)
+		return n > 0 || err != nil && err != unix.EINTR
+	})
+	if rerr != nil && n == 0 && err == nil {
+		return 0, nil // the deadline: a timer tick is due
+	}
+	return n, err
 }
 
 func (p *poller) run() {
@@ -106,7 +154,7 @@ func (p *poller) run() {
 				wait = p.wait()
 			}
 		}
-		n, err := unix.EpollWait(p.epfd, p.events, wait)
+		n, err := p.epollWait(wait)
 		p.sleeping.Store(false)
 		if err != nil && err != unix.EINTR {
 			p.l.opts.Logger.Error("netpoll: epoll_wait", slog.Any("err", err))
