@@ -28,6 +28,13 @@
 //     once each), stops every poller and TLS handshake goroutine, and waits
 //     for them.
 //
+// A poller with nothing to do parks in Go's own network poller, waiting on
+// its epoll descriptor (readable when it holds events), rather than in a
+// blocking epoll_wait that would hold a thread in a system call.
+// Connections are registered edge-triggered for reads and writes once, so
+// no epoll_ctl is needed for the rest of their life; an accepted
+// connection goes to the poller with the fewest.
+//
 // Handlers get bytes (OnData) and the end (OnClose) on the loop; writes
 // (Write, Writev) go out at once from the calling goroutine when nothing
 // waits, and are buffered in pooled chunks otherwise, bounded by

@@ -5,7 +5,6 @@ package netpoll
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -317,5 +316,3 @@ func (l *Loop) panicked(c *Conn, v any) {
 	}
 	c.p.closeNow(c, pe)
 }
-
-func (l *Loop) String() string { return fmt.Sprintf("netpoll.Loop(%d pollers)", len(l.pollers)) }

@@ -19,7 +19,9 @@ import (
 // writes that wait). Each connection's callbacks run under its own lock,
 // which stands for the loop: one at a time, in order.
 
-// Loop serves connections; see the Linux implementation for the contract.
+// Loop serves connections: Serve accepts them, Adopt takes them over from
+// another server, Close stops it all and waits for every goroutine it
+// started.
 type Loop struct {
 	opts  Options
 	start time.Time
@@ -104,7 +106,9 @@ func (l *Loop) ticker() {
 }
 
 // Serve accepts connections from ln until the Loop is closed, and returns
-// ErrLoopClosed then; ln is closed by Close.
+// ErrLoopClosed then; ln is closed by Close. accept is called for each new
+// connection (after the TLS handshake, with the TLS option) and returns its
+// Handler; nil closes the connection.
 func (l *Loop) Serve(ln net.Listener, accept func(c *Conn) Handler, opts ...ServeOption) error {
 	var sc serveConfig
 	for _, o := range opts {
