@@ -34,9 +34,12 @@ type poller struct {
 	file     *os.File        // epfd, when the poller waits in Go's poller
 	raw      syscall.RawConn // file's
 	deadline bool            // a read deadline is set on file
-	buf      []byte          // read buffer, shared by the poller's connections
-	plain    []byte          // decrypted TLS bytes, made on first use
-	now      int64           // the loop's clock at the last wake-up
+	harvest  func(uintptr) bool
+	got      int
+	gotErr   error
+	buf      []byte // read buffer, shared by the poller's connections
+	plain    []byte // decrypted TLS bytes, made on first use
+	now      int64  // the loop's clock at the last wake-up
 	exit     bool
 
 	// slots are the poller's registered connections; an event names a
@@ -97,6 +100,7 @@ func newPoller(l *Loop, idx int) (*poller, error) {
 			p.file = os.NewFile(uintptr(epfd), "epoll")
 			if rc, err := p.file.SyscallConn(); err == nil {
 				p.raw = rc
+				p.harvest = p.harvestEvents
 			}
 		}
 	}
@@ -131,16 +135,20 @@ func (p *poller) epollWait(wait int) (int, error) {
 		_ = p.file.SetReadDeadline(time.Time{})
 		p.deadline = false
 	}
-	var n int
-	var err error
-	rerr := p.raw.Read(func(fd uintptr) bool {
-		n, err = unix.EpollWait(int(fd), p.events, 0)
-		return n > 0 || err != nil && err != unix.EINTR
-	})
-	if rerr != nil && n == 0 && err == nil {
+	p.got, p.gotErr = 0, nil
+	rerr := p.raw.Read(p.harvest)
+	if rerr != nil && p.got == 0 && p.gotErr == nil {
 		return 0, nil // the deadline: a timer tick is due
 	}
-	return n, err
+	return p.got, p.gotErr
+}
+
+// harvest takes the ready events without waiting; false has Go's poller
+// wait until the epoll descriptor is readable. A method value made once,
+// so that waiting allocates nothing.
+func (p *poller) harvestEvents(fd uintptr) bool {
+	p.got, p.gotErr = unix.EpollWait(int(fd), p.events, 0)
+	return p.got > 0 || p.gotErr != nil && p.gotErr != unix.EINTR
 }
 
 func (p *poller) run() {
