@@ -39,7 +39,7 @@ func main() {
 	names := flag.String("servers", "netpoll,nbio,goroutine", "servers to compare")
 	modes := flag.String("modes", "plain,tls", "plain, tls or both")
 	echoConns := flag.Int("echo-conns", 1000, "connections that send in the echo test")
-	echoes := flag.Int("echoes", 200, "messages each of them sends")
+	echoes := flag.Int("echoes", 2000, "messages each of them sends (enough for a CPU time counted in 10 ms ticks)")
 	rounds := flag.Int("rounds", 1, "rounds of every server and mode, interleaved")
 	serve := flag.String("serve", "", "run this server (used by the driver)")
 	useTLS := flag.Bool("tls", false, "serve TLS (used by the driver)")
