@@ -72,7 +72,7 @@ func (c *Conn) serve(initial []byte, accept func(*Conn) Handler, cfg *tls.Config
 	if cfg != nil {
 		c.tc = tls.Server(c.nc, cfg)
 		// Loop.Close closes nc, which ends a handshake that waits.
-		if err := handshake(context.Background(), c.tc, l.opts.HandshakeTimeout); err != nil {
+		if err := c.handshake(); err != nil {
 			l.handshakeErrors.Add(1)
 			_ = c.nc.Close()
 			c.gone()
@@ -106,6 +106,18 @@ func (c *Conn) serve(initial []byte, accept func(*Conn) Handler, cfg *tls.Config
 			return
 		}
 	}
+}
+
+// handshake runs the TLS handshake, recovering a panic of a tls.Config
+// callback as any callback's.
+func (c *Conn) handshake() (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.l.panicked(c, v)
+			err = &PanicError{Value: v}
+		}
+	}()
+	return handshake(context.Background(), c.tc, c.l.opts.HandshakeTimeout)
 }
 
 // deliver hands b to the Handler, once reads are not paused.

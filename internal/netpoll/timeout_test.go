@@ -2,6 +2,7 @@ package netpoll_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -294,3 +295,45 @@ func TestPanicInOnCloseAndAccept(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestPanicInTimeoutAndHandshake: a panic in OnTimeout, or in a tls.Config
+// callback during a handshake, is recovered too.
+func TestPanicInTimeoutAndHandshake(t *testing.T) {
+	srv, client := serverTLS(t)
+	var hooked atomic.Int64
+	l := newLoop(t, netpoll.Options{
+		TimerTick: tick,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnPanic:   func(*netpoll.PanicError) { hooked.Add(1) },
+	})
+	r := newCloses()
+	timeouts := make(chan error, 1)
+	addr := serve(t, l, func(c *netpoll.Conn) netpoll.Handler {
+		c.SetDeadline(time.Now().Add(20 * time.Millisecond))
+		return panickyTimeout{timeoutHandler{HandlerFuncs: netpoll.HandlerFuncs{Close: r.record}, timeouts: timeouts}}
+	})
+	_ = dial(t, addr)
+	var pe *netpoll.PanicError
+	if err := r.next(t); !errors.As(err, &pe) {
+		t.Fatalf("OnClose: %v, want a *PanicError", err)
+	}
+
+	cfg := srv.Clone()
+	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { panic("certificate bug") }
+	cfg.Certificates = nil
+	tlsAddr := serve(t, l, echo(nil), netpoll.TLS(cfg))
+	if c, err := tls.Dial("tcp", tlsAddr, client); err == nil {
+		c.Close()
+		t.Fatal("handshake succeeded")
+	}
+	for hooked.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if s := l.Stats(); s.Panics != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+type panickyTimeout struct{ timeoutHandler }
+
+func (panickyTimeout) OnTimeout(*netpoll.Conn, error) { panic("timeout bug") }
