@@ -216,6 +216,15 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	if err != nil {
 		return err
 	}
+	// Every start has its stop: an error after this point (the admin,
+	// /ws, the debug listener, the HTTP server) still stops the server
+	// and what it started; the graceful path below sets stopped.
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = srv.Close()
+		}
+	}()
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
 	if cfg.AdminUser != "" {
@@ -244,6 +253,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if !stopped {
+			ws.close()
+		}
+	}()
 	go ws.tick(appCtx, cfg.Tick)
 	go ws.heartbeat(appCtx, cfg.PingInterval, cfg.PingTimeout)
 
@@ -280,6 +294,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	stopApp()
+	stopped = true
 	err = srv.Shutdown(sctx)
 	ws.close()
 	if herr := hs.shutdown(sctx); herr != nil && err == nil {
