@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,10 @@ type Namespace struct {
 	roomHooks    atomic.Pointer[roomHooks]
 	events       atomic.Pointer[map[string][]nspHandler] // replaced whole by OnEvent
 	mode         atomic.Uint32                           // a HandlerMode; 0: the parent's or the server's
+	// joining counts the clients between lookup and the end of add, which
+	// CleanupEmptyChildNamespaces waits for; removed is set once it did.
+	joining int
+	removed atomic.Bool
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).
@@ -157,6 +162,36 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Unlock()
 }
 
+// cleanable reports whether Options.CleanupEmptyChildNamespaces applies.
+func (n *Namespace) cleanable() bool {
+	return n.parent != nil && n.srv.opts.CleanupEmptyChildNamespaces
+}
+
+// reserve counts in a client about to join (Server.lookup): the namespace
+// is not removed under it, lest it join one that no longer exists.
+func (n *Namespace) reserve() {
+	if n.cleanable() {
+		n.mu.Lock()
+		n.joining++
+		n.mu.Unlock()
+	}
+}
+
+// joined counts out a client that reserve counted in, now in the
+// namespace or refused, and removes the namespace if that left it empty.
+func (n *Namespace) joined() {
+	if !n.cleanable() {
+		return
+	}
+	n.mu.Lock()
+	n.joining--
+	n.mu.Unlock()
+	n.srv.removeIfEmpty(n)
+}
+
+// left is told that a socket left, once its disconnection is observed.
+func (n *Namespace) left() { n.srv.removeIfEmpty(n) }
+
 // newSocketID returns a socket id: 15 random bytes, base64url, 20
 // characters, as Node's base64id.
 func newSocketID() string {
@@ -165,8 +200,10 @@ func newSocketID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// add runs the middleware for a new socket of c and connects it.
+// add runs the middleware for a new socket of c and connects it. It
+// counts out the reservation of lookup.
 func (n *Namespace) add(c *client, auth map[string]any) {
+	defer n.joined()
 	s := newSocket(n, c, auth)
 	if r := n.srv.opts.Recovery; r != nil && c.conn.Protocol() != 3 {
 		pid, _ := auth["pid"].(string)
@@ -346,6 +383,7 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 type ParentNamespace struct {
 	srv   *Server
 	match func(name string, auth map[string]any) bool
+	re    *regexp.Regexp // OfRegexp's, which Server.Of applies too
 
 	mode atomic.Uint32 // a HandlerMode for the children; 0: the server's
 
@@ -393,6 +431,14 @@ func (p *ParentNamespace) Emit(event string, args ...any) error {
 func (p *ParentNamespace) addChild(n *Namespace) {
 	p.mu.Lock()
 	p.children[n.name] = n
+	p.mu.Unlock()
+}
+
+func (p *ParentNamespace) removeChild(n *Namespace) {
+	p.mu.Lock()
+	if p.children[n.name] == n {
+		delete(p.children, n.name)
+	}
 	p.mu.Unlock()
 }
 

@@ -58,6 +58,15 @@ type Options struct {
 	// a client that comes back within MaxDisconnectionDuration keeps its
 	// id, rooms and data, and receives the events it missed.
 	Recovery *RecoveryOptions
+	// CleanupEmptyChildNamespaces removes a dynamic namespace (OfRegexp,
+	// OfFunc) once it is empty: when its last socket leaves, or when the
+	// only client joining it is refused. Its adapter is closed, and an
+	// Observer that is a NamespaceObserver drops what it kept for it; a
+	// client that comes later gets a new one, without what the old one held
+	// (handlers added to it alone, sessions kept for recovery). Without it,
+	// as in Node (cleanupEmptyChildNamespaces, off by default), every name
+	// a client tries that a matcher accepts is a namespace kept for good.
+	CleanupEmptyChildNamespaces bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -68,6 +77,16 @@ type Observer interface {
 	SocketConnected(nsp string)
 	SocketDisconnected(nsp, reason string)
 	Broadcast(nsp string)
+}
+
+// NamespaceObserver is an Observer told of the namespaces removed by
+// Options.CleanupEmptyChildNamespaces, so that it drops what it keeps for
+// each, such as its metric series. NamespaceRemoved is called with the
+// server's table of namespaces locked, so that it comes before anything
+// about a new namespace of the same name: it must not call the server.
+type NamespaceObserver interface {
+	Observer
+	NamespaceRemoved(nsp string)
 }
 
 // RecoveryOptions configure connection state recovery.
@@ -220,16 +239,31 @@ func (o *Options) check() error {
 func (s *Server) Engine() *transports.Server { return s.engine }
 
 // Of returns the namespace called name, creating it if needed. A name
-// without a leading slash gets one.
+// without a leading slash gets one. A new name that the expression of an
+// OfRegexp matches is a child of that parent, its middleware and handlers
+// included, as in Node (a matcher of OfFunc is not asked: it may want the
+// client's auth).
 func (s *Server) Of(name string) *Namespace {
 	if name == "" || name[0] != '/' {
 		name = "/" + name
 	}
 	s.mu.Lock()
-	nsp, created := s.ofLocked(name, nil)
+	var parent *ParentNamespace
+	if s.nsps[name] == nil {
+		for _, p := range s.parents {
+			if p.re != nil && p.re.MatchString(name) {
+				parent = p
+				break
+			}
+		}
+	}
+	nsp, created := s.ofLocked(name, parent)
 	hooks := s.newNsp
 	s.mu.Unlock()
 	if created {
+		if parent != nil {
+			parent.addChild(nsp)
+		}
 		for _, h := range hooks {
 			h(nsp)
 		}
@@ -261,14 +295,21 @@ func (s *Server) OfFunc(match func(name string, auth map[string]any) bool) *Pare
 
 // OfRegexp declares the dynamic namespaces whose names match re.
 func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
-	return s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
+	p := s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
+	p.re = re
+	return p
 }
 
 // lookup finds the namespace a client asks for, creating a dynamic one.
+// A child namespace that CleanupEmptyChildNamespaces may remove is
+// reserved for the client until Namespace.add is done with it.
 func (s *Server) lookup(name string, auth map[string]any) *Namespace {
 	s.mu.RLock()
 	nsp := s.nsps[name]
 	parents := s.parents
+	if nsp != nil {
+		nsp.reserve()
+	}
 	s.mu.RUnlock()
 	if nsp != nil {
 		return nsp
@@ -277,6 +318,7 @@ func (s *Server) lookup(name string, auth map[string]any) *Namespace {
 		if p.match(name, auth) {
 			s.mu.Lock()
 			child, created := s.ofLocked(name, p)
+			child.reserve()
 			hooks := s.newNsp
 			s.mu.Unlock()
 			p.addChild(child)
@@ -347,6 +389,36 @@ func (s *Server) onSession(sess *transports.Session) {
 	s.clients[c] = struct{}{}
 	s.mu.Unlock()
 	c.setup()
+}
+
+// removeIfEmpty removes a child namespace that no socket is in or joining
+// (CleanupEmptyChildNamespaces), and closes its adapter, as Node's
+// ParentNamespace does when a socket leaves one.
+func (s *Server) removeIfEmpty(n *Namespace) {
+	if !n.cleanable() {
+		return
+	}
+	s.mu.Lock()
+	n.mu.Lock()
+	gone := !s.closed && len(n.sockets) == 0 && n.joining == 0 && s.nsps[n.name] == n
+	if gone {
+		delete(s.nsps, n.name)
+		n.removed.Store(true)
+	}
+	n.mu.Unlock()
+	if gone {
+		n.parent.removeChild(n)
+		if o, ok := s.opts.Observer.(NamespaceObserver); ok {
+			o.NamespaceRemoved(n.name)
+		}
+	}
+	s.mu.Unlock()
+	if !gone {
+		return
+	}
+	if err := n.adapter.Close(); err != nil {
+		s.log.Warn("socket.io closing the adapter of a removed namespace", "nsp", n.name, "err", err)
+	}
 }
 
 func (s *Server) removeClient(c *client) {
