@@ -25,6 +25,10 @@ type Middleware func(s *Socket) error
 type ConnectError struct {
 	Message string
 	Data    any
+	// CloseConnection closes the client's connection once the refusal is
+	// sent, every namespace of it included: for a client that should not
+	// try again on it (too many failed logins).
+	CloseConnection bool
 }
 
 func (e *ConnectError) Error() string { return e.Message }
@@ -251,6 +255,9 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 			}
 			s.abandon(fmt.Errorf("socket.io: connection refused: %w", err))
 			_ = c.sendPacket(&Packet{Type: PacketConnectError, Nsp: n.name, Data: data}, false, false)
+			if ce := (*ConnectError)(nil); errors.As(err, &ce) && ce.CloseConnection {
+				c.close()
+			}
 			return
 		}
 	}
