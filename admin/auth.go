@@ -120,6 +120,12 @@ func (a *Admin) authenticate(s *server.Socket) error {
 	}
 	user, _ := auth["username"].(string)
 	pass, _ := auth["password"].(string)
+	if user == "" && pass == "" {
+		// Nothing guessed (the UI, opening, tries the session id it kept,
+		// or none): refused, counted against the connection only, and
+		// with no username there is nothing its time could tell.
+		return a.refuse(sess, now, ErrInvalidCredentials)
+	}
 	if a.checkPassword(user, pass) {
 		a.addrs.forget(addr)
 		id := sessionID()

@@ -14,8 +14,9 @@ type LoginLimits struct {
 	// the last refusal closes it. Default 3 (the UI opens a connection
 	// per attempt).
 	PerConnection int
-	// PerAddress is how many failed logins one client address may make
-	// within Window; past it, every login from that address is refused
+	// PerAddress is how many failed logins (a username or a password
+	// given, and wrong) one client address may make within Window; past
+	// it, every login from that address is refused
 	// (ErrTooManyFailures), right or wrong, until the window that began
 	// with its first failure ends. A session id the UI was given still
 	// logs in. The address is transports.Session.ClientAddr: the peer's,

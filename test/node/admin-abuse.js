@@ -83,6 +83,12 @@ async function address() {
     return r;
   };
   const ip = cfg.proxy ? "203.0.113.7" : undefined;
+  // What the UI sends as it opens, its kept session id or none, guesses
+  // nothing: refused, not counted.
+  for (const auth of [{}, { sessionId: "0123456789abcdef" }, {}, { sessionId: "0123456789abcdef" }, {}]) {
+    const r = await attempt(auth, ip);
+    if (r.message !== "invalid credentials") fail(`without credentials: ${JSON.stringify(r)}`);
+  }
   for (let i = 0; i < cfg.perAddress; i++) {
     const r = await attempt(wrong(), ip);
     if (r.message !== "invalid credentials") fail(`failure ${i + 1}: ${JSON.stringify(r)}`);
