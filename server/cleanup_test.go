@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/internal/nodetest"
+	"github.com/siogo/siogo/internal/siotest"
 	"github.com/siogo/siogo/server"
 )
 
@@ -171,5 +172,92 @@ func TestChildNamespacesKeptByDefault(t *testing.T) {
 	}
 	if srv.Namespace("/dyn-1") == nil || len(parent.Children()) != 1 {
 		t.Error("the empty namespace went")
+	}
+}
+
+// closingAdapter records when adapters are made and closed, and can hold
+// a Close until the test releases it.
+type closingAdapter struct {
+	server.Adapter
+	name   string
+	events *[]string
+	mu     *sync.Mutex
+	hold   chan struct{} // a Close waits on it, when set
+	held   chan struct{}
+}
+
+func (a *closingAdapter) Close() error {
+	if a.hold != nil {
+		close(a.held)
+		<-a.hold
+	}
+	a.mu.Lock()
+	*a.events = append(*a.events, "close "+a.name)
+	a.mu.Unlock()
+	return a.Adapter.Close()
+}
+
+// TestRemovedNamespaceClosesBeforeItsNameIsFree: a namespace of the same
+// name made while a removed one's adapter closes would share its channels
+// (a Redis adapter's), which that close would undo: Of, and a client's
+// lookup, wait until the old adapter is closed.
+func TestRemovedNamespaceClosesBeforeItsNameIsFree(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		events []string
+		first  = true
+		hold   = make(chan struct{})
+		held   = make(chan struct{})
+	)
+	srv, err := server.New(server.Options{CleanupEmptyChildNamespaces: true, NewAdapter: func(n *server.Namespace) server.Adapter {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, "new "+n.Name())
+		a := &closingAdapter{Adapter: server.NewMemoryAdapter(n), name: n.Name(), events: &events, mu: &mu}
+		if n.Name() == "/dyn-1" && first {
+			first = false
+			a.hold, a.held = hold, held
+		}
+		return a
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.OfRegexp(regexp.MustCompile(`^/dyn-\d+$`))
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+
+	c := siotest.Dial(t, hs.URL)
+	c.Send("40/dyn-1,")
+	c.Poll() // the CONNECT answer
+	// The POST's answer may wait for the removal, held below.
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		c.Send("41/dyn-1,")
+	}()
+	<-held // the namespace is being removed: its adapter's Close waits
+	made := make(chan *server.Namespace)
+	go func() { made <- srv.Of("/dyn-1") }()
+	// A negative: Of must not return meanwhile. A bounded wait can only
+	// miss a wrong return, never fail a right one; the order of the
+	// adapters' events below checks again.
+	select {
+	case n := <-made:
+		t.Fatalf("Of returned %p while the old adapter was still closing", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(hold)
+	<-sent
+	n := <-made
+	if n == nil || srv.Namespace("/dyn-1") != n {
+		t.Fatal("Of did not make the namespace anew")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"new /", "new /dyn-1", "close /dyn-1", "new /dyn-1"}
+	if !slices.Equal(events, want) {
+		t.Errorf("adapters: %v, want %v", events, want)
 	}
 }

@@ -77,9 +77,11 @@ type Namespace struct {
 	events       atomic.Pointer[map[string][]nspHandler] // replaced whole by OnEvent
 	mode         atomic.Uint32                           // a HandlerMode; 0: the parent's or the server's
 	// joining counts the clients between lookup and the end of add, which
-	// CleanupEmptyChildNamespaces waits for; removed is set once it did.
+	// CleanupEmptyChildNamespaces waits for; removed is set once it
+	// removes the namespace, gone closed once it is out of the table.
 	joining int
 	removed atomic.Bool
+	gone    chan struct{}
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).

@@ -247,39 +247,50 @@ func (s *Server) Of(name string) *Namespace {
 	if name == "" || name[0] != '/' {
 		name = "/" + name
 	}
-	s.mu.Lock()
-	var parent *ParentNamespace
-	if s.nsps[name] == nil {
-		for _, p := range s.parents {
-			if p.re != nil && p.re.MatchString(name) {
-				parent = p
-				break
+	for {
+		s.mu.Lock()
+		var parent *ParentNamespace
+		if s.nsps[name] == nil {
+			for _, p := range s.parents {
+				if p.re != nil && p.re.MatchString(name) {
+					parent = p
+					break
+				}
 			}
 		}
-	}
-	nsp, created := s.ofLocked(name, parent)
-	hooks := s.newNsp
-	s.mu.Unlock()
-	if created {
-		if parent != nil {
-			parent.addChild(nsp)
+		nsp, created, wait := s.ofLocked(name, parent)
+		hooks := s.newNsp
+		s.mu.Unlock()
+		if wait != nil {
+			<-wait
+			continue
 		}
-		for _, h := range hooks {
-			h(nsp)
+		if created {
+			for _, h := range hooks {
+				h(nsp)
+			}
 		}
+		return nsp
 	}
-	return nsp
 }
 
-// ofLocked returns the namespace called name, and whether it was created
-// now. s.mu is held.
-func (s *Server) ofLocked(name string, parent *ParentNamespace) (*Namespace, bool) {
-	if nsp, ok := s.nsps[name]; ok {
-		return nsp, false
+// ofLocked returns the namespace called name, creating it, a child of
+// parent if not nil, when there is none; and whether it did. A namespace
+// being removed is not returned: wait is closed once it is gone, its
+// adapter closed. s.mu is held.
+func (s *Server) ofLocked(name string, parent *ParentNamespace) (nsp *Namespace, created bool, wait <-chan struct{}) {
+	if nsp := s.nsps[name]; nsp != nil {
+		if nsp.removed.Load() {
+			return nil, false, nsp.gone
+		}
+		return nsp, false, nil
 	}
-	nsp := newNamespace(s, name, parent)
+	nsp = newNamespace(s, name, parent)
 	s.nsps[name] = nsp
-	return nsp, true
+	if parent != nil {
+		parent.addChild(nsp)
+	}
+	return nsp, true, nil
 }
 
 // OfFunc declares dynamic namespaces: a client joining a namespace that
@@ -302,26 +313,46 @@ func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
 
 // lookup finds the namespace a client asks for, creating a dynamic one.
 // A child namespace that CleanupEmptyChildNamespaces may remove is
-// reserved for the client until Namespace.add is done with it.
+// reserved for the client until Namespace.add is done with it; one being
+// removed is waited for, and made anew.
 func (s *Server) lookup(name string, auth map[string]any) *Namespace {
-	s.mu.RLock()
-	nsp := s.nsps[name]
-	parents := s.parents
-	if nsp != nil {
-		nsp.reserve()
-	}
-	s.mu.RUnlock()
-	if nsp != nil {
-		return nsp
+	var parents []*ParentNamespace
+	for {
+		s.mu.RLock()
+		nsp := s.nsps[name]
+		var wait <-chan struct{}
+		if nsp != nil && nsp.removed.Load() {
+			nsp, wait = nil, nsp.gone
+		} else if nsp != nil {
+			nsp.reserve()
+		}
+		parents = s.parents
+		s.mu.RUnlock()
+		if wait != nil {
+			<-wait
+			continue
+		}
+		if nsp != nil {
+			return nsp
+		}
+		break
 	}
 	for _, p := range parents {
-		if p.match(name, auth) {
+		if !p.match(name, auth) {
+			continue
+		}
+		for {
 			s.mu.Lock()
-			child, created := s.ofLocked(name, p)
-			child.reserve()
+			child, created, wait := s.ofLocked(name, p)
+			if child != nil {
+				child.reserve()
+			}
 			hooks := s.newNsp
 			s.mu.Unlock()
-			p.addChild(child)
+			if wait != nil {
+				<-wait
+				continue
+			}
 			if created {
 				for _, h := range hooks {
 					h(child)
@@ -392,26 +423,22 @@ func (s *Server) onSession(sess *transports.Session) {
 }
 
 // removeIfEmpty removes a child namespace that no socket is in or joining
-// (CleanupEmptyChildNamespaces), and closes its adapter, as Node's
-// ParentNamespace does when a socket leaves one.
+// (CleanupEmptyChildNamespaces), as Node's ParentNamespace does when a
+// socket leaves one. Its adapter is closed before its name is free again:
+// the adapter of a namespace of the same name made meanwhile would share
+// its channels, which the close would undo.
 func (s *Server) removeIfEmpty(n *Namespace) {
 	if !n.cleanable() {
 		return
 	}
 	s.mu.Lock()
 	n.mu.Lock()
-	gone := !s.closed && len(n.sockets) == 0 && n.joining == 0 && s.nsps[n.name] == n
+	gone := !s.closed && !n.removed.Load() && len(n.sockets) == 0 && n.joining == 0 && s.nsps[n.name] == n
 	if gone {
-		delete(s.nsps, n.name)
 		n.removed.Store(true)
+		n.gone = make(chan struct{})
 	}
 	n.mu.Unlock()
-	if gone {
-		n.parent.removeChild(n)
-		if o, ok := s.opts.Observer.(NamespaceObserver); ok {
-			o.NamespaceRemoved(n.name)
-		}
-	}
 	s.mu.Unlock()
 	if !gone {
 		return
@@ -419,6 +446,14 @@ func (s *Server) removeIfEmpty(n *Namespace) {
 	if err := n.adapter.Close(); err != nil {
 		s.log.Warn("socket.io closing the adapter of a removed namespace", "nsp", n.name, "err", err)
 	}
+	s.mu.Lock()
+	delete(s.nsps, n.name)
+	n.parent.removeChild(n)
+	if o, ok := s.opts.Observer.(NamespaceObserver); ok {
+		o.NamespaceRemoved(n.name)
+	}
+	close(n.gone)
+	s.mu.Unlock()
 }
 
 func (s *Server) removeClient(c *client) {
@@ -443,7 +478,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	nsps := make([]*Namespace, 0, len(s.nsps))
 	for _, n := range s.nsps {
-		nsps = append(nsps, n)
+		if !n.removed.Load() { // a removal closes its adapter
+			nsps = append(nsps, n)
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range clients {
