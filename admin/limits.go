@@ -33,7 +33,8 @@ type LoginLimits struct {
 	// may send until it is logged in: each message, and those that wait
 	// for the password's check, together (transports.Session.LimitInbound);
 	// past it the connection closes. The login itself is a few dozen
-	// bytes. Default 8192.
+	// bytes. A connection refused keeps the bound, for its other
+	// namespaces too (the UI uses a connection of its own). Default 8192.
 	MaxPayload int
 }
 
