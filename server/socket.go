@@ -649,6 +649,7 @@ func (s *Socket) finishClose(reason string) {
 	if o := s.nsp.srv.opts.Observer; o != nil {
 		o.SocketDisconnected(s.nsp.name, reason)
 	}
+	s.nsp.left()
 	for _, h := range disconnect {
 		s.call("disconnect", nil, func() { h(reason) })
 	}

@@ -234,7 +234,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 			ReadOnly: cfg.AdminReadonly,
 			Mode:     admin.Mode(cfg.AdminMode),
 			ServerID: serverID(cfg),
+			Login:    admin.LoginLimits{PerAddress: cfg.AdminLoginFailures},
 			Logger:   log,
+		}
+		if cfg.AdminLoginFailures == 0 {
+			aopts.Login.PerAddress = -1
 		}
 		if url, ok := adminStoreURL(cfg.Adapter); ok {
 			// The UI's session ids in Redis: valid on every node.

@@ -144,7 +144,7 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 		}
 		n, hl = binary.BigEndian.Uint64(b[2:]), 10
 	}
-	max := uint64(c.srv.cfg.MaxMessageSize)
+	max := uint64(c.maxMessage())
 	switch op {
 	case opClose, opPing, opPong:
 		switch {
@@ -259,7 +259,7 @@ func (c *Conn) deliver(op byte, deflated bool, msg []byte) *readError {
 	out := (*pb)[:0]
 	if deflated {
 		var rerr *readError
-		if out, rerr = inflate(out, msg, c.srv.cfg.MaxMessageSize); rerr != nil {
+		if out, rerr = inflate(out, msg, c.maxMessage()); rerr != nil {
 			msgPool.Put(pb)
 			return rerr
 		}
@@ -271,7 +271,20 @@ func (c *Conn) deliver(op byte, deflated bool, msg []byte) *readError {
 		return &readError{closeInvalidData, fmt.Errorf("%w: invalid UTF-8 in a text message", ErrProtocol)}
 	}
 	binary := op == opBinary
+	// Under SetReadLimit, the messages waiting for the handler count.
+	var held int64
+	if l := c.readLimit.Load(); l > 0 {
+		held = int64(len(out))
+		if c.waiting.Add(held) > l {
+			c.waiting.Add(-held)
+			msgPool.Put(pb)
+			return &readError{closeTooLarge, ErrMessageTooLarge}
+		}
+	}
 	c.exec(func() {
+		if held > 0 {
+			c.waiting.Add(-held)
+		}
 		c.handler.OnMessage(c, binary, out)
 		if cap(out) <= 64<<10 {
 			*pb = out[:0]

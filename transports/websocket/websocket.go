@@ -231,6 +231,10 @@ type Conn struct {
 
 	rmu sync.Mutex
 	r   reader
+	// readLimit lowers MaxMessageSize for this connection (SetReadLimit),
+	// and bounds waiting, the bytes of the messages it read since that wait
+	// for the handler.
+	readLimit, waiting atomic.Int64
 
 	x executor // runs the messages, in order
 
@@ -294,6 +298,27 @@ func (c *Conn) backlog() int64 { return c.handed.Load() - c.written.Load() }
 // written now would not reach the socket at once. Volatile packets are
 // dropped then, as Node drops them while its transport is not writable.
 func (c *Conn) Backlogged() bool { return c.nbc != nil && c.backlog() > 0 }
+
+// SetReadLimit lowers the bound on what the peer may send, from now on,
+// to max bytes (0 restores Config.MaxMessageSize alone): each message, and
+// the messages read while the handler is busy that wait for it, together.
+// Past it the connection closes with 1009, as for a message too large. For
+// a peer that has yet to prove who it is, while a costly check runs.
+func (c *Conn) SetReadLimit(max int) {
+	if max < 0 {
+		max = 0
+	}
+	c.readLimit.Store(int64(max))
+}
+
+// maxMessage is the largest message the peer may send now.
+func (c *Conn) maxMessage() int {
+	max := c.srv.cfg.MaxMessageSize
+	if l := c.readLimit.Load(); l > 0 && l < int64(max) {
+		max = int(l)
+	}
+	return max
+}
 
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
