@@ -54,7 +54,11 @@ func (a *Admin) registerCommands(s *server.Socket) {
 				filter = args[2]
 			}
 			if op := a.target(args[0], filter); op != nil {
-				_ = op.DisconnectSockets(closeConn)
+				if closeConn {
+					_ = op.CloseConnections()
+				} else {
+					_ = op.DisconnectSockets()
+				}
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -13,6 +14,9 @@ type RedisStoreOptions struct {
 	Prefix string
 	// TTL is how long a session lasts. Default 24h.
 	TTL time.Duration
+	// TLSConfig configures the TLS of a rediss:// URL (roots, client
+	// certificate, server name); nil: the system's roots.
+	TLSConfig *tls.Config
 }
 
 // RedisStore keeps the session ids in Redis, so that every node of a
@@ -26,7 +30,7 @@ type RedisStore struct {
 }
 
 // NewRedisStore returns a store on the Redis server at url
-// (redis://[user:password@]host:port/db).
+// (redis://[user:password@]host:port/db, or rediss:// for TLS).
 func NewRedisStore(url string, opts RedisStoreOptions) *RedisStore {
 	if opts.Prefix == "" {
 		opts.Prefix = "socket.io-admin"
@@ -42,7 +46,8 @@ func NewRedisStore(url string, opts RedisStoreOptions) *RedisStore {
 			IdleTimeout: time.Minute,
 			Dial: func() (redis.Conn, error) {
 				return redis.DialURL(url, redis.DialConnectTimeout(2*time.Second),
-					redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second))
+					redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second),
+					redis.DialTLSConfig(opts.TLSConfig))
 			},
 		},
 	}

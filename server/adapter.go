@@ -103,10 +103,12 @@ func (r *RemoteSocket) Join(rooms ...string) error { return r.nsp.In(r.ID).Socke
 // Leave makes the socket leave rooms.
 func (r *RemoteSocket) Leave(rooms ...string) error { return r.nsp.In(r.ID).SocketsLeave(rooms...) }
 
-// Disconnect disconnects the socket.
-func (r *RemoteSocket) Disconnect(close bool) error {
-	return r.nsp.In(r.ID).DisconnectSockets(close)
-}
+// Disconnect disconnects the socket from its namespace
+// (Socket.Disconnect).
+func (r *RemoteSocket) Disconnect() error { return r.nsp.In(r.ID).DisconnectSockets() }
+
+// CloseConnection closes the socket's connection (Socket.CloseConnection).
+func (r *RemoteSocket) CloseConnection() error { return r.nsp.In(r.ID).CloseConnections() }
 
 // MemoryAdapter is the in-memory adapter: the room index of one node.
 //
@@ -343,11 +345,13 @@ func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, clien
 	}
 	n := 0
 	a.each(opts, func(s *Socket) {
-		s.registerAck(p.ID, func(args []any, err error) {
+		if !s.registerAck(p.ID, func(args []any, err error) {
 			if err == nil {
 				ack(args)
 			}
-		})
+		}) {
+			return
+		}
 		s.notifyOutgoing(p)
 		if s.client.send(pkts, opts.Flags.Volatile, opts.Flags.NoCompress) == nil {
 			n++
@@ -386,7 +390,13 @@ func (a *MemoryAdapter) DelSockets(opts BroadcastOptions, rooms []string) error 
 
 // DisconnectSockets implements Adapter.
 func (a *MemoryAdapter) DisconnectSockets(opts BroadcastOptions, close bool) error {
-	a.each(opts, func(s *Socket) { s.Disconnect(close) })
+	a.each(opts, func(s *Socket) {
+		if close {
+			s.CloseConnection()
+		} else {
+			s.Disconnect()
+		}
+	})
 	return nil
 }
 

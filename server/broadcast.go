@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -73,7 +72,9 @@ func (b *BroadcastOperator) Timeout(d time.Duration) *BroadcastOperator {
 }
 
 func (b *BroadcastOperator) observe() {
-	if o := b.nsp.srv.opts.Observer; o != nil {
+	// A removed namespace's series stay removed (a disconnect handler may
+	// broadcast in it after).
+	if o := b.nsp.srv.opts.Observer; o != nil && !b.nsp.removed.Load() {
 		o.Broadcast(b.nsp.name)
 	}
 }
@@ -91,8 +92,10 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 
 // EmitWithAck sends an event to every selected socket and waits for all
 // their acknowledgements, until the operator's Timeout or ctx ends. It
-// returns the first argument of each answer; on a timeout, the answers
-// that came, and an error wrapping ErrAckTimeout.
+// returns the first argument of each answer (AcksAs decodes them); when
+// the wait ends first, the answers that came, and an error matching
+// ErrAckTimeout at a deadline (the Timeout's or ctx's), else
+// context.Canceled with ctx's cause.
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
 	if b.flags.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -147,13 +150,17 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 		mu.Lock()
 		defer mu.Unlock()
 		closed = true
-		return slices.Clone(responses), fmt.Errorf("%w: %w", ErrAckTimeout, ctx.Err())
+		return slices.Clone(responses), waitError(ctx)
 	}
 }
 
 // FetchSockets returns the selected sockets, on every node.
 func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
-	return b.nsp.adapter.FetchSockets(ctx, b.opts())
+	out, err := b.nsp.adapter.FetchSockets(ctx, b.opts())
+	if err != nil && ctx.Err() != nil {
+		err = waitError(ctx)
+	}
+	return out, err
 }
 
 // SocketsJoin makes the selected sockets join rooms.
@@ -166,7 +173,14 @@ func (b *BroadcastOperator) SocketsLeave(rooms ...string) error {
 	return b.nsp.adapter.DelSockets(b.opts(), rooms)
 }
 
-// DisconnectSockets disconnects the selected sockets (see Socket.Disconnect).
-func (b *BroadcastOperator) DisconnectSockets(close bool) error {
-	return b.nsp.adapter.DisconnectSockets(b.opts(), close)
+// DisconnectSockets disconnects the selected sockets from their namespace
+// (Socket.Disconnect), on every node.
+func (b *BroadcastOperator) DisconnectSockets() error {
+	return b.nsp.adapter.DisconnectSockets(b.opts(), false)
+}
+
+// CloseConnections closes the connections of the selected sockets
+// (Socket.CloseConnection), on every node.
+func (b *BroadcastOperator) CloseConnections() error {
+	return b.nsp.adapter.DisconnectSockets(b.opts(), true)
 }

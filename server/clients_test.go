@@ -148,8 +148,8 @@ func (app *testApp) root(s *server.Socket) {
 		})
 		ack()
 	})
-	s.On("disconnect-me", func([]any, server.Ack) { s.Disconnect(false) })
-	s.On("close-me", func([]any, server.Ack) { s.Disconnect(true) })
+	s.On("disconnect-me", func([]any, server.Ack) { s.Disconnect() })
+	s.On("close-me", func([]any, server.Ack) { s.CloseConnection() })
 }
 
 func (app *testApp) reason(t *testing.T, id string) string {

@@ -163,12 +163,14 @@ func (n *Namespace) roomEvents(id string, rooms []string, join bool) {
 func (s *Socket) Session() *transports.Session { return s.client.conn }
 
 // EmitFunc sends an event and returns at once; f is called with the
-// client's acknowledgement, or with ErrSocketClosed if the socket
-// disconnects first. f runs on the connection's receiving goroutine: it
+// client's acknowledgement, or with an error matching ErrSocketClosed (a
+// *DisconnectError) at once if the socket disconnects first. f runs on the connection's receiving goroutine: it
 // must not block.
 func (s *Socket) EmitFunc(f func(args []any, err error), event string, args ...any) error {
 	id := s.nsp.NextAckID()
-	s.registerAck(id, f)
+	if !s.registerAck(id, f) {
+		return s.closedErr()
+	}
 	err := s.emit(&Packet{Type: PacketEvent, Nsp: s.nsp.name, ID: id, HasID: true, Data: eventData(event, args)}, false, false)
 	if err != nil {
 		s.takeAck(id)

@@ -5,10 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,10 @@ type Middleware func(s *Socket) error
 type ConnectError struct {
 	Message string
 	Data    any
+	// CloseConnection closes the client's connection once the refusal is
+	// sent, every namespace of it included: for a client that should not
+	// try again on it (too many failed logins).
+	CloseConnection bool
 }
 
 func (e *ConnectError) Error() string { return e.Message }
@@ -69,7 +74,14 @@ type Namespace struct {
 	onConnection []func(*Socket)
 	serverSide   map[string][]ServerSideHandler
 	roomHooks    atomic.Pointer[roomHooks]
-	events       atomic.Pointer[map[string][]SocketHandler] // replaced whole by OnEvent
+	events       atomic.Pointer[map[string][]nspHandler] // replaced whole by OnEvent
+	mode         atomic.Uint32                           // a HandlerMode; 0: the parent's or the server's
+	// joining counts the clients between lookup and the end of add, which
+	// CleanupEmptyChildNamespaces waits for; removed is set once it
+	// removes the namespace, gone closed once it is out of the table.
+	joining int
+	removed atomic.Bool
+	gone    chan struct{}
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).
@@ -109,39 +121,6 @@ func (n *Namespace) OnConnection(h func(*Socket)) {
 	n.mu.Lock()
 	n.onConnection = append(n.onConnection, h)
 	n.mu.Unlock()
-}
-
-// SocketHandler handles an event of any socket of a namespace: the socket,
-// the client's arguments, and ack (nil unless the client asked for one).
-type SocketHandler func(s *Socket, args []any, ack Ack)
-
-// OnEvent adds a handler of event for every socket of the namespace, the
-// ones connected already included. It runs as a socket's own handlers do
-// (Socket.On), after them. One handler for all sockets costs an idle
-// socket nothing, where s.On in OnConnection keeps a closure per socket:
-//
-//	nsp.OnEvent("message", func(s *server.Socket, args []any, ack server.Ack) {
-//		_ = s.Emit("message", args...)
-//	})
-func (n *Namespace) OnEvent(event string, h SocketHandler) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	next := map[string][]SocketHandler{}
-	if old := n.events.Load(); old != nil {
-		for k, v := range *old {
-			next[k] = v
-		}
-	}
-	next[event] = append(slices.Clip(next[event]), h)
-	n.events.Store(&next)
-}
-
-// eventHandlers are the namespace's handlers of event (OnEvent).
-func (n *Namespace) eventHandlers(event string) []SocketHandler {
-	if m := n.events.Load(); m != nil {
-		return (*m)[event]
-	}
-	return nil
 }
 
 // OnServerSideEmit adds a handler for events other nodes send with
@@ -189,6 +168,36 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Unlock()
 }
 
+// cleanable reports whether Options.CleanupEmptyChildNamespaces applies.
+func (n *Namespace) cleanable() bool {
+	return n.parent != nil && n.srv.opts.CleanupEmptyChildNamespaces
+}
+
+// reserve counts in a client about to join (Server.lookup): the namespace
+// is not removed under it, lest it join one that no longer exists.
+func (n *Namespace) reserve() {
+	if n.cleanable() {
+		n.mu.Lock()
+		n.joining++
+		n.mu.Unlock()
+	}
+}
+
+// joined counts out a client that reserve counted in, now in the
+// namespace or refused, and removes the namespace if that left it empty.
+func (n *Namespace) joined() {
+	if !n.cleanable() {
+		return
+	}
+	n.mu.Lock()
+	n.joining--
+	n.mu.Unlock()
+	n.srv.removeIfEmpty(n)
+}
+
+// left is told that a socket left, once its disconnection is observed.
+func (n *Namespace) left() { n.srv.removeIfEmpty(n) }
+
 // newSocketID returns a socket id: 15 random bytes, base64url, 20
 // characters, as Node's base64id.
 func newSocketID() string {
@@ -197,8 +206,10 @@ func newSocketID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// add runs the middleware for a new socket of c and connects it.
+// add runs the middleware for a new socket of c and connects it. It
+// counts out the reservation of lookup.
 func (n *Namespace) add(c *client, auth map[string]any) {
+	defer n.joined()
 	s := newSocket(n, c, auth)
 	if r := n.srv.opts.Recovery; r != nil && c.conn.Protocol() != 3 {
 		pid, _ := auth["pid"].(string)
@@ -244,7 +255,11 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 				}
 				data = m
 			}
+			s.abandon(fmt.Errorf("socket.io: connection refused: %w", err))
 			_ = c.sendPacket(&Packet{Type: PacketConnectError, Nsp: n.name, Data: data}, false, false)
+			if ce := (*ConnectError)(nil); errors.As(err, &ce) && ce.CloseConnection {
+				c.close()
+			}
 			return
 		}
 	}
@@ -254,6 +269,7 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 // connect admits a socket whose middleware passed.
 func (n *Namespace) connect(c *client, s *Socket) {
 	if !c.attached(s) {
+		s.abandon(&DisconnectError{Reason: ReasonForcedServerClose})
 		return
 	}
 	n.mu.Lock()
@@ -334,17 +350,25 @@ func (n *Namespace) SocketsJoin(rooms ...string) error { return n.op().SocketsJo
 // SocketsLeave makes every socket of the namespace leave rooms.
 func (n *Namespace) SocketsLeave(rooms ...string) error { return n.op().SocketsLeave(rooms...) }
 
-// DisconnectSockets disconnects every socket of the namespace.
-func (n *Namespace) DisconnectSockets(close bool) error { return n.op().DisconnectSockets(close) }
+// DisconnectSockets disconnects every socket of the namespace
+// (Socket.Disconnect).
+func (n *Namespace) DisconnectSockets() error { return n.op().DisconnectSockets() }
+
+// CloseConnections closes the connection of every socket of the namespace
+// (Socket.CloseConnection).
+func (n *Namespace) CloseConnections() error { return n.op().CloseConnections() }
 
 // ServerSideEmit sends an event to the other nodes' handlers of this
-// namespace (OnServerSideEmit); no local handler runs, as in Node.
-func (n *Namespace) ServerSideEmit(event string, args ...any) error {
-	return n.adapter.ServerSideEmit(context.Background(), append([]any{event}, args...), nil)
+// namespace (OnServerSideEmit); no local handler runs, as in Node. ctx
+// bounds the publication.
+func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	return n.adapter.ServerSideEmit(ctx, append([]any{event}, args...), nil)
 }
 
 // ServerSideEmitWithAck sends an event to the other nodes and returns the
-// answers of their handlers, one per node, or the error of ctx.
+// answers of their handlers, one per node. When ctx ends first, it returns
+// the answers that came and an error matching ErrAckTimeout at ctx's
+// deadline, else context.Canceled.
 func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
 	var (
 		mu        sync.Mutex
@@ -355,6 +379,9 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 		responses = append(responses, resp...)
 		mu.Unlock()
 	})
+	if err != nil && ctx.Err() != nil {
+		err = waitError(ctx)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	return responses, err
@@ -365,6 +392,9 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 type ParentNamespace struct {
 	srv   *Server
 	match func(name string, auth map[string]any) bool
+	re    *regexp.Regexp // OfRegexp's, which Server.Of applies too
+
+	mode atomic.Uint32 // a HandlerMode for the children; 0: the server's
 
 	mu           sync.RWMutex
 	middlewares  []Middleware
@@ -410,6 +440,14 @@ func (p *ParentNamespace) Emit(event string, args ...any) error {
 func (p *ParentNamespace) addChild(n *Namespace) {
 	p.mu.Lock()
 	p.children[n.name] = n
+	p.mu.Unlock()
+}
+
+func (p *ParentNamespace) removeChild(n *Namespace) {
+	p.mu.Lock()
+	if p.children[n.name] == n {
+		delete(p.children, n.name)
+	}
 	p.mu.Unlock()
 }
 

@@ -12,10 +12,29 @@ import (
 // the transport moves the connection's next messages to another worker if
 // the job still runs when they come, so a handler may wait for them.
 type serialQueue struct {
-	mu      sync.Mutex
-	jobs    []func()
-	running bool
-	owner   *Socket // told when the queue overflows; its server bounds it
+	mu         sync.Mutex
+	jobs       []func()
+	running    bool
+	concurrent int32   // the socket's Concurrent handlers running, bounded apart
+	owner      *Socket // told when the queue overflows; its server bounds it
+}
+
+// startConcurrent counts a Concurrent handler about to start; it reports
+// false past the bound.
+func (q *serialQueue) startConcurrent() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if int(q.concurrent) >= q.owner.nsp.srv.opts.MaxPendingEvents {
+		return false
+	}
+	q.concurrent++
+	return true
+}
+
+func (q *serialQueue) endConcurrent() {
+	q.mu.Lock()
+	q.concurrent--
+	q.mu.Unlock()
 }
 
 func (q *serialQueue) push(f func()) {
@@ -44,7 +63,7 @@ func (q *serialQueue) pushMsg(f func()) {
 	}
 	q.running = true
 	q.mu.Unlock()
-	if !q.owner.client.conn.RunAfter(q.run) {
+	if !q.owner.client.runAfter(q.run) {
 		go q.run()
 	}
 }

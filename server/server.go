@@ -1,24 +1,10 @@
-// Package server is the Socket.IO layer: namespaces, sockets, rooms,
-// acknowledgements, middleware and broadcasts, on the Engine.IO sessions of
-// package transports, with the semantics of the Node.js socket.io 4 server.
-//
-//	srv, _ := server.New(server.Options{})
-//	srv.OnConnection(func(s *server.Socket) {
-//		s.On("message", func(args []any, ack server.Ack) {
-//			s.Emit("message", args...)
-//		})
-//	})
-//	http.Handle("/socket.io/", srv)
-//
-// Clients of socket.io-client 4 (protocol 5 over Engine.IO 4) and 2
-// (protocol 4 over Engine.IO 3) are both accepted; Node accepts the latter
-// only with allowEIO3, siogo by default (see transports.Options.DisableEIO3).
 package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -41,9 +27,30 @@ type Options struct {
 	Parser Parser
 	// NewAdapter makes each namespace's adapter. Default NewMemoryAdapter.
 	NewAdapter func(nsp *Namespace) Adapter
-	// MaxPendingEvents bounds the events waiting for a socket's handlers;
-	// a client past it is disconnected. Default 1024.
+	// MaxPendingEvents bounds the events waiting for a socket's serial
+	// handlers, and apart its concurrent handlers running at once; a
+	// client past either is disconnected. Default 1024.
 	MaxPendingEvents int
+	// HandlerMode is the mode of the handlers that choose none, in
+	// namespaces that set none (Namespace.SetHandlerMode). Default Serial.
+	HandlerMode HandlerMode
+	// ErrorAck makes the answer of a client whose event's handler failed:
+	// its arguments did not decode into a Typed handler's type (an
+	// *ArgumentError), the handler returned an error, or it panicked (a
+	// *PanicError). It is called even when the client waits for no
+	// answer, and then its result is dropped; a nil result sends none.
+	// Default DefaultErrorAck.
+	ErrorAck func(s *Socket, err error) []any
+	// ClientFiles holds the client bundles that the server serves, as
+	// Node's serveClient does, at <path>/socket.io.js, .min.js,
+	// .msgpack.min.js, .esm.min.js and their .map files: the dist
+	// directory of the npm package socket.io-client, such as
+	// os.DirFS("node_modules/socket.io-client/dist") or an embed.FS. Nil
+	// answers those paths 404, with a body that says so.
+	ClientFiles fs.FS
+	// DisableServeClient leaves the bundles' paths to the Engine.IO
+	// server, as Node's serveClient: false.
+	DisableServeClient bool
 	// Observer, when set, is told of broadcasts and disconnects, for
 	// metrics; Engine.Observer sees the sessions and packets.
 	Observer Observer
@@ -51,6 +58,15 @@ type Options struct {
 	// a client that comes back within MaxDisconnectionDuration keeps its
 	// id, rooms and data, and receives the events it missed.
 	Recovery *RecoveryOptions
+	// CleanupEmptyChildNamespaces removes a dynamic namespace (OfRegexp,
+	// OfFunc) once it is empty: when its last socket leaves, or when the
+	// only client joining it is refused. Its adapter is closed, and an
+	// Observer that is a NamespaceObserver drops what it kept for it; a
+	// client that comes later gets a new one, without what the old one held
+	// (handlers added to it alone, sessions kept for recovery). Without it,
+	// as in Node (cleanupEmptyChildNamespaces, off by default), every name
+	// a client tries that a matcher accepts is a namespace kept for good.
+	CleanupEmptyChildNamespaces bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -61,6 +77,16 @@ type Observer interface {
 	SocketConnected(nsp string)
 	SocketDisconnected(nsp, reason string)
 	Broadcast(nsp string)
+}
+
+// NamespaceObserver is an Observer told of the namespaces removed by
+// Options.CleanupEmptyChildNamespaces, so that it drops what it keeps for
+// each, such as its metric series. NamespaceRemoved is called with the
+// server's table of namespaces locked, so that it comes before anything
+// about a new namespace of the same name: it must not call the server.
+type NamespaceObserver interface {
+	Observer
+	NamespaceRemoved(nsp string)
 }
 
 // RecoveryOptions configure connection state recovery.
@@ -78,6 +104,8 @@ type RecoveryOptions struct {
 
 // Errors of the Socket.IO layer.
 var (
+	// ErrOptions reports Options that New cannot honour.
+	ErrOptions = errors.New("socket.io: invalid options")
 	// ErrSocketClosed is returned when emitting on a disconnected socket,
 	// and by waits for acknowledgements that the disconnect ended.
 	ErrSocketClosed = errors.New("socket.io: socket disconnected")
@@ -97,10 +125,11 @@ const (
 // Server is a Socket.IO server. It is an http.Handler; mount it at the path
 // clients use, /socket.io/ by default.
 type Server struct {
-	opts   Options
-	engine *transports.Server
-	parser Parser
-	log    *slog.Logger
+	clientFiles *clientFiles
+	opts        Options
+	engine      *transports.Server
+	parser      Parser
+	log         *slog.Logger
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -112,8 +141,14 @@ type Server struct {
 	engineObservers atomic.Pointer[[]transports.Observer]
 }
 
-// New returns a server; the root namespace "/" exists from the start.
+// New returns a server; the root namespace "/" exists from the start. It
+// refuses (ErrOptions) what it cannot honour: Engine.OnSession, which is
+// the server's own, a negative bound or duration, an unknown HandlerMode,
+// ClientFiles with DisableServeClient.
 func New(opts Options) (*Server, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 45 * time.Second
 	}
@@ -125,6 +160,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxPendingEvents <= 0 {
 		opts.MaxPendingEvents = 1024
+	}
+	if opts.HandlerMode == 0 {
+		opts.HandlerMode = Serial
+	}
+	if opts.ErrorAck == nil {
+		opts.ErrorAck = DefaultErrorAck
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -140,11 +181,12 @@ func New(opts Options) (*Server, error) {
 		opts.Recovery = &rc
 	}
 	s := &Server{
-		opts:    opts,
-		parser:  opts.Parser,
-		log:     opts.Logger,
-		nsps:    map[string]*Namespace{},
-		clients: map[*client]struct{}{},
+		clientFiles: newClientFiles(opts.ClientFiles),
+		opts:        opts,
+		parser:      opts.Parser,
+		log:         opts.Logger,
+		nsps:        map[string]*Namespace{},
+		clients:     map[*client]struct{}{},
 	}
 	eopts := opts.Engine
 	if eopts.Logger == nil {
@@ -161,41 +203,94 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves the Engine.IO requests of Socket.IO clients.
+// ServeHTTP serves the Engine.IO requests of Socket.IO clients, and the
+// client bundles (Options.ClientFiles).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.opts.DisableServeClient && s.clientFiles.serve(w, r) {
+		return
+	}
 	s.engine.ServeHTTP(w, r)
+}
+
+// check refuses the options New cannot honour.
+func (o *Options) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrOptions}, args...)...)
+	}
+	switch {
+	case o.Engine.OnSession != nil:
+		return bad("Engine.OnSession is the Socket.IO server's own: use OnConnection, and Socket.Session for its Engine.IO session")
+	case o.ConnectTimeout < 0:
+		return bad("negative ConnectTimeout %v", o.ConnectTimeout)
+	case o.MaxPendingEvents < 0:
+		return bad("negative MaxPendingEvents %d", o.MaxPendingEvents)
+	case o.HandlerMode > Concurrent:
+		return bad("unknown HandlerMode %d", o.HandlerMode)
+	case o.ClientFiles != nil && o.DisableServeClient:
+		return bad("ClientFiles set while DisableServeClient is")
+	}
+	if r := o.Recovery; r != nil && (r.MaxDisconnectionDuration < 0 || r.MaxPackets < 0) {
+		return bad("negative Recovery bound")
+	}
+	return nil
 }
 
 // Engine is the Engine.IO server underneath.
 func (s *Server) Engine() *transports.Server { return s.engine }
 
 // Of returns the namespace called name, creating it if needed. A name
-// without a leading slash gets one.
+// without a leading slash gets one. A new name that the expression of an
+// OfRegexp matches is a child of that parent, its middleware and handlers
+// included, as in Node (a matcher of OfFunc is not asked: it may want the
+// client's auth).
 func (s *Server) Of(name string) *Namespace {
 	if name == "" || name[0] != '/' {
 		name = "/" + name
 	}
-	s.mu.Lock()
-	nsp, created := s.ofLocked(name, nil)
-	hooks := s.newNsp
-	s.mu.Unlock()
-	if created {
-		for _, h := range hooks {
-			h(nsp)
+	for {
+		s.mu.Lock()
+		var parent *ParentNamespace
+		if s.nsps[name] == nil {
+			for _, p := range s.parents {
+				if p.re != nil && p.re.MatchString(name) {
+					parent = p
+					break
+				}
+			}
 		}
+		nsp, created, wait := s.ofLocked(name, parent)
+		hooks := s.newNsp
+		s.mu.Unlock()
+		if wait != nil {
+			<-wait
+			continue
+		}
+		if created {
+			for _, h := range hooks {
+				h(nsp)
+			}
+		}
+		return nsp
 	}
-	return nsp
 }
 
-// ofLocked returns the namespace called name, and whether it was created
-// now. s.mu is held.
-func (s *Server) ofLocked(name string, parent *ParentNamespace) (*Namespace, bool) {
-	if nsp, ok := s.nsps[name]; ok {
-		return nsp, false
+// ofLocked returns the namespace called name, creating it, a child of
+// parent if not nil, when there is none; and whether it did. A namespace
+// being removed is not returned: wait is closed once it is gone, its
+// adapter closed. s.mu is held.
+func (s *Server) ofLocked(name string, parent *ParentNamespace) (nsp *Namespace, created bool, wait <-chan struct{}) {
+	if nsp := s.nsps[name]; nsp != nil {
+		if nsp.removed.Load() {
+			return nil, false, nsp.gone
+		}
+		return nsp, false, nil
 	}
-	nsp := newNamespace(s, name, parent)
+	nsp = newNamespace(s, name, parent)
 	s.nsps[name] = nsp
-	return nsp, true
+	if parent != nil {
+		parent.addChild(nsp)
+	}
+	return nsp, true, nil
 }
 
 // OfFunc declares dynamic namespaces: a client joining a namespace that
@@ -211,25 +306,53 @@ func (s *Server) OfFunc(match func(name string, auth map[string]any) bool) *Pare
 
 // OfRegexp declares the dynamic namespaces whose names match re.
 func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
-	return s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
+	p := s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
+	p.re = re
+	return p
 }
 
 // lookup finds the namespace a client asks for, creating a dynamic one.
+// A child namespace that CleanupEmptyChildNamespaces may remove is
+// reserved for the client until Namespace.add is done with it; one being
+// removed is waited for, and made anew.
 func (s *Server) lookup(name string, auth map[string]any) *Namespace {
-	s.mu.RLock()
-	nsp := s.nsps[name]
-	parents := s.parents
-	s.mu.RUnlock()
-	if nsp != nil {
-		return nsp
+	var parents []*ParentNamespace
+	for {
+		s.mu.RLock()
+		nsp := s.nsps[name]
+		var wait <-chan struct{}
+		if nsp != nil && nsp.removed.Load() {
+			nsp, wait = nil, nsp.gone
+		} else if nsp != nil {
+			nsp.reserve()
+		}
+		parents = s.parents
+		s.mu.RUnlock()
+		if wait != nil {
+			<-wait
+			continue
+		}
+		if nsp != nil {
+			return nsp
+		}
+		break
 	}
 	for _, p := range parents {
-		if p.match(name, auth) {
+		if !p.match(name, auth) {
+			continue
+		}
+		for {
 			s.mu.Lock()
-			child, created := s.ofLocked(name, p)
+			child, created, wait := s.ofLocked(name, p)
+			if child != nil {
+				child.reserve()
+			}
 			hooks := s.newNsp
 			s.mu.Unlock()
-			p.addChild(child)
+			if wait != nil {
+				<-wait
+				continue
+			}
 			if created {
 				for _, h := range hooks {
 					h(child)
@@ -248,7 +371,9 @@ func (s *Server) OnConnection(h func(*Socket)) { s.Of("/").OnConnection(h) }
 
 // OnEvent adds a handler of event for every socket of the root namespace
 // (Namespace.OnEvent).
-func (s *Server) OnEvent(event string, h SocketHandler) { s.Of("/").OnEvent(event, h) }
+func (s *Server) OnEvent(event string, h SocketHandler, opts ...HandlerOption) {
+	s.Of("/").OnEvent(event, h, opts...)
+}
 
 // Use adds a middleware to the root namespace.
 func (s *Server) Use(m Middleware) { s.Of("/").Use(m) }
@@ -297,6 +422,40 @@ func (s *Server) onSession(sess *transports.Session) {
 	c.setup()
 }
 
+// removeIfEmpty removes a child namespace that no socket is in or joining
+// (CleanupEmptyChildNamespaces), as Node's ParentNamespace does when a
+// socket leaves one. Its adapter is closed before its name is free again:
+// the adapter of a namespace of the same name made meanwhile would share
+// its channels, which the close would undo.
+func (s *Server) removeIfEmpty(n *Namespace) {
+	if !n.cleanable() {
+		return
+	}
+	s.mu.Lock()
+	n.mu.Lock()
+	gone := !s.closed && !n.removed.Load() && len(n.sockets) == 0 && n.joining == 0 && s.nsps[n.name] == n
+	if gone {
+		n.removed.Store(true)
+		n.gone = make(chan struct{})
+	}
+	n.mu.Unlock()
+	s.mu.Unlock()
+	if !gone {
+		return
+	}
+	if err := n.adapter.Close(); err != nil {
+		s.log.Warn("socket.io closing the adapter of a removed namespace", "nsp", n.name, "err", err)
+	}
+	s.mu.Lock()
+	delete(s.nsps, n.name)
+	n.parent.removeChild(n)
+	if o, ok := s.opts.Observer.(NamespaceObserver); ok {
+		o.NamespaceRemoved(n.name)
+	}
+	close(n.gone)
+	s.mu.Unlock()
+}
+
 func (s *Server) removeClient(c *client) {
 	s.mu.Lock()
 	delete(s.clients, c)
@@ -319,7 +478,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	nsps := make([]*Namespace, 0, len(s.nsps))
 	for _, n := range s.nsps {
-		nsps = append(nsps, n)
+		if !n.removed.Load() { // a removal closes its adapter
+			nsps = append(nsps, n)
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range clients {
@@ -334,13 +495,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close shuts the server down, waiting at most a second.
+// Close shuts the server down as Shutdown does, waiting at most a second
+// for polling clients to take their close packets; when some did not, it
+// returns an error matching context.DeadlineExceeded (their sessions are
+// closed all the same).
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := s.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil
+		return fmt.Errorf("socket.io: close: polling clients did not take their close packets within a second: %w", err)
 	}
 	return err
 }

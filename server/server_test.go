@@ -194,7 +194,7 @@ func TestClusterCalls(t *testing.T) {
 	if socks, _ := srv.In("club").FetchSockets(context.Background()); len(socks) != 0 {
 		t.Fatalf("club not empty: %d", len(socks))
 	}
-	_ = srv.Except(ida).DisconnectSockets(false)
+	_ = srv.Except(ida).DisconnectSockets()
 	if got := b.Poll(); !slices.Equal(got, []string{"41"}) {
 		t.Fatalf("disconnected socket got %q", got)
 	}

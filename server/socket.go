@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -9,32 +10,27 @@ import (
 	"time"
 )
 
-// Handler handles an event: args are the client's arguments (JSON values,
-// and []byte for binary), ack answers the client, nil unless it asked.
-type Handler func(args []any, ack Ack)
-
-// Ack answers an event; only its first call is sent.
-type Ack func(args ...any)
-
-// AnyHandler sees every event, with its name.
-type AnyHandler func(event string, args []any)
-
 type handlerEntry struct {
 	event string
 	h     Handler
 	once  bool
+	mode  HandlerMode
 	id    uint64
 }
 
-// Socket is a client's presence in one namespace. Handlers of one socket
-// run one at a time, in the order the client sent the events, off the
-// event loop (over WebSocket on the worker that read the event, otherwise
-// on a goroutine that exists while there is work); acknowledgements are
-// received apart, so EmitWithAck may wait inside a handler.
+// Socket is a client's presence in one namespace.
+//
+// The handlers of a socket's events start in the order the client sent the
+// events, off the event loop (over WebSocket on the worker that read the
+// event, otherwise on a goroutine that exists while there is work). A
+// Serial handler (the default) runs alone: the socket's next events wait
+// for it; a Concurrent one runs on a goroutine of its own and holds up
+// nothing (see HandlerMode). Acknowledgements and the disconnection are
+// received apart, so EmitWithAck may wait inside any handler: a client
+// that disconnects ends the wait at once with ErrSocketClosed.
 type Socket struct {
-	id        string
-	pid       string // the private id of connection state recovery
-	recovered bool
+	id  string
+	pid string // the private id of connection state recovery
 	// restored is the persisted session a recovered socket takes its
 	// rooms and missed events from at its CONNECT; nil after.
 	restored *PersistedSession
@@ -47,10 +43,14 @@ type Socket struct {
 	queue       serialQueue
 
 	mu        sync.Mutex
+	recovered bool
 	connected bool
 	ready     bool // the connection handlers have run
-	closing   bool
-	data      any
+	closing   bool // the disconnection began
+	// end is made at the first call of Context or at the disconnection:
+	// an idle socket's memory decides how many a machine holds.
+	end  *socketEnd
+	data any
 	// handlers is a slice, not a map: a socket has a handful, and an idle
 	// connection's memory is what decides how many a machine holds.
 	handlers    []handlerEntry
@@ -101,7 +101,11 @@ func (s *Socket) ID() string { return s.id }
 
 // Recovered reports whether the socket is a previous one restored by
 // connection state recovery: same id, rooms and data, missed events sent.
-func (s *Socket) Recovered() bool { return s.recovered }
+func (s *Socket) Recovered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recovered
+}
 
 // restore takes the identity and state of a persisted session.
 func (s *Socket) restore(ps *PersistedSession) {
@@ -151,8 +155,20 @@ func (s *Socket) SetData(v any) {
 	}
 }
 
-// Join adds the socket to rooms.
-func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms...) }
+// Join adds the socket to rooms. Once the socket has left its rooms at its
+// disconnection it joins none, as in Node.
+func (s *Socket) Join(rooms ...string) {
+	s.nsp.adapter.AddAll(s.id, rooms...)
+	// A handler still running may join after the disconnection took the
+	// socket out of its rooms (finishClose marks it disconnected, then
+	// leaves them all): take it out again.
+	s.mu.Lock()
+	gone := s.closing && !s.connected
+	s.mu.Unlock()
+	if gone {
+		s.nsp.adapter.DelAll(s.id)
+	}
+}
 
 // Leave removes the socket from a room.
 func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
@@ -160,17 +176,29 @@ func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
 // Rooms lists the socket's rooms, its own id included.
 func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
 
-// On adds a handler for an event. It returns a function that removes it.
-func (s *Socket) On(event string, h Handler) (off func()) { return s.on(event, h, false) }
+// On adds a handler for an event; opts may give its HandlerMode. It
+// returns a function that removes it.
+func (s *Socket) On(event string, h Handler, opts ...HandlerOption) (off func()) {
+	return s.on(event, h, false, opts)
+}
 
 // Once adds a handler removed after its first call.
-func (s *Socket) Once(event string, h Handler) (off func()) { return s.on(event, h, true) }
+func (s *Socket) Once(event string, h Handler, opts ...HandlerOption) (off func()) {
+	return s.on(event, h, true, opts)
+}
 
-func (s *Socket) on(event string, h Handler, once bool) func() {
+// OnEvent adds a SocketHandler for an event of this socket alone, such as
+// one made by Typed; Namespace.OnEvent adds one for every socket.
+func (s *Socket) OnEvent(event string, h SocketHandler, opts ...HandlerOption) (off func()) {
+	return s.on(event, func(args []any, ack Ack) { h(s, args, ack) }, false, opts)
+}
+
+func (s *Socket) on(event string, h Handler, once bool, opts []HandlerOption) func() {
+	mode := handlerModeOf(opts)
 	s.mu.Lock()
 	s.handlerSeq++
 	id := s.handlerSeq
-	s.handlers = append(s.handlers, handlerEntry{event: event, h: h, once: once, id: id})
+	s.handlers = append(s.handlers, handlerEntry{event: event, h: h, once: once, mode: mode, id: id})
 	s.mu.Unlock()
 	return func() { s.removeHandler(event, id) }
 }
@@ -232,8 +260,9 @@ func (s *Socket) OnDisconnect(h func(reason string)) {
 	s.mu.Unlock()
 }
 
-// OnError adds a handler for errors of the socket, such as an invalid
-// packet from its client.
+// OnError adds a handler for errors of the socket: an invalid packet from
+// its client (the connection then closes, as in Node), or a panic of one
+// of its handlers (a *PanicError; the socket stays).
 func (s *Socket) OnError(h func(err error)) {
 	s.mu.Lock()
 	s.onError = append(s.onError, h)
@@ -271,12 +300,22 @@ func (s *Socket) emit(p *Packet, volatile, noCompress bool) error {
 }
 
 // EmitWithAck sends an event and waits for the client's acknowledgement,
-// returning its arguments, or ErrAckTimeout when ctx ends first (ctx's own
-// error is wrapped), or ErrSocketClosed if the socket disconnects.
+// returning its arguments. When ctx ends first the error matches
+// ErrAckTimeout at its deadline, else context.Canceled and ctx's cause;
+// when the socket disconnects first (the client left, or the server cut
+// it), at once, it matches ErrSocketClosed and is a *DisconnectError.
+//
+//	ctx, cancel := context.WithTimeout(s.Context(), 5*time.Second)
+//	defer cancel()
+//	answer, err := s.EmitWithAck(ctx, "confirm", order)
+//
+// AckAs decodes the answer into a Go type.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
 	id := s.nsp.NextAckID()
 	ch := make(chan ackResult, 1)
-	s.registerAck(id, func(args []any, err error) { ch <- ackResult{args, err} })
+	if !s.registerAck(id, func(args []any, err error) { ch <- ackResult{args, err} }) {
+		return nil, s.closedErr()
+	}
 	err := s.emit(&Packet{Type: PacketEvent, Nsp: s.nsp.name, ID: id, HasID: true, Data: eventData(event, args)}, false, false)
 	if err != nil {
 		s.takeAck(id)
@@ -284,19 +323,95 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 	// From a handler, the event would wait for the handler's end to leave
 	// with what else it writes: it must go now, since the handler waits.
-	s.client.conn.Flush()
+	s.client.flush()
 	select {
 	case r := <-ch:
 		return r.args, r.err
 	case <-ctx.Done():
 		s.takeAck(id)
-		return nil, fmt.Errorf("%w: %w", ErrAckTimeout, ctx.Err())
+		return nil, waitError(ctx)
 	}
 }
 
-// Timeout returns a context for EmitWithAck that ends after d.
-func Timeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
+// waitError is the error of a wait that ctx ended: ErrAckTimeout at its
+// deadline, otherwise its error with its cause.
+func waitError(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		if cause != nil && cause != err {
+			return fmt.Errorf("%w: %w: %w", ErrAckTimeout, err, cause)
+		}
+		return fmt.Errorf("%w: %w", ErrAckTimeout, err)
+	}
+	if cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
+// Context is the socket's context: it is cancelled when the socket
+// disconnects, with a *DisconnectError (the reason) as its cause, so that
+// what a handler started for the socket stops with it. In a middleware
+// that refuses the socket, it is cancelled with the refusal as cause.
+//
+//	go func() {
+//		<-s.Context().Done()
+//		log.Println(context.Cause(s.Context()))
+//	}()
+func (s *Socket) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.end == nil {
+		s.end = &socketEnd{}
+	}
+	e := s.end
+	if e.ctx == nil {
+		e.ctx, e.cancel = context.WithCancelCause(context.Background())
+		if e.cause != nil {
+			e.cancel(e.cause)
+		}
+	}
+	return e.ctx
+}
+
+// socketEnd is a socket's context, and why it ended.
+type socketEnd struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	cause  error // a *DisconnectError, or a refusal
+}
+
+// ending records why the socket ends and returns the function that
+// cancels its context, nil if none was made. s.mu is held.
+func (s *Socket) ending(cause error) context.CancelCauseFunc {
+	if s.end == nil {
+		s.end = &socketEnd{}
+	}
+	s.closing, s.end.cause = true, cause
+	return s.end.cancel
+}
+
+// DisconnectError is why a socket's wait ended: its disconnection, with
+// the reason (a Reason constant here or in package transports). It
+// matches ErrSocketClosed.
+type DisconnectError struct {
+	Reason string
+}
+
+func (e *DisconnectError) Error() string { return "socket.io: socket disconnected: " + e.Reason }
+
+// Is reports whether target is ErrSocketClosed.
+func (e *DisconnectError) Is(target error) bool { return target == ErrSocketClosed }
+
+// closedErr is the error of an operation on a socket that is gone.
+func (s *Socket) closedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d *DisconnectError
+	if s.end != nil && errors.As(s.end.cause, &d) {
+		return d
+	}
+	return ErrSocketClosed
 }
 
 type ackResult struct {
@@ -304,13 +419,19 @@ type ackResult struct {
 	err  error
 }
 
-func (s *Socket) registerAck(id uint64, f func(args []any, err error)) {
+// registerAck records the wait for the acknowledgement id; it reports
+// false once the socket is disconnecting, when none can come.
+func (s *Socket) registerAck(id uint64, f func(args []any, err error)) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
 	if s.acks == nil {
 		s.acks = map[uint64]func([]any, error){}
 	}
 	s.acks[id] = f
-	s.mu.Unlock()
+	return true
 }
 
 func (s *Socket) takeAck(id uint64) func([]any, error) {
@@ -339,20 +460,26 @@ func (s *Socket) Except(rooms ...string) *BroadcastOperator {
 // Broadcast selects every socket of the namespace but this one.
 func (s *Socket) Broadcast() *BroadcastOperator { return s.nsp.op().Except(s.id) }
 
-// Disconnect disconnects the socket from its namespace: the client gets a
-// DISCONNECT packet and the socket the reason "server namespace
-// disconnect". With close, the whole connection closes, every namespace of
-// it included.
-func (s *Socket) Disconnect(close bool) {
+// Disconnect takes the socket out of its namespace: the client gets a
+// DISCONNECT packet, and the socket the reason "server namespace
+// disconnect". The client's connection stays, with its other namespaces
+// (Node's socket.disconnect()).
+func (s *Socket) Disconnect() {
 	if !s.Connected() {
-		return
-	}
-	if close {
-		s.client.disconnectAll()
 		return
 	}
 	_ = s.client.sendPacket(&Packet{Type: PacketDisconnect, Nsp: s.nsp.name}, false, false)
 	s.onClose(ReasonServerNamespaceDisconnect)
+}
+
+// CloseConnection disconnects every socket of the client's connection,
+// this one included, each with a DISCONNECT packet, then closes the
+// connection (Node's socket.disconnect(true)).
+func (s *Socket) CloseConnection() {
+	if !s.Connected() {
+		return
+	}
+	s.client.disconnectAll()
 }
 
 // onConnect finishes the connection: own room, CONNECT packet, handlers.
@@ -398,7 +525,7 @@ func (s *Socket) onConnect(handlers []func(*Socket)) {
 	_ = s.client.sendPacket(p, false, false)
 	s.queue.push(func() {
 		for _, h := range handlers {
-			h(s)
+			s.call("connect", nil, func() { h(s) })
 		}
 		s.mu.Lock()
 		s.ready = true
@@ -409,72 +536,39 @@ func (s *Socket) onConnect(handlers []func(*Socket)) {
 func (s *Socket) onPacket(p *Packet) {
 	switch p.Type {
 	case PacketEvent, PacketBinaryEvent:
-		var ack Ack
+		var st *ackState
 		if p.HasID {
-			ack = s.ackFunc(p.ID)
+			st = &ackState{s: s, id: p.ID}
 		}
 		args, _ := p.Data.([]any)
-		s.queue.pushMsg(func() { s.dispatch(args, ack) })
+		s.queue.pushMsg(func() { s.dispatch(args, st) })
 	case PacketAck, PacketBinaryAck:
 		if f := s.takeAck(p.ID); f != nil {
 			args, _ := p.Data.([]any)
 			f(args, nil)
 		}
 	case PacketDisconnect:
-		// The namespace is free for a new CONNECT at once, as in Node; the
-		// disconnect handlers still run after the events queued before.
+		// At once, as Node's onclose: the waits for acknowledgements end,
+		// the context is cancelled, the socket leaves its rooms, and the
+		// namespace is free for a new CONNECT, whatever a handler is
+		// doing. The events queued before still reach their handlers.
 		s.client.detach(s)
-		s.queue.pushMsg(func() { s.onClose(ReasonClientNamespaceDisconnect) })
+		s.onClose(ReasonClientNamespaceDisconnect)
 	}
 }
 
-func (s *Socket) ackFunc(id uint64) Ack {
-	var done atomic.Bool
-	return func(args ...any) {
-		if !done.CompareAndSwap(false, true) {
-			return
-		}
-		data := args
-		if data == nil {
-			data = []any{}
-		}
-		_ = s.client.sendPacket(&Packet{Type: PacketAck, Nsp: s.nsp.name, ID: id, HasID: true, Data: data}, false, false)
-	}
-}
-
-func (s *Socket) dispatch(data []any, ack Ack) {
-	if !s.Connected() || len(data) == 0 {
+// reportError gives err to the OnError handlers; before the connection
+// handlers ran (they run on the queue), after them, so that the handlers
+// they add see it, as in Node where they run first.
+func (s *Socket) reportError(err error) {
+	s.mu.Lock()
+	ready := s.ready
+	s.mu.Unlock()
+	if !ready {
+		s.queue.pushAlways(func() { s.emitError(err) })
 		return
 	}
-	event, _ := data[0].(string)
-	if f, ok := data[0].(float64); ok {
-		event = fmt.Sprint(f)
-	}
-	args := data[1:]
-	s.mu.Lock()
-	anys := s.anyHandlers
-	var small [4]handlerEntry
-	entries := small[:0]
-	once := false
-	for _, e := range s.handlers {
-		if e.event == event {
-			entries = append(entries, e)
-			once = once || e.once
-		}
-	}
-	if once {
-		s.handlers = slices.DeleteFunc(s.handlers, func(e handlerEntry) bool { return e.event == event && e.once })
-	}
-	s.mu.Unlock()
-	for _, h := range anys {
-		h(event, args)
-	}
-	for _, e := range entries {
-		e.h(args, ack)
-	}
-	for _, h := range s.nsp.eventHandlers(event) {
-		h(s, args, ack)
-	}
+	s.emitError(err)
 }
 
 func (s *Socket) emitError(err error) {
@@ -486,28 +580,61 @@ func (s *Socket) emitError(err error) {
 	}
 }
 
-// onClose disconnects the socket for reason: disconnecting handlers (rooms
-// still set), then leaving rooms and namespace, then disconnect handlers.
+// onClose disconnects the socket for reason. At once, whatever its
+// handlers do: the waits for its acknowledgements fail and its context is
+// cancelled; then (after the connection handlers, if they still run) the
+// disconnecting handlers (rooms still set), leaving rooms and namespace,
+// and the disconnect handlers.
 func (s *Socket) onClose(reason string) {
 	s.mu.Lock()
 	if !s.connected || s.closing {
 		s.mu.Unlock()
 		return
 	}
-	if !s.ready {
+	cause := &DisconnectError{Reason: reason}
+	cancel := s.ending(cause)
+	acks, ready := s.acks, s.ready
+	s.acks = nil
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel(cause)
+	}
+	for _, f := range acks {
+		f(nil, cause)
+	}
+	if !ready {
 		// The connection handlers have not run yet (they run on the queue,
-		// after the CONNECT packet): the disconnect follows them, so that
-		// they see it, as in Node where both happen in order.
-		s.mu.Unlock()
-		s.queue.pushAlways(func() { s.onClose(reason) })
+		// after the CONNECT packet): the rest follows them, so that they
+		// see it, as in Node where both happen in order. A handler there
+		// waiting for an acknowledgement was just released.
+		s.queue.pushAlways(func() { s.finishClose(reason) })
 		return
 	}
-	s.closing = true
+	s.finishClose(reason)
+}
+
+// abandon ends the context of a socket that never connected: a middleware
+// refused it (cause), or its connection closed first.
+func (s *Socket) abandon(cause error) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	cancel := s.ending(cause)
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel(cause)
+	}
+}
+
+func (s *Socket) finishClose(reason string) {
+	s.mu.Lock()
 	disconnecting := s.onDisconnecting
 	s.mu.Unlock()
 	// As in Node, the socket is still connected while these run.
 	for _, h := range disconnecting {
-		h(reason)
+		s.call("disconnecting", nil, func() { h(reason) })
 	}
 	if s.nsp.srv.opts.Recovery != nil && slices.Contains(recoverableReasons, reason) {
 		s.nsp.adapter.PersistSession(&PersistedSession{SID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()})
@@ -515,20 +642,16 @@ func (s *Socket) onClose(reason string) {
 	s.mu.Lock()
 	s.connected = false
 	disconnect := s.onDisconnect
-	acks := s.acks
-	s.acks = nil
 	s.mu.Unlock()
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
 	s.client.detach(s)
-	for _, f := range acks {
-		f(nil, ErrSocketClosed)
-	}
 	if o := s.nsp.srv.opts.Observer; o != nil {
 		o.SocketDisconnected(s.nsp.name, reason)
 	}
+	s.nsp.left()
 	for _, h := range disconnect {
-		h(reason)
+		s.call("disconnect", nil, func() { h(reason) })
 	}
 }
 

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"log/slog"
@@ -246,7 +247,7 @@ func TestWaitInHandlerOverWebSocket(t *testing.T) {
 	var order []string
 	srv.OnConnection(func(s *server.Socket) {
 		s.On("ask", func(_ []any, ack server.Ack) {
-			ctx, cancel := server.Timeout(5 * time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			got, err := s.EmitWithAck(ctx, "q")
 			order = append(order, "ask")

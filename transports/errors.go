@@ -73,6 +73,11 @@ func (e *RequestError) status() int {
 	return http.StatusBadRequest
 }
 
+// ServeHTTP answers with the refusal as the Engine.IO endpoint answers a
+// plain HTTP request: its status and the JSON body
+// {"code":N,"message":"..."}.
+func (e *RequestError) ServeHTTP(w http.ResponseWriter, _ *http.Request) { e.writeJSON(w) }
+
 // writeJSON answers a plain HTTP request as Node's abortRequest does.
 func (e *RequestError) writeJSON(w http.ResponseWriter) {
 	body, _ := json.Marshal(struct {

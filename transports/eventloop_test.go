@@ -58,6 +58,8 @@ func TestEventLoop(t *testing.T) {
 		{"V3BinaryPayload", TestV3BinaryPayload},
 		{"HTTPCompression", TestHTTPCompression},
 		{"CORSAndCookie", TestCORSAndCookie},
+		{"CORSLikeNode", TestCORSLikeNode},
+		{"DisableJSONP", TestDisableJSONP},
 		{"PingTimeout", TestPingTimeout},
 		{"Shutdown", TestShutdown},
 		{"UpgradeKeepsOrder", TestUpgradeKeepsOrder},

@@ -139,3 +139,30 @@ func ExampleHTTPServer() {
 	fmt.Println(string(b))
 	// Output: 4hello
 }
+
+// An application's own endpoint beside Engine.IO counted in the same
+// bounds: past MaxSessionsPerAddr, its request gets the 429 a handshake
+// would.
+func ExampleServer_Admit() {
+	srv, err := transports.NewServer(transports.Options{MaxSessionsPerAddr: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	own := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, err := srv.Admit(r)
+		if err != nil {
+			err.(*transports.RequestError).ServeHTTP(w, r)
+			return
+		}
+		defer release() // when the connection ends; here, the request
+		_, _ = io.WriteString(w, "welcome\n")
+	})
+	first := httptest.NewRequest("GET", "/own", nil)
+	release, _ := srv.Admit(first) // one connection of 192.0.2.1 held
+	defer release()
+	w := httptest.NewRecorder()
+	own.ServeHTTP(w, httptest.NewRequest("GET", "/own", nil))
+	fmt.Println(w.Code, w.Body.String())
+	// Output: 429 {"code":3,"message":"Too many connections from this address"}
+}

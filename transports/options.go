@@ -47,6 +47,14 @@ type Options struct {
 
 	// Transports lists the allowed transports. Default polling and websocket.
 	Transports []string
+	// DisableJSONP refuses JSONP polling, as Node refuses a transport it
+	// does not serve: a handshake with the j query parameter gets 400
+	// {"code":0,"message":"Transport unknown"}. JSONP is served by default,
+	// as Node does: the oldest browsers (socket.io-client 2 without XHR2)
+	// need it. No origin check covers it: a page of any site may load a
+	// script, cookies included, and read what it defines, and post a form,
+	// so CORS does not keep other sites out of a JSONP session.
+	DisableJSONP bool
 	// DisableUpgrades stops polling sessions from upgrading.
 	DisableUpgrades bool
 	// DisableEIO3 refuses Engine.IO protocol 3 clients (socket.io-client 2),
@@ -145,13 +153,26 @@ type Cookie struct {
 	DisableHTTPOnly bool
 }
 
-// CORS configures cross-origin responses, as Node's cors package does.
+// CORS configures cross-origin responses as Node's cors package does
+// with engine.io's cors option, header for header, with Origins as its
+// array form. It also decides which origins a WebSocket may come from
+// (AllowsWebSocket), which Node does not check.
 type CORS struct {
-	// Origins lists the allowed origins; "*" allows any.
+	// Origins lists the allowed origins, each compared whole with the
+	// request's Origin, which an allowed one gets back in
+	// Access-Control-Allow-Origin, with Vary: Origin. "*" allows any: every
+	// response then says Access-Control-Allow-Origin: *, which browsers
+	// refuse for a credentialed request (cookies, XHR withCredentials).
+	// Empty allows none (cors would default to "*").
 	Origins []string
-	// AllowOrigin, when set, decides instead of Origins.
+	// AllowOrigin, when set, decides instead of Origins (cors with an
+	// origin function): an allowed origin is reflected; for a refused one
+	// no CORS header is written and the request goes on as without CORS
+	// (a preflight then gets the Engine.IO error of an OPTIONS request).
 	AllowOrigin func(origin string) bool
-	// Credentials allows cookies and HTTP authentication.
+	// Credentials sends Access-Control-Allow-Credentials: true, on every
+	// response as cors does; only an origin reflected by name (not "*")
+	// lets a browser read a credentialed response.
 	Credentials bool
 	// Methods allowed in a preflight. Default GET,HEAD,PUT,PATCH,POST,DELETE.
 	Methods []string
@@ -224,14 +245,15 @@ func (c *Cookie) header(sid string) string {
 	return ck.String()
 }
 
-// allowsWebSocket reports whether a WebSocket request may come from its
+// AllowsWebSocket reports whether a WebSocket request may come from its
 // Origin. Browsers apply CORS to polling, not to WebSocket, so without this
 // check any page could open a session with the user's cookies (cross-site
 // WebSocket hijacking). Allowed: no Origin (not a browser), an origin the
 // configuration allows, and the server's own origin (the Origin's host is
 // the request's Host, or, behind a proxy that drops the port from Host,
-// its host name is).
-func (c *CORS) allowsWebSocket(r *http.Request) bool {
+// its host name is). The Server applies it to its WebSocket handshakes and
+// upgrades; an application applies it to a WebSocket endpoint of its own.
+func (c *CORS) AllowsWebSocket(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	switch {
 	case origin == "":
@@ -254,42 +276,34 @@ func (c *CORS) allowsWebSocket(r *http.Request) bool {
 	return err != nil && strings.EqualFold(u.Hostname(), r.Host)
 }
 
-// apply writes the CORS headers for r and reports whether r was a
-// preflight, now fully answered.
+// apply writes the CORS headers for r as the cors package does, and
+// reports whether r was a preflight, now fully answered (204).
 func (c *CORS) apply(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	origin := r.Header.Get("Origin")
-	allowed := ""
+	var vary []string
 	switch {
 	case c.AllowOrigin != nil:
-		if origin != "" && c.AllowOrigin(origin) {
-			allowed = origin
+		if !c.AllowOrigin(origin) {
+			return false
 		}
+		if origin != "" {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
+		vary = append(vary, "Origin")
 	case slices.Contains(c.Origins, "*"):
-		allowed = "*"
-		if c.Credentials && origin != "" {
-			// A credentialed response may not use the wildcard.
-			allowed = origin
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
+		if origin != "" && slices.Contains(c.Origins, origin) {
+			h.Set("Access-Control-Allow-Origin", origin)
 		}
-	case origin != "" && slices.Contains(c.Origins, origin):
-		allowed = origin
+		vary = append(vary, "Origin")
 	}
-	if allowed != "" {
-		h.Set("Access-Control-Allow-Origin", allowed)
-		if allowed != "*" {
-			h.Add("Vary", "Origin")
-		}
-		if c.Credentials {
-			h.Set("Access-Control-Allow-Credentials", "true")
-		}
-		if len(c.ExposedHeaders) > 0 {
-			h.Set("Access-Control-Expose-Headers", strings.Join(c.ExposedHeaders, ","))
-		}
+	if c.Credentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
 	}
-	if r.Method != http.MethodOptions {
-		return false
-	}
-	if allowed != "" {
+	preflight := r.Method == http.MethodOptions
+	if preflight {
 		methods := c.Methods
 		if len(methods) == 0 {
 			methods = []string{"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"}
@@ -297,15 +311,56 @@ func (c *CORS) apply(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("Access-Control-Allow-Methods", strings.Join(methods, ","))
 		if len(c.AllowedHeaders) > 0 {
 			h.Set("Access-Control-Allow-Headers", strings.Join(c.AllowedHeaders, ","))
-		} else if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-			h.Set("Access-Control-Allow-Headers", req)
-			h.Add("Vary", "Access-Control-Request-Headers")
+		} else {
+			vary = append(vary, "Access-Control-Request-Headers")
+			if req := strings.Join(r.Header.Values("Access-Control-Request-Headers"), ", "); req != "" {
+				h.Set("Access-Control-Allow-Headers", req)
+			}
 		}
 		if c.MaxAge > 0 {
 			h.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
 		}
 	}
+	if len(c.ExposedHeaders) > 0 {
+		h.Set("Access-Control-Expose-Headers", strings.Join(c.ExposedHeaders, ","))
+	}
+	addVary(h, vary)
+	if !preflight {
+		return false
+	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
 	return true
+}
+
+// addVary adds fields to the Vary header, in one line as Node's vary
+// package writes it: those already named are not repeated, and "*" stays
+// alone.
+func addVary(h http.Header, fields []string) {
+	if len(fields) == 0 {
+		return
+	}
+	cur := strings.Join(h.Values("Vary"), ", ")
+	if strings.TrimSpace(cur) == "*" {
+		return
+	}
+	var have []string
+	for f := range strings.SplitSeq(cur, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			have = append(have, f)
+		}
+	}
+	out := cur
+	for _, f := range fields {
+		if slices.ContainsFunc(have, func(x string) bool { return strings.EqualFold(x, f) }) {
+			continue
+		}
+		have = append(have, f)
+		if out == "" {
+			out = f
+		} else {
+			out += ", " + f
+		}
+	}
+	h.Set("Vary", out)
 }

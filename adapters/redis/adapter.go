@@ -321,8 +321,11 @@ func (a *Adapter) onRequest(req map[string]any) {
 			room, _ := req["room"].(string)
 			s.Leave(room)
 		default:
-			closeConn, _ := req["close"].(bool)
-			s.Disconnect(closeConn)
+			if closeConn, _ := req["close"].(bool); closeConn {
+				s.CloseConnection()
+			} else {
+				s.Disconnect()
+			}
 		}
 		a.respond(req, map[string]any{"requestId": requestID}, false)
 	case reqRemoteFetch:

@@ -13,14 +13,20 @@
 // Local delivery never waits for Redis: when Redis is unreachable, at start
 // or later, the node serves its own clients, and the client reconnects with
 // backoff and subscribes again, following failovers and moved slots on a
-// cluster. Stats counts what was lost meanwhile.
+// cluster. Stats counts what was lost meanwhile. A Redis that answers but
+// refuses the first connection (credentials, database, TLS) is no outage:
+// NewClient returns a *RefusedError.
+//
+// rediss:// and rediss-cluster:// are the TLS twins of redis:// and
+// redis-cluster://; Options.TLSConfig sets the roots, client certificate
+// and server name.
 package redis
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -31,8 +37,15 @@ import (
 type Options struct {
 	// URL of the Redis server, redis://[user:password@]host:port[/db], or
 	// of a Redis Cluster, redis-cluster://[user:password@]h1:p1,h2:p2,...
-	// (some of its nodes; the others are discovered).
+	// (some of its nodes; the others are discovered); rediss:// and
+	// rediss-cluster:// for TLS.
 	URL string
+	// TLSConfig configures the TLS of a rediss URL: RootCAs (nil: the
+	// system's), Certificates for a Redis that asks for a client
+	// certificate (tls-auth-clients), ServerName when the certificate names
+	// another host than the URL (or than the addresses a cluster announces).
+	// Ignored by a redis:// URL.
+	TLSConfig *tls.Config
 	// Prefix of the channels. Default "socket.io", as Node's adapter.
 	Prefix string
 	// RequestsTimeout bounds the wait for other nodes' answers. Default 5s.
@@ -68,6 +81,17 @@ type Options struct {
 // ErrNotConnected is what Ready reports while the subscription is down.
 var ErrNotConnected = errors.New("redis adapter: not connected to Redis")
 
+// RefusedError is what NewClient returns when Redis answered its first
+// connection but refused it for a reason retrying cannot mend: the
+// credentials (WRONGPASS, NOAUTH), a database index it does not have, a
+// certificate that does not verify, a server that does not speak TLS, a
+// cluster URL for a server that is not one. It names the address, never
+// the password:
+//
+//	var refused *redis.RefusedError
+//	if errors.As(err, &refused) { log.Fatal(refused.Addr, refused.Reason) }
+type RefusedError = redisnet.RefusedError
+
 // Client is one node's connection to Redis, shared by all the node's
 // namespace adapters: connections for publishing, and subscription links
 // (one to a single server; on a cluster, one to the chosen node in the
@@ -75,6 +99,7 @@ var ErrNotConnected = errors.New("redis adapter: not connected to Redis")
 type Client struct {
 	opts Options
 	log  *slog.Logger
+	tg   *redisnet.Target
 	pool *redis.Pool       // a single server
 	cl   *redisnet.Cluster // a Redis Cluster, or nil
 	subs *redisnet.Subscriptions
@@ -82,8 +107,10 @@ type Client struct {
 	st   stats
 }
 
-// NewClient starts the subscription loop. It does not wait for Redis: an
-// unreachable server is retried with backoff, and Ready says how it goes.
+// NewClient connects once to Redis, then starts the subscription loop. A
+// server that cannot be reached is no error: it is retried with backoff,
+// and Ready says how it goes. A server that refuses the connection for a
+// reason retrying cannot mend is: NewClient returns a *RefusedError.
 func NewClient(opts Options) (*Client, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "socket.io"
@@ -110,21 +137,25 @@ func NewClient(opts Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("redis adapter: unknown subscription mode %q", opts.SubscriptionMode)
 	}
-	c := &Client{opts: opts, log: opts.Logger}
-	switch {
-	case strings.HasPrefix(opts.URL, "redis-cluster://"):
-		cl, err := redisnet.NewCluster(opts.URL, "redis adapter", opts.PublishTimeout, &c.st.net)
-		if err != nil {
+	tg, err := redisnet.ParseURL("redis adapter", opts.URL, opts.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := tg.Check(); err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
 			return nil, err
 		}
-		c.cl = cl
-	case strings.HasPrefix(opts.URL, "redis://"), strings.HasPrefix(opts.URL, "rediss://"):
-		c.pool = redisnet.NewPool(c.dialURL)
-	default:
-		return nil, fmt.Errorf("redis adapter: URL %q is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2", opts.URL)
+		opts.Logger.Warn("redis adapter: Redis does not answer yet; serving this node's clients and retrying", "addr", tg.Where(), "err", err)
+	}
+	c := &Client{opts: opts, log: opts.Logger, tg: tg}
+	if tg.Cluster {
+		c.cl = redisnet.NewCluster(tg, opts.PublishTimeout, &c.st.net)
+	} else {
+		c.pool = redisnet.NewPool(func() (redis.Conn, error) { return tg.Dial("", 5*time.Second) })
 	}
 	c.subs = redisnet.NewSubscriptions(redisnet.SubConfig{
-		Name: "redis adapter", URL: opts.URL, Sharded: opts.Sharded, Cluster: c.cl,
+		Name: "redis adapter", URL: opts.URL, Addr: tg.Addrs[0], Sharded: opts.Sharded, Cluster: c.cl,
 		Dial: c.dialSub, Dispatch: c.dispatch, HealthCheckInterval: opts.HealthCheckInterval,
 		ErrNotConnected: ErrNotConnected, Log: c.log, Counters: &c.st.net,
 	})
@@ -133,21 +164,10 @@ func NewClient(opts Options) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) dialURL() (redis.Conn, error) {
-	return redis.DialURL(c.opts.URL,
-		redis.DialConnectTimeout(2*time.Second),
-		redis.DialReadTimeout(5*time.Second),
-		redis.DialWriteTimeout(5*time.Second))
-}
-
-// dialSub opens a subscription connection to addr ("" for the single
-// server): the link's reads have the deadline of its health check.
+// dialSub opens a subscription connection to addr: the link's reads have
+// the deadline of its health check.
 func (c *Client) dialSub(addr string, timeout time.Duration) (redis.Conn, error) {
-	if c.cl == nil {
-		return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second),
-			redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
-	}
-	return c.cl.Dial(addr, timeout)
+	return c.tg.Dial(addr, timeout)
 }
 
 // Ready reports nil while the node is subscribed to every channel it

@@ -1,8 +1,12 @@
 package redis_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"log"
 	"net/http"
+	"os"
 
 	"github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/server"
@@ -75,4 +79,35 @@ func ExampleOptions_redisCluster() {
 	_ = srv.Emit("hello", "cluster")
 	st := rc.Stats()
 	log.Println(st.PublishFailures, "messages could not be published,", st.SubscriptionLosses, "links lost")
+}
+
+// Over TLS (rediss://, or rediss-cluster:// on a Redis Cluster), trusting
+// a private authority and presenting a client certificate, as a Redis with
+// tls-auth-clients asks. A Redis that refuses the connection (password,
+// database, certificate) stops NewClient with a *RefusedError; one that
+// cannot be reached is retried. (Not run: it needs a Redis server with
+// TLS; the program's tests start one.)
+func ExampleOptions_tls() {
+	ca, err := os.ReadFile("/etc/redis/ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	cert, err := tls.LoadX509KeyPair("/etc/siogo/redis-client.pem", "/etc/siogo/redis-client-key.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rc, err := redis.NewClient(redis.Options{
+		URL:       "rediss://:password@redis.internal:6380/0",
+		TLSConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},
+	})
+	var refused *redis.RefusedError
+	if errors.As(err, &refused) {
+		log.Fatalf("Redis at %s: %s", refused.Addr, refused.Reason)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
 }

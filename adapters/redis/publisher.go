@@ -95,7 +95,7 @@ func (p *publisher) result(err error, isMsg bool, began time.Time) {
 	p.mu.Lock()
 	if err != nil {
 		if p.err == nil {
-			p.c.log.Warn("redis adapter: publishing to Redis fails; messages to the other nodes are dropped until it answers", "err", err)
+			p.c.log.Warn("redis adapter: publishing to Redis fails; messages to the other nodes are dropped until it answers", "addr", p.c.tg.Where(), "err", err)
 		}
 		p.err = err
 		if p.failSince.IsZero() {

@@ -175,7 +175,7 @@ func TestClusterCalls(t *testing.T) {
 		t.Fatalf("acks %v", resp)
 	}
 
-	if err := a.srv.Except(ida).DisconnectSockets(false); err != nil {
+	if err := a.srv.Except(ida).DisconnectSockets(); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, cb, "41")

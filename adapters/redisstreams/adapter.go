@@ -35,7 +35,11 @@ type Adapter struct {
 	dirty       map[string]struct{} // sockets whose session must be written
 	written     map[string]string   // sockets whose session is in Redis -> pid
 	kept        map[string]struct{} // sockets whose last session PersistSession wrote
+	fenced      map[string]struct{} // sockets whose session another node restored
 	nextRefresh time.Time
+	// The lease of the live copies: renewed at nextLease, held until
+	// leaseUntil.
+	nextLease, leaseUntil time.Time
 }
 
 // randomID is 8 random bytes in hex, as socket.io-adapter's randomId.
@@ -60,6 +64,7 @@ func (c *Client) NewAdapter(nsp *server.Namespace) server.Adapter {
 		dirty:         map[string]struct{}{},
 		written:       map[string]string{},
 		kept:          map[string]struct{}{},
+		fenced:        map[string]struct{}{},
 	}
 	a.private = a.public + a.uid + "#"
 	c.register(a, []string{a.public, a.private})

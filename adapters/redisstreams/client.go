@@ -32,9 +32,16 @@
 // promoted the readers and the subscriptions move to it and go on from the
 // last entry read; Stats counts what was lost meanwhile. A namespace's
 // broadcasts stay in order, since they all go into one stream.
+//
+// rediss:// and rediss-cluster:// are the TLS twins of redis:// and
+// redis-cluster://; Options.TLSConfig sets the roots, client certificate
+// and server name. A Redis that answers but refuses the first connection
+// (credentials, database, TLS) makes NewClient return a *RefusedError; an
+// unreachable one is retried.
 package redisstreams
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,8 +60,15 @@ import (
 type Options struct {
 	// URL of the Redis server, redis://[user:password@]host:port[/db], or
 	// of a Redis Cluster, redis-cluster://[user:password@]h1:p1,h2:p2,...
-	// (some of its nodes; the others are discovered).
+	// (some of its nodes; the others are discovered); rediss:// and
+	// rediss-cluster:// for TLS.
 	URL string
+	// TLSConfig configures the TLS of a rediss URL: RootCAs (nil: the
+	// system's), Certificates for a Redis that asks for a client
+	// certificate, ServerName when the certificate names another host than
+	// the URL (or than the addresses a cluster announces). Ignored by a
+	// redis:// URL.
+	TLSConfig *tls.Config
 	// StreamName is the stream's name. Default "socket.io".
 	StreamName string
 	// StreamCount spreads namespaces over this many streams, name-i, by a
@@ -73,6 +87,12 @@ type Options struct {
 	// SessionKeyPrefix prefixes the keys of recovery sessions. Default
 	// "sio:session:".
 	SessionKeyPrefix string
+	// LiveKeyPrefix prefixes the keys of siogo's live sessions (see
+	// NoLiveSessions): LiveKeyPrefix+"s:"+pid, and each node's lease,
+	// LiveKeyPrefix+"n:"+uid. Neither it nor SessionKeyPrefix may begin
+	// with the other, since Node's nodes read SessionKeyPrefix+pid for any
+	// pid a client sends. Default "sio:live:".
+	LiveKeyPrefix string
 	// Sharded uses sharded pub/sub (SSUBSCRIBE, SPUBLISH) for requests, as
 	// Node's useShardedPubSub.
 	Sharded bool
@@ -86,6 +106,9 @@ type Options struct {
 	// quarter of the recovery window and soon after it joins or leaves a
 	// room, so that its clients recover on another node even after this
 	// node was killed. Node keeps a session only when a socket disconnects.
+	// Another node restores from such a live copy only once this node is
+	// gone (its subscription closed, or its lease not renewed for 10 s),
+	// and only once; see the package's README section.
 	NoLiveSessions bool
 	// HealthCheckInterval is how often the subscription is checked with a
 	// PING; silent for three intervals it is taken as lost, and Ready
@@ -99,12 +122,20 @@ type Options struct {
 // subscription is down.
 var ErrNotConnected = errors.New("redisstreams: not connected to Redis")
 
+// RefusedError is what NewClient returns when Redis answered its first
+// connection but refused it for a reason retrying cannot mend: the
+// credentials, a database index it does not have, a certificate that does
+// not verify, a server that does not speak TLS, a cluster URL for a server
+// that is not one. It names the address, never the password.
+type RefusedError = redisnet.RefusedError
+
 // Client is one node's connection to Redis: a pool for commands (a pool
 // per node on a cluster), connections blocked in XREAD (one for every
 // stream on a single server, one per stream on a cluster), subscription
 // links; all the node's namespace adapters share them.
 type Client struct {
 	opts Options
+	tg   *redisnet.Target
 	pool *redis.Pool       // a single server
 	cl   *redisnet.Cluster // a Redis Cluster, or nil
 	subs *redisnet.Subscriptions
@@ -177,8 +208,11 @@ func (c *Client) Stats() Stats {
 	}
 }
 
-// NewClient starts the stream readers, the subscriptions and the session
-// refresher. It does not wait for Redis; Ready says how it goes.
+// NewClient connects once to Redis, then starts the stream readers, the
+// subscriptions and the session refresher. A server that cannot be reached
+// is no error: it is retried with backoff, and Ready says how it goes. A
+// server that refuses the connection for a reason retrying cannot mend is:
+// NewClient returns a *RefusedError.
 func NewClient(opts Options) (*Client, error) {
 	if opts.StreamName == "" {
 		opts.StreamName = "socket.io"
@@ -201,6 +235,12 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.SessionKeyPrefix == "" {
 		opts.SessionKeyPrefix = "sio:session:"
 	}
+	if opts.LiveKeyPrefix == "" {
+		opts.LiveKeyPrefix = "sio:live:"
+	}
+	if strings.HasPrefix(opts.SessionKeyPrefix, opts.LiveKeyPrefix) || strings.HasPrefix(opts.LiveKeyPrefix, opts.SessionKeyPrefix) {
+		return nil, fmt.Errorf("redisstreams: LiveKeyPrefix %q and SessionKeyPrefix %q: neither may begin with the other", opts.LiveKeyPrefix, opts.SessionKeyPrefix)
+	}
 	if opts.RequestsTimeout <= 0 {
 		opts.RequestsTimeout = 5 * time.Second
 	}
@@ -210,8 +250,20 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	tg, err := redisnet.ParseURL("redisstreams", opts.URL, opts.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	if err := tg.Check(); err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			return nil, err
+		}
+		opts.Logger.Warn("redisstreams: Redis does not answer yet; serving this node's clients and retrying", "addr", tg.Where(), "err", err)
+	}
 	c := &Client{
 		opts:     opts,
+		tg:       tg,
 		log:      opts.Logger,
 		adapters: map[string]*Adapter{},
 		last:     map[string]streamID{},
@@ -221,27 +273,17 @@ func NewClient(opts Options) (*Client, error) {
 		byStream: map[string]*reader{},
 		done:     make(chan struct{}),
 	}
-	switch {
-	case strings.HasPrefix(opts.URL, "redis-cluster://"):
-		cl, err := redisnet.NewCluster(opts.URL, "redisstreams", 5*time.Second, &c.st.net)
-		if err != nil {
-			return nil, err
-		}
-		c.cl = cl
+	if tg.Cluster {
+		c.cl = redisnet.NewCluster(tg, 5*time.Second, &c.st.net)
 		// As Node's adapter: a connection per stream, the streams' slots
 		// being different.
 		for _, s := range c.streams() {
 			c.readers = append(c.readers, &reader{streams: []string{s}, err: ErrNotConnected})
 		}
-	case strings.HasPrefix(opts.URL, "redis://"), strings.HasPrefix(opts.URL, "rediss://"):
-		c.pool = redisnet.NewPool(func() (redis.Conn, error) {
-			return redis.DialURL(opts.URL, redis.DialConnectTimeout(2*time.Second),
-				redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second))
-		})
+	} else {
+		c.pool = redisnet.NewPool(func() (redis.Conn, error) { return tg.Dial("", 5*time.Second) })
 		// One XREAD reads every stream: one connection.
 		c.readers = []*reader{{streams: c.streams(), err: ErrNotConnected}}
-	default:
-		return nil, fmt.Errorf("redisstreams: URL %q is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2", opts.URL)
 	}
 	for _, r := range c.readers {
 		for _, s := range r.streams {
@@ -249,7 +291,7 @@ func NewClient(opts Options) (*Client, error) {
 		}
 	}
 	c.subs = redisnet.NewSubscriptions(redisnet.SubConfig{
-		Name: "redisstreams", URL: opts.URL, Sharded: opts.Sharded, Cluster: c.cl,
+		Name: "redisstreams", URL: opts.URL, Addr: tg.Addrs[0], Sharded: opts.Sharded, Cluster: c.cl,
 		Dial: c.dialSub, Dispatch: c.dispatch, HealthCheckInterval: opts.HealthCheckInterval,
 		ErrNotConnected: ErrNotConnected, Log: c.log, Counters: &c.st.net,
 	})
@@ -317,7 +359,7 @@ func (c *Client) keep(r *reader) {
 	backoff := 100 * time.Millisecond
 	for {
 		began := time.Now()
-		wasUp, err := c.readSession(r)
+		wasUp, addr, err := c.readSession(r)
 		if c.isClosed() {
 			return
 		}
@@ -330,7 +372,10 @@ func (c *Client) keep(r *reader) {
 		if time.Since(began) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
-		c.log.Warn("redisstreams: stream reader lost; retrying", "streams", r.streams, "err", err, "in", backoff)
+		if addr == "" {
+			addr = c.tg.Where() // no master known for the stream: the seeds
+		}
+		c.log.Warn("redisstreams: stream reader lost; retrying", "streams", r.streams, "addr", addr, "err", err, "in", backoff)
 		select {
 		case <-c.done:
 			return
@@ -342,22 +387,18 @@ func (c *Client) keep(r *reader) {
 	}
 }
 
-// dialSub opens a subscription connection to addr ("" for the single
-// server) whose reads wait at most timeout.
+// dialSub opens a subscription connection to addr whose reads wait at
+// most timeout.
 func (c *Client) dialSub(addr string, timeout time.Duration) (redis.Conn, error) {
-	if c.cl == nil {
-		return redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second),
-			redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
-	}
-	return c.cl.Dial(addr, timeout)
+	return c.tg.Dial(addr, timeout)
 }
 
 // dialReader connects a reader: to the single server, or to the master
 // of its stream's slot. Its reads have the deadlines of DoWithTimeout.
 func (c *Client) dialReader(r *reader) (conn redis.Conn, addr string, err error) {
 	if c.cl == nil {
-		conn, err = redis.DialURL(c.opts.URL, redis.DialConnectTimeout(2*time.Second), redis.DialWriteTimeout(5*time.Second))
-		return conn, "", err
+		conn, err = c.tg.Dial("", 0)
+		return conn, c.tg.Addrs[0], err
 	}
 	if c.cl.IsStale() {
 		_ = c.cl.Refresh(time.Now())
@@ -392,17 +433,18 @@ func (c *Client) streams() []string {
 
 // readSession reads r's streams on a connection of its own until it
 // fails; wasUp tells that it had read. It starts where the streams end
-// (Node's "$"), and after a failure from the last entry it applied.
-func (c *Client) readSession(r *reader) (wasUp bool, err error) {
+// (Node's "$"), and after a failure from the last entry it applied. addr
+// is the server it tried, "" when a cluster's map named none.
+func (c *Client) readSession(r *reader) (wasUp bool, addr string, err error) {
 	conn, addr, err := c.dialReader(r)
 	if err != nil {
-		return false, err
+		return false, addr, err
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		_ = conn.Close()
-		return false, nil
+		return false, addr, nil
 	}
 	r.conn = conn
 	c.mu.Unlock()
@@ -424,7 +466,7 @@ func (c *Client) readSession(r *reader) (wasUp bool, err error) {
 			c.cl.Failed(addr) // the master gone: its replica may be promoted
 		}
 	}
-	return wasUp, err
+	return wasUp, addr, err
 }
 
 func (c *Client) read(r *reader, conn redis.Conn) (wasUp bool, err error) {

@@ -1,10 +1,15 @@
 package redisstreams_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/siogo/siogo/adapters/redisstreams"
@@ -61,7 +66,7 @@ func ExampleOptions() {
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	defer rc.Close()
-	// Output: redisstreams: URL "localhost:6379" is neither redis://host:port/db nor redis-cluster://h1:p1,h2:p2
+	// Output: redisstreams: URL "localhost:6379" is none of redis://host:port/db, rediss://host:port/db, redis-cluster://h1:p1,h2:p2 or rediss-cluster://h1:p1,h2:p2
 }
 
 // On a Redis Cluster, name some of its nodes; the others are discovered.
@@ -80,4 +85,35 @@ func ExampleOptions_cluster() {
 	// Output:
 	// <nil>
 	// redisstreams: a Redis Cluster has database 0 only, not "2"
+}
+
+// Over TLS (rediss://, or rediss-cluster:// on a Redis Cluster), trusting
+// a private authority and presenting a client certificate, as a Redis with
+// tls-auth-clients asks. A Redis that refuses the connection (password,
+// database, certificate) stops NewClient with a *RefusedError; one that
+// cannot be reached is retried. (Not run: it needs a Redis server with
+// TLS; the program's tests start one.)
+func ExampleOptions_tls() {
+	ca, err := os.ReadFile("/etc/redis/ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	cert, err := tls.LoadX509KeyPair("/etc/siogo/redis-client.pem", "/etc/siogo/redis-client-key.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rc, err := redisstreams.NewClient(redisstreams.Options{
+		URL:       "rediss://:password@redis.internal:6380/0",
+		TLSConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},
+	})
+	var refused *redisstreams.RefusedError
+	if errors.As(err, &refused) {
+		log.Fatalf("Redis at %s: %s", refused.Addr, refused.Reason)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
 }

@@ -281,7 +281,7 @@ func mixedCluster(t *testing.T, goURL string, nodeCfg map[string]any, redisURLs 
 	expect(t, cn, `42["acks",3]`)
 
 	// DisconnectSockets from siogo reaches Node's socket; from Node, siogo's.
-	if err := a.srv.In(idn).DisconnectSockets(false); err != nil {
+	if err := a.srv.In(idn).DisconnectSockets(); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, cn, "41")

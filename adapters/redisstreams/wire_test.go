@@ -162,3 +162,36 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestLiveCopy(t *testing.T) {
+	ps := &server.PersistedSession{SID: "s1", PID: "p1", Rooms: []string{"r"}}
+	v, err := encodeLive("abc", "/my nsp", ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, state, session, nsp, ok := parseLive(v)
+	if !ok || uid != "abc" || state != liveSession || nsp != "/my nsp" {
+		t.Fatalf("%q: %q %q %q %v", v, uid, state, nsp, ok)
+	}
+	if got, err := decodeSession(session); err != nil || got.SID != "s1" || got.PID != "p1" {
+		t.Fatalf("session %+v %v", got, err)
+	}
+	if uid, state, _, _, ok := parseLive("abc T"); !ok || uid != "abc" || state != liveTaken {
+		t.Fatal("a taken copy")
+	}
+	for _, bad := range []string{"", "abc", "abc L", "abc L ", " L x /", "abc X x /", "abc T x"} {
+		if _, _, _, _, ok := parseLive(bad); ok {
+			t.Errorf("%q read as a live copy", bad)
+		}
+	}
+}
+
+func FuzzParseLive(f *testing.F) {
+	f.Add("abc L eyJ9 /")
+	f.Add("abc T")
+	f.Fuzz(func(t *testing.T, v string) {
+		if _, _, session, _, ok := parseLive(v); ok && session != "" {
+			_, _ = decodeSession(session)
+		}
+	})
+}

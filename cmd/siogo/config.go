@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,17 +16,20 @@ import (
 // twin, SIOGO_ and the flag's name in capitals (--ping-interval,
 // SIOGO_PING_INTERVAL); a flag given on the command line wins.
 type config struct {
-	Addr           string
-	Path           string
-	Tick           time.Duration
-	Adapter        string
-	RedisPrefix    string
-	RedisSharded   bool
-	Recovery       time.Duration
-	PingInterval   time.Duration
-	PingTimeout    time.Duration
-	MaxPayload     int64
-	CORSOrigin     string
+	Addr         string
+	Path         string
+	Tick         time.Duration
+	Adapter      string
+	RedisPrefix  string
+	RedisSharded bool
+	Recovery     time.Duration
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	MaxPayload   int64
+	CORSOrigin   string
+	// JSONP serves JSONP polling (socket.io-client 2 in the oldest
+	// browsers), which no origin check covers.
+	JSONP          bool
 	MaxConnections int
 	// Per remote address (the client's, through a trusted proxy).
 	MaxConnectionsPerIP int
@@ -45,9 +50,15 @@ type config struct {
 	AdminReadonly     bool
 	AdminMode         string
 	AdminServerID     string
+	// AdminLoginFailures is admin.LoginLimits.PerAddress; 0: no bound.
+	AdminLoginFailures int
 	// HashPassword asks for a password's bcrypt hash (for
 	// --admin-password-hash) instead of serving.
 	HashPassword bool
+
+	// TLS to a rediss adapter's Redis: the flags, and what they make.
+	RedisCAFile, RedisCertFile, RedisKeyFile, RedisTLSServerName string
+	RedisTLS                                                     *tls.Config
 }
 
 func envName(flagName string) string {
@@ -62,17 +73,22 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Addr, "addr", ":3000", "listen address")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "path of the Socket.IO endpoint")
 	fs.DurationVar(&c.Tick, "tick", 2500*time.Millisecond, "interval of the demo's timestamp event")
-	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: memory, redis://host:port/db (pub/sub), redis-streams://host:port/db (Redis Streams), or on a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3 (pub/sub) or redis-streams-cluster://h1:p1,h2:p2,h3:p3 (Redis Streams)")
+	fs.StringVar(&c.Adapter, "adapter", "memory", "adapter: "+adapterForms)
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "socket.io", "key prefix of the Redis adapter's channels")
 	fs.BoolVar(&c.RedisSharded, "redis-sharded", false, "use Redis 7 sharded pub/sub, as Node's createShardedAdapter (on a Redis Cluster, each channel on its shard)")
+	fs.StringVar(&c.RedisCAFile, "redis-ca-file", "", "with a rediss adapter: PEM file of the certificate authorities that Redis's certificate must chain to (default the system's)")
+	fs.StringVar(&c.RedisCertFile, "redis-cert-file", "", "with a rediss adapter: PEM client certificate, for a Redis that asks for one (tls-auth-clients); with --redis-key-file")
+	fs.StringVar(&c.RedisKeyFile, "redis-key-file", "", "with a rediss adapter: PEM key of --redis-cert-file")
+	fs.StringVar(&c.RedisTLSServerName, "redis-tls-server-name", "", "with a rediss adapter: the name Redis's certificate must carry (default the host of each address; set it when a cluster announces IP addresses)")
 	fs.DurationVar(&c.Recovery, "recovery", 0, "connection state recovery: the disconnection window (2m); 0 turns it off")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
 	fs.Int64Var(&c.MaxPayload, "max-payload", 1e6, "largest message or POST body, in bytes (maxHttpBufferSize)")
-	fs.StringVar(&c.CORSOrigin, "cors-origin", "", "origins allowed cross-origin, comma-separated; * for any")
-	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most Engine.IO sessions at once; 0 for no bound")
-	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most Engine.IO sessions one address holds at once; 0 for no bound")
-	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new sessions one address opens per second; 0 for no bound")
+	fs.StringVar(&c.CORSOrigin, "cors-origin", "", "origins allowed cross-origin (polling, with credentials) and for WebSocket (/socket.io/ and /ws), comma-separated; * alone for any origin, without credentials")
+	fs.BoolVar(&c.JSONP, "jsonp", true, "serve JSONP polling, for the oldest browsers; no origin check covers it: --jsonp=false where --cors-origin must keep other sites out")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most connections at once, Engine.IO sessions and /ws WebSockets together; 0 for no bound")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most connections (sessions and /ws) one address holds at once; 0 for no bound")
+	fs.Float64Var(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", 0, "most new connections (sessions and /ws) one address opens per second; 0 for no bound")
 	var trusted string
 	fs.StringVar(&trusted, "trusted-proxies", "", "proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client, for the per-address bounds")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -89,6 +105,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.AdminReadonly, "admin-readonly", false, "the Admin UI watches but cannot emit, join, leave or disconnect")
 	fs.StringVar(&c.AdminMode, "admin-mode", "development", "Admin UI mode: development (every socket and event) or production (statistics only)")
 	fs.StringVar(&c.AdminServerID, "admin-server-id", "", "this node's name in the Admin UI (default the host name; host#pid with a cluster adapter)")
+	fs.IntVar(&c.AdminLoginFailures, "admin-login-failures", 10, "failed Admin UI logins one address may make in 15 minutes; past it, its logins are refused until then (0 for no bound)")
 	fs.BoolVar(&c.HashPassword, "hash-password", false, "read a password on standard input, print its bcrypt hash and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "siogo: a Socket.IO server with its demo application.\n\nUsage: siogo [flags]\n\nFlags (each also read from its environment variable):\n")
@@ -142,16 +159,37 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
+	if origins := corsOrigins(c.CORSOrigin); len(origins) > 1 && slices.Contains(origins, "*") {
+		return c, fmt.Errorf("--cors-origin: * stands alone (any origin, without credentials), not in a list: %q", c.CORSOrigin)
+	}
 	if c.Tick <= 0 {
 		return c, fmt.Errorf("--tick must be positive")
 	}
 	if (c.AdminUser == "") != (c.AdminPasswordHash == "") {
 		return c, fmt.Errorf("--admin-user and --admin-password-hash go together")
 	}
+	if c.AdminLoginFailures < 0 {
+		return c, fmt.Errorf("--admin-login-failures cannot be negative")
+	}
 	if c.AdminMode != "development" && c.AdminMode != "production" {
 		return c, fmt.Errorf("--admin-mode must be development or production, not %q", c.AdminMode)
+	}
+	var err error
+	if c.RedisTLS, err = redisTLS(c); err != nil {
+		return c, err
 	}
 	return c, nil
 }
 
 func getenv(k string) string { return os.Getenv(k) }
+
+// corsOrigins is the list --cors-origin names.
+func corsOrigins(v string) []string {
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

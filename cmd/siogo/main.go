@@ -27,6 +27,7 @@ import (
 	redisadapter "github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/admin"
+	"github.com/siogo/siogo/internal/redact"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
@@ -89,8 +90,9 @@ func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 		return nil, fmt.Errorf("--debug-addr: %w", err)
 	}
 	mux := http.NewServeMux()
+	// No /debug/pprof/cmdline: the command line holds the flags, an
+	// adapter's password among them (the index's link to it finds 404).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -143,17 +145,22 @@ func newLogger(cfg config) (*slog.Logger, error) {
 // run serves on ln until ctx ends, then shuts down gracefully: readiness
 // goes false, every client is disconnected (so that it reconnects
 // elsewhere), pending requests finish, all within cfg.ShutdownTimeout.
-func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) error {
+func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (err error) {
+	// Whatever the program and its libraries log or return, the adapter
+	// URL's password and the Admin UI's hash are masked in it.
+	scrub := redact.NewScrubber(cfg.Adapter).WithSecrets(cfg.AdminPasswordHash)
+	log = slog.New(scrub.Handler(log.Handler()))
+	defer func() { err = scrub.Error(err) }()
 	m := newMetrics()
 	opts := server.Options{Observer: m, Logger: log}
 	adapterReady := func() error { return nil }
 	switch {
 	case cfg.Adapter == "memory":
-	case strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") ||
-		strings.HasPrefix(cfg.Adapter, "redis-cluster://"):
+	case isRedisPubSub(cfg.Adapter):
 		// Redis unreachable at start is not fatal: the node serves its own
-		// clients and the adapter retries; /readyz tells.
-		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
+		// clients and the adapter retries; /readyz tells. A Redis that
+		// refuses the connection (credentials, database, TLS) is.
+		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, TLSConfig: cfg.RedisTLS, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -161,15 +168,9 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
 		m.registerRedisStats(rc.Stats)
-	case strings.HasPrefix(cfg.Adapter, "redis-streams://"), strings.HasPrefix(cfg.Adapter, "redis-streams-cluster://"):
-		// The streams adapter's URL: redis://host:port/db, or on a Redis
-		// Cluster redis-cluster://h1:p1,h2:p2.
-		url := "redis://" + strings.TrimPrefix(cfg.Adapter, "redis-streams://")
-		if rest, ok := strings.CutPrefix(cfg.Adapter, "redis-streams-cluster://"); ok {
-			url = "redis-cluster://" + rest
-		}
+	case isRedisStreams(cfg.Adapter):
 		rc, err := redisstreams.NewClient(redisstreams.Options{
-			URL:        url,
+			URL: streamsURL(cfg.Adapter), TLSConfig: cfg.RedisTLS,
 			StreamName: cfg.RedisPrefix, ChannelPrefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
 		})
 		if err != nil {
@@ -185,7 +186,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 				Resubscribes: st.Resubscribes, Redirects: st.Redirects, TopologyRefreshes: st.TopologyRefreshes}
 		})
 	default:
-		return fmt.Errorf("--adapter %q: want memory, redis://host:port/db, redis-streams://host:port/db, redis-cluster://h1:p1,h2:p2 or redis-streams-cluster://h1:p1,h2:p2", cfg.Adapter)
+		return fmt.Errorf("--adapter %q: want %s", redact.URL(cfg.Adapter), adapterForms)
 	}
 	if cfg.Recovery > 0 {
 		opts.Recovery = &server.RecoveryOptions{MaxDisconnectionDuration: cfg.Recovery}
@@ -202,14 +203,28 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		Logger:                        log,
 	}
 	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders, cfg.AdminUser != "")
-	if cfg.CORSOrigin != "" {
-		engine.CORS = &transports.CORS{Origins: strings.Split(cfg.CORSOrigin, ","), Credentials: true}
+	engine.DisableJSONP = !cfg.JSONP
+	if origins := corsOrigins(cfg.CORSOrigin); len(origins) > 0 {
+		// As Node's cors option {origin: "*"}, or {origin: [...],
+		// credentials: true}: credentials only for origins named.
+		engine.CORS = &transports.CORS{Origins: origins, Credentials: origins[0] != "*"}
 	}
 	opts.Engine = engine
+	files := assets(cfg.ClientDir)
+	opts.ClientFiles = clientDist(files, log)
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}
+	// Every start has its stop: an error after this point (the admin,
+	// /ws, the debug listener, the HTTP server) still stops the server
+	// and what it started; the graceful path below sets stopped.
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = srv.Close()
+		}
+	}()
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
 	if cfg.AdminUser != "" {
@@ -219,11 +234,15 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 			ReadOnly: cfg.AdminReadonly,
 			Mode:     admin.Mode(cfg.AdminMode),
 			ServerID: serverID(cfg),
+			Login:    admin.LoginLimits{PerAddress: cfg.AdminLoginFailures},
 			Logger:   log,
 		}
-		if strings.HasPrefix(cfg.Adapter, "redis://") || strings.HasPrefix(cfg.Adapter, "rediss://") {
+		if cfg.AdminLoginFailures == 0 {
+			aopts.Login.PerAddress = -1
+		}
+		if url, ok := adminStoreURL(cfg.Adapter); ok {
 			// The UI's session ids in Redis: valid on every node.
-			store := admin.NewRedisStore(cfg.Adapter, admin.RedisStoreOptions{})
+			store := admin.NewRedisStore(url, admin.RedisStoreOptions{TLSConfig: cfg.RedisTLS})
 			defer store.Close()
 			aopts.Store = store
 		}
@@ -234,30 +253,26 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 		defer adm.Close()
 	}
 	demo(appCtx, srv, cfg.Tick)
-	ws, err := newPlainWS(int(cfg.MaxPayload))
+	ws, err := newPlainWS(srv.Engine(), engine.CORS, int(cfg.MaxPayload))
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if !stopped {
+			ws.close()
+		}
+	}()
 	go ws.tick(appCtx, cfg.Tick)
+	go ws.heartbeat(appCtx, cfg.PingInterval, cfg.PingTimeout)
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle(cfg.Path, srv)
 	mux.Handle("GET /ws", ws)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if draining.Load() {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		if err := adapterReady(); err != nil {
-			http.Error(w, "adapter not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.Handle("GET /readyz", readiness(&draining, adapterReady, log))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
-	mountStatic(mux, cfg.Path, assets(cfg.ClientDir), cfg.AdminUser != "")
+	mountStatic(mux, cfg.Path, files, cfg.AdminUser != "")
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, log)
@@ -270,7 +285,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	hs := newHTTPServer(cfg, mux, log)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.serve(ln) }()
-	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", cfg.Adapter,
+	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", redact.URL(cfg.Adapter),
 		"recovery", cfg.Recovery, "http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {
@@ -283,6 +298,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) err
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	stopApp()
+	stopped = true
 	err = srv.Shutdown(sctx)
 	ws.close()
 	if herr := hs.shutdown(sctx); herr != nil && err == nil {

@@ -125,8 +125,10 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
+// TestPlainWebSocket runs Node's ws client on /ws, through heartbeats
+// that it answers as any WebSocket client does.
 func TestPlainWebSocket(t *testing.T) {
-	base := start(t, "--tick", "100ms")
+	base := start(t, "--tick", "100ms", "--ping-interval", "50ms", "--ping-timeout", "100ms")
 	var rep struct {
 		OK    bool     `json:"ok"`
 		Steps []string `json:"steps"`

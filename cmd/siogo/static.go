@@ -2,20 +2,27 @@ package main
 
 import (
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
-	"path"
 
 	"github.com/siogo/siogo/admin"
 	"github.com/siogo/siogo/public"
 )
 
-// The client bundles served beside the Socket.IO endpoint, as the Node
-// server serves them, from the npm packages installed in public/ (or, in
-// the embedded build, carried in the binary).
-var bundles = []string{
-	"socket.io.js", "socket.io.js.map", "socket.io.min.js", "socket.io.min.js.map",
-	"socket.io.msgpack.min.js", "socket.io.msgpack.min.js.map", "socket.io.esm.min.js", "socket.io.esm.min.js.map",
+// clientDist is the dist directory of socket.io-client among the npm
+// packages' files: the bundles the Socket.IO server serves beside its
+// endpoint (server.Options.ClientFiles), as the Node server does. It
+// warns when they are not there: those paths then answer 404.
+func clientDist(files fs.FS, log *slog.Logger) fs.FS {
+	dist, err := fs.Sub(files, "socket.io-client/dist")
+	if err == nil {
+		_, err = fs.Stat(dist, "socket.io.js")
+	}
+	if err != nil {
+		log.Warn("client bundles not installed: run `cd public && npm ci` (or set --client-dir)")
+	}
+	return dist
 }
 
 // adminUIDir is where @socket.io/admin-ui keeps the built UI.
@@ -30,17 +37,14 @@ func assets(clientDir string) fs.FS {
 	return os.DirFS(clientDir)
 }
 
-// mountStatic adds the demo page, the client bundles at sioPath, the
-// socket.io-client 2 bundle of the page's legacy mode and, with withAdmin,
-// the Admin UI at /admin/.
+// mountStatic adds the demo page, the socket.io-client 2 bundle of the
+// page's legacy mode and, with withAdmin, the Admin UI at /admin/ (the
+// Socket.IO server serves the version 4 bundles itself).
 func mountStatic(mux *http.ServeMux, sioPath string, files fs.FS, withAdmin bool) {
 	page, _ := fs.Sub(public.Files, ".")
 	// "/" without a method: with one it would clash with the Socket.IO
 	// endpoint's prefix, which takes every method.
 	mux.Handle("/", http.FileServerFS(page))
-	for _, name := range bundles {
-		mux.HandleFunc("GET "+sioPath+name, serveBundle(files, path.Join("socket.io-client", "dist", name)))
-	}
 	mux.HandleFunc("GET /vendor/socket.io-client-2/socket.io.js",
 		serveBundle(files, "socket.io-client-v2/dist/socket.io.js"))
 	if withAdmin {

@@ -3,6 +3,7 @@ package adapterwire
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogo/siogo/server"
@@ -119,11 +120,15 @@ func (r *Requests) Answer(nsp *server.Namespace, id string, sockets []any, reply
 }
 
 // OnceAck is the ack of a serverSideEmit: its first call answers with its
-// first argument, as Node expects one; later calls do nothing.
+// first argument, as Node expects one; later calls return server.ErrAckSent.
 func OnceAck(answer func(arg any)) server.Ack {
-	var once sync.Once
-	return func(args ...any) {
-		once.Do(func() { answer(FirstArg(args)) })
+	var done atomic.Bool
+	return func(args ...any) error {
+		if !done.CompareAndSwap(false, true) {
+			return server.ErrAckSent
+		}
+		answer(FirstArg(args))
+		return nil
 	}
 }
 

@@ -64,6 +64,7 @@ func (r *Remote) Do(cmd map[string]any, out any) {
 type Connected struct {
 	ID        string `json:"id"`
 	Recovered bool   `json:"recovered"`
+	PID       string `json:"pid"` // the private id that would restore the session
 }
 
 // Connect opens the socket on url (WebSocket only) and waits for it.
@@ -73,6 +74,59 @@ func (r *Remote) Connect(url string) Connected {
 	r.Do(map[string]any{"op": "connect", "url": url}, &c)
 	return c
 }
+
+// ConnectAuth is Connect with auth sent in the CONNECT packet: with
+// {"pid": .., "offset": ..} the socket presents a session to restore, as
+// a reconnecting client does.
+func (r *Remote) ConnectAuth(url string, auth map[string]any) Connected {
+	r.t.Helper()
+	var c Connected
+	r.Do(map[string]any{"op": "connect", "url": url, "auth": auth}, &c)
+	return c
+}
+
+// Disconnects returns the reasons of the socket's disconnections since the
+// last call ("io server disconnect" for a server's DISCONNECT).
+func (r *Remote) Disconnects() []string {
+	r.t.Helper()
+	var d struct{ Reasons []string }
+	r.Do(map[string]any{"op": "disconnects"}, &d)
+	return d.Reasons
+}
+
+// ConnectOver is Connect over one transport, "websocket" or "polling".
+func (r *Remote) ConnectOver(url, transport string) Connected {
+	r.t.Helper()
+	var c Connected
+	r.Do(map[string]any{"op": "connect", "url": url, "transport": transport}, &c)
+	return c
+}
+
+// Send emits args without an acknowledgement.
+func (r *Remote) Send(args ...any) {
+	r.t.Helper()
+	r.Do(map[string]any{"op": "send", "args": args}, nil)
+}
+
+// Answer makes the socket acknowledge each later event named event with
+// args.
+func (r *Remote) Answer(event string, args ...any) {
+	r.t.Helper()
+	r.Do(map[string]any{"op": "answer", "event": event, "args": args}, nil)
+}
+
+// WaitEvent waits for an event named event (one not waited for yet, and
+// not returned by Events) and returns its arguments.
+func (r *Remote) WaitEvent(event string) []any {
+	r.t.Helper()
+	var a struct{ Args []any }
+	r.Do(map[string]any{"op": "wait-event", "event": event}, &a)
+	return a.Args
+}
+
+// Disconnect calls socket.disconnect(): the client sends a DISCONNECT
+// packet and does not reconnect.
+func (r *Remote) Disconnect() { r.t.Helper(); r.Do(map[string]any{"op": "disconnect"}, nil) }
 
 // WaitConnect waits for the socket's next connection.
 func (r *Remote) WaitConnect() Connected {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/siogo/siogo/internal/redact"
 )
 
 // Counters count what the cluster layer and the links did to keep going.
@@ -31,11 +32,11 @@ type Counters struct {
 // with CLUSTER SLOTS, a pool per node, MOVED and ASK followed, and the node
 // of the classic mode. redigo speaks to one server; this is the rest.
 type Cluster struct {
-	name               string        // for errors: "redis adapter", "redisstreams"
-	timeout            time.Duration // of one command
-	ctr                *Counters
-	seeds              []string
-	username, password string
+	name    string        // for errors: "redis adapter", "redisstreams"
+	timeout time.Duration // of one command
+	ctr     *Counters
+	target  *Target
+	seeds   []string
 
 	refreshMu sync.Mutex // one CLUSTER SLOTS at a time
 
@@ -83,61 +84,22 @@ func (cl *Cluster) isDown(addr string) bool {
 // its key or channel.
 var ErrNoOwner = errors.New("redis: no cluster node is known to serve this key or channel")
 
-// NewCluster parses scheme://[user:password@]h1:p1,h2:p2[/0] (the scheme
-// is the caller's: redis-cluster, redis-streams-cluster). name prefixes
-// errors; timeout bounds each command; ctr receives the counts (a fresh
-// one if nil). It does not connect: the slot map is read on first use.
-func NewCluster(raw, name string, timeout time.Duration, ctr *Counters) (*Cluster, error) {
-	_, rest, _ := strings.Cut(raw, "://")
+// NewCluster is the way to the Redis Cluster of t (a redis-cluster:// or
+// rediss-cluster:// URL: see ParseURL); timeout bounds each command; ctr
+// receives the counts (a fresh one if nil). It does not connect: the slot
+// map is read on first use, from any of t's seeds.
+func NewCluster(t *Target, timeout time.Duration, ctr *Counters) *Cluster {
 	if ctr == nil {
 		ctr = &Counters{}
 	}
-	cl := &Cluster{name: name, timeout: timeout, ctr: ctr, pools: map[string]*redis.Pool{}, stale: true, down: map[string]time.Time{}}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		u, err := url.Parse("redis://" + rest[:at+1] + "x")
-		if err != nil || u.User == nil {
-			return nil, fmt.Errorf("%s: bad credentials in %q", name, RedactURL(raw))
-		}
-		cl.username = u.User.Username()
-		cl.password, _ = u.User.Password()
-		if cl.password == "" {
-			cl.username, cl.password = "", cl.username // redis://:pass@ and redis://pass@ alike
-		}
-		rest = rest[at+1:]
-	}
-	hosts, db, _ := strings.Cut(rest, "/")
-	if db != "" && db != "0" {
-		return nil, fmt.Errorf("%s: a Redis Cluster has database 0 only, not %q", name, db)
-	}
-	for _, h := range strings.Split(hosts, ",") {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			continue
-		}
-		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
-			return nil, fmt.Errorf("%s: %q in %q is not host:port", name, h, RedactURL(raw))
-		}
-		cl.seeds = append(cl.seeds, h)
-	}
-	if len(cl.seeds) == 0 {
-		return nil, fmt.Errorf("%s: %q names no node", name, RedactURL(raw))
-	}
-	return cl, nil
+	return &Cluster{name: t.Name, timeout: timeout, ctr: ctr, target: t, seeds: t.Addrs,
+		pools: map[string]*redis.Pool{}, stale: true, down: map[string]time.Time{}}
 }
 
-// Dial connects to one node with readTimeout.
+// Dial connects to one node with readTimeout, TLS and credentials as the
+// URL says.
 func (cl *Cluster) Dial(addr string, readTimeout time.Duration) (redis.Conn, error) {
-	opts := []redis.DialOption{redis.DialConnectTimeout(2 * time.Second), redis.DialWriteTimeout(5 * time.Second)}
-	if readTimeout > 0 {
-		opts = append(opts, redis.DialReadTimeout(readTimeout))
-	}
-	if cl.password != "" {
-		opts = append(opts, redis.DialPassword(cl.password))
-		if cl.username != "" {
-			opts = append(opts, redis.DialUsername(cl.username))
-		}
-	}
-	return redis.Dial("tcp", addr, opts...)
+	return cl.target.Dial(addr, readTimeout)
 }
 
 func (cl *Cluster) Pool(addr string) *redis.Pool {
@@ -514,11 +476,5 @@ func NewPool(dial func() (redis.Conn, error)) *redis.Pool {
 	}
 }
 
-// RedactURL hides a URL's credentials, for logs.
-func RedactURL(u string) string {
-	if at := strings.LastIndexByte(u, '@'); at >= 0 {
-		scheme, _, _ := strings.Cut(u, "://")
-		return scheme + "://…" + u[at:]
-	}
-	return u
-}
+// RedactURL hides a URL's credentials, for logs (redact.URL).
+func RedactURL(u string) string { return redact.URL(u) }

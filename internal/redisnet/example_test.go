@@ -1,6 +1,7 @@
 package redisnet_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -18,15 +19,19 @@ func ExampleKeySlot() {
 	// true
 }
 
-// NewCluster reads a cluster URL without connecting: the slot map is read
-// on first use, from any of the nodes named.
-func ExampleNewCluster() {
-	cl, err := redisnet.NewCluster("redis-cluster://127.0.0.1:7000,127.0.0.1:7001", "example", 2*time.Second, nil)
-	fmt.Println(err)
+// ParseURL reads an adapter's URL without connecting; rediss:// and
+// rediss-cluster:// are the TLS twins of redis:// and redis-cluster://.
+func ExampleParseURL() {
+	t, err := redisnet.ParseURL("example", "rediss://:secret@10.0.0.5:6380/2", &tls.Config{ServerName: "redis.internal"})
+	fmt.Println(t.Where(), t.DB, t.TLS.ServerName, t.Redacted(), err)
+	t, _ = redisnet.ParseURL("example", "redis-cluster://127.0.0.1:7000,127.0.0.1:7001", nil)
+	cl := redisnet.NewCluster(t, 2*time.Second, nil)
 	defer cl.Close()
-	_, err = redisnet.NewCluster("redis-cluster://127.0.0.1:7000/1", "example", 2*time.Second, nil)
+	fmt.Println(t.Cluster, t.Where())
+	_, err = redisnet.ParseURL("example", "redis-cluster://127.0.0.1:7000/1", nil)
 	fmt.Println(err)
 	// Output:
-	// <nil>
+	// 10.0.0.5:6380 2 redis.internal rediss://xxxxx@10.0.0.5:6380/2 <nil>
+	// true 127.0.0.1:7000,127.0.0.1:7001
 	// example: a Redis Cluster has database 0 only, not "1"
 }

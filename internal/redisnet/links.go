@@ -18,11 +18,14 @@ type SubConfig struct {
 	Name string
 	// URL is the adapter's, for logs (credentials hidden).
 	URL string
+	// Addr is the single server's host:port (the links' address, and what
+	// logs name); unused on a cluster.
+	Addr string
 	// Sharded subscribes with SSUBSCRIBE, each channel on its slot's shard.
 	Sharded bool
 	// Cluster is the Redis Cluster, nil for a single server.
 	Cluster *Cluster
-	// Dial opens a subscription connection to addr ("" for the single
+	// Dial opens a subscription connection to addr (Addr for the single
 	// server) whose reads may wait LinkTimeout.
 	Dial func(addr string, readTimeout time.Duration) (redis.Conn, error)
 	// Dispatch receives every message (pattern "" unless a pattern's).
@@ -50,7 +53,7 @@ type Subscriptions struct {
 	mu       sync.Mutex
 	channels map[string]any // the handler of each, as Set was given it
 	patterns map[string]any
-	links    map[string]*link // by address; "" is the single server
+	links    map[string]*link // by address
 	known    map[string]bool  // channels subscribed once: a later subscribe is a resubscribe
 	lastErr  error
 	up       bool // every channel confirmed, as last logged
@@ -284,11 +287,11 @@ func (s *Subscriptions) run() {
 	}
 }
 
-// route is the address of a channel's link, "" for the single server, and
-// false while a cluster's map does not say.
+// route is the address of a channel's link, and false while a cluster's
+// map does not say.
 func (s *Subscriptions) route(channel string) (string, bool) {
 	if s.c.Cluster == nil {
-		return "", true
+		return s.c.Addr, true
 	}
 	addr := s.c.Cluster.Route(s.c.Sharded, channel)
 	return addr, addr != ""
@@ -315,7 +318,7 @@ func (s *Subscriptions) reconcile() time.Duration {
 			s.lastErr = err
 			d := s.global.fail(now)
 			s.mu.Unlock()
-			s.c.Log.Warn(s.c.Name+": cannot read the cluster's slot map; retrying", "err", err, "in", d)
+			s.c.Log.Warn(s.c.Name+": cannot read the cluster's slot map; retrying", "seeds", cl.target.Where(), "err", err, "in", d)
 			return d
 		}
 	}

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/internal/testcert"
 )
 
 // ClusterOptions shape a Redis Cluster for a test.
@@ -26,6 +28,11 @@ type ClusterOptions struct {
 	// NodeTimeout is cluster-node-timeout: how soon a silent master is
 	// failed over. Default 1s, to keep failover tests short.
 	NodeTimeout time.Duration
+	// TLS serves TLS only, to clients and on the cluster bus (tls-cluster),
+	// with this certificate; URL is then rediss-cluster://.
+	TLS *testcert.Cert
+	// ClientCerts asks each TLS client for a certificate.
+	ClientCerts bool
 }
 
 // Cluster is a Redis Cluster of local redis-server processes, created with
@@ -45,6 +52,7 @@ type ClusterNode struct {
 	Addr          string // 127.0.0.1:port
 	dir, conf     string
 	timeout       time.Duration
+	tlsArgs       []string
 	cmd           *exec.Cmd
 }
 
@@ -81,6 +89,16 @@ func NewCluster(opts ClusterOptions) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{dir: dir, opts: opts}
+	var targs, cliTLS []string
+	if opts.TLS != nil {
+		if targs, err = tlsArgs(dir, opts.TLS, opts.ClientCerts); err != nil {
+			c.Stop()
+			return nil, err
+		}
+		targs = append(targs, "--tls-cluster", "yes", "--tls-replication", "yes")
+		certFile, keyFile := filepath.Join(dir, "redis-cert.pem"), filepath.Join(dir, "redis-key.pem")
+		cliTLS = []string{"--tls", "--cacert", certFile, "--cert", certFile, "--key", keyFile}
+	}
 	n := opts.Masters * (1 + opts.Replicas)
 	ports, err := freePorts(2 * n)
 	if err != nil {
@@ -89,7 +107,7 @@ func NewCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	var addrs []string
 	for i := 0; i < n; i++ {
-		nd := &ClusterNode{Port: ports[2*i], BusPort: ports[2*i+1], timeout: opts.NodeTimeout}
+		nd := &ClusterNode{Port: ports[2*i], BusPort: ports[2*i+1], timeout: opts.NodeTimeout, tlsArgs: targs}
 		nd.Addr = fmt.Sprintf("127.0.0.1:%d", nd.Port)
 		nd.dir = filepath.Join(dir, strconv.Itoa(nd.Port))
 		nd.conf = filepath.Join(nd.dir, "nodes.conf")
@@ -105,7 +123,11 @@ func NewCluster(opts ClusterOptions) (*Cluster, error) {
 		}
 	}
 	c.URL = "redis-cluster://" + strings.Join(addrs[:opts.Masters], ",")
-	args := append([]string{"--cluster", "create"}, addrs...)
+	if opts.TLS != nil {
+		c.URL = "rediss-cluster://" + strings.Join(addrs[:opts.Masters], ",")
+	}
+	args := append(cliTLS, "--cluster", "create")
+	args = append(args, addrs...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(opts.Replicas), "--cluster-yes")
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		c.Stop()
@@ -136,11 +158,15 @@ func freePorts(n int) ([]int, error) {
 // Restart starts the node (again): a master killed earlier comes back as a
 // replica of the one promoted in its place, as nodes.conf tells it.
 func (nd *ClusterNode) Restart() error {
-	nd.cmd = exec.Command("redis-server", "--port", strconv.Itoa(nd.Port), "--bind", "127.0.0.1",
+	port := []string{"--port", strconv.Itoa(nd.Port)}
+	if nd.tlsArgs != nil {
+		port = append([]string{"--port", "0", "--tls-port", strconv.Itoa(nd.Port)}, nd.tlsArgs...)
+	}
+	nd.cmd = exec.Command("redis-server", append(port, "--bind", "127.0.0.1",
 		"--cluster-enabled", "yes", "--cluster-config-file", nd.conf, "--cluster-port", strconv.Itoa(nd.BusPort),
 		"--cluster-node-timeout", strconv.Itoa(int(nd.timeout/time.Millisecond)),
 		"--cluster-replica-validity-factor", "0", "--dir", nd.dir,
-		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+		"--save", "", "--appendonly", "no", "--protected-mode", "no")...)
 	if err := nd.cmd.Start(); err != nil {
 		return fmt.Errorf("redistest: starting redis-server: %w", err)
 	}
@@ -176,8 +202,14 @@ func (c *Cluster) Stop() {
 
 // Do runs one command on the node at addr.
 func (c *Cluster) Do(addr, cmd string, args ...any) (any, error) {
-	conn, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(time.Second),
-		redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second))
+	opts := []redis.DialOption{redis.DialConnectTimeout(time.Second),
+		redis.DialReadTimeout(5 * time.Second), redis.DialWriteTimeout(5 * time.Second)}
+	if cert := c.opts.TLS; cert != nil {
+		conf := cert.Client()
+		conf.Certificates = []tls.Certificate{cert.TLS}
+		opts = append(opts, redis.DialUseTLS(true), redis.DialTLSConfig(conf))
+	}
+	conn, err := redis.Dial("tcp", addr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -466,22 +498,31 @@ func (s *Shared) Stop() {
 }
 
 // MasterURLs are the masters the cluster was created with, as the redis
-// npm package takes them (redis://host:port).
+// npm package takes them (redis://host:port, rediss:// with TLS).
 func (c *Cluster) MasterURLs() []string {
 	var out []string
-	for _, a := range strings.Split(strings.TrimPrefix(c.URL, "redis-cluster://"), ",") {
-		out = append(out, "redis://"+a)
+	_, masters, _ := strings.Cut(c.URL, "://")
+	for _, a := range strings.Split(masters, ",") {
+		out = append(out, c.scheme()+a)
 	}
 	return out
 }
 
-// LiveURLs are every live node, replicas included, as redis://host:port.
+// LiveURLs are every live node, replicas included, as redis://host:port
+// (rediss:// with TLS).
 func (c *Cluster) LiveURLs() []string {
 	var out []string
 	for _, nd := range c.Nodes {
 		if nd.Alive() {
-			out = append(out, "redis://"+nd.Addr)
+			out = append(out, c.scheme()+nd.Addr)
 		}
 	}
 	return out
+}
+
+func (c *Cluster) scheme() string {
+	if c.opts.TLS != nil {
+		return "rediss://"
+	}
+	return "redis://"
 }

@@ -1,5 +1,7 @@
 // Package testcert makes a self-signed certificate for tests that serve
-// TLS on loopback: valid for 127.0.0.1, ::1 and localhost, for a day.
+// TLS on loopback: valid for 127.0.0.1, ::1 and localhost, for a day, as a
+// server's and as a client's (a Redis that asks for client certificates
+// trusts the one it serves with).
 package testcert
 
 import (
@@ -38,7 +40,7 @@ func New(t testing.TB) *Cert {
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},

@@ -100,14 +100,6 @@ func appendResponse(dst []byte, key, ext string, header http.Header) []byte {
 // connection, whose events go to h, from its first byte on. header is added
 // to the 101 response.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Header, h Handler) (*Conn, error) {
-	return s.UpgradeWith(w, r, header, h)
-}
-
-// UpgradeWith is Upgrade with the connection's first frames sent in the
-// same write as the 101 response: one system call, and one TCP segment,
-// where an Engine.IO server would spend two on the handshake and its open
-// packet.
-func (s *Server) UpgradeWith(w http.ResponseWriter, r *http.Request, header http.Header, h Handler, first ...Frame) (*Conn, error) {
 	switch {
 	case !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket"):
 		return nil, refuse(w, http.StatusBadRequest, "not an upgrade request")
@@ -138,11 +130,8 @@ func (s *Server) UpgradeWith(w http.ResponseWriter, r *http.Request, header http
 	// Bytes the client sent past the request (it should not before the
 	// 101, but may) are its first frames.
 	head := buffered(brw)
-	resp := appendResponse(make([]byte, 0, 512), r.Header.Get("Sec-Websocket-Key"), ext, header)
+	resp := appendResponse(make([]byte, 0, 256), r.Header.Get("Sec-Websocket-Key"), ext, header)
 	c := &Conn{srv: s, handler: h, compress: compress, window: window, remote: raw.RemoteAddr()}
-	for _, f := range first {
-		resp = c.appendFrame(resp, f)
-	}
 
 	if tcp, ok := raw.(*net.TCPConn); ok {
 		// A plain connection moves to the event loop: no goroutine waits

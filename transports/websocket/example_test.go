@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/siogo/siogo/transports/websocket"
 )
@@ -98,39 +100,38 @@ func ExampleServeTLS() {
 	panic(websocket.ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
 }
 
-// A server that speaks first (an Engine.IO open packet, a greeting) sends
-// its first frames in the same write as the 101 response.
-func ExampleServer_UpgradeWith() {
-	ws, err := websocket.NewServer(websocket.Config{})
-	if err != nil {
-		panic(err)
+// A heartbeat for an endpoint whose protocol has none: ping every
+// connection each interval, and close those that have not answered within
+// the timeout (a peer gone, or one holding a frame half sent). One ticker
+// for all. (Not run: it runs until stop is closed.)
+func ExampleConn_Ping() {
+	var mu sync.Mutex
+	conns := map[*websocket.Conn]bool{} // kept by the Handler
+	const interval, timeout = 25 * time.Second, 20 * time.Second
+	stop := make(chan struct{})
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		mu.Lock()
+		var pinged []*websocket.Conn
+		for c := range conns {
+			if c.Ping(nil) == nil {
+				pinged = append(pinged, c)
+			}
+		}
+		mu.Unlock()
+		time.AfterFunc(timeout, func() {
+			for _, c := range pinged {
+				if c.LastPong().Before(sent) {
+					_ = c.Close(1001)
+				}
+			}
+		})
 	}
-	defer ws.Close()
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = ws.UpgradeWith(w, r, nil, echo{}, websocket.Frame{Head: []byte("0"), Data: []byte(`{"hello":1}`)})
-	}))
-	defer hs.Close()
-
-	conn, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))
-	if err != nil {
-		panic(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil {
-		panic(err)
-	}
-	head := make([]byte, 2)
-	if _, err := io.ReadFull(br, head); err != nil {
-		panic(err)
-	}
-	body := make([]byte, head[1])
-	if _, err := io.ReadFull(br, body); err != nil {
-		panic(err)
-	}
-	fmt.Println(res.StatusCode, string(body))
-	// Output: 101 0{"hello":1}
 }

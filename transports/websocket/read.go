@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lesismal/nbio"
@@ -149,7 +150,7 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 		}
 		n, hl = binary.BigEndian.Uint64(b[2:]), 10
 	}
-	max := uint64(c.srv.cfg.MaxMessageSize)
+	max := uint64(c.maxMessage())
 	switch op {
 	case opClose, opPing, opPong:
 		switch {
@@ -207,6 +208,7 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 		_ = c.writeControl(opPong, payload)
 		return int(total), nil
 	case opPong:
+		c.lastPong.Store(int64(time.Since(pongEpoch)) + 1)
 		return int(total), nil
 	}
 	if op != opContinuation {
@@ -300,7 +302,7 @@ func (c *Conn) deliver(op byte, deflated bool, msg []byte) *readError {
 	out := (*pb)[:0]
 	if deflated {
 		var rerr *readError
-		if out, rerr = inflate(out, msg, c.srv.cfg.MaxMessageSize); rerr != nil {
+		if out, rerr = inflate(out, msg, c.maxMessage()); rerr != nil {
 			msgPool.Put(pb)
 			return rerr
 		}
@@ -312,7 +314,20 @@ func (c *Conn) deliver(op byte, deflated bool, msg []byte) *readError {
 		return errInvalidUTF8()
 	}
 	binary := op == opBinary
+	// Under SetReadLimit, the messages waiting for the handler count.
+	var held int64
+	if l := c.readLimit.Load(); l > 0 {
+		held = int64(len(out))
+		if c.waiting.Add(held) > l {
+			c.waiting.Add(-held)
+			msgPool.Put(pb)
+			return &readError{closeTooLarge, ErrMessageTooLarge}
+		}
+	}
 	c.exec(func() {
+		if held > 0 {
+			c.waiting.Add(-held)
+		}
 		c.handler.OnMessage(c, binary, out)
 		if cap(out) <= 64<<10 {
 			*pb = out[:0]

@@ -24,6 +24,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -234,6 +235,10 @@ type Conn struct {
 
 	rmu sync.Mutex
 	r   reader
+	// readLimit lowers MaxMessageSize for this connection (SetReadLimit),
+	// and bounds waiting, the bytes of the messages it read since that wait
+	// for the handler.
+	readLimit, waiting atomic.Int64
 
 	x executor // runs the messages, in order
 
@@ -260,6 +265,33 @@ type Conn struct {
 	// the socket; the difference waits in nbio's buffer because the
 	// socket's is full: the peer does not read fast enough.
 	handed, written atomic.Int64
+	// lastPong is when the last pong frame was read, as nanoseconds
+	// since pongEpoch plus one; zero when none was.
+	lastPong atomic.Int64
+}
+
+// pongEpoch makes lastPong monotonic: a wall clock step does not move it.
+var pongEpoch = time.Now()
+
+// Ping queues a ping frame (payload at most 125 bytes) behind the frames
+// already written. A peer answers with a pong, which LastPong reports:
+// for a heartbeat of an endpoint whose protocol has none of its own.
+func (c *Conn) Ping(payload []byte) error {
+	if len(payload) > 125 {
+		return fmt.Errorf("websocket: ping payload of %d bytes, at most 125", len(payload))
+	}
+	return c.writeControl(opPing, payload)
+}
+
+// LastPong is when the connection last read a pong frame (answering a
+// Ping, or unsolicited); the zero Time when it has read none. A peer that
+// holds a frame half sent, or reads nothing, sends no pong.
+func (c *Conn) LastPong() time.Time {
+	n := c.lastPong.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return pongEpoch.Add(time.Duration(n - 1))
 }
 
 // backlog is the number of bytes nbio holds for a socket that cannot take
@@ -270,6 +302,27 @@ func (c *Conn) backlog() int64 { return c.handed.Load() - c.written.Load() }
 // written now would not reach the socket at once. Volatile packets are
 // dropped then, as Node drops them while its transport is not writable.
 func (c *Conn) Backlogged() bool { return c.nbc != nil && c.backlog() > 0 }
+
+// SetReadLimit lowers the bound on what the peer may send, from now on,
+// to max bytes (0 restores Config.MaxMessageSize alone): each message, and
+// the messages read while the handler is busy that wait for it, together.
+// Past it the connection closes with 1009, as for a message too large. For
+// a peer that has yet to prove who it is, while a costly check runs.
+func (c *Conn) SetReadLimit(max int) {
+	if max < 0 {
+		max = 0
+	}
+	c.readLimit.Store(int64(max))
+}
+
+// maxMessage is the largest message the peer may send now.
+func (c *Conn) maxMessage() int {
+	max := c.srv.cfg.MaxMessageSize
+	if l := c.readLimit.Load(); l > 0 && l < int64(max) {
+		max = int(l)
+	}
+	return max
+}
 
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
@@ -374,6 +427,22 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 		c.srv.schedule(c)
 	}
 	return nil
+}
+
+// Hold keeps what is written to the connection, from now on, for d before
+// it leaves (in one write then): the Engine.IO open packet must not come
+// in the same read as the 101 response (transports.openPacketGap).
+func (c *Conn) Hold(d time.Duration) {
+	c.wmu.Lock()
+	if c.queued || c.closed || c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	// A flush counted as scheduled: writes and a close only queue until
+	// the timer hands the connection to a flusher.
+	c.queued = true
+	c.wmu.Unlock()
+	time.AfterFunc(d, func() { c.srv.schedule(c) })
 }
 
 // cork holds what is written to the connection in pending while w runs

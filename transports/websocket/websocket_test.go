@@ -378,34 +378,3 @@ func TestHugeLengthAfterFragment(t *testing.T) {
 		t.Fatal("no OnClose")
 	}
 }
-
-// TestUpgradeWithOneWrite: the first frames leave in the 101's write, so
-// that one read after the request gets the response and the frame whole.
-func TestUpgradeWithOneWrite(t *testing.T) {
-	s, err := NewServer(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = s.UpgradeWith(w, r, nil, &recorder{closed: make(chan error, 1)}, Frame{Head: []byte("0"), Data: []byte("open")})
-	}))
-	defer hs.Close()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := string(buf[:n])
-	if !strings.HasPrefix(got, "HTTP/1.1 101 ") || !strings.HasSuffix(got, "\r\n\r\n\x81\x050open") {
-		t.Fatalf("one read got %q, want the 101 and the frame", got)
-	}
-}
