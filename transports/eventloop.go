@@ -69,6 +69,10 @@ type HTTPServerOptions struct {
 	KeepAlive time.Duration
 	// MaxConnections bounds the connections served at once. Default 1<<20.
 	MaxConnections int
+	// MaxWriteBuffer bounds the bytes waiting for a slow peer of a
+	// WebSocket upgraded here (they stay on this loop); set it as the
+	// Server's Options.MaxWriteBuffer. Default 4 MiB.
+	MaxWriteBuffer int
 }
 
 // NewHTTPServer returns a server of h; Serve starts it.
@@ -81,6 +85,9 @@ func NewHTTPServer(h http.Handler, opts HTTPServerOptions) *HTTPServer {
 	}
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = 1 << 20
+	}
+	if opts.MaxWriteBuffer <= 0 {
+		opts.MaxWriteBuffer = 4 << 20
 	}
 	return &HTTPServer{h: h, opts: opts, done: make(chan struct{}), ready: make(chan struct{})}
 }
@@ -113,7 +120,7 @@ func (s *HTTPServer) Serve(ln net.Listener) error {
 		NPoller:         max(1, runtime.GOMAXPROCS(0)/2),
 		// The handshake's WebSocket connections stay on this loop, so the
 		// same bound as the WebSocket server's.
-		MaxWriteBufferSize: 4 << 20,
+		MaxWriteBufferSize: s.opts.MaxWriteBuffer,
 	})
 	e.OnClose(func(c net.Conn, _ error) {
 		if nc, ok := c.(*nbio.Conn); ok {

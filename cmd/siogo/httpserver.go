@@ -29,6 +29,9 @@ func newHTTPServer(cfg config, h http.Handler, log *slog.Logger) *httpServer {
 		return &httpServer{engine: "nbio", cfg: cfg, loop: transports.NewHTTPServer(h, transports.HTTPServerOptions{
 			// Room for the Engine.IO bound to answer first, with its 413.
 			MaxBodySize: int(2*cfg.MaxPayload) + 64<<10,
+			// The WebSocket servers' default (transports.Options), for
+			// the WebSockets upgraded on this loop.
+			MaxWriteBuffer: max(4<<20, int(2*cfg.MaxPayload)),
 		})}
 	}
 	return &httpServer{engine: "net", cfg: cfg, net: &http.Server{

@@ -47,7 +47,8 @@ type Config struct {
 	// CompressThreshold is the smallest message compressed; zero means 1024.
 	CompressThreshold int
 	// MaxWriteBuffer bounds the bytes waiting for a slow peer; past it the
-	// connection closes. Zero means 4 MiB.
+	// connection closes. Zero means 4 MiB, or twice MaxMessageSize when
+	// that is more: a message as large as the largest taken can go back.
 	MaxWriteBuffer int
 }
 
@@ -144,7 +145,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.CompressThreshold = 1024
 	}
 	if cfg.MaxWriteBuffer <= 0 {
-		cfg.MaxWriteBuffer = 4 << 20
+		cfg.MaxWriteBuffer = max(4<<20, 2*cfg.MaxMessageSize)
 	}
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Name:               "siogo",
@@ -222,12 +223,15 @@ type Conn struct {
 	srv      *Server
 	handler  Handler
 	compress bool
-	remote   net.Addr
-	nc       net.Conn   // where frames are written
-	nbc      *nbio.Conn // the same, when the event loop serves it
-	tls      *ltls.Conn // nc, when it is TLS on nbc (ServeTLS)
-	sockID   uint64     // nbc's socket (its inode), to shut it down safely
-	fd       int        // nbc's descriptor
+	// window is the server_max_window_bits the client asked for (0: none):
+	// a message that could refer further back is coded Huffman-only.
+	window uint8
+	remote net.Addr
+	nc     net.Conn   // where frames are written
+	nbc    *nbio.Conn // the same, when the event loop serves it
+	tls    *ltls.Conn // nc, when it is TLS on nbc (ServeTLS)
+	sockID uint64     // nbc's socket (its inode), to shut it down safely
+	fd     int        // nbc's descriptor
 
 	rmu sync.Mutex
 	r   reader
@@ -614,7 +618,9 @@ func (c *Conn) appendFrame(dst []byte, f Frame) []byte {
 	}
 	n := len(f.Head) + len(f.Data)
 	if c.compress && !f.NoCompress && n >= c.srv.cfg.CompressThreshold {
-		if out, ok := deflate(f.Head, f.Data); ok {
+		// A fresh stream of n bytes refers at most n-1 bytes back.
+		huffman := c.window != 0 && c.window < 15 && n > 1<<c.window
+		if out, ok := deflate(f.Head, f.Data, huffman); ok {
 			dst = appendHeader(dst, finBit|rsv1Bit|op, len(*out))
 			dst = append(dst, *out...)
 			*out = (*out)[:0]
@@ -640,6 +646,7 @@ func appendHeader(dst []byte, b0 byte, n int) []byte {
 
 var (
 	flatePool      = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.BestSpeed); return w }}
+	huffmanPool    = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.HuffmanOnly); return w }}
 	deflateBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 )
 
@@ -652,11 +659,16 @@ func (w sliceWriter) Write(p []byte) (int, error) {
 
 // deflate compresses one message for permessage-deflate with no context
 // takeover: a fresh stream, sync-flushed, its 00 00 ff ff tail removed
-// (RFC 7692 section 7.2.1).
-func deflate(head, data []byte) (*[]byte, bool) {
+// (RFC 7692 section 7.2.1); with huffman, with no back-references at all,
+// for a peer that limited the server's window.
+func deflate(head, data []byte, huffman bool) (*[]byte, bool) {
 	out := deflateBufPool.Get().(*[]byte)
-	zw := flatePool.Get().(*flate.Writer)
-	defer flatePool.Put(zw)
+	pool := &flatePool
+	if huffman {
+		pool = &huffmanPool
+	}
+	zw := pool.Get().(*flate.Writer)
+	defer pool.Put(zw)
 	zw.Reset(sliceWriter{out})
 	if _, err := zw.Write(head); err != nil {
 		return nil, false
