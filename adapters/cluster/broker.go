@@ -1,0 +1,51 @@
+// Package cluster is siogo's adapter contract, shaped as Node's
+// socket.io-adapter ClusterAdapterWithHeartbeat: a Broker only carries
+// messages between nodes (publish to all, answer one, subscribe), and the
+// Adapter this package provides turns any broker into a server.Adapter:
+// rooms, broadcasts, acknowledgements across nodes, FetchSockets,
+// SocketsJoin, SocketsLeave, DisconnectSockets, ServerSideEmit, heartbeats
+// and the count of nodes.
+//
+//	broker := ... // a Broker: adapters/postgres's Client, or MemoryBroker
+//	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(broker, cluster.Options{})})
+//
+// The messages are Node's (ClusterMessage: uid, nsp, type, data), so a
+// broker that frames them as its Node counterpart does serves a cluster of
+// siogo and Node.js nodes. A new broker is a small package: three methods,
+// and package adapters/adaptertest to prove it.
+package cluster
+
+import (
+	"context"
+)
+
+// Broker carries cluster messages between the nodes of one cluster. Its
+// methods may be called from many goroutines at once.
+type Broker interface {
+	// Publish sends m to every node that subscribed to m.Nsp, this one
+	// included or not (the adapter drops its own messages). The offset is
+	// m's place in a log the broker keeps, for connection state recovery
+	// across nodes; "" when the broker keeps none.
+	Publish(ctx context.Context, m *Message) (offset string, err error)
+	// PublishResponse sends m, an answer to a request, to the node whose
+	// adapter has the uid to. A broker without a way to reach one node may
+	// publish it to all: other nodes drop answers to requests they did not
+	// send.
+	PublishResponse(ctx context.Context, to string, m *Message) error
+	// Subscribe calls h with each message published for namespace nsp,
+	// and each answer sent to uid (the adapter's), in the order the broker
+	// received them, from one goroutine at a time. h must not block for
+	// long: the adapter hands slow work to goroutines of its own. The
+	// returned function ends the subscription.
+	Subscribe(nsp, uid string, h Handler) (unsubscribe func(), err error)
+}
+
+// Handler receives a message and its offset ("" when the broker keeps no
+// log).
+type Handler func(m *Message, offset string)
+
+// Ready is implemented by brokers that can say whether they are connected
+// (for a readiness probe): nil when messages flow.
+type Ready interface {
+	Ready() error
+}
