@@ -150,8 +150,11 @@ func (s *Server) start() error {
 	}
 }
 
-// Kill stops the server at once (SIGKILL), as a crash.
-func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+// Kill stops the server at once, as a crash: an immediate shutdown
+// (SIGQUIT) drops every connection and writes nothing; the next start
+// recovers. (A SIGKILL would leave the backends holding the shared memory,
+// and no restart.)
+func (s *Server) Kill() { s.signal(syscall.SIGQUIT) }
 
 // Restart starts the server again on the same port and data.
 func (s *Server) Restart() error { return s.start() }
@@ -170,11 +173,6 @@ func (s *Server) signal(sig syscall.Signal) {
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
-	}
-	if sig == syscall.SIGKILL {
-		// The postmaster's children end when they see it gone; a restart
-		// waits for them to let go of the shared memory.
-		_ = os.Remove(filepath.Join(s.data(), "postmaster.pid"))
 	}
 }
 
