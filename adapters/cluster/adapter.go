@@ -176,7 +176,7 @@ func (a *Adapter) loop() {
 func (a *Adapter) publish(t MessageType, data map[string]any) string {
 	offset, err := a.publishErr(t, data)
 	if err != nil {
-		a.log.Debug("cluster: publishing", "nsp", a.nsp, "type", int(t), "err", err)
+		a.log.Debug("cluster: publishing", "nsp", a.nsp, "type", t, "err", err)
 	}
 	return offset
 }
@@ -195,7 +195,7 @@ func (a *Adapter) respond(to string, t MessageType, data map[string]any) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
 	defer cancel()
 	if err := a.b.PublishResponse(ctx, to, &Message{UID: a.uid, Nsp: a.nsp, Type: t, Data: data}); err != nil {
-		a.log.Debug("cluster: answering", "nsp", a.nsp, "type", int(t), "err", err)
+		a.log.Debug("cluster: answering", "nsp", a.nsp, "type", t, "err", err)
 	}
 }
 

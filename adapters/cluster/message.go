@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/siogo/siogo/internal/mpack"
 	"github.com/siogo/siogo/internal/num"
@@ -30,6 +31,18 @@ const (
 	BroadcastAck
 	AdapterClose
 )
+
+var typeNames = [...]string{"", "INITIAL_HEARTBEAT", "HEARTBEAT", "BROADCAST", "SOCKETS_JOIN", "SOCKETS_LEAVE",
+	"DISCONNECT_SOCKETS", "FETCH_SOCKETS", "FETCH_SOCKETS_RESPONSE", "SERVER_SIDE_EMIT", "SERVER_SIDE_EMIT_RESPONSE",
+	"BROADCAST_CLIENT_COUNT", "BROADCAST_ACK", "ADAPTER_CLOSE"}
+
+// String is the type's name in Node's MessageType.
+func (t MessageType) String() string {
+	if t > 0 && int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return "MessageType(" + strconv.Itoa(int(t)) + ")"
+}
 
 // IsResponse reports whether t is an answer to a request, which a broker
 // sends with PublishResponse.

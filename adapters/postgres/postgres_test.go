@@ -20,6 +20,7 @@ import (
 	"github.com/siogo/siogo/adapters/postgres"
 	"github.com/siogo/siogo/internal/nodetest"
 	"github.com/siogo/siogo/internal/pgtest"
+	"github.com/siogo/siogo/server"
 )
 
 // One PostgreSQL serves the package's tests; each cluster has channels
@@ -226,4 +227,49 @@ func containsSecret(s string) bool {
 		}
 	}
 	return false
+}
+
+// TestRestart crashes PostgreSQL under two nodes: both report it, go on
+// serving, and once it is back they listen again, find each other, and
+// the cluster answers as before.
+func TestRestart(t *testing.T) {
+	db := pgtest.Start(t)
+	o := postgres.Options{URL: db.URL, CreateTable: true, Cluster: adaptertest.Options}
+	o.Cluster.Logger = quiet
+	var nodes []*server.Server
+	var clients []*postgres.Client
+	for _, name := range []string{"a", "b"} {
+		c := newClient(t, o)
+		srv, err := server.New(server.Options{NewAdapter: c.NewAdapter, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		srv.Of("/").OnServerSideEmit("ping", func(_ []any, ack server.Ack) { ack("pong from " + name) })
+		nodes, clients = append(nodes, srv), append(clients, c)
+	}
+	ctx := context.Background()
+	ask := func() bool {
+		got, err := nodes[0].Of("/").ServerSideEmitWithAck(ctx, "ping")
+		return err == nil && len(got) == 1 && got[0] == "pong from b"
+	}
+	waitFor(t, ask)
+	db.Kill()
+	waitFor(t, func() bool { return clients[0].Ready() != nil && clients[1].Ready() != nil })
+	if err := db.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return clients[0].Ready() == nil && clients[1].Ready() == nil })
+	waitFor(t, ask)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
