@@ -88,6 +88,7 @@ func Run(t *testing.T, newCluster func(t *testing.T) Cluster) {
 		{"ServerSideEmit", testServerSideEmit},
 		{"BroadcastWithAck", testBroadcastWithAck},
 		{"Heartbeat", testHeartbeat},
+		{"Recovery", testRecovery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +105,7 @@ type node struct {
 	id     string // its client's socket id
 	srv    *server.Server
 	nodeJS bool
+	store  bool   // its broker is a cluster.SessionStore
 	kill   func() // the process dies: no goodbye
 	close  func() // the server closes
 }
@@ -149,12 +151,31 @@ func (b *cutBroker) Subscribe(nsp, uid string, h cluster.Handler) (func(), error
 	})
 }
 
+// storeBroker is a cutBroker whose broker is a SessionStore.
+type storeBroker struct {
+	*cutBroker
+	cluster.SessionStore
+}
+
 func newGoNode(t *testing.T, cl Cluster, name string) *node {
 	t.Helper()
-	b := &cutBroker{Broker: cl.Broker(t)}
+	return newGoNodeWith(t, cl, name, nil)
+}
+
+// newGoNodeWith starts a siogo node with connection state recovery when
+// recovery is not nil.
+func newGoNodeWith(t *testing.T, cl Cluster, name string, recovery *server.RecoveryOptions) *node {
+	t.Helper()
+	inner := cl.Broker(t)
+	b := &cutBroker{Broker: inner}
+	var broker cluster.Broker = b
+	st, isStore := inner.(cluster.SessionStore)
+	if isStore {
+		broker = storeBroker{b, st}
+	}
 	o := Options
 	o.Logger = quiet
-	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(b, o), Logger: quiet})
+	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(broker, o), Logger: quiet, Recovery: recovery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +191,7 @@ func newGoNode(t *testing.T, cl Cluster, name string) *node {
 		})
 	}
 	t.Cleanup(closeAll)
-	return &node{name: name, url: hs.URL, srv: srv, close: closeAll, kill: func() {
+	return &node{name: name, url: hs.URL, srv: srv, store: isStore, close: closeAll, kill: func() {
 		b.mu.Lock()
 		b.cut = true
 		b.mu.Unlock()
@@ -497,4 +518,64 @@ func testHeartbeat(t *testing.T, h *harness) {
 	// for the heartbeat timeout.
 	h.nodes[0].kill()
 	h.waitCount(t, h.nodes[1:], len(h.nodes)-1)
+}
+
+// testRecovery: with a broker that is a SessionStore, a client whose node
+// is lost comes back on another node with its id, rooms and data, and
+// gets the events broadcast to it meanwhile, from either node, once and in
+// order. Other brokers keep sessions per node, as the in-memory adapter,
+// which package server's tests prove.
+func testRecovery(t *testing.T, h *harness) {
+	rec := &server.RecoveryOptions{MaxDisconnectionDuration: time.Minute}
+	a := newGoNodeWith(t, h.cl, "ra", rec)
+	if !a.store {
+		t.Log("the broker is not a cluster.SessionStore: recovery stays on each node")
+		return
+	}
+	b := newGoNodeWith(t, h.cl, "rb", rec)
+	for _, n := range []*node{a, b} {
+		n.name = h.nodes[0].name[:strings.LastIndexByte(h.nodes[0].name, '-')+1] + n.name
+	}
+	p := startProxy(t, strings.TrimPrefix(a.url, "http://"))
+	name := a.name + "-client"
+	id := h.c.connectMoving(t, name, p.url())
+	h.c.emit(t, name, "join", "room1")
+	a.srv.Of("/").Socket(id).SetData(map[string]any{"k": "v"})
+	_ = b.srv.To("room1").Emit("live", 1)
+	live := h.c.next(t, name, "live")
+	if len(live) != 2 || live[0] != float64(1) {
+		t.Fatalf("live event %v: want its offset after the argument", live)
+	}
+	// The node is lost to the client; meanwhile both nodes broadcast.
+	p.cut()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.srv.Of("/").Socket(id) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket stayed connected on its node")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = a.srv.To("room1").Emit("missed", "from a")
+	_ = b.srv.Emit("missed", "from b")
+	_ = b.srv.To("elsewhere").Emit("missed", "not for it")
+	p.moveTo(strings.TrimPrefix(b.url, "http://"))
+	got, recovered := h.c.waitConnect(t, name)
+	if got != id || !recovered {
+		t.Fatalf("back on the other node as %s (recovered %v), want %s recovered", got, recovered, id)
+	}
+	for _, want := range []string{"from a", "from b"} {
+		if ev := h.c.next(t, name, "missed"); len(ev) != 2 || ev[0] != want {
+			t.Fatalf("missed event %v, want [%q offset]", ev, want)
+		}
+	}
+	waitRooms(t, h, &node{name: name}, "room1", true)
+	s := b.srv.Of("/").Socket(id)
+	if s == nil || !reflect.DeepEqual(s.Data(), map[string]any{"k": "v"}) {
+		t.Fatalf("restored socket %v", s)
+	}
+	_ = a.srv.To("room1").Emit("after")
+	h.c.next(t, name, "after")
+	if k := h.c.pending(t, name, "missed"); k != 0 {
+		t.Fatalf("%d more missed events", k)
+	}
 }

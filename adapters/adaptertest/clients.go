@@ -161,6 +161,27 @@ func (c *clients) connect(t testing.TB, name, url string) string {
 	return r.ID
 }
 
+// connectMoving opens socket name on url, reconnecting by itself
+// (connection state recovery), and returns its id.
+func (c *clients) connectMoving(t testing.TB, name, url string) string {
+	t.Helper()
+	var r struct{ ID string }
+	c.do(t, map[string]any{"op": "connect", "name": name, "url": url, "reconnect": true}, &r)
+	return r.ID
+}
+
+// waitConnect waits for the next connection of socket name: its id, and
+// whether its state was recovered.
+func (c *clients) waitConnect(t testing.TB, name string) (string, bool) {
+	t.Helper()
+	var r struct {
+		ID        string
+		Recovered bool
+	}
+	c.do(t, map[string]any{"op": "wait-connect", "name": name}, &r)
+	return r.ID, r.Recovered
+}
+
 // emit emits args from socket name and returns the arguments of the ack.
 func (c *clients) emit(t testing.TB, name string, args ...any) []any {
 	t.Helper()

@@ -3,6 +3,8 @@
 // travels in the JSON as {"$bin": base64} both ways.
 //
 //   {"op":"connect","name":n,"url":u}     -> {"id":..}
+//      with "reconnect":true the socket reconnects by itself (after 100 ms)
+//   {"op":"wait-connect","name":n}        -> {"id":..,"recovered":..} of its next connection
 //   {"op":"emit","name":n,"args":[..]}    -> {"ack":[..]}  (the args of the ack)
 //   {"op":"next","name":n,"event":e}      -> {"args":[..]} of the next e not yet taken
 //   {"op":"none","name":n,"event":e}      -> {"count":k} events e received and not taken
@@ -61,9 +63,16 @@ function get(name) {
   return s;
 }
 
-function connect(name, url) {
-  const s = { events: new Map(), waiters: new Map(), answers: new Map(), gone: null, goneWaiters: [] };
-  s.socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false });
+function connect(name, url, reconnect) {
+  const s = { events: new Map(), waiters: new Map(), answers: new Map(), gone: null, goneWaiters: [], connects: [], connectWaiters: [] };
+  s.socket = io(url, {
+    transports: ["websocket"],
+    forceNew: true,
+    reconnection: !!reconnect,
+    reconnectionDelay: 100,
+    reconnectionDelayMax: 100,
+    randomizationFactor: 0,
+  });
   sockets.set(name, s);
   s.socket.onAny((event, ...args) => {
     const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
@@ -75,6 +84,14 @@ function connect(name, url) {
     }
     if (!s.events.has(event)) s.events.set(event, []);
     s.events.get(event).push(args);
+  });
+  let first = true;
+  s.socket.on("connect", () => {
+    if (first) return void (first = false);
+    const c = { id: s.socket.id, recovered: s.socket.recovered };
+    const w = s.connectWaiters.shift();
+    if (w) w(c);
+    else s.connects.push(c);
   });
   s.socket.on("disconnect", (reason) => {
     s.gone = reason;
@@ -92,7 +109,12 @@ function connect(name, url) {
 async function handle(cmd) {
   switch (cmd.op) {
     case "connect":
-      return connect(cmd.name, cmd.url);
+      return connect(cmd.name, cmd.url, cmd.reconnect);
+    case "wait-connect": {
+      const s = get(cmd.name);
+      if (s.connects.length) return s.connects.shift();
+      return timeout(new Promise((r) => s.connectWaiters.push(r)), "reconnection of " + cmd.name);
+    }
     case "emit": {
       const s = get(cmd.name);
       const args = fromJSON(cmd.args);

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +75,10 @@ type Adapter struct {
 	nsp  string
 	uid  string
 	log  *slog.Logger
+	// store is the broker's SessionStore when it has one and recovery is
+	// on: then recovery crosses nodes.
+	store    SessionStore
+	recovery *server.RecoveryOptions
 
 	unsubscribe func()
 	done        chan struct{}
@@ -121,6 +126,11 @@ func newAdapter(nsp *server.Namespace, b Broker, opts Options) *Adapter {
 		nodes:         map[string]time.Time{},
 		requests:      map[string]*request{},
 		acks:          map[string]*ackRequest{},
+	}
+	if st, ok := b.(SessionStore); ok {
+		if a.recovery = a.MemoryAdapter.Recovery(); a.recovery != nil {
+			a.store = st
+		}
 	}
 	unsub, err := b.Subscribe(a.nsp, a.uid, a.onMessage)
 	if err != nil {
@@ -230,13 +240,100 @@ func packetWire(p *server.Packet) map[string]any {
 
 // Broadcast implements server.Adapter: delivered here at once, then
 // published for the other nodes (unless Local). With connection state
-// recovery on, each node numbers and keeps the events its sockets got.
+// recovery on, each node numbers and keeps the events its sockets got;
+// with a SessionStore, the broker numbers them instead: the event is
+// published first, and delivered here with its offset.
 func (a *Adapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) error {
-	err := a.MemoryAdapter.Broadcast(p, opts)
-	if !opts.Flags.Local {
-		a.publish(Broadcast, map[string]any{"packet": packetWire(p), "opts": adapterwire.Options(opts)})
+	if a.store == nil {
+		err := a.MemoryAdapter.Broadcast(p, opts)
+		if !opts.Flags.Local {
+			a.publish(Broadcast, map[string]any{"packet": packetWire(p), "opts": adapterwire.Options(opts)})
+		}
+		return err
 	}
-	return err
+	// A Local broadcast carries no offset, as with Node's cluster
+	// adapters; a socket's own Emit is published, so that another node
+	// can replay it.
+	if opts.Flags.Local && !opts.SocketEmit {
+		return a.Deliver(p, opts)
+	}
+	wire := opts
+	wire.Flags.Local, wire.SocketEmit = false, false
+	offset := a.publish(Broadcast, map[string]any{"packet": packetWire(p), "opts": adapterwire.Options(wire)})
+	if offset != "" && !opts.Flags.Volatile {
+		p = withOffset(p, offset)
+	}
+	return a.Deliver(p, opts)
+}
+
+// withOffset is p with offset after its data, which the client echoes when
+// it comes back.
+func withOffset(p *server.Packet, offset string) *server.Packet {
+	data, ok := p.Data.([]any)
+	if !ok {
+		return p
+	}
+	cp := *p
+	cp.Data = append(slices.Clip(data), offset)
+	return &cp
+}
+
+// PersistSession implements server.Adapter: into the broker's
+// SessionStore, or kept on this node.
+func (a *Adapter) PersistSession(s *server.PersistedSession) {
+	if a.store == nil {
+		a.MemoryAdapter.PersistSession(s)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+	defer cancel()
+	if err := a.store.SaveSession(ctx, s, a.recovery.MaxDisconnectionDuration); err != nil {
+		a.log.Warn("cluster: saving a session", "nsp", a.nsp, "err", err)
+	}
+}
+
+// RestoreSession implements server.Adapter: from the broker's
+// SessionStore, with the broadcasts after offset that reached the
+// session's rooms, at most RecoveryOptions.MaxPackets of them.
+func (a *Adapter) RestoreSession(pid, offset string) (*server.PersistedSession, error) {
+	if a.store == nil {
+		return a.MemoryAdapter.RestoreSession(pid, offset)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+	defer cancel()
+	ps, logged, err := a.store.RestoreSession(ctx, a.nsp, pid, offset)
+	if err != nil || ps == nil {
+		return nil, err
+	}
+	ps.MissedPackets = nil
+	for _, l := range logged {
+		m := l.Message
+		if m.Type != Broadcast || m.Nsp != a.nsp || m.Data["requestId"] != nil {
+			continue
+		}
+		p, ok := adapterwire.PacketFrom(m.Data["packet"], a.nsp)
+		opts := adapterwire.OptionsFrom(m.Data["opts"])
+		if !ok || opts.Flags.Volatile || !reaches(ps.Rooms, opts) {
+			continue
+		}
+		if len(ps.MissedPackets) == a.recovery.MaxPackets {
+			return nil, nil // more were missed than recovery keeps
+		}
+		ps.MissedPackets = append(ps.MissedPackets, withOffset(p, l.Offset).Data.([]any))
+	}
+	return ps, nil
+}
+
+// reaches reports whether a broadcast with opts reaches a socket in rooms.
+func reaches(rooms []string, opts server.BroadcastOptions) bool {
+	included := len(opts.Rooms) == 0
+	for _, r := range rooms {
+		if slices.Contains(opts.Except, r) {
+			return false
+		}
+		included = included || slices.Contains(opts.Rooms, r)
+	}
+	return included
 }
 
 // BroadcastWithAck implements server.Adapter: every node reports its count
@@ -428,7 +525,14 @@ func (a *Adapter) onMessage(m *Message, offset string) {
 		}
 		opts := adapterwire.OptionsFrom(m.Data["opts"])
 		if requestID == "" {
-			_ = a.MemoryAdapter.Broadcast(p, opts)
+			if a.store == nil {
+				_ = a.MemoryAdapter.Broadcast(p, opts)
+				return
+			}
+			if offset != "" && !opts.Flags.Volatile {
+				p = withOffset(p, offset)
+			}
+			_ = a.Deliver(p, opts)
 			return
 		}
 		from := m.UID

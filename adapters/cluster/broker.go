@@ -17,6 +17,9 @@ package cluster
 
 import (
 	"context"
+	"time"
+
+	"github.com/siogo/siogo/server"
 )
 
 // Broker carries cluster messages between the nodes of one cluster. Its
@@ -48,4 +51,26 @@ type Handler func(m *Message, offset string)
 // (for a readiness probe): nil when messages flow.
 type Ready interface {
 	Ready() error
+}
+
+// SessionStore is implemented by brokers that make connection state
+// recovery cross nodes, as Node's Redis Streams adapter: Publish returns
+// an offset for each broadcast (its place in a log the broker keeps, which
+// clients echo), and the sessions of disconnected sockets are kept where
+// every node reads them. Without it, each node keeps its own sockets'
+// sessions and events, as the in-memory adapter does.
+type SessionStore interface {
+	// SaveSession keeps s (a socket that lost its connection) for ttl.
+	SaveSession(ctx context.Context, s *server.PersistedSession, ttl time.Duration) error
+	// RestoreSession takes the session kept under pid (it serves once) and
+	// returns it with the messages published for nsp after offset, oldest
+	// first; a nil session when there is none, or when offset is no longer
+	// in the log.
+	RestoreSession(ctx context.Context, nsp, pid, offset string) (*server.PersistedSession, []Logged, error)
+}
+
+// Logged is a message of a SessionStore's log and its offset.
+type Logged struct {
+	Message *Message
+	Offset  string
 }

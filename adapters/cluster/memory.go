@@ -3,17 +3,35 @@ package cluster
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
+	"time"
+
+	"github.com/siogo/siogo/server"
 )
 
 // MemoryBroker is a Broker inside one process: the servers of a program
 // that share one are the nodes of one cluster. It is the broker of the
 // contract's own tests, and a model for a new one: each message is copied
-// through its JSON or msgpack form, as a broker on a network would.
+// through its JSON or msgpack form, as a broker on a network would. It is
+// a SessionStore too: it logs the last MemoryLogSize broadcasts, so that
+// connection state recovery crosses its nodes.
 type MemoryBroker struct {
-	mu     sync.Mutex
-	subs   map[string]map[*memorySub]struct{} // by namespace
-	closed bool
+	mu       sync.Mutex
+	subs     map[string]map[*memorySub]struct{} // by namespace
+	log      []Logged                           // the last broadcasts, oldest first
+	seq      uint64
+	sessions map[string]memorySession // by pid
+	closed   bool
+}
+
+// MemoryLogSize is how many broadcasts a MemoryBroker keeps for recovery.
+const MemoryLogSize = 10000
+
+type memorySession struct {
+	s       server.PersistedSession
+	expires time.Time
 }
 
 // ErrClosed is returned by a MemoryBroker after Close.
@@ -21,7 +39,7 @@ var ErrClosed = errors.New("cluster: broker closed")
 
 // NewMemoryBroker returns an empty broker.
 func NewMemoryBroker() *MemoryBroker {
-	return &MemoryBroker{subs: map[string]map[*memorySub]struct{}{}}
+	return &MemoryBroker{subs: map[string]map[*memorySub]struct{}{}, sessions: map[string]memorySession{}}
 }
 
 // memorySub is one subscription: its messages wait in queue and are
@@ -30,7 +48,7 @@ type memorySub struct {
 	uid   string
 	h     Handler
 	mu    sync.Mutex
-	queue []*Message
+	queue []Logged
 	wake  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -51,8 +69,8 @@ func (s *memorySub) run() {
 				s.mu.Unlock()
 				break
 			}
-			m := s.queue[0]
-			s.queue[0] = nil
+			l := s.queue[0]
+			s.queue[0] = Logged{}
 			s.queue = s.queue[1:]
 			s.mu.Unlock()
 			select {
@@ -60,14 +78,14 @@ func (s *memorySub) run() {
 				return
 			default:
 			}
-			s.h(m, "")
+			s.h(l.Message, l.Offset)
 		}
 	}
 }
 
-func (s *memorySub) push(m *Message) {
+func (s *memorySub) push(m *Message, offset string) {
 	s.mu.Lock()
-	s.queue = append(s.queue, m)
+	s.queue = append(s.queue, Logged{Message: m, Offset: offset})
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -91,32 +109,84 @@ func copyMessage(m *Message) (*Message, error) {
 	return DecodeJSON(b)
 }
 
-// Publish implements Broker.
+// Publish implements Broker; a broadcast (without acknowledgements) is
+// logged, and its offset returned.
 func (b *MemoryBroker) Publish(_ context.Context, m *Message) (string, error) {
-	return "", b.send(m, "")
+	return b.send(m, "")
 }
 
 // PublishResponse implements Broker: only the adapter with uid to gets it.
 func (b *MemoryBroker) PublishResponse(_ context.Context, to string, m *Message) error {
-	return b.send(m, to)
+	_, err := b.send(m, to)
+	return err
 }
 
-func (b *MemoryBroker) send(m *Message, to string) error {
-	c, err := copyMessage(m)
-	if err != nil {
-		return err
+func (b *MemoryBroker) send(m *Message, to string) (string, error) {
+	// Each receiver gets a copy of its own, as from a network.
+	if _, err := copyMessage(m); err != nil {
+		return "", err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return ErrClosed
+		return "", ErrClosed
+	}
+	offset := ""
+	if to == "" && m.Type == Broadcast && m.Data["requestId"] == nil {
+		b.seq++
+		offset = strconv.FormatUint(b.seq, 10)
+		c, _ := copyMessage(m)
+		b.log = append(b.log, Logged{Message: c, Offset: offset})
+		if len(b.log) > MemoryLogSize {
+			b.log[0] = Logged{}
+			b.log = b.log[1:]
+		}
 	}
 	for s := range b.subs[m.Nsp] {
 		if to == "" || s.uid == to {
-			s.push(c)
+			c, _ := copyMessage(m)
+			s.push(c, offset)
 		}
 	}
+	return offset, nil
+}
+
+// SaveSession implements SessionStore.
+func (b *MemoryBroker) SaveSession(_ context.Context, s *server.PersistedSession, ttl time.Duration) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	for pid, ms := range b.sessions {
+		if now.After(ms.expires) {
+			delete(b.sessions, pid)
+		}
+	}
+	b.sessions[s.PID] = memorySession{s: *s, expires: now.Add(ttl)}
 	return nil
+}
+
+// RestoreSession implements SessionStore.
+func (b *MemoryBroker) RestoreSession(_ context.Context, nsp, pid, offset string) (*server.PersistedSession, []Logged, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ms, ok := b.sessions[pid]
+	delete(b.sessions, pid)
+	if !ok || time.Now().After(ms.expires) {
+		return nil, nil, nil
+	}
+	i := slices.IndexFunc(b.log, func(l Logged) bool { return l.Offset == offset })
+	if i < 0 {
+		return nil, nil, nil
+	}
+	var after []Logged
+	for _, l := range b.log[i+1:] {
+		if l.Message.Nsp == nsp {
+			c, _ := copyMessage(l.Message)
+			after = append(after, Logged{Message: c, Offset: l.Offset})
+		}
+	}
+	s := ms.s
+	return &s, after, nil
 }
 
 // Subscribe implements Broker.
