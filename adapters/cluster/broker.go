@@ -12,7 +12,11 @@
 // The messages are Node's (ClusterMessage: uid, nsp, type, data), so a
 // broker that frames them as its Node counterpart does serves a cluster of
 // siogo and Node.js nodes. A new broker is a small package: three methods,
-// and package adapters/adaptertest to prove it.
+// and package adapters/adaptertest to prove it. A broker that keeps a log
+// of broadcasts may also be a SessionStore: then connection state recovery
+// crosses nodes, as with Node's Redis Streams adapter. What the server
+// lends an adapter beyond server.Adapter is on the server.MemoryAdapter it
+// embeds.
 package cluster
 
 import (
