@@ -121,8 +121,21 @@ type harness struct {
 // killed process: nothing goes out, nothing comes in.
 type cutBroker struct {
 	cluster.Broker
-	mu  sync.Mutex
-	cut bool
+	mu     sync.Mutex
+	cut    bool
+	unsubs []func()
+}
+
+// kill cuts the node off; its subscriptions end, as its connections would.
+func (b *cutBroker) kill() {
+	b.mu.Lock()
+	b.cut = true
+	unsubs := b.unsubs
+	b.unsubs = nil
+	b.mu.Unlock()
+	for _, u := range unsubs {
+		u()
+	}
 }
 
 var errCut = errors.New("adaptertest: node killed")
@@ -144,17 +157,42 @@ func (b *cutBroker) PublishResponse(ctx context.Context, to string, m *cluster.M
 }
 
 func (b *cutBroker) Subscribe(nsp, uid string, h cluster.Handler) (func(), error) {
-	return b.Broker.Subscribe(nsp, uid, func(m *cluster.Message, offset string) {
+	unsub, err := b.Broker.Subscribe(nsp, uid, func(m *cluster.Message, offset string) {
 		if !b.isCut() {
 			h(m, offset)
 		}
 	})
+	if err == nil {
+		b.mu.Lock()
+		b.unsubs = append(b.unsubs, unsub)
+		b.mu.Unlock()
+	}
+	return unsub, err
 }
 
-// storeBroker is a cutBroker whose broker is a SessionStore.
-type storeBroker struct {
-	*cutBroker
-	cluster.SessionStore
+// wrap is b with the optional interfaces of the broker it cuts.
+func wrap(b *cutBroker) cluster.Broker {
+	st, isStore := b.Broker.(cluster.SessionStore)
+	ct, isCounter := b.Broker.(cluster.NodeCounter)
+	switch {
+	case isStore && isCounter:
+		return struct {
+			*cutBroker
+			cluster.SessionStore
+			cluster.NodeCounter
+		}{b, st, ct}
+	case isStore:
+		return struct {
+			*cutBroker
+			cluster.SessionStore
+		}{b, st}
+	case isCounter:
+		return struct {
+			*cutBroker
+			cluster.NodeCounter
+		}{b, ct}
+	}
+	return b
 }
 
 func newGoNode(t *testing.T, cl Cluster, name string) *node {
@@ -166,13 +204,9 @@ func newGoNode(t *testing.T, cl Cluster, name string) *node {
 // recovery is not nil.
 func newGoNodeWith(t *testing.T, cl Cluster, name string, recovery *server.RecoveryOptions) *node {
 	t.Helper()
-	inner := cl.Broker(t)
-	b := &cutBroker{Broker: inner}
-	var broker cluster.Broker = b
-	st, isStore := inner.(cluster.SessionStore)
-	if isStore {
-		broker = storeBroker{b, st}
-	}
+	b := &cutBroker{Broker: cl.Broker(t)}
+	broker := wrap(b)
+	_, isStore := broker.(cluster.SessionStore)
 	o := Options
 	o.Logger = quiet
 	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(broker, o), Logger: quiet, Recovery: recovery})
@@ -191,11 +225,7 @@ func newGoNodeWith(t *testing.T, cl Cluster, name string, recovery *server.Recov
 		})
 	}
 	t.Cleanup(closeAll)
-	return &node{name: name, url: hs.URL, srv: srv, store: isStore, close: closeAll, kill: func() {
-		b.mu.Lock()
-		b.cut = true
-		b.mu.Unlock()
-	}}
+	return &node{name: name, url: hs.URL, srv: srv, store: isStore, close: closeAll, kill: b.kill}
 }
 
 // start makes a cluster of two siogo nodes (a, b) and a Node.js node (n)

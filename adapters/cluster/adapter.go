@@ -79,6 +79,8 @@ type Adapter struct {
 	// on: then recovery crosses nodes.
 	store    SessionStore
 	recovery *server.RecoveryOptions
+	// counter is the broker when it counts the nodes itself: no heartbeats.
+	counter NodeCounter
 
 	unsubscribe func()
 	done        chan struct{}
@@ -95,7 +97,11 @@ type Adapter struct {
 // request is a FetchSockets or ServerSideEmit waiting for the nodes that
 // were known when it left.
 type request struct {
-	missing map[string]struct{}
+	missing map[string]struct{} // with heartbeats: the nodes known when it left
+	// With a NodeCounter: the nodes that answered, and how many are awaited.
+	seen     map[string]struct{}
+	expected int
+
 	sockets []*server.RemoteSocket
 	answers []any
 	done    chan struct{}
@@ -127,6 +133,7 @@ func newAdapter(nsp *server.Namespace, b Broker, opts Options) *Adapter {
 		requests:      map[string]*request{},
 		acks:          map[string]*ackRequest{},
 	}
+	a.counter, _ = b.(NodeCounter)
 	if st, ok := b.(SessionStore); ok {
 		if a.recovery = a.MemoryAdapter.Recovery(); a.recovery != nil {
 			a.store = st
@@ -150,6 +157,9 @@ func (a *Adapter) UID() string { return a.uid }
 // forgets the nodes that have been silent too long.
 func (a *Adapter) loop() {
 	defer close(a.loopDone)
+	if a.counter != nil {
+		return // Node's ClusterAdapter: no heartbeats
+	}
 	a.publish(InitialHeartbeat, nil)
 	sweep := min(time.Second, a.opts.HeartbeatTimeout/4)
 	t := time.NewTimer(sweep)
@@ -221,14 +231,24 @@ func (a *Adapter) Close() error {
 	a.mu.Unlock()
 	close(a.done)
 	<-a.loopDone
-	a.publish(AdapterClose, nil)
+	if a.counter == nil {
+		a.publish(AdapterClose, nil)
+	}
 	a.unsubscribe()
 	return nil
 }
 
 // ServerCount implements server.Adapter: this node and every node heard
-// from within the heartbeat timeout.
-func (a *Adapter) ServerCount(context.Context) (int, error) {
+// from within the heartbeat timeout, or the broker's count when it is a
+// NodeCounter (1 when it cannot tell).
+func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
+	if a.counter != nil {
+		n, err := a.counter.ServerCount(ctx, a.nsp)
+		if err != nil || n < 1 {
+			return 1, nil
+		}
+		return n, nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return 1 + len(a.nodes), nil
@@ -421,18 +441,29 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, packet []any, ack func([]a
 }
 
 // request publishes a request and waits for the answer of every node known
-// now, the timeout or ctx; nil when no other node is known. r's fields are
-// safe to read once it returns.
+// now (or, with a NodeCounter, of as many nodes as it counts), the timeout
+// or ctx; nil when there is no other node. r's fields are safe to read once
+// it returns.
 func (a *Adapter) request(ctx context.Context, t MessageType, data map[string]any, local []*server.RemoteSocket, timeout time.Duration) (*request, error) {
 	id := randomID()
-	a.mu.Lock()
-	if len(a.nodes) == 0 {
-		a.mu.Unlock()
-		return nil, nil
-	}
-	r := &request{missing: make(map[string]struct{}, len(a.nodes)), sockets: local, done: make(chan struct{})}
-	for uid := range a.nodes {
-		r.missing[uid] = struct{}{}
+	r := &request{sockets: local, done: make(chan struct{})}
+	if a.counter != nil {
+		n, _ := a.ServerCount(ctx)
+		if n <= 1 {
+			return nil, nil
+		}
+		r.seen, r.expected = map[string]struct{}{}, n-1
+		a.mu.Lock()
+	} else {
+		a.mu.Lock()
+		if len(a.nodes) == 0 {
+			a.mu.Unlock()
+			return nil, nil
+		}
+		r.missing = make(map[string]struct{}, len(a.nodes))
+		for uid := range a.nodes {
+			r.missing[uid] = struct{}{}
+		}
 	}
 	a.requests[id] = r
 	a.mu.Unlock()
@@ -452,9 +483,12 @@ func (a *Adapter) request(ctx context.Context, t MessageType, data map[string]an
 		return r, nil
 	case <-timer.C:
 		a.mu.Lock()
-		n := len(r.missing)
-		a.mu.Unlock()
-		return r, fmt.Errorf("%w: missing %d responses", ErrTimeout, n)
+		defer a.mu.Unlock()
+		if r.missing == nil {
+			// As Node's ClusterAdapter words it.
+			return r, fmt.Errorf("%w: only %d responses received out of %d", ErrTimeout, len(r.seen), r.expected)
+		}
+		return r, fmt.Errorf("%w: missing %d responses", ErrTimeout, len(r.missing))
 	case <-ctx.Done():
 		return r, ctx.Err()
 	}
@@ -466,6 +500,17 @@ func (a *Adapter) answered(id, uid string, add func(r *request)) {
 	defer a.mu.Unlock()
 	r := a.requests[id]
 	if r == nil {
+		return
+	}
+	if r.missing == nil {
+		if _, dup := r.seen[uid]; dup || len(r.seen) == r.expected {
+			return
+		}
+		r.seen[uid] = struct{}{}
+		add(r)
+		if len(r.seen) == r.expected {
+			close(r.done)
+		}
 		return
 	}
 	if _, waiting := r.missing[uid]; !waiting {
@@ -504,7 +549,7 @@ func (a *Adapter) onMessage(m *Message, offset string) {
 	if m.UID == a.uid || m.Nsp != a.nsp {
 		return
 	}
-	if m.UID != "" && m.UID != emitterUID {
+	if a.counter == nil && m.UID != "" && m.UID != emitterUID {
 		a.mu.Lock()
 		if !a.closed {
 			a.nodes[m.UID] = time.Now()
@@ -514,7 +559,9 @@ func (a *Adapter) onMessage(m *Message, offset string) {
 	requestID, _ := m.Data["requestId"].(string)
 	switch m.Type {
 	case InitialHeartbeat:
-		go a.publish(Heartbeat, nil)
+		if a.counter == nil {
+			go a.publish(Heartbeat, nil)
+		}
 	case Heartbeat:
 	case AdapterClose:
 		a.removeNode(m.UID)

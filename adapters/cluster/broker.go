@@ -57,6 +57,15 @@ type Ready interface {
 	Ready() error
 }
 
+// NodeCounter is implemented by brokers that count the nodes of a
+// namespace themselves, as Node's ClusterAdapter without heartbeats (its
+// Redis Streams adapter counts the subscribers of a channel with PUBSUB
+// NUMSUB): the adapter then sends no heartbeats, and a request waits for
+// as many answers as the count, less one.
+type NodeCounter interface {
+	ServerCount(ctx context.Context, nsp string) (int, error)
+}
+
 // SessionStore is implemented by brokers that make connection state
 // recovery cross nodes, as Node's Redis Streams adapter: Publish returns
 // an offset for each broadcast (its place in a log the broker keeps, which

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/siogo/siogo/adapters/adaptertest"
@@ -14,5 +15,23 @@ func TestConformance(t *testing.T) {
 		bus := cluster.NewMemoryBroker()
 		t.Cleanup(func() { _ = bus.Close() })
 		return adaptertest.Cluster{Broker: func(*testing.T) cluster.Broker { return bus }}
+	})
+}
+
+// countingBroker counts the nodes by their subscriptions, as PUBSUB NUMSUB
+// does for Node's Redis adapters.
+type countingBroker struct{ *cluster.MemoryBroker }
+
+func (b countingBroker) ServerCount(_ context.Context, nsp string) (int, error) {
+	return b.Subscribers(nsp), nil
+}
+
+// TestConformanceCounting runs the suite with a broker that counts the
+// nodes itself (Node's ClusterAdapter without heartbeats).
+func TestConformanceCounting(t *testing.T) {
+	adaptertest.Run(t, func(t *testing.T) adaptertest.Cluster {
+		bus := cluster.NewMemoryBroker()
+		t.Cleanup(func() { _ = bus.Close() })
+		return adaptertest.Cluster{Broker: func(*testing.T) cluster.Broker { return countingBroker{bus} }}
 	})
 }

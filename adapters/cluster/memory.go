@@ -151,6 +151,15 @@ func (b *MemoryBroker) send(m *Message, to string) (string, error) {
 	return offset, nil
 }
 
+// Subscribers is the number of subscriptions to nsp: the nodes of the
+// namespace, as PUBSUB NUMSUB counts a Redis channel's. For a broker that
+// counts its nodes (NodeCounter) in tests.
+func (b *MemoryBroker) Subscribers(nsp string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs[nsp])
+}
+
 // SaveSession implements SessionStore.
 func (b *MemoryBroker) SaveSession(_ context.Context, s *server.PersistedSession, ttl time.Duration) error {
 	b.mu.Lock()
