@@ -30,8 +30,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +74,44 @@ type Options struct {
 // ErrNotConnected is what Ready reports while the node does not listen.
 var ErrNotConnected = errors.New("postgres: not listening")
 
+// RefusedError is what NewClient returns when PostgreSQL answered its first
+// connection but refused it for a reason retrying cannot mend: the
+// credentials, a database that does not exist, TLS. It names the address,
+// never the password:
+//
+//	var refused *postgres.RefusedError
+//	if errors.As(err, &refused) { log.Fatal(refused.Addr, refused.Reason) }
+type RefusedError struct {
+	Addr   string // host:port
+	Reason string // "authentication failed", "database refused", "TLS refused"
+	Err    error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("postgres: %s: %s: %v", e.Addr, e.Reason, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// refusal tells why err, met while connecting, will not go away by itself;
+// "" when it may (a server down, starting, full).
+func refusal(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "28"): // invalid authorization
+			return "authentication failed"
+		case pe.Code == "3D000": // invalid catalog name
+			return "database refused"
+		}
+		return ""
+	}
+	if strings.Contains(err.Error(), "tls") || strings.Contains(err.Error(), "TLS") {
+		return "TLS refused"
+	}
+	return ""
+}
+
 var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
 
 // Client is one node's connection to PostgreSQL: a pool for NOTIFY and the
@@ -97,8 +137,10 @@ type sub struct {
 	h   cluster.Handler
 }
 
-// NewClient connects the pool (lazily) and starts listening. It does not
-// wait for PostgreSQL: Ready says how it goes. An error means bad options.
+// NewClient connects once to PostgreSQL, then starts listening. A server
+// that cannot be reached is no error: it is retried, and Ready says how it
+// goes. A server that refuses the connection for a reason retrying cannot
+// mend is: NewClient returns a *RefusedError.
 func NewClient(opts Options) (*Client, error) {
 	if opts.ChannelPrefix == "" {
 		opts.ChannelPrefix = "socket.io"
@@ -129,6 +171,18 @@ func NewClient(opts Options) (*Client, error) {
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	// One connection first: a refusal stops here, an outage does not.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	err = pool.Ping(ctx)
+	cancel()
+	if err != nil {
+		addr := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
+		if why := refusal(err); why != "" {
+			pool.Close()
+			return nil, &RefusedError{Addr: addr, Reason: why, Err: err}
+		}
+		opts.Logger.Warn("postgres: PostgreSQL does not answer yet; serving this node's clients and retrying", "addr", addr, "err", err)
 	}
 	c := &Client{
 		opts:     opts,

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -215,18 +217,9 @@ func TestBadOptions(t *testing.T) {
 	if err == nil {
 		t.Fatal("a bad URL accepted")
 	}
-	if s := err.Error(); containsSecret(s) {
+	if s := err.Error(); strings.Contains(s, "s3cret") {
 		t.Fatalf("the password is in the error: %s", s)
 	}
-}
-
-func containsSecret(s string) bool {
-	for i := 0; i+6 <= len(s); i++ {
-		if s[i:i+6] == "s3cret" {
-			return true
-		}
-	}
-	return false
 }
 
 // TestRestart crashes PostgreSQL under two nodes: both report it, go on
@@ -272,4 +265,35 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestRefused: a database that does not exist stops NewClient with a
+// *RefusedError naming the address and not the password; a server that
+// does not answer does not.
+func TestRefused(t *testing.T) {
+	srv := pg.Get(t)
+	url := strings.Replace(srv.URL, "postgres@", "postgres:s3cret@", 1)
+	url = strings.Replace(url, "/postgres?", "/nosuchdb?", 1)
+	_, err := postgres.NewClient(postgres.Options{URL: url, Logger: quiet})
+	var refused *postgres.RefusedError
+	if !errors.As(err, &refused) || refused.Reason != "database refused" || refused.Addr != fmt.Sprintf("127.0.0.1:%d", srv.Port) {
+		t.Fatalf("NewClient: %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("the password is in the error: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := fmt.Sprintf("postgres://u:p@%s/db?sslmode=disable", ln.Addr())
+	ln.Close()
+	c, err := postgres.NewClient(postgres.Options{URL: down, Logger: quiet})
+	if err != nil {
+		t.Fatalf("an unreachable server refused the client: %v", err)
+	}
+	if c.Ready() == nil {
+		t.Error("ready without a server")
+	}
+	_ = c.Close()
 }

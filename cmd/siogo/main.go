@@ -187,7 +187,8 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 				Resubscribes: st.Resubscribes, Redirects: st.Redirects, TopologyRefreshes: st.TopologyRefreshes}
 		})
 	case strings.HasPrefix(cfg.Adapter, "postgres://"), strings.HasPrefix(cfg.Adapter, "postgresql://"):
-		// PostgreSQL unreachable at start is not fatal either; the
+		// PostgreSQL unreachable at start is not fatal either, one that
+		// refuses the connection (credentials, database, TLS) is; the
 		// attachments table is created when missing.
 		pg, err := postgres.NewClient(postgres.Options{URL: cfg.Adapter, CreateTable: true, Logger: log})
 		if err != nil {

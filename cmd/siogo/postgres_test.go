@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -45,5 +48,19 @@ func TestPostgresAdapterFlag(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "postgres://postgres:xxxxx@") {
 		t.Errorf("the adapter's URL is not logged, redacted:\n%s", logs.String())
+	}
+	// A database that does not exist stops the program, naming no password.
+	cfg, err := parseConfig([]string{"--adapter", strings.Replace(url, "/postgres?", "/nosuchdb?", 1)}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = run(context.Background(), cfg, ln, log)
+	if err == nil || !strings.Contains(err.Error(), "database refused") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("run with a missing database: %v", err)
 	}
 }
