@@ -131,9 +131,8 @@ func (n *Namespace) OnServerSideEmit(event string, h ServerSideHandler) {
 	n.mu.Unlock()
 }
 
-// ServerSideHandlers returns the handlers of a server-side event; adapters
-// call it when one comes from another node.
-func (n *Namespace) ServerSideHandlers(event string) []ServerSideHandler {
+// serverSideHandlers returns the handlers of a server-side event.
+func (n *Namespace) serverSideHandlers(event string) []ServerSideHandler {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return append([]ServerSideHandler(nil), n.serverSide[event]...)
@@ -157,8 +156,8 @@ func (n *Namespace) Sockets() []*Socket {
 	return out
 }
 
-// NextAckID returns a fresh acknowledgement id, unique in the namespace.
-func (n *Namespace) NextAckID() uint64 { return n.ids.Add(1) - 1 }
+// nextAckID returns a fresh acknowledgement id, unique in the namespace.
+func (n *Namespace) nextAckID() uint64 { return n.ids.Add(1) - 1 }
 
 func (n *Namespace) remove(s *Socket) {
 	n.mu.Lock()
