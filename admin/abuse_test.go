@@ -63,15 +63,16 @@ func TestLoginFailuresPerAddressBehindProxy(t *testing.T) {
 // TestLoginFlood: 60 logins of 990 KB sent at once on one connection.
 // Over WebSocket the server held each behind the password's check (60 MB,
 // RSS from 16 to 101 MB); now a connection that asks to log in may send
-// 8 KB until it is logged in: the second login closes it (over polling,
-// 413 to its POST), and at most the first is answered.
+// 8 KB until it is logged in: a login read before the first one's check
+// set that bound may still be answered, the next closes the connection
+// (over polling, 413 to its POST): at most two are answered.
 func TestLoginFlood(t *testing.T) {
 	for _, transport := range []string{"websocket", "polling"} {
 		t.Run(transport, func(t *testing.T) {
 			url, _ := start(t, server.Options{}, admin.Options{Auth: &admin.BasicAuth{Username: user, PasswordHash: hash(t)}})
 			rep := abuse(t, url, map[string]any{"case": "flood", "transport": transport})
 			t.Logf("%d logins answered; %s", rep.Refusals, rep.CloseReason)
-			if rep.Refusals > 1 {
+			if rep.Refusals > 2 {
 				t.Errorf("%d of 60 logins answered before the close (%s)", rep.Refusals, rep.CloseReason)
 			}
 		})
