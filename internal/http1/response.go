@@ -379,6 +379,12 @@ func (w *Response) Upgrade() (net.Conn, []byte, error) {
 // before it hands w to the handler.
 func (w *Response) SetCloseAfter() { w.reqClose = true }
 
+// HeadSent reports whether the status line and header went to the
+// Conn: until then a server may still answer in the Response's place (a
+// 500 for a handler that panicked). Call it from the goroutine writing
+// the response.
+func (w *Response) HeadSent() bool { return w.headSent }
+
 // CloseAfter reports whether the connection must close after this
 // response (known for sure once it is finished).
 func (w *Response) CloseAfter() bool { return w.closeAfter }
