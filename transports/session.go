@@ -607,7 +607,6 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// Served by an HTTPServer: the handler returns, and the
 			// answer is written when a packet comes (answerParked).
 			s.parked = p
-			parkedConns.Store(p.conn, s)
 			if p.duringUpgrade {
 				p.upgradeTimer = time.AfterFunc(s.untilUpgradeTick(), func() {
 					s.mu.Lock()
