@@ -845,7 +845,8 @@ func closeReason(err error) string {
 	switch {
 	case errors.Is(err, websocket.ErrSlowPeer):
 		return ReasonQueueFull
-	case errors.Is(err, websocket.ErrProtocol), errors.Is(err, websocket.ErrMessageTooLarge):
+	case errors.Is(err, websocket.ErrProtocol), errors.Is(err, websocket.ErrMessageTooLarge),
+		errors.Is(err, websocket.ErrPanic):
 		return ReasonTransportError
 	}
 	return ReasonTransportClose

@@ -200,6 +200,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		MaxHandshakesPerSecondPerAddr: cfg.MaxHandshakesPerIP,
 		TrustedProxies:                cfg.TrustedProxies,
 		Observer:                      m,
+		OnPanic:                       m.panicked,
 		Logger:                        log,
 	}
 	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders, cfg.AdminUser != "")
@@ -218,6 +219,28 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	}
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
+	// Every start has its stop: an error after this point still shuts
+	// down what was started (the graceful path below does it itself).
+	var (
+		ws      *plainWS
+		hs      *httpServer
+		stopped bool
+	)
+	defer func() {
+		if stopped {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		stopApp()
+		_ = srv.Shutdown(sctx)
+		if ws != nil {
+			ws.close()
+		}
+		if hs != nil && hs.shutdown(sctx) != nil {
+			hs.close()
+		}
+	}()
 	if cfg.AdminUser != "" {
 		// Before the demo's handlers, so that the UI sees their first events.
 		aopts := admin.Options{
@@ -240,7 +263,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		defer adm.Close()
 	}
 	demo(appCtx, srv, cfg.Tick)
-	ws, err := newPlainWS(srv.Engine(), engine.CORS, int(cfg.MaxPayload))
+	ws, err = newPlainWS(srv.Engine(), engine.CORS, int(cfg.MaxPayload), log, m.panicked)
 	if err != nil {
 		return err
 	}
@@ -264,7 +287,12 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		defer stopDebug()
 	}
 
-	hs := newHTTPServer(cfg, mux, log)
+	if hs, err = newHTTPServer(cfg, mux, log, m); err != nil {
+		return err
+	}
+	for _, note := range cfg.Notes {
+		log.Warn(note)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.serve(ln) }()
 	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", redact.URL(cfg.Adapter),
@@ -276,6 +304,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	case <-ctx.Done():
 	}
 	log.Info("siogo shutting down", "timeout", cfg.ShutdownTimeout)
+	stopped = true
 	draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
