@@ -98,8 +98,15 @@ func (c *Conn) readLoop(head []byte) {
 	}
 }
 
+// faultHook, set by tests only, runs at the start of each read: a fault
+// injected into the frame reader.
+var faultHook func(data []byte)
+
 // readLocked parses what data completes, keeping the rest for later.
 func (c *Conn) readLocked(data []byte) {
+	if faultHook != nil {
+		faultHook(data)
+	}
 	r := &c.r
 	if r.done || len(data) == 0 {
 		return

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,17 +22,31 @@ import (
 // returns the address.
 func serveLoop(t *testing.T, cfg Config, cert *testcert.Cert) (*recorder, string) {
 	t.Helper()
+	rec := &recorder{closed: make(chan error, 128), conns: make(chan *Conn, 128)}
+	return serveLoopOn(t, cfg, cert, rec, rec)
+}
+
+// serveLoopWith is serveLoop with handler wh, without TLS.
+func serveLoopWith(t *testing.T, cfg Config, wh interface {
+	Handler
+	recorded() *recorder
+}) (*recorder, string) {
+	t.Helper()
+	return serveLoopOn(t, cfg, nil, wh.recorded(), wh)
+}
+
+func serveLoopOn(t *testing.T, cfg Config, cert *testcert.Cert, rec *recorder, wh Handler) (*recorder, string) {
+	t.Helper()
 	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{closed: make(chan error, 128), conns: make(chan *Conn, 128)}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/secure" {
 			fmt.Fprint(w, r.TLS != nil && r.TLS.HandshakeComplete)
 			return
 		}
-		c, err := s.Upgrade(w, r, nil, rec)
+		c, err := s.Upgrade(w, r, nil, wh)
 		if err == nil {
 			rec.conns <- c
 		}
@@ -169,38 +182,6 @@ func TestNetTLS(t *testing.T) {
 		t.Fatal("a crypto/tls connection of net/http went to a loop")
 	}
 	exercise(t, rec, c)
-}
-
-// TestLoopTLSIdleGoroutines: idle WSS connections on the loop hold no
-// goroutine.
-func TestLoopTLSIdleGoroutines(t *testing.T) {
-	cert := testcert.New(t)
-	rec, addr := serveLoop(t, Config{}, cert)
-	warm := dialTLS(t, addr, cert) // pools and pollers started
-	<-rec.conns
-	warm.send(opText, "w")
-	warm.read()
-	time.Sleep(100 * time.Millisecond)
-	before := runtime.NumGoroutine()
-	const n = 100
-	for range n {
-		c := dialTLS(t, addr, cert)
-		<-rec.conns
-		c.send(opText, "hi")
-		if _, p := c.read(); p != "hi" {
-			t.Fatalf("echo %q", p)
-		}
-	}
-	var after int
-	for range 50 { // the handshakes' and workers' goroutines end
-		time.Sleep(100 * time.Millisecond)
-		if after = runtime.NumGoroutine(); after-before < n/10 {
-			break
-		}
-	}
-	if after-before >= n/10 {
-		t.Fatalf("%d idle WSS connections: %d goroutines more", n, after-before)
-	}
 }
 
 // sendBig sends payload as one masked frame with a 64-bit length.
