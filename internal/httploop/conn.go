@@ -5,18 +5,20 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogo/siogo/internal/http1"
 	"github.com/siogo/siogo/internal/netpoll"
 )
 
-// The states of a connection, as its loop sees them.
+// The states of a connection. The loop moves it between them, but for
+// Upgrade, which the handler's goroutine makes under mu.
 const (
-	stRead     uint8 = iota // reading a request (or idle between two)
-	stServing               // a request is with its handler, or detached
-	stUpgraded              // taken by Upgrade, not yet switched
-	stClosing               // an error answer or a timeout: closing
+	stRead     uint32 = iota // reading a request (or idle between two)
+	stServing                // a request is with its handler, or detached
+	stUpgraded               // taken by Upgrade
+	stClosing                // an error answer or a timeout: closing
 	stClosed
 )
 
@@ -30,20 +32,24 @@ type conn struct {
 	c *netpoll.Conn
 	p *http1.Parser
 
-	// On the loop only.
-	st       uint8
-	prev     http1.State // the parser's state when the timers were last set
-	served   bool        // a response went out: the keep-alive bound applies
-	paused   bool        // reads paused: pipelined bytes filled the parser
-	upgraded bool        // Upgrade took the connection
-	start    int64       // the current request's first byte, Server.now
-	held     []byte      // read after Upgrade, before Switch
-	closeErr error       // why it closed, for a Switch that comes after
+	st atomic.Uint32
 
-	// Shared by the loop and the handler's goroutine.
-	mu     sync.Mutex
-	res    *http1.Response // the request being answered
-	cancel context.CancelFunc
+	// On the loop only.
+	prev   http1.State // the parser's state when the timers were last set
+	served bool        // a response went out: the keep-alive bound applies
+	start  int64       // the current request's first byte, Server.now
+
+	// Shared by the loop and the handler's goroutine, under mu: while a
+	// request is served the parser (the loop keeps what comes next, Upgrade
+	// takes it), and what an upgrade hands over.
+	mu       sync.Mutex
+	res      *http1.Response // the request being answered
+	cancel   context.CancelFunc
+	paused   bool            // reads paused: pipelined bytes filled the parser
+	upgraded bool            // Upgrade took the connection
+	held     []byte          // read after Upgrade, before the new handler has it
+	switched netpoll.Handler // the new protocol's handler, until the loop hands over
+	closeErr error           // why it closed, for a Switch that comes after
 
 	// The Server's list, under Server.mu.
 	next, prevc *conn
@@ -64,30 +70,47 @@ const maxHeld = 64 << 10
 
 // OnData feeds the parser what the loop read (netpoll.Handler).
 func (hc *conn) OnData(c *netpoll.Conn, b []byte) {
-	switch hc.st {
-	case stUpgraded:
-		hc.held = append(hc.held, b...)
-		if len(hc.held) > maxHeld && !hc.paused {
-			hc.paused = true
-			c.PauseReads()
+	switch hc.st.Load() {
+	case stRead:
+		if err := hc.p.Feed(b); err != nil {
+			hc.fail(err)
+			return
 		}
-		return
-	case stClosing, stClosed:
-		return
-	}
-	if err := hc.p.Feed(b); err != nil {
-		hc.fail(err)
-		return
-	}
-	if hc.st == stServing {
+		hc.advance()
+	case stServing, stUpgraded:
+		hc.mu.Lock()
+		if hc.st.Load() == stUpgraded {
+			if h := hc.switched; h != nil {
+				hc.mu.Unlock()
+				hc.handOver(c, h, b)
+				return
+			}
+			hc.held = append(hc.held, b...)
+			if len(hc.held) > maxHeld && !hc.paused {
+				hc.paused = true
+				c.PauseReads()
+			}
+			hc.mu.Unlock()
+			return
+		}
 		// Pipelined: kept until the answer is out, within a bound.
-		if hc.p.Full() && !hc.paused {
+		err := hc.p.Feed(b)
+		if err == nil && hc.p.Full() && !hc.paused {
 			hc.paused = true
 			c.PauseReads()
 		}
-		return
+		hc.mu.Unlock()
+		if err != nil {
+			hc.fail(err)
+		}
 	}
-	hc.advance()
+}
+
+// handOver gives the connection to the handler an upgrade switched it
+// to, with b, read now. On the loop.
+func (hc *conn) handOver(c *netpoll.Conn, h netpoll.Handler, b []byte) {
+	c.SetHandler(h)
+	h.OnData(c, b)
 }
 
 // advance serves the next complete request, or sets the timers for the
@@ -144,7 +167,7 @@ func (hc *conn) arm() {
 
 // serve hands r to the handler, on a worker. On the loop.
 func (hc *conn) serve(r *http.Request) {
-	hc.st = stServing
+	hc.st.Store(stServing)
 	hc.prev = stateNone
 	hc.c.SetDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(hc.s.ctx)
@@ -172,7 +195,10 @@ func (hc *conn) run(w *response, r *http.Request, cancel context.CancelFunc) {
 			if v != http.ErrAbortHandler {
 				hc.s.panicked(v, r.RemoteAddr)
 			}
-			if !hc.upgraded && !w.HeadSent() {
+			hc.mu.Lock()
+			upgraded := hc.upgraded
+			hc.mu.Unlock()
+			if !upgraded && !w.HeadSent() {
 				_, _ = hc.c.Write(resp500)
 			}
 			_ = hc.c.Close()
@@ -203,19 +229,23 @@ func (hc *conn) ResponseDone(closeAfter bool) {
 
 // responded readies the connection for the next request. On the loop.
 func (hc *conn) responded() {
-	if hc.st != stServing {
+	hc.mu.Lock()
+	if hc.st.Load() != stServing {
+		hc.mu.Unlock()
 		return
 	}
-	hc.st = stRead
+	hc.st.Store(stRead)
+	paused := hc.paused
+	hc.paused = false
+	hc.mu.Unlock()
 	hc.served = true
 	hc.p.Done()
 	if hc.s.draining.Load() {
-		hc.st = stClosing
+		hc.st.Store(stClosing)
 		_ = hc.c.Close()
 		return
 	}
-	if hc.paused {
-		hc.paused = false
+	if paused {
 		hc.c.ResumeReads()
 	}
 	hc.advance()
@@ -223,7 +253,7 @@ func (hc *conn) responded() {
 
 // fail answers a request the parser refused as Node does, and closes.
 func (hc *conn) fail(err error) {
-	hc.st = stClosing
+	hc.st.Store(stClosing)
 	if b := http1.ErrorResponse(err); b != nil {
 		_, _ = hc.c.Write(b)
 	}
@@ -233,10 +263,10 @@ func (hc *conn) fail(err error) {
 // OnTimeout ends a connection whose request did not arrive in time (408),
 // or an idle keep-alive one (netpoll.TimeoutHandler).
 func (hc *conn) OnTimeout(c *netpoll.Conn, _ error) {
-	if hc.st != stRead {
+	if hc.st.Load() != stRead {
 		return
 	}
-	hc.st = stClosing
+	hc.st.Store(stClosing)
 	if !(hc.served && hc.p.State() == http1.StateIdle) {
 		_, _ = c.Write(resp408)
 	}
@@ -246,8 +276,8 @@ func (hc *conn) OnTimeout(c *netpoll.Conn, _ error) {
 // closeIfIdle closes the connection when no request is on it: Shutdown's
 // first step. On the loop.
 func (hc *conn) closeIfIdle() {
-	if hc.st == stRead && hc.p.State() == http1.StateIdle {
-		hc.st = stClosing
+	if hc.st.Load() == stRead && hc.p.State() == http1.StateIdle {
+		hc.st.Store(stClosing)
 		_ = hc.c.Close()
 	}
 }
@@ -255,19 +285,23 @@ func (hc *conn) closeIfIdle() {
 // OnClose ends the request on the connection, if any: its context is
 // cancelled, and a detached response learns that its client left
 // (netpoll.Handler).
-func (hc *conn) OnClose(_ *netpoll.Conn, err error) {
-	hc.st = stClosed
+func (hc *conn) OnClose(c *netpoll.Conn, err error) {
+	hc.mu.Lock()
+	hc.st.Store(stClosed)
 	hc.closeErr = err
 	hc.held = nil
-	hc.s.untrack(hc)
-	hc.mu.Lock()
-	res, cancel := hc.res, hc.cancel
+	res, cancel, switched, upgraded := hc.res, hc.cancel, hc.switched, hc.upgraded
 	hc.res, hc.cancel = nil, nil
 	hc.mu.Unlock()
+	if switched != nil {
+		switched.OnClose(c, err) // not yet handed over
+		return
+	}
+	hc.s.untrack(hc)
 	if cancel != nil {
 		cancel()
 	}
-	if res != nil && !hc.upgraded {
+	if res != nil && !upgraded {
 		// Off the loop: a detached response's onClose is the
 		// application's code.
 		hc.s.pool.Go(res.ConnClosed)
@@ -276,31 +310,20 @@ func (hc *conn) OnClose(_ *netpoll.Conn, err error) {
 
 // Upgrade ends HTTP on the connection (http1.Upgrader, through
 // Response.Upgrade): it returns the connection and the bytes read after
-// the request. Called on the handler's goroutine.
+// the request. Called on the handler's goroutine; the loop keeps what
+// comes next until Switch.
 func (hc *conn) Upgrade() (net.Conn, []byte, error) {
-	type result struct {
-		rest []byte
-		err  error
-	}
-	ch := make(chan result, 1)
-	ok := hc.c.Exec(func() {
-		res := result{err: net.ErrClosed}
-		defer func() { ch <- res }()
-		if hc.st != stServing {
-			return
-		}
-		res = result{rest: hc.p.Rest()}
-		hc.st = stUpgraded
-		hc.upgraded = true
-		hc.c.SetDeadline(time.Time{})
-		hc.s.untrack(hc)
-	})
-	if !ok {
+	hc.mu.Lock()
+	if hc.st.Load() != stServing {
+		hc.mu.Unlock()
 		return nil, nil, net.ErrClosed
 	}
-	res := <-ch
-	if res.err != nil {
-		return nil, nil, res.err
-	}
-	return &Upgraded{hc: hc}, res.rest, nil
+	rest := hc.p.Rest()
+	hc.st.Store(stUpgraded)
+	hc.upgraded = true
+	hc.res, hc.cancel = nil, nil
+	hc.mu.Unlock()
+	hc.c.SetDeadline(time.Time{})
+	hc.s.untrack(hc)
+	return &Upgraded{hc: hc}, rest, nil
 }

@@ -48,23 +48,43 @@ func (u *Upgraded) Conn() *netpoll.Conn { return u.hc.c }
 
 // Switch gives the connection's events to h from now on: first (the
 // bytes Upgrade returned) and what was read since are h's first OnData,
-// on the loop. If the connection closed meanwhile, h gets OnClose.
+// on the loop. If the connection closed meanwhile, h gets OnClose. It may
+// be called from any goroutine; when nothing waits to be read, the loop
+// hands over at its next event, with no round trip to it now.
 func (u *Upgraded) Switch(h netpoll.Handler, first []byte) {
 	hc := u.hc
+	hc.mu.Lock()
+	if hc.st.Load() == stClosed {
+		err := hc.closeErr
+		hc.mu.Unlock()
+		h.OnClose(hc.c, err)
+		return
+	}
+	if len(first) == 0 && len(hc.held) == 0 && !hc.paused {
+		hc.switched = h
+		hc.p = nil // the parser's part is over
+		hc.mu.Unlock()
+		return
+	}
+	hc.mu.Unlock()
 	ok := hc.c.Exec(func() {
 		c := hc.c
-		if hc.st == stClosed {
-			h.OnClose(c, hc.closeErr)
+		hc.mu.Lock()
+		if hc.st.Load() == stClosed {
+			err := hc.closeErr
+			hc.mu.Unlock()
+			h.OnClose(c, err)
 			return
 		}
-		c.SetHandler(h)
 		data := first
 		if len(hc.held) > 0 {
 			data = append(append(make([]byte, 0, len(first)+len(hc.held)), first...), hc.held...)
 		}
-		hc.held = nil
-		if hc.paused {
-			hc.paused = false
+		paused := hc.paused
+		hc.held, hc.paused, hc.p = nil, false, nil
+		hc.mu.Unlock()
+		c.SetHandler(h)
+		if paused {
 			c.ResumeReads()
 		}
 		if len(data) > 0 {
