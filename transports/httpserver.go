@@ -118,6 +118,6 @@ func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close closes every connection at once and waits for the handlers to
-// return (their requests' contexts are cancelled).
+// Close closes every connection at once and stops the loop; handlers still
+// running (their requests' contexts cancelled) end on their own.
 func (s *HTTPServer) Close() error { return s.s.Close() }

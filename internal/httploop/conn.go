@@ -43,13 +43,14 @@ type conn struct {
 	// request is served the parser (the loop keeps what comes next, Upgrade
 	// takes it), and what an upgrade hands over.
 	mu       sync.Mutex
-	res      *http1.Response // the request being answered
-	cancel   context.CancelFunc
-	paused   bool            // reads paused: pipelined bytes filled the parser
-	upgraded bool            // Upgrade took the connection
-	held     []byte          // read after Upgrade, before the new handler has it
-	switched netpoll.Handler // the new protocol's handler, until the loop hands over
-	closeErr error           // why it closed, for a Switch that comes after
+	res      *http1.Response    // the request being answered
+	cancel   context.CancelFunc // its context's, while its handler runs
+	seq      uint32             // counts the requests, to tell whose cancel is kept
+	paused   bool               // reads paused: pipelined bytes filled the parser
+	upgraded bool               // Upgrade took the connection
+	held     []byte             // read after Upgrade, before the new handler has it
+	switched netpoll.Handler    // the new protocol's handler, until the loop hands over
+	closeErr error              // why it closed, for a Switch that comes after
 
 	// The Server's list, under Server.mu.
 	next, prevc *conn
@@ -178,18 +179,20 @@ func (hc *conn) serve(r *http.Request) {
 	res := http1.NewResponse(hc, r, &hc.s.cfg)
 	hc.mu.Lock()
 	hc.res, hc.cancel = res, cancel
+	hc.seq++
+	seq := hc.seq
 	hc.mu.Unlock()
 	// After res is known: either Shutdown finds it, or this sees Shutdown.
 	if hc.s.draining.Load() {
 		res.SetCloseAfter()
 	}
 	w := &response{Response: res, hc: hc}
-	hc.s.pool.Go(func() { hc.run(w, r, cancel) })
+	hc.s.pool.Go(func() { hc.run(w, r, cancel, seq) })
 }
 
 // run calls the handler (on a worker): a panic closes the connection,
 // answered 500 when nothing was sent yet.
-func (hc *conn) run(w *response, r *http.Request, cancel context.CancelFunc) {
+func (hc *conn) run(w *response, r *http.Request, cancel context.CancelFunc, seq uint32) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
@@ -207,6 +210,11 @@ func (hc *conn) run(w *response, r *http.Request, cancel context.CancelFunc) {
 		}
 		_ = r.Body.Close()
 		cancel() // as net/http: the request's context ends with its handler
+		hc.mu.Lock()
+		if hc.seq == seq {
+			hc.cancel = nil // not kept by a detached response
+		}
+		hc.mu.Unlock()
 	}()
 	hc.s.h.ServeHTTP(w, r)
 }

@@ -1,6 +1,7 @@
 package httploop
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,7 +82,7 @@ func (p *pool) worker(f func()) {
 	}
 }
 
-// stop ends the idle workers and waits for the busy ones to finish.
+// stop ends the idle workers; a busy one ends once its function returns.
 func (p *pool) stop() {
 	p.mu.Lock()
 	if !p.stopped {
@@ -89,5 +90,16 @@ func (p *pool) stop() {
 		close(p.done)
 	}
 	p.mu.Unlock()
-	p.wg.Wait()
+}
+
+// wait waits for every worker to end, or for ctx.
+func (p *pool) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -256,7 +256,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if l == nil {
 		s.stop()
 		s.pool.stop()
-		return nil
+		return s.pool.wait(ctx)
 	}
 	l.StopAccepting()
 	for _, hc := range conns {
@@ -278,11 +278,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stop()
 	s.pool.stop()
+	if werr := s.pool.wait(ctx); err == nil {
+		err = werr
+	}
 	return err
 }
 
-// Close closes every connection at once and waits for the handlers to
-// return (their requests' contexts are cancelled).
+// Close closes every connection at once and stops the loop; the handlers
+// still running (their requests' contexts cancelled) end on their own
+// goroutines, for Close may be called from one.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {

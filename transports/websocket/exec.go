@@ -27,7 +27,6 @@ type pool struct {
 	done    chan struct{}
 	idle    atomic.Int32
 	maxIdle int32
-	wg      sync.WaitGroup
 	mu      sync.Mutex
 	stopped bool
 }
@@ -59,7 +58,6 @@ func (p *pool) run(j job) {
 		w.timer.Stop()
 		return
 	}
-	p.wg.Add(1)
 	p.mu.Unlock()
 	go p.worker(j)
 }
@@ -108,7 +106,6 @@ func (w *worker) attach(c *Conn) {
 const workerIdle = 2 * time.Second
 
 func (p *pool) worker(j job) {
-	defer p.wg.Done()
 	// The idle timer is not set again after every job (a timer reset per
 	// message): when it fires, the worker goes on waiting if it ran jobs
 	// since the timer was set, so it ends after one to two workerIdle of
@@ -145,7 +142,9 @@ func (p *pool) worker(j job) {
 	}
 }
 
-// stop ends the idle workers and waits for the busy ones.
+// stop ends the idle workers; a busy one ends once its job returns. It
+// does not wait for them: Close may be called from a job (an application
+// shutting its server down from a handler).
 func (p *pool) stop() {
 	p.mu.Lock()
 	if !p.stopped {
@@ -153,7 +152,6 @@ func (p *pool) stop() {
 		close(p.done)
 	}
 	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // executor is a connection's queue of jobs.

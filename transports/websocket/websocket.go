@@ -123,9 +123,11 @@ func (s *Server) eventLoop() (*netpoll.Loop, error) {
 }
 
 // Close stops the Server: the connections on its own loop and those its
-// goroutines read are closed (OnClose follows for each), and every
-// goroutine it started has returned when Close does. Connections upgraded
-// on a transports.HTTPServer are that server's to close.
+// goroutines read are closed (OnClose follows for each); its loop,
+// flushers and reading goroutines have returned when Close does, and a
+// worker busy with a message ends once that returns (Close may be called
+// from a handler). Connections upgraded on a transports.HTTPServer are
+// that server's to close.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.stopped {
