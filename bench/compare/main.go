@@ -482,7 +482,11 @@ func writeSection(path, name, table string) error {
 	if i >= 0 && j > i {
 		s = s[:i] + block + s[j+len(sectionEnd):]
 	} else {
-		s = strings.TrimRight(s, "\n") + "\n\n## siogo and Node side by side\n\n" + block + "\n"
+		heading := "siogo and Node side by side"
+		if name == "compare-baseline" {
+			heading = "siogo beside an earlier siogo"
+		}
+		s = strings.TrimRight(s, "\n") + "\n\n## " + heading + "\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
 }
