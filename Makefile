@@ -1,7 +1,7 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare redis-chaos soak
+.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare redis-chaos soak autobahn
 
 # The server with its demo application, at http://localhost:3000/.
 run:
@@ -67,6 +67,14 @@ COMPARE_FLAGS ?=
 compare:
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
 	cd bench/compare && $(GO) run . -root ../.. $(COMPARE_FLAGS)
+
+# The Autobahn testsuite's cases (internal/wsconform) at Autobahn's sizes
+# and counts (messages of up to 16 MiB, 1000 per case of 9.7 to 13), with
+# --max-payload raised to 20 MB, against the program's /ws and Socket.IO
+# endpoints; make test runs every case sized down. The results go to
+# test/output/autobahn-ws.json and autobahn-socketio.json.
+autobahn: deps
+	SIOGO_AUTOBAHN=full $(GO) test -count=1 -timeout 120m -run '^TestAutobahn' -v ./cmd/siogo
 
 # A short run of each fuzz target (FUZZTIME=1m for longer).
 FUZZTIME ?= 20s

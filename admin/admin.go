@@ -20,9 +20,11 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -63,6 +65,12 @@ const (
 // UI recognises to reopen its login form.
 var ErrInvalidCredentials = errors.New("invalid credentials")
 
+// ErrTooManyFailures is the refusal of a login from an address that failed
+// too often (LoginLimits.PerAddress); its data says in how many seconds
+// it may try again ({"retryAfter": n}). The UI shows the message in its
+// login form.
+var ErrTooManyFailures = errors.New("too many failed logins, try again later")
+
 // ErrNoAuth is returned by Instrument when Options says neither Auth nor
 // NoAuth: as with Node, turning authentication off must be explicit.
 var ErrNoAuth = errors.New("admin: set Options.Auth, or NoAuth to turn authentication off")
@@ -100,6 +108,11 @@ type Options struct {
 	// FetchTimeout bounds the gathering of every socket of the cluster for
 	// a UI that connects. Default 5s.
 	FetchTimeout time.Duration
+	// Login bounds the attempts to log in (Node has no bounds): refused
+	// logins per connection and failed ones per address, and what a
+	// connection may send before it is logged in. Its zero value gives the
+	// defaults of LoginLimits.
+	Login LoginLimits
 	// Logger receives the logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -111,6 +124,11 @@ type Admin struct {
 	opts     Options
 	features []string
 	hash     []byte
+	decoy    []byte   // a hash of the same cost, checked when the username is wrong
+	userSum  [32]byte // SHA-256 of the username
+	login    LoginLimits
+	addrs    *failures[netip.Addr] // failed logins per client address
+	conns    *failures[string]     // refused logins per Engine.IO session
 	started  time.Time
 	hostname string
 
@@ -183,11 +201,20 @@ func Instrument(srv *server.Server, opts Options) (*Admin, error) {
 		polling:  map[*server.Socket]struct{}{},
 		done:     make(chan struct{}),
 	}
+	a.login = opts.Login.withDefaults()
+	a.addrs = newFailures[netip.Addr](a.login.Window, a.login.Addresses)
+	a.conns = newFailures[string](a.login.Window, a.login.Addresses)
 	if opts.Auth != nil {
 		a.hash = []byte(opts.Auth.PasswordHash)
-		if _, err := bcrypt.Cost(a.hash); err != nil {
+		cost, err := bcrypt.Cost(a.hash)
+		if err != nil {
 			return nil, fmt.Errorf("admin: the password hash must be a bcrypt hash: %w", err)
 		}
+		// The decoy's password is random: nothing logs in with it.
+		if a.decoy, err = bcrypt.GenerateFromPassword([]byte(sessionID()+sessionID()), cost); err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
+		}
+		a.userSum = sha256.Sum256([]byte(opts.Auth.Username))
 	}
 	if !opts.ReadOnly {
 		// siogo has the cluster calls of Socket.IO 4, hence the M* ones.

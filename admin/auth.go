@@ -3,13 +3,17 @@ package admin
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/siogo/siogo/server"
+	"github.com/siogo/siogo/transports"
 )
 
 // Store keeps the session ids handed to the UI at login, so that it
@@ -82,8 +86,14 @@ func sessionID() string {
 }
 
 // authenticate is the admin namespace's middleware: a known session id, or
-// the username and password; anything else is "invalid credentials".
+// the username and password; anything else is "invalid credentials". Until
+// the connection is logged in, what it may send is bounded, and so are
+// its refusals and its address's failures (LoginLimits).
 func (a *Admin) authenticate(s *server.Socket) error {
+	sess := s.Session()
+	if a.login.MaxPayload > 0 {
+		sess.LimitInbound(a.login.MaxPayload)
+	}
 	auth := s.Handshake().Auth
 	ctx, cancel := context.WithTimeout(context.Background(), a.opts.FetchTimeout)
 	defer cancel()
@@ -93,13 +103,31 @@ func (a *Admin) authenticate(s *server.Socket) error {
 			a.opts.Logger.Warn("socket.io admin: session store", "err", err)
 		}
 		if ok {
+			a.loggedIn(sess)
 			return nil
 		}
 	}
-	user, hasUser := auth["username"].(string)
-	pass, hasPass := auth["password"].(string)
-	if hasUser && hasPass && user == a.opts.Auth.Username &&
-		bcrypt.CompareHashAndPassword(a.hash, []byte(pass)) == nil {
+	now := time.Now()
+	addr := sess.ClientAddr()
+	if a.login.PerAddress > 0 {
+		if n, until := a.addrs.count(addr, now); n >= a.login.PerAddress {
+			// Refused unchecked: a password tried now would otherwise
+			// still tell whether it is right.
+			retry := int(until.Sub(now).Round(time.Second) / time.Second)
+			return a.refuse(sess, now, &server.ConnectError{Message: ErrTooManyFailures.Error(),
+				Data: map[string]any{"retryAfter": retry}})
+		}
+	}
+	user, _ := auth["username"].(string)
+	pass, _ := auth["password"].(string)
+	if user == "" && pass == "" {
+		// Nothing guessed (the UI, opening, tries the session id it kept,
+		// or none): refused, counted against the connection only, and
+		// with no username there is nothing its time could tell.
+		return a.refuse(sess, now, ErrInvalidCredentials)
+	}
+	if a.checkPassword(user, pass) {
+		a.addrs.forget(addr)
 		id := sessionID()
 		if err := a.opts.Store.SaveSession(ctx, id); err != nil {
 			a.opts.Logger.Warn("socket.io admin: session store", "err", err)
@@ -109,20 +137,72 @@ func (a *Admin) authenticate(s *server.Socket) error {
 		a.pendingMu.Lock()
 		a.pending[s] = pendingSession{id: id, at: time.Now()}
 		a.pendingMu.Unlock()
+		a.loggedIn(sess)
 		return nil
 	}
-	return ErrInvalidCredentials
+	if a.login.PerAddress > 0 && a.addrs.add(addr, now) == a.login.PerAddress {
+		a.opts.Logger.Warn("socket.io admin: too many failed logins, refusing this address's for a while",
+			"addr", addr.String(), "failures", a.login.PerAddress, "for", a.login.Window)
+	}
+	return a.refuse(sess, now, ErrInvalidCredentials)
 }
 
-// sweepPending forgets the sessions of sockets that never connected.
+// checkPassword checks both fields in a time that tells nothing of either:
+// the usernames are compared in constant time (their hashes, so that the
+// length does not show either), and the password always goes through
+// bcrypt, against a hash of the same cost when the username is wrong.
+func (a *Admin) checkPassword(user, pass string) bool {
+	sum := sha256.Sum256([]byte(user))
+	userOK := subtle.ConstantTimeCompare(sum[:], a.userSum[:]) == 1
+	hash := a.hash
+	if !userOK {
+		hash = a.decoy
+	}
+	passOK := compareHash(hash, []byte(pass)) == nil
+	return userOK && passOK
+}
+
+// compareHash is bcrypt's; a test counts the checks through it.
+var compareHash = bcrypt.CompareHashAndPassword
+
+// loggedIn lifts the bounds of a connection that logged in.
+func (a *Admin) loggedIn(sess *transports.Session) {
+	if a.login.MaxPayload > 0 {
+		sess.LimitInbound(0)
+	}
+	if a.login.PerConnection > 0 {
+		a.conns.forget(sess.ID())
+	}
+}
+
+// refuse counts a refused login of the connection; the last it may make
+// closes it, once the refusal is sent.
+func (a *Admin) refuse(sess *transports.Session, now time.Time, err error) error {
+	if a.login.PerConnection <= 0 || a.conns.add(sess.ID(), now) < a.login.PerConnection {
+		return err
+	}
+	a.conns.forget(sess.ID())
+	ce := &server.ConnectError{Message: err.Error(), CloseConnection: true}
+	var given *server.ConnectError
+	if errors.As(err, &given) {
+		ce.Data = given.Data
+	}
+	return ce
+}
+
+// sweepPending forgets the sessions of sockets that never connected, and
+// the failed logins whose window has ended.
 func (a *Admin) sweepPending() {
 	a.pendingMu.Lock()
-	defer a.pendingMu.Unlock()
 	for s, p := range a.pending {
 		if time.Since(p.at) > time.Minute {
 			delete(a.pending, s)
 		}
 	}
+	a.pendingMu.Unlock()
+	now := time.Now()
+	a.addrs.sweep(now)
+	a.conns.sweep(now)
 }
 
 // onAdminConnection serves one UI: its session id, the configuration, its

@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing/fstest"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/siogo/siogo/admin"
 	"github.com/siogo/siogo/server"
+	"github.com/siogo/siogo/transports"
 )
 
 // The Admin UI's login is a username and the bcrypt hash of a password;
@@ -52,6 +55,27 @@ func ExampleInstrument_production() {
 	st := adm.Stats()
 	fmt.Println(adm.Features(), st["serverId"], st["clientsCount"])
 	// Output: [AGGREGATED_EVENTS] eu-1 0
+}
+
+// The login's bounds, on a server behind a proxy that names each client
+// in X-Forwarded-For: trusted, so that the failures count per client.
+func ExampleLoginLimits() {
+	srv, _ := server.New(server.Options{Engine: transports.Options{
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	}})
+	hash, _ := bcrypt.GenerateFromPassword([]byte("change me"), bcrypt.MinCost)
+	adm, err := admin.Instrument(srv, admin.Options{
+		Auth: &admin.BasicAuth{Username: "admin", PasswordHash: string(hash)},
+		// 5 failures an hour per address; 3 refusals close a connection.
+		Login: admin.LoginLimits{PerAddress: 5, Window: time.Hour},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer adm.Close()
+	fmt.Println(adm.Namespace().Name())
+	// Output: /admin
 }
 
 // UIHandler serves the UI's files (ui/dist of npm @socket.io/admin-ui),

@@ -86,12 +86,6 @@ type RemoteSocket struct {
 	nsp *Namespace
 }
 
-// NewRemoteSocket describes a socket of nsp; adapters build them from what
-// other nodes answer.
-func NewRemoteSocket(nsp *Namespace, id string, hs Handshake, rooms []string, data any) *RemoteSocket {
-	return &RemoteSocket{ID: id, Handshake: hs, Rooms: rooms, Data: data, nsp: nsp}
-}
-
 // Emit sends an event to the socket.
 func (r *RemoteSocket) Emit(event string, args ...any) error {
 	return r.nsp.To(r.ID).Emit(event, args...)
@@ -338,7 +332,7 @@ func (a *MemoryAdapter) Deliver(p *Packet, opts BroadcastOptions) error {
 
 // BroadcastWithAck implements Adapter.
 func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, clientCount func(int), ack func([]any)) error {
-	p.ID, p.HasID = a.nsp.NextAckID(), true
+	p.ID, p.HasID = a.nsp.nextAckID(), true
 	pkts, err := a.nsp.srv.parser.Encode(p)
 	if err != nil {
 		return err
@@ -367,7 +361,7 @@ func (a *MemoryAdapter) BroadcastWithAck(p *Packet, opts BroadcastOptions, clien
 func (a *MemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([]*RemoteSocket, error) {
 	var out []*RemoteSocket
 	a.each(opts, func(s *Socket) {
-		out = append(out, NewRemoteSocket(a.nsp, s.id, s.Handshake(), s.Rooms(), s.Data()))
+		out = append(out, a.RemoteSocket(s.id, s.Handshake(), s.Rooms(), s.Data()))
 	})
 	return out, nil
 }
@@ -413,3 +407,48 @@ func (a *MemoryAdapter) ServerCount(context.Context) (int, error) { return 1, ni
 
 // Close implements Adapter.
 func (a *MemoryAdapter) Close() error { return nil }
+
+// What adapters built on MemoryAdapter need from the namespace beyond the
+// Adapter interface: the seam between the server and a cluster adapter
+// (package adapters/cluster), kept on the adapter so that the user's
+// Namespace, Socket and Server carry none of it.
+
+// RemoteSocket describes a socket of the adapter's namespace as another
+// node answered it; its methods act on it through the cluster.
+func (a *MemoryAdapter) RemoteSocket(id string, hs Handshake, rooms []string, data any) *RemoteSocket {
+	return &RemoteSocket{ID: id, Handshake: hs, Rooms: rooms, Data: data, nsp: a.nsp}
+}
+
+// ServerSideEvent runs the namespace's OnServerSideEmit handlers for an
+// event another node sent: packet is [event, args...]; ack is nil unless
+// that node waits for an answer.
+func (a *MemoryAdapter) ServerSideEvent(packet []any, ack Ack) {
+	if len(packet) == 0 {
+		return
+	}
+	event, _ := packet[0].(string)
+	for _, h := range a.nsp.serverSideHandlers(event) {
+		h(packet[1:], ack)
+	}
+}
+
+// Session is what connection state recovery would keep now of the local
+// socket id, or nil: for adapters that keep sessions while sockets are
+// connected, so that they survive the node.
+func (a *MemoryAdapter) Session(id string) *PersistedSession {
+	s := a.nsp.Socket(id)
+	if s == nil {
+		return nil
+	}
+	return &PersistedSession{SID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
+}
+
+// Recovery is the server's connection state recovery options, defaults
+// filled in, or nil when recovery is off.
+func (a *MemoryAdapter) Recovery() *RecoveryOptions {
+	if a.nsp.srv.opts.Recovery == nil {
+		return nil
+	}
+	r := *a.nsp.srv.opts.Recovery
+	return &r
+}

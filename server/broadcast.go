@@ -72,7 +72,9 @@ func (b *BroadcastOperator) Timeout(d time.Duration) *BroadcastOperator {
 }
 
 func (b *BroadcastOperator) observe() {
-	if o := b.nsp.srv.opts.Observer; o != nil {
+	// A removed namespace's series stay removed (a disconnect handler may
+	// broadcast in it after).
+	if o := b.nsp.srv.opts.Observer; o != nil && !b.nsp.removed.Load() {
 		o.Broadcast(b.nsp.name)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"time"
 
 	"github.com/siogo/siogo/internal/siotest"
@@ -311,6 +312,33 @@ func ExampleServer_Shutdown() {
 	// socket.io: <nil>
 	// http: <nil>
 	// client: siotest: connection closed
+}
+
+// Dynamic namespaces, one per room: with CleanupEmptyChildNamespaces each
+// goes once its last socket leaves, instead of staying for good.
+func ExampleServer_OfRegexp() {
+	srv, _ := server.New(server.Options{CleanupEmptyChildNamespaces: true})
+	rooms := srv.OfRegexp(regexp.MustCompile(`^/room-\d+$`))
+	left := make(chan struct{})
+	rooms.OnConnection(func(s *server.Socket) {
+		s.OnDisconnect(func(string) { close(left) })
+	})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+
+	// A browser: io(url + "/room-7"), later socket.disconnect().
+	c, err := siotest.Connect(hs.URL, "/room-7", nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(srv.Namespace("/room-7") != nil)
+	_ = c.Disconnect()
+	<-left
+	fmt.Println(srv.Namespace("/room-7") != nil)
+	// Output:
+	// true
+	// false
 }
 
 // The parser alone: what a packet with a binary argument becomes on the

@@ -167,7 +167,7 @@ func (s *Socket) Session() *transports.Session { return s.client.conn }
 // *DisconnectError) at once if the socket disconnects first. f runs on the connection's receiving goroutine: it
 // must not block.
 func (s *Socket) EmitFunc(f func(args []any, err error), event string, args ...any) error {
-	id := s.nsp.NextAckID()
+	id := s.nsp.nextAckID()
 	if !s.registerAck(id, f) {
 		return s.closedErr()
 	}

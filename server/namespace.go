@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,10 @@ type Middleware func(s *Socket) error
 type ConnectError struct {
 	Message string
 	Data    any
+	// CloseConnection closes the client's connection once the refusal is
+	// sent, every namespace of it included: for a client that should not
+	// try again on it (too many failed logins).
+	CloseConnection bool
 }
 
 func (e *ConnectError) Error() string { return e.Message }
@@ -71,6 +76,12 @@ type Namespace struct {
 	roomHooks    atomic.Pointer[roomHooks]
 	events       atomic.Pointer[map[string][]nspHandler] // replaced whole by OnEvent
 	mode         atomic.Uint32                           // a HandlerMode; 0: the parent's or the server's
+	// joining counts the clients between lookup and the end of add, which
+	// CleanupEmptyChildNamespaces waits for; removed is set once it
+	// removes the namespace, gone closed once it is out of the table.
+	joining int
+	removed atomic.Bool
+	gone    chan struct{}
 }
 
 // ServerSideHandler receives an event from another node (ServerSideEmit).
@@ -120,9 +131,8 @@ func (n *Namespace) OnServerSideEmit(event string, h ServerSideHandler) {
 	n.mu.Unlock()
 }
 
-// ServerSideHandlers returns the handlers of a server-side event; adapters
-// call it when one comes from another node.
-func (n *Namespace) ServerSideHandlers(event string) []ServerSideHandler {
+// serverSideHandlers returns the handlers of a server-side event.
+func (n *Namespace) serverSideHandlers(event string) []ServerSideHandler {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return append([]ServerSideHandler(nil), n.serverSide[event]...)
@@ -146,8 +156,8 @@ func (n *Namespace) Sockets() []*Socket {
 	return out
 }
 
-// NextAckID returns a fresh acknowledgement id, unique in the namespace.
-func (n *Namespace) NextAckID() uint64 { return n.ids.Add(1) - 1 }
+// nextAckID returns a fresh acknowledgement id, unique in the namespace.
+func (n *Namespace) nextAckID() uint64 { return n.ids.Add(1) - 1 }
 
 func (n *Namespace) remove(s *Socket) {
 	n.mu.Lock()
@@ -157,6 +167,36 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Unlock()
 }
 
+// cleanable reports whether Options.CleanupEmptyChildNamespaces applies.
+func (n *Namespace) cleanable() bool {
+	return n.parent != nil && n.srv.opts.CleanupEmptyChildNamespaces
+}
+
+// reserve counts in a client about to join (Server.lookup): the namespace
+// is not removed under it, lest it join one that no longer exists.
+func (n *Namespace) reserve() {
+	if n.cleanable() {
+		n.mu.Lock()
+		n.joining++
+		n.mu.Unlock()
+	}
+}
+
+// joined counts out a client that reserve counted in, now in the
+// namespace or refused, and removes the namespace if that left it empty.
+func (n *Namespace) joined() {
+	if !n.cleanable() {
+		return
+	}
+	n.mu.Lock()
+	n.joining--
+	n.mu.Unlock()
+	n.srv.removeIfEmpty(n)
+}
+
+// left is told that a socket left, once its disconnection is observed.
+func (n *Namespace) left() { n.srv.removeIfEmpty(n) }
+
 // newSocketID returns a socket id: 15 random bytes, base64url, 20
 // characters, as Node's base64id.
 func newSocketID() string {
@@ -165,8 +205,10 @@ func newSocketID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// add runs the middleware for a new socket of c and connects it.
+// add runs the middleware for a new socket of c and connects it. It
+// counts out the reservation of lookup.
 func (n *Namespace) add(c *client, auth map[string]any) {
+	defer n.joined()
 	s := newSocket(n, c, auth)
 	if r := n.srv.opts.Recovery; r != nil && c.conn.Protocol() != 3 {
 		pid, _ := auth["pid"].(string)
@@ -214,6 +256,9 @@ func (n *Namespace) add(c *client, auth map[string]any) {
 			}
 			s.abandon(fmt.Errorf("socket.io: connection refused: %w", err))
 			_ = c.sendPacket(&Packet{Type: PacketConnectError, Nsp: n.name, Data: data}, false, false)
+			if ce := (*ConnectError)(nil); errors.As(err, &ce) && ce.CloseConnection {
+				c.close()
+			}
 			return
 		}
 	}
@@ -346,6 +391,7 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 type ParentNamespace struct {
 	srv   *Server
 	match func(name string, auth map[string]any) bool
+	re    *regexp.Regexp // OfRegexp's, which Server.Of applies too
 
 	mode atomic.Uint32 // a HandlerMode for the children; 0: the server's
 
@@ -393,6 +439,14 @@ func (p *ParentNamespace) Emit(event string, args ...any) error {
 func (p *ParentNamespace) addChild(n *Namespace) {
 	p.mu.Lock()
 	p.children[n.name] = n
+	p.mu.Unlock()
+}
+
+func (p *ParentNamespace) removeChild(n *Namespace) {
+	p.mu.Lock()
+	if p.children[n.name] == n {
+		delete(p.children, n.name)
+	}
 	p.mu.Unlock()
 }
 

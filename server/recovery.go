@@ -36,23 +36,6 @@ type SessionResumer interface {
 	ResumeSession(ps *PersistedSession, join func(missed [][]any))
 }
 
-// RecoverySession is what connection state recovery would keep of the socket now:
-// for adapters that keep sessions while sockets are connected, so that
-// they survive the node (the Redis Streams adapter).
-func (s *Socket) RecoverySession() *PersistedSession {
-	return &PersistedSession{SID: s.id, PID: s.pid, Rooms: s.Rooms(), Data: s.Data()}
-}
-
-// Recovery returns the connection state recovery options, defaults
-// filled in, or nil when recovery is off.
-func (s *Server) Recovery() *RecoveryOptions {
-	if s.opts.Recovery == nil {
-		return nil
-	}
-	r := *s.opts.Recovery
-	return &r
-}
-
 // The disconnect reasons after which a session is kept, as in Node.
 var recoverableReasons = []string{
 	"transport error", "transport close", "forced close", "ping timeout",

@@ -58,6 +58,15 @@ type Options struct {
 	// a client that comes back within MaxDisconnectionDuration keeps its
 	// id, rooms and data, and receives the events it missed.
 	Recovery *RecoveryOptions
+	// CleanupEmptyChildNamespaces removes a dynamic namespace (OfRegexp,
+	// OfFunc) once it is empty: when its last socket leaves, or when the
+	// only client joining it is refused. Its adapter is closed, and an
+	// Observer that is a NamespaceObserver drops what it kept for it; a
+	// client that comes later gets a new one, without what the old one held
+	// (handlers added to it alone, sessions kept for recovery). Without it,
+	// as in Node (cleanupEmptyChildNamespaces, off by default), every name
+	// a client tries that a matcher accepts is a namespace kept for good.
+	CleanupEmptyChildNamespaces bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -68,6 +77,16 @@ type Observer interface {
 	SocketConnected(nsp string)
 	SocketDisconnected(nsp, reason string)
 	Broadcast(nsp string)
+}
+
+// NamespaceObserver is an Observer told of the namespaces removed by
+// Options.CleanupEmptyChildNamespaces, so that it drops what it keeps for
+// each, such as its metric series. NamespaceRemoved is called with the
+// server's table of namespaces locked, so that it comes before anything
+// about a new namespace of the same name: it must not call the server.
+type NamespaceObserver interface {
+	Observer
+	NamespaceRemoved(nsp string)
 }
 
 // RecoveryOptions configure connection state recovery.
@@ -220,32 +239,58 @@ func (o *Options) check() error {
 func (s *Server) Engine() *transports.Server { return s.engine }
 
 // Of returns the namespace called name, creating it if needed. A name
-// without a leading slash gets one.
+// without a leading slash gets one. A new name that the expression of an
+// OfRegexp matches is a child of that parent, its middleware and handlers
+// included, as in Node (a matcher of OfFunc is not asked: it may want the
+// client's auth).
 func (s *Server) Of(name string) *Namespace {
 	if name == "" || name[0] != '/' {
 		name = "/" + name
 	}
-	s.mu.Lock()
-	nsp, created := s.ofLocked(name, nil)
-	hooks := s.newNsp
-	s.mu.Unlock()
-	if created {
-		for _, h := range hooks {
-			h(nsp)
+	for {
+		s.mu.Lock()
+		var parent *ParentNamespace
+		if s.nsps[name] == nil {
+			for _, p := range s.parents {
+				if p.re != nil && p.re.MatchString(name) {
+					parent = p
+					break
+				}
+			}
 		}
+		nsp, created, wait := s.ofLocked(name, parent)
+		hooks := s.newNsp
+		s.mu.Unlock()
+		if wait != nil {
+			<-wait
+			continue
+		}
+		if created {
+			for _, h := range hooks {
+				h(nsp)
+			}
+		}
+		return nsp
 	}
-	return nsp
 }
 
-// ofLocked returns the namespace called name, and whether it was created
-// now. s.mu is held.
-func (s *Server) ofLocked(name string, parent *ParentNamespace) (*Namespace, bool) {
-	if nsp, ok := s.nsps[name]; ok {
-		return nsp, false
+// ofLocked returns the namespace called name, creating it, a child of
+// parent if not nil, when there is none; and whether it did. A namespace
+// being removed is not returned: wait is closed once it is gone, its
+// adapter closed. s.mu is held.
+func (s *Server) ofLocked(name string, parent *ParentNamespace) (nsp *Namespace, created bool, wait <-chan struct{}) {
+	if nsp := s.nsps[name]; nsp != nil {
+		if nsp.removed.Load() {
+			return nil, false, nsp.gone
+		}
+		return nsp, false, nil
 	}
-	nsp := newNamespace(s, name, parent)
+	nsp = newNamespace(s, name, parent)
 	s.nsps[name] = nsp
-	return nsp, true
+	if parent != nil {
+		parent.addChild(nsp)
+	}
+	return nsp, true, nil
 }
 
 // OfFunc declares dynamic namespaces: a client joining a namespace that
@@ -261,25 +306,53 @@ func (s *Server) OfFunc(match func(name string, auth map[string]any) bool) *Pare
 
 // OfRegexp declares the dynamic namespaces whose names match re.
 func (s *Server) OfRegexp(re *regexp.Regexp) *ParentNamespace {
-	return s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
+	p := s.OfFunc(func(name string, _ map[string]any) bool { return re.MatchString(name) })
+	p.re = re
+	return p
 }
 
 // lookup finds the namespace a client asks for, creating a dynamic one.
+// A child namespace that CleanupEmptyChildNamespaces may remove is
+// reserved for the client until Namespace.add is done with it; one being
+// removed is waited for, and made anew.
 func (s *Server) lookup(name string, auth map[string]any) *Namespace {
-	s.mu.RLock()
-	nsp := s.nsps[name]
-	parents := s.parents
-	s.mu.RUnlock()
-	if nsp != nil {
-		return nsp
+	var parents []*ParentNamespace
+	for {
+		s.mu.RLock()
+		nsp := s.nsps[name]
+		var wait <-chan struct{}
+		if nsp != nil && nsp.removed.Load() {
+			nsp, wait = nil, nsp.gone
+		} else if nsp != nil {
+			nsp.reserve()
+		}
+		parents = s.parents
+		s.mu.RUnlock()
+		if wait != nil {
+			<-wait
+			continue
+		}
+		if nsp != nil {
+			return nsp
+		}
+		break
 	}
 	for _, p := range parents {
-		if p.match(name, auth) {
+		if !p.match(name, auth) {
+			continue
+		}
+		for {
 			s.mu.Lock()
-			child, created := s.ofLocked(name, p)
+			child, created, wait := s.ofLocked(name, p)
+			if child != nil {
+				child.reserve()
+			}
 			hooks := s.newNsp
 			s.mu.Unlock()
-			p.addChild(child)
+			if wait != nil {
+				<-wait
+				continue
+			}
 			if created {
 				for _, h := range hooks {
 					h(child)
@@ -349,6 +422,40 @@ func (s *Server) onSession(sess *transports.Session) {
 	c.setup()
 }
 
+// removeIfEmpty removes a child namespace that no socket is in or joining
+// (CleanupEmptyChildNamespaces), as Node's ParentNamespace does when a
+// socket leaves one. Its adapter is closed before its name is free again:
+// the adapter of a namespace of the same name made meanwhile would share
+// its channels, which the close would undo.
+func (s *Server) removeIfEmpty(n *Namespace) {
+	if !n.cleanable() {
+		return
+	}
+	s.mu.Lock()
+	n.mu.Lock()
+	gone := !s.closed && !n.removed.Load() && len(n.sockets) == 0 && n.joining == 0 && s.nsps[n.name] == n
+	if gone {
+		n.removed.Store(true)
+		n.gone = make(chan struct{})
+	}
+	n.mu.Unlock()
+	s.mu.Unlock()
+	if !gone {
+		return
+	}
+	if err := n.adapter.Close(); err != nil {
+		s.log.Warn("socket.io closing the adapter of a removed namespace", "nsp", n.name, "err", err)
+	}
+	s.mu.Lock()
+	delete(s.nsps, n.name)
+	n.parent.removeChild(n)
+	if o, ok := s.opts.Observer.(NamespaceObserver); ok {
+		o.NamespaceRemoved(n.name)
+	}
+	close(n.gone)
+	s.mu.Unlock()
+}
+
 func (s *Server) removeClient(c *client) {
 	s.mu.Lock()
 	delete(s.clients, c)
@@ -371,7 +478,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	nsps := make([]*Namespace, 0, len(s.nsps))
 	for _, n := range s.nsps {
-		nsps = append(nsps, n)
+		if !n.removed.Load() { // a removal closes its adapter
+			nsps = append(nsps, n)
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range clients {

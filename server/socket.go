@@ -311,7 +311,7 @@ func (s *Socket) emit(p *Packet, volatile, noCompress bool) error {
 //
 // AckAs decodes the answer into a Go type.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
-	id := s.nsp.NextAckID()
+	id := s.nsp.nextAckID()
 	ch := make(chan ackResult, 1)
 	if !s.registerAck(id, func(args []any, err error) { ch <- ackResult{args, err} }) {
 		return nil, s.closedErr()
@@ -649,6 +649,7 @@ func (s *Socket) finishClose(reason string) {
 	if o := s.nsp.srv.opts.Observer; o != nil {
 		o.SocketDisconnected(s.nsp.name, reason)
 	}
+	s.nsp.left()
 	for _, h := range disconnect {
 		s.call("disconnect", nil, func() { h(reason) })
 	}

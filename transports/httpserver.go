@@ -62,6 +62,10 @@ type HTTPServerOptions struct {
 	RequestTimeout time.Duration
 	// MaxConnections bounds the connections served at once. Default 1<<20.
 	MaxConnections int
+	// MaxWriteBuffer bounds the bytes waiting for a slow peer, of a
+	// WebSocket upgraded here too (it stays on this loop); set it as the
+	// Server's Options.MaxWriteBuffer. Default 4 MiB.
+	MaxWriteBuffer int
 	// TLS, when set, serves HTTPS with Go's crypto/tls (it must hold a
 	// certificate); Go's defaults apply unless it changes them.
 	TLS *tls.Config
@@ -85,6 +89,7 @@ func NewHTTPServer(h http.Handler, opts HTTPServerOptions) *HTTPServer {
 		HeadersTimeout: opts.HeadersTimeout,
 		RequestTimeout: opts.RequestTimeout,
 		MaxConns:       opts.MaxConnections,
+		MaxWriteBuffer: opts.MaxWriteBuffer,
 		TLS:            opts.TLS,
 		Logger:         opts.Logger,
 		OnPanic:        opts.OnPanic,

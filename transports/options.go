@@ -38,7 +38,9 @@ type Options struct {
 	// closes with ReasonQueueFull. Default 4096.
 	MaxQueuedPackets int
 	// MaxWriteBuffer bounds the bytes waiting for a slow WebSocket peer;
-	// past it the connection closes. Default 4 MiB.
+	// past it the connection closes. Default 4 MiB, or twice
+	// MaxHTTPBufferSize when that is more (a packet as large as the
+	// largest a client may send can go back).
 	MaxWriteBuffer int
 	// MaxPayloadPackets bounds the packets in one polling POST. Default 10000.
 	MaxPayloadPackets int
@@ -209,7 +211,7 @@ func (o Options) withDefaults() Options {
 		o.MaxQueuedPackets = 4096
 	}
 	if o.MaxWriteBuffer <= 0 {
-		o.MaxWriteBuffer = 4 << 20
+		o.MaxWriteBuffer = max(4<<20, 2*int(o.MaxHTTPBufferSize))
 	}
 	if o.MaxPayloadPackets <= 0 {
 		o.MaxPayloadPackets = 10000

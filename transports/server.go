@@ -411,9 +411,8 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		s.refuseProtocol(w, r, upgrade)
 		return
 	}
-	var addr netip.Addr
+	addr := s.limits.clientAddr(r)
 	if s.limits.enabled() {
-		addr = s.limits.clientAddr(r)
 		if rerr := s.limits.admit(addr); rerr != nil {
 			s.refuse(w, rerr, upgrade)
 			return

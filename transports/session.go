@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogo/siogo/transports/polling"
@@ -45,7 +46,7 @@ type Session struct {
 	jsonpIndex string
 	header     http.Header
 	remoteAddr string
-	limitAddr  netip.Addr // the address the per-address bounds counted
+	limitAddr  netip.Addr // the client's address, as the per-address bounds count it
 	host       string
 	url        string
 
@@ -54,6 +55,9 @@ type Session struct {
 	onMessage func(data []byte, binary bool)
 	via       *websocket.Conn // the WebSocket of the message being delivered; recvMu
 	onClose   func(reason string)
+
+	// inLimit is LimitInbound's bound; 0: MaxHTTPBufferSize alone.
+	inLimit atomic.Int64
 
 	// writeMu orders writes to the WebSocket, across the upgrade.
 	writeMu sync.Mutex
@@ -181,6 +185,31 @@ func (s *Session) URL() string { return s.url }
 
 // RemoteAddr is the handshake request's remote address.
 func (s *Session) RemoteAddr() string { return s.remoteAddr }
+
+// ClientAddr is the client's IP address as the per-address bounds count
+// it: the peer's, or, from a trusted proxy (Options.TrustedProxies), the
+// address its X-Forwarded-For names.
+func (s *Session) ClientAddr() netip.Addr { return s.limitAddr }
+
+// LimitInbound lowers, from now on, the bound on what the client may send
+// to max bytes (0 restores MaxHTTPBufferSize alone): each message and POST
+// body, and, on a WebSocket, the messages read while the OnMessage handler
+// is busy that wait for it, together. Past it the session closes with
+// ReasonTransportError, as past MaxHTTPBufferSize. For a client that has
+// yet to prove who it is: a costly check (a password's) should not make
+// the server hold whatever it sends meanwhile.
+func (s *Session) LimitInbound(max int) {
+	if max < 0 {
+		max = 0
+	}
+	s.inLimit.Store(int64(max))
+	s.mu.Lock()
+	ws := s.ws
+	s.mu.Unlock()
+	if ws != nil {
+		ws.SetReadLimit(max)
+	}
+}
 
 // Transport is the name of the current transport.
 func (s *Session) Transport() string {
@@ -709,7 +738,11 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		s.closeWith(ReasonTransportError, false)
 		return
 	}
-	body, err := polling.ReadBody(r, s.srv.opts.MaxHTTPBufferSize)
+	max := s.srv.opts.MaxHTTPBufferSize
+	if l := s.inLimit.Load(); l > 0 && l < max {
+		max = l
+	}
+	body, err := polling.ReadBody(r, max)
 	if errors.Is(err, polling.ErrTooLarge) {
 		w.Header().Set("Connection", "close")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
@@ -728,14 +761,14 @@ func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var pkts []Packet
-	max := s.srv.opts.MaxPayloadPackets
+	maxPkts := s.srv.opts.MaxPayloadPackets
 	switch {
 	case s.protocol == 4:
-		pkts, err = DecodePayloadV4(body, max)
+		pkts, err = DecodePayloadV4(body, maxPkts)
 	case binary:
-		pkts, err = DecodeBinaryPayloadV3(body, max)
+		pkts, err = DecodeBinaryPayloadV3(body, maxPkts)
 	default:
-		pkts, err = DecodeStringPayloadV3(body, max)
+		pkts, err = DecodeStringPayloadV3(body, maxPkts)
 	}
 	if err != nil {
 		requestError(CodeBadRequest, "").writeJSON(w)
@@ -924,7 +957,12 @@ func (s *Session) completeUpgrade(c *websocket.Conn) {
 	s.queue = nil
 	// A poll still pending gets a noop; later polls are refused.
 	s.wakePoll()
+	// Read under s.mu, as LimitInbound reads s.ws: neither misses the other.
+	limit := s.inLimit.Load()
 	s.mu.Unlock()
+	if limit > 0 {
+		c.SetReadLimit(int(limit))
+	}
 	s.srv.opts.Logger.Debug("engine.io session upgraded", "sid", s.id)
 	if o := s.srv.opts.Observer; o != nil {
 		o.SessionUpgraded(s.protocol)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/siogo/siogo/internal/adapterwire"
+	"github.com/siogo/siogo/internal/mpack"
 	"github.com/siogo/siogo/server"
 )
 
@@ -99,7 +100,7 @@ func (a *Adapter) ServerCount(context.Context) (int, error) {
 // (unless Local), delivered here at once.
 func (a *Adapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) error {
 	if !opts.Flags.Local {
-		msg, err := server.EncodeMsgpack([]any{a.uid, packetWire(p, a.nsp.Name()), adapterwire.Options(opts)})
+		msg, err := mpack.Encode([]any{a.uid, packetWire(p, a.nsp.Name()), adapterwire.Options(opts)})
 		if err != nil {
 			return err
 		}
@@ -119,7 +120,7 @@ func (a *Adapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) erro
 func (a *Adapter) BroadcastWithAck(p *server.Packet, opts server.BroadcastOptions, clientCount func(int), ack func([]any)) error {
 	if !opts.Flags.Local {
 		requestID := randomID()
-		msg, err := server.EncodeMsgpack(map[string]any{
+		msg, err := mpack.Encode(map[string]any{
 			"uid": a.uid, "requestId": requestID, "type": reqBroadcast,
 			"packet": packetWire(p, a.nsp.Name()), "opts": adapterwire.Options(opts),
 		})
@@ -214,7 +215,7 @@ func (a *Adapter) respond(req map[string]any, v any, asMsgpack bool) {
 		err error
 	)
 	if asMsgpack {
-		b, err = server.EncodeMsgpack(v)
+		b, err = mpack.Encode(v)
 	} else {
 		b, err = json.Marshal(v)
 	}
@@ -240,7 +241,7 @@ func (a *Adapter) onBroadcast(channel string, data []byte) {
 	if room != "" && len(a.MemoryAdapter.Sockets(room)) == 0 {
 		return // no local socket in the room: not worth decoding
 	}
-	v, err := server.DecodeMsgpack(data)
+	v, err := mpack.Decode(data)
 	if err != nil {
 		a.c.log.Debug("redis adapter: bad broadcast", "err", err)
 		return
@@ -344,17 +345,13 @@ func (a *Adapter) onRequest(req map[string]any) {
 		if len(packet) == 0 {
 			return
 		}
-		event, _ := packet[0].(string)
-		handlers := a.nsp.ServerSideHandlers(event)
 		var ack server.Ack
 		if requestID != "" {
 			ack = adapterwire.OnceAck(func(arg any) {
 				a.respond(req, map[string]any{"type": reqServerSideEmit, "requestId": requestID, "data": arg}, false)
 			})
 		}
-		for _, h := range handlers {
-			h(packet[1:], ack)
-		}
+		a.MemoryAdapter.ServerSideEvent(packet, ack)
 	case reqBroadcast:
 		if self {
 			return
@@ -388,10 +385,10 @@ func (a *Adapter) onResponse(resp map[string]any) {
 	// Answers to a fetch carry sockets; answers to a server-side emit, a
 	// type and their data.
 	if sockets, ok := resp["sockets"].([]any); ok {
-		a.reqs.Answer(a.nsp, requestID, sockets, nil, false)
+		a.reqs.Answer(a.MemoryAdapter, requestID, sockets, nil, false)
 		return
 	}
 	if typ == reqServerSideEmit {
-		a.reqs.Answer(a.nsp, requestID, nil, resp["data"], true)
+		a.reqs.Answer(a.MemoryAdapter, requestID, nil, resp["data"], true)
 	}
 }

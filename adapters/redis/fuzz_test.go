@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/siogo/siogo/internal/mpack"
 	"github.com/siogo/siogo/server"
 )
 
@@ -41,7 +42,7 @@ func FuzzMessages(f *testing.F) {
 	channels := []string{a.channel, a.channel + "room#", a.requestChannel, a.responseChannel, a.specificResponseChannel}
 
 	mp := func(v any) []byte {
-		b, err := server.EncodeMsgpack(v)
+		b, err := mpack.Encode(v)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/siogo/siogo/internal/adapterwire"
+	"github.com/siogo/siogo/internal/mpack"
 	"github.com/siogo/siogo/server"
 )
 
@@ -162,7 +163,7 @@ func (a *shardedAdapter) send(channel string, typ int, data map[string]any) erro
 		err error
 	)
 	if hasBinary(data) {
-		b, err = server.EncodeMsgpack(msg)
+		b, err = mpack.Encode(msg)
 	} else {
 		b, err = json.Marshal(msg)
 	}
@@ -338,16 +339,13 @@ func (a *shardedAdapter) onMessage(channel string, raw []byte) {
 		if len(packet) == 0 {
 			return
 		}
-		event, _ := packet[0].(string)
 		var ack server.Ack
 		if requestID != "" {
 			ack = adapterwire.OnceAck(func(arg any) {
 				a.respond(uid, msgServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
 			})
 		}
-		for _, h := range a.nsp.ServerSideHandlers(event) {
-			h(packet[1:], ack)
-		}
+		a.MemoryAdapter.ServerSideEvent(packet, ack)
 	case msgBroadcastClientCount, msgBroadcastAck, msgFetchSocketsResponse, msgServerSideEmitResponse:
 		a.onResponse(int(typ), requestID, data)
 	}
@@ -366,8 +364,8 @@ func (a *shardedAdapter) onResponse(typ int, requestID string, data map[string]a
 		}
 	case msgFetchSocketsResponse:
 		sockets, _ := data["sockets"].([]any)
-		a.reqs.Answer(a.nsp, requestID, sockets, nil, false)
+		a.reqs.Answer(a.MemoryAdapter, requestID, sockets, nil, false)
 	case msgServerSideEmitResponse:
-		a.reqs.Answer(a.nsp, requestID, nil, data["packet"], true)
+		a.reqs.Answer(a.MemoryAdapter, requestID, nil, data["packet"], true)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/siogo/siogo/internal/adapterwire"
+	"github.com/siogo/siogo/internal/mpack"
 	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/server"
 )
@@ -50,7 +51,7 @@ func decodeRequest(b []byte) (map[string]any, bool) {
 		}
 	} else {
 		var err error
-		if v, err = server.DecodeMsgpack(b); err != nil {
+		if v, err = mpack.Decode(b); err != nil {
 			return nil, false
 		}
 	}

@@ -51,14 +51,15 @@ func randomID() string {
 
 // NewAdapter is the server.Options.NewAdapter of this client.
 func (c *Client) NewAdapter(nsp *server.Namespace) server.Adapter {
+	local := server.NewMemoryAdapter(nsp)
 	a := &Adapter{
-		MemoryAdapter: server.NewMemoryAdapter(nsp),
+		MemoryAdapter: local,
 		c:             c,
 		nsp:           nsp,
 		uid:           randomID(),
 		stream:        streamName(c.opts.StreamName, c.opts.StreamCount, nsp.Name()),
 		public:        c.opts.ChannelPrefix + "#" + nsp.Name() + "#",
-		recovery:      nsp.Server().Recovery(),
+		recovery:      local.Recovery(),
 		reqs:          adapterwire.NewRequests(),
 		skip:          map[string]streamID{},
 		dirty:         map[string]struct{}{},
@@ -329,16 +330,13 @@ func (a *Adapter) onMessage(m *message) {
 		if len(packet) == 0 {
 			return
 		}
-		event, _ := packet[0].(string)
 		var ack server.Ack
 		if requestID != "" {
 			ack = adapterwire.OnceAck(func(arg any) {
 				a.respond(m.UID, typeServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
 			})
 		}
-		for _, h := range a.nsp.ServerSideHandlers(event) {
-			h(packet[1:], ack)
-		}
+		a.MemoryAdapter.ServerSideEvent(packet, ack)
 	case typeBroadcastClientCount, typeBroadcastAck:
 		ap := a.reqs.Ack(requestID)
 		if ap == nil {
@@ -353,9 +351,9 @@ func (a *Adapter) onMessage(m *message) {
 	case typeFetchSocketsResponse, typeServerSideEmitResponse:
 		if m.Type == typeFetchSocketsResponse {
 			list, _ := m.Data["sockets"].([]any)
-			a.reqs.Answer(a.nsp, requestID, list, nil, false)
+			a.reqs.Answer(a.MemoryAdapter, requestID, list, nil, false)
 		} else {
-			a.reqs.Answer(a.nsp, requestID, nil, m.Data["packet"], true)
+			a.reqs.Answer(a.MemoryAdapter, requestID, nil, m.Data["packet"], true)
 		}
 	}
 }

@@ -469,8 +469,8 @@ func (a *Adapter) flushLive(now time.Time) {
 		if s == nil || !s.Connected() {
 			continue
 		}
-		ps := s.RecoverySession()
-		if ps.PID == "" {
+		ps := a.MemoryAdapter.Session(id)
+		if ps == nil || ps.PID == "" {
 			continue
 		}
 		list = append(list, ps)

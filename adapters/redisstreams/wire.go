@@ -11,6 +11,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/siogo/siogo/internal/adapterwire"
+	"github.com/siogo/siogo/internal/mpack"
 	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/server"
 )
@@ -62,7 +63,7 @@ func encodeEntry(m *message, plaintext bool) ([]any, error) {
 	if m.Data != nil {
 		var data string
 		if !plaintext && mayContainBinary(m.Type) && hasBinary(m.Data, 0) {
-			b, err := server.EncodeMsgpack(m.Data)
+			b, err := mpack.Encode(m.Data)
 			if err != nil {
 				return nil, err
 			}
@@ -113,7 +114,7 @@ func decodeEntry(fields map[string]string) (*message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadEntry, err)
 		}
-		if v, err = server.DecodeMsgpack(b); err != nil {
+		if v, err = mpack.Decode(b); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadEntry, err)
 		}
 	}
@@ -132,11 +133,11 @@ func encodeMessage(m *message) ([]byte, error) {
 	if m.Data != nil {
 		v["data"] = m.Data
 	}
-	return server.EncodeMsgpack(v)
+	return mpack.Encode(v)
 }
 
 func decodeMessage(b []byte) (*message, error) {
-	v, err := server.DecodeMsgpack(b)
+	v, err := mpack.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadEntry, err)
 	}
@@ -249,7 +250,7 @@ func encodeSession(ps *server.PersistedSession) (string, error) {
 	if data == nil {
 		data = map[string]any{}
 	}
-	b, err := server.EncodeMsgpack(map[string]any{"sid": ps.SID, "pid": ps.PID, "rooms": adapterwire.NonNil(ps.Rooms), "data": data})
+	b, err := mpack.Encode(map[string]any{"sid": ps.SID, "pid": ps.PID, "rooms": adapterwire.NonNil(ps.Rooms), "data": data})
 	if err != nil {
 		return "", err
 	}
@@ -261,7 +262,7 @@ func decodeSession(s string) (*server.PersistedSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: session: %v", ErrBadEntry, err)
 	}
-	v, err := server.DecodeMsgpack(b)
+	v, err := mpack.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: session: %v", ErrBadEntry, err)
 	}

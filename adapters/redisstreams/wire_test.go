@@ -151,7 +151,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		_ = adapterwire.Strings(m.Data["rooms"])
 		if list, ok := m.Data["sockets"].([]any); ok {
 			for _, s := range list {
-				_ = adapterwire.RemoteSocketFrom(nil, s)
+				_ = adapterwire.RemoteSocketFrom(server.NewMemoryAdapter(nil), s)
 			}
 		}
 		_ = hasBinary(m.Data, 0)

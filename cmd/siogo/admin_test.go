@@ -66,6 +66,16 @@ func TestAdminUIBrowser(t *testing.T) {
 	})
 }
 
+// TestAdminUILockout: with --admin-login-failures 1, the UI's form shows
+// the first refusal as wrong credentials, and the next, the right password
+// included, as the lockout, in its own words.
+func TestAdminUILockout(t *testing.T) {
+	nodetest.Require(t)
+	base := start(t, "--admin-user", "admin", "--admin-password-hash", adminHash(t), "--admin-login-failures", "1")
+	driveUI(t, map[string]any{"adminUrl": base + "/admin/", "demoUrls": []string{}, "lockout": true,
+		"shots": filepath.Join(outputDir(t), "admin-")})
+}
+
 // TestAdminUICluster does the same over a two-node Redis cluster: the UI
 // on the first node lists both nodes, sees a client of each, and
 // disconnects the one on the second node.
@@ -82,15 +92,19 @@ func TestAdminUICluster(t *testing.T) {
 }
 
 func TestAdminFlags(t *testing.T) {
-	env := map[string]string{"SIOGO_ADMIN_USER": "root", "SIOGO_ADMIN_PASSWORD_HASH": "$2a$10$x", "SIOGO_ADMIN_READONLY": "true", "SIOGO_ADMIN_MODE": "production"}
+	env := map[string]string{"SIOGO_ADMIN_USER": "root", "SIOGO_ADMIN_PASSWORD_HASH": "$2a$10$x", "SIOGO_ADMIN_READONLY": "true", "SIOGO_ADMIN_MODE": "production",
+		"SIOGO_ADMIN_LOGIN_FAILURES": "0"}
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.AdminUser != "root" || cfg.AdminPasswordHash != "$2a$10$x" || !cfg.AdminReadonly || cfg.AdminMode != "production" {
+	if cfg.AdminUser != "root" || cfg.AdminPasswordHash != "$2a$10$x" || !cfg.AdminReadonly || cfg.AdminMode != "production" || cfg.AdminLoginFailures != 0 {
 		t.Errorf("from the environment: %+v", cfg)
 	}
-	for _, args := range [][]string{{"--admin-user", "a"}, {"--admin-password-hash", "h"}, {"--admin-mode", "debug"}} {
+	if cfg, _ := parseConfig(nil, func(string) string { return "" }, &bytes.Buffer{}); cfg.AdminLoginFailures != 10 {
+		t.Errorf("--admin-login-failures defaults to %d", cfg.AdminLoginFailures)
+	}
+	for _, args := range [][]string{{"--admin-user", "a"}, {"--admin-password-hash", "h"}, {"--admin-mode", "debug"}, {"--admin-login-failures", "-1"}} {
 		if _, err := parseConfig(args, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}

@@ -56,6 +56,8 @@ type config struct {
 	AdminReadonly     bool
 	AdminMode         string
 	AdminServerID     string
+	// AdminLoginFailures is admin.LoginLimits.PerAddress; 0: no bound.
+	AdminLoginFailures int
 	// HashPassword asks for a password's bcrypt hash (for
 	// --admin-password-hash) instead of serving.
 	HashPassword bool
@@ -111,6 +113,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.AdminReadonly, "admin-readonly", false, "the Admin UI watches but cannot emit, join, leave or disconnect")
 	fs.StringVar(&c.AdminMode, "admin-mode", "development", "Admin UI mode: development (every socket and event) or production (statistics only)")
 	fs.StringVar(&c.AdminServerID, "admin-server-id", "", "this node's name in the Admin UI (default the host name; host#pid with a cluster adapter)")
+	fs.IntVar(&c.AdminLoginFailures, "admin-login-failures", 10, "failed Admin UI logins one address may make in 15 minutes; past it, its logins are refused until then (0 for no bound)")
 	fs.BoolVar(&c.HashPassword, "hash-password", false, "read a password on standard input, print its bcrypt hash and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "siogo: a Socket.IO server with its demo application.\n\nUsage: siogo [flags]\n\nFlags (each also read from its environment variable):\n")
@@ -189,6 +192,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if (c.AdminUser == "") != (c.AdminPasswordHash == "") {
 		return c, fmt.Errorf("--admin-user and --admin-password-hash go together")
+	}
+	if c.AdminLoginFailures < 0 {
+		return c, fmt.Errorf("--admin-login-failures cannot be negative")
 	}
 	if c.AdminMode != "development" && c.AdminMode != "production" {
 		return c, fmt.Errorf("--admin-mode must be development or production, not %q", c.AdminMode)

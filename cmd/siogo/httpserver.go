@@ -46,6 +46,9 @@ func newHTTPServer(cfg config, h http.Handler, log *slog.Logger, m *metrics) (*h
 			// Room for the Engine.IO bound to answer first, with its 413.
 			MaxBodySize:    int(2*cfg.MaxPayload) + 64<<10,
 			MaxHeaderBytes: cfg.MaxHeaderBytes,
+			// The WebSocket servers' default (transports.Options), for
+			// the WebSockets upgraded on this loop.
+			MaxWriteBuffer: max(4<<20, int(2*cfg.MaxPayload)),
 			KeepAlive:      keepAliveTimeout,
 			HeadersTimeout: headersTimeout,
 			TLS:            tlsConf,

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/siogo/siogo/adapters/postgres"
 	redisadapter "github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/admin"
@@ -185,6 +186,17 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 			return redisadapter.Stats{PublishFailures: st.PublishFailures, SubscriptionLosses: st.SubscriptionLosses + st.ReaderLosses,
 				Resubscribes: st.Resubscribes, Redirects: st.Redirects, TopologyRefreshes: st.TopologyRefreshes}
 		})
+	case strings.HasPrefix(cfg.Adapter, "postgres://"), strings.HasPrefix(cfg.Adapter, "postgresql://"):
+		// PostgreSQL unreachable at start is not fatal either, one that
+		// refuses the connection (credentials, database, TLS) is; the
+		// attachments table is created when missing.
+		pg, err := postgres.NewClient(postgres.Options{URL: cfg.Adapter, CreateTable: true, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer pg.Close()
+		opts.NewAdapter = pg.NewAdapter
+		adapterReady = pg.Ready
 	default:
 		return fmt.Errorf("--adapter %q: want %s", redact.URL(cfg.Adapter), adapterForms)
 	}
@@ -219,8 +231,9 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	}
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
-	// Every start has its stop: an error after this point still shuts
-	// down what was started (the graceful path below does it itself).
+	// Every start has its stop: an error after this point (the admin,
+	// /ws, the debug listener, the HTTP server) still shuts down what was
+	// started; the graceful path below does it itself and sets stopped.
 	var (
 		ws      *plainWS
 		hs      *httpServer
@@ -248,7 +261,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 			ReadOnly: cfg.AdminReadonly,
 			Mode:     admin.Mode(cfg.AdminMode),
 			ServerID: serverID(cfg),
+			Login:    admin.LoginLimits{PerAddress: cfg.AdminLoginFailures},
 			Logger:   log,
+		}
+		if cfg.AdminLoginFailures == 0 {
+			aopts.Login.PerAddress = -1
 		}
 		if url, ok := adminStoreURL(cfg.Adapter); ok {
 			// The UI's session ids in Redis: valid on every node.

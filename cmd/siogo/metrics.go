@@ -6,8 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
 )
+
+// metrics drops a removed namespace's series (a library user's program,
+// with dynamic namespaces, may remove them; this one has none).
+var _ server.NamespaceObserver = (*metrics)(nil)
 
 // metrics observes both layers for /metrics. Every name starts with siogo_.
 type metrics struct {
@@ -115,3 +120,13 @@ func (m *metrics) SocketDisconnected(nsp, reason string) {
 }
 
 func (m *metrics) Broadcast(nsp string) { m.broadcasts.WithLabelValues(nsp).Inc() }
+
+// NamespaceRemoved drops the series of a namespace that is gone
+// (server.Options.CleanupEmptyChildNamespaces): a dynamic namespace per
+// name a client tried would otherwise keep its series for good.
+func (m *metrics) NamespaceRemoved(nsp string) {
+	l := prometheus.Labels{"namespace": nsp}
+	m.sockets.DeletePartialMatch(l)
+	m.disconnect.DeletePartialMatch(l)
+	m.broadcasts.DeletePartialMatch(l)
+}

@@ -28,7 +28,8 @@ var redisForms = map[string]struct {
 // adapterForms lists --adapter's values, for its help and its error.
 const adapterForms = "memory, redis://host:port/db (pub/sub), redis-streams://host:port/db (Redis Streams), " +
 	"or on a Redis Cluster redis-cluster://h1:p1,h2:p2,h3:p3 (pub/sub) or redis-streams-cluster://h1:p1,h2:p2,h3:p3 (Redis Streams); " +
-	"over TLS rediss://, rediss-streams://, rediss-cluster:// and rediss-streams-cluster:// (see --redis-ca-file)"
+	"over TLS rediss://, rediss-streams://, rediss-cluster:// and rediss-streams-cluster:// (see --redis-ca-file); " +
+	"or postgres://user:password@host:port/db (PostgreSQL NOTIFY)"
 
 // redisAdapter reads a Redis --adapter: whether it is the streams one, and
 // the URL its library takes; ok false for another adapter.

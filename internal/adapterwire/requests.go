@@ -97,7 +97,7 @@ func (r *Requests) Wait(ctx context.Context, id string, p *Pending, publish func
 // Answer adds one node's answer to request id: the sockets of a
 // fetchSockets (as Sockets writes them), or the reply of a serverSideEmit
 // when isReply. Answers to unknown or finished requests are dropped.
-func (r *Requests) Answer(nsp *server.Namespace, id string, sockets []any, reply any, isReply bool) {
+func (r *Requests) Answer(local *server.MemoryAdapter, id string, sockets []any, reply any, isReply bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pending[id]
@@ -105,7 +105,7 @@ func (r *Requests) Answer(nsp *server.Namespace, id string, sockets []any, reply
 		return
 	}
 	for _, item := range sockets {
-		if s := RemoteSocketFrom(nsp, item); s != nil {
+		if s := RemoteSocketFrom(local, item); s != nil {
 			p.Sockets = append(p.Sockets, s)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/siogo/siogo/server"
 )
 
 var errTimedOut = errors.New("timed out")
@@ -15,10 +17,10 @@ func TestRequestsAnswered(t *testing.T) {
 	p := &Pending{Expected: 2}
 	err := r.Wait(context.Background(), "id", p, func() error {
 		go func() {
-			r.Answer(nil, "id", []any{map[string]any{"id": "a"}, "junk"}, nil, false)
-			r.Answer(nil, "other", []any{map[string]any{"id": "x"}}, nil, false)
-			r.Answer(nil, "id", nil, "reply", true)
-			r.Answer(nil, "id", []any{map[string]any{"id": "late"}}, nil, false)
+			r.Answer(server.NewMemoryAdapter(nil), "id", []any{map[string]any{"id": "a"}, "junk"}, nil, false)
+			r.Answer(server.NewMemoryAdapter(nil), "other", []any{map[string]any{"id": "x"}}, nil, false)
+			r.Answer(server.NewMemoryAdapter(nil), "id", nil, "reply", true)
+			r.Answer(server.NewMemoryAdapter(nil), "id", []any{map[string]any{"id": "late"}}, nil, false)
 		}()
 		return nil
 	}, time.Minute, func(int, int) error { return errTimedOut })
@@ -33,7 +35,7 @@ func TestRequestsTimeout(t *testing.T) {
 	p := &Pending{Expected: 3}
 	var got [2]int
 	err := r.Wait(context.Background(), "id", p, func() error {
-		r.Answer(nil, "id", nil, 1, true)
+		r.Answer(server.NewMemoryAdapter(nil), "id", nil, 1, true)
 		return nil
 	}, 10*time.Millisecond, func(answered, expected int) error {
 		got = [2]int{answered, expected}
@@ -42,7 +44,7 @@ func TestRequestsTimeout(t *testing.T) {
 	if err != errTimedOut || got != [2]int{1, 3} {
 		t.Fatalf("%v %v", err, got)
 	}
-	r.Answer(nil, "id", nil, 2, true) // after the end: dropped
+	r.Answer(server.NewMemoryAdapter(nil), "id", nil, 2, true) // after the end: dropped
 	if len(p.Answers) != 1 {
 		t.Fatal(p.Answers)
 	}

@@ -182,9 +182,9 @@ func Sockets(local []*server.RemoteSocket) []any {
 	return out
 }
 
-// RemoteSocketFrom reads one socket of a fetchSockets answer; nil when it
-// has no id.
-func RemoteSocketFrom(nsp *server.Namespace, v any) *server.RemoteSocket {
+// RemoteSocketFrom reads one socket of a fetchSockets answer, a socket of
+// local's namespace; nil when it has no id.
+func RemoteSocketFrom(local *server.MemoryAdapter, v any) *server.RemoteSocket {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil
@@ -193,7 +193,7 @@ func RemoteSocketFrom(nsp *server.Namespace, v any) *server.RemoteSocket {
 	if id == "" {
 		return nil
 	}
-	return server.NewRemoteSocket(nsp, id, HandshakeFrom(m["handshake"]), Strings(m["rooms"]), m["data"])
+	return local.RemoteSocket(id, HandshakeFrom(m["handshake"]), Strings(m["rooms"]), m["data"])
 }
 
 // PacketFrom reads the event packet of a broadcast to namespace nsp: nil

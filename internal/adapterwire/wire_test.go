@@ -107,7 +107,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)
 	}
-	s := RemoteSocketFrom(nil, v.([]any)[0])
+	s := RemoteSocketFrom(server.NewMemoryAdapter(nil), v.([]any)[0])
 	if s == nil || s.ID != "s" || !reflect.DeepEqual(s.Rooms, []string{"s", "r"}) || !reflect.DeepEqual(s.Data, map[string]any{"d": 1.0}) {
 		t.Fatalf("%+v", s)
 	}
@@ -121,7 +121,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("%+v", node)
 	}
 	for _, bad := range []any{nil, "s", map[string]any{}, map[string]any{"id": 1.0}} {
-		if s := RemoteSocketFrom(nil, bad); s != nil {
+		if s := RemoteSocketFrom(server.NewMemoryAdapter(nil), bad); s != nil {
 			t.Errorf("RemoteSocketFrom(%v) = %+v", bad, s)
 		}
 	}
@@ -165,7 +165,7 @@ func FuzzFromWire(f *testing.F) {
 		}
 		_ = OptionsFrom(v)
 		_ = HandshakeFrom(v)
-		_ = RemoteSocketFrom(nil, v)
+		_ = RemoteSocketFrom(server.NewMemoryAdapter(nil), v)
 		_, _ = PacketFrom(v, "/")
 		if m, ok := v.(map[string]any); ok {
 			_ = Strings(m["rooms"])

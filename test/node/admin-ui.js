@@ -4,8 +4,12 @@
 // lists their sockets and rooms (and every node of a cluster), and
 // disconnects one of them, which its page then shows. Screenshots.
 //
+// With "lockout" (a server that locks an address out after one failed
+// login), it stops after the login form shows the lockout, right password
+// and all (TestAdminUILockout).
+//
 // usage: node admin-ui.js '{"adminUrl":..., "demoUrls":[...], "username":..., "password":...,
-//                           "serverIds":[...], "shots":"dir/prefix-"}'
+//                           "serverIds":[...], "shots":"dir/prefix-", "lockout":true (optional)}'
 "use strict";
 
 const cfg = JSON.parse(process.argv[2]);
@@ -84,6 +88,17 @@ async function main() {
     await ui.getByRole("button", { name: "Connect" }).click();
     await ui.getByText("Invalid credentials").waitFor(T);
     step("refused");
+    if (cfg.lockout) {
+      // The UI shows any other refusal as "Error: <message>" in its form.
+      await ui.getByLabel("Password").fill(cfg.password);
+      await ui.getByRole("button", { name: "Connect" }).click();
+      await ui.getByText("too many failed logins, try again later").waitFor(T);
+      await ui.getByLabel("Password").waitFor(T);
+      await shot(ui, cfg.shots + "lockout.png");
+      step("locked out");
+      if (errors.length) fail("page errors: " + errors.join("; "));
+      return;
+    }
     await ui.getByLabel("Password").fill(cfg.password);
     await ui.getByRole("button", { name: "Connect" }).click();
     await ui.getByLabel("Password").waitFor({ state: "hidden", timeout: 15000 });

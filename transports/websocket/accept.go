@@ -46,19 +46,6 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// offersDeflate reports whether the client offers permessage-deflate.
-func offersDeflate(h http.Header) bool {
-	for _, v := range h["Sec-Websocket-Extensions"] {
-		for ext := range strings.SplitSeq(v, ",") {
-			name, _, _ := strings.Cut(ext, ";")
-			if strings.EqualFold(strings.TrimSpace(name), "permessage-deflate") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func refuse(w http.ResponseWriter, status int, why string) error {
 	w.Header().Set("Sec-Websocket-Version", "13")
 	http.Error(w, http.StatusText(status), status)
@@ -81,15 +68,16 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
-// appendResponse appends the 101 response.
-func appendResponse(dst []byte, key string, compress bool, header http.Header) []byte {
+// appendResponse appends the 101 response; ext is the accepted
+// extension (extensions.go), if any.
+func appendResponse(dst []byte, key, ext string, header http.Header) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	dst = append(dst, acceptKey(key)...)
 	dst = append(dst, "\r\n"...)
-	if compress {
-		// No context takeover either way: no inflater or deflater is kept
-		// per connection, which keeps an idle one small.
-		dst = append(dst, "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"...)
+	if ext != "" {
+		dst = append(dst, "Sec-WebSocket-Extensions: "...)
+		dst = append(dst, ext...)
+		dst = append(dst, "\r\n"...)
 	}
 	for k, vs := range header {
 		for _, v := range vs {
@@ -122,9 +110,14 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	case !validKey(r.Header.Get("Sec-Websocket-Key")):
 		return nil, refuse(w, http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key")
 	}
-	compress := s.cfg.Compression && offersDeflate(r.Header)
-	resp := appendResponse(make([]byte, 0, 256), r.Header.Get("Sec-Websocket-Key"), compress, header)
-	c := &Conn{srv: s, handler: h, compress: compress}
+	var ext string
+	var window uint8
+	compress := false
+	if s.cfg.Compression {
+		ext, window, compress = negotiateDeflate(r.Header)
+	}
+	resp := appendResponse(make([]byte, 0, 256), r.Header.Get("Sec-Websocket-Key"), ext, header)
+	c := &Conn{srv: s, handler: h, compress: compress, window: window}
 
 	if u := upgrader(w); u != nil {
 		// The loop's own HTTP server (transports.HTTPServer): the

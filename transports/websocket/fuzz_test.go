@@ -4,6 +4,7 @@ import (
 	"net"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // discardConn is a net.Conn that takes every write and reads nothing.
@@ -18,10 +19,16 @@ func (discardConn) SetDeadline(time.Time) error      { return nil }
 func (discardConn) SetReadDeadline(time.Time) error  { return nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 
-type countHandler struct{ max int }
+type countHandler struct {
+	max     int
+	badText bool // a text message of invalid UTF-8 was delivered
+}
 
-func (h *countHandler) OnMessage(_ *Conn, _ bool, data []byte) { h.max = max(h.max, len(data)) }
-func (h *countHandler) OnClose(*Conn, error)                   {}
+func (h *countHandler) OnMessage(_ *Conn, binary bool, data []byte) {
+	h.max = max(h.max, len(data))
+	h.badText = h.badText || !binary && !utf8.Valid(data)
+}
+func (h *countHandler) OnClose(*Conn, error) {}
 
 // masked returns a masked client frame.
 func masked(b0 byte, payload string) []byte {
@@ -34,8 +41,8 @@ func masked(b0 byte, payload string) []byte {
 }
 
 // FuzzFrames feeds the frame reader arbitrary bytes, cut at an arbitrary
-// point: it never panics, and never hands the handler more than the
-// limit in one message.
+// point: it never panics, never hands the handler more than the limit in
+// one message, nor a text message that is not UTF-8.
 func FuzzFrames(f *testing.F) {
 	f.Add(masked(0x81, "hello"), uint8(3))
 	f.Add(masked(0x81, ""), uint8(1))                              // empty text
@@ -49,6 +56,8 @@ func FuzzFrames(f *testing.F) {
 	f.Add(masked(0x88, "\x03\xe8bye"), uint8(1))
 	f.Add(masked(0x88, "\x03"), uint8(1))
 	f.Add(masked(0x81, "\xff\xfe"), uint8(1)) // invalid UTF-8
+	f.Add(append(masked(0x01, "\xce\xba\xf4"), masked(0x80, "\x90\x80\x80")...), uint8(9))
+	f.Add(append([]byte{0x81, 0x80 | 9, 1, 2, 3, 4}, "\xcf\x81\xed\xa0\x80abcd"...), uint8(8))
 	f.Add([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0, 0x10, 0, 1, 2, 3, 4}, uint8(9))
 	// A fragment, then a continuation of 2^64-1 bytes: the bound's sum
 	// once wrapped and sliced out of range.
@@ -62,6 +71,9 @@ func FuzzFrames(f *testing.F) {
 		c.onData(append([]byte(nil), data[i:]...))
 		if h.max > 64 {
 			t.Fatalf("handler got a message of %d bytes, over the limit", h.max)
+		}
+		if h.badText {
+			t.Fatal("handler got a text message of invalid UTF-8")
 		}
 	})
 }

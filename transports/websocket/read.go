@@ -49,11 +49,17 @@ type reader struct {
 	// rest holds the start of a frame not yet complete; nil when none, so
 	// that an idle connection holds no buffer.
 	rest []byte
-	// The message being assembled from fragments.
+	// The message being assembled from fragments (msg last, the small
+	// fields first, so that the struct is no larger than before).
 	msgOp      byte
 	msgDeflate bool
-	msg        []byte
 	done       bool // a close was read or a violation found: read no more
+	// text is the UTF-8 check of a text message not deflated (utf8.go);
+	// checked is how much of the payload of the frame rest starts with
+	// it has checked while that frame was not complete yet.
+	text    utf8State
+	checked int
+	msg     []byte
 }
 
 // onData takes bytes read from the connection (by its loop, or its
@@ -166,7 +172,7 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 		}
 		n, hl = binary.BigEndian.Uint64(b[2:]), 10
 	}
-	max := uint64(c.srv.cfg.MaxMessageSize)
+	max := uint64(c.maxMessage())
 	switch op {
 	case opClose, opPing, opPong:
 		switch {
@@ -200,11 +206,23 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 		return 0, &readError{closeTooLarge, ErrMessageTooLarge}
 	}
 	total := uint64(hl) + 4 + n
+	// Text not deflated is checked as it comes (fail-fast on UTF-8).
+	text := op == opText && !rsv1 || op == opContinuation && r.msgOp == opText && !r.msgDeflate
 	if uint64(len(b)) < total {
+		if text && len(b) > hl+4 {
+			return 0, c.checkPartial(b[hl:hl+4], b[hl+4:])
+		}
 		return 0, nil
 	}
 	payload := b[hl+4 : total]
 	unmask(payload, b[hl:hl+4])
+	if text {
+		done := r.checked
+		r.checked = 0
+		if !r.text.check(payload[done:]) || fin && !r.text.complete() {
+			return 0, errInvalidUTF8()
+		}
+	}
 	switch op {
 	case opClose:
 		return int(total), c.onCloseFrame(payload)
@@ -229,6 +247,31 @@ func (c *Conn) nextFrame(b []byte) (int, *readError) {
 	mop, deflated := r.msgOp, r.msgDeflate
 	r.msgOp, r.msgDeflate, r.msg = 0, false, nil
 	return int(total), c.deliver(mop, deflated, msg)
+}
+
+func errInvalidUTF8() *readError {
+	return &readError{closeInvalidData, fmt.Errorf("%w: invalid UTF-8 in a text message", ErrProtocol)}
+}
+
+// checkPartial checks the UTF-8 of the part of a text frame's payload
+// that arrived since the last check, the frame not complete yet: the
+// bytes stay masked where they are (the whole frame is unmasked once
+// complete), each piece unmasked into a small buffer.
+func (c *Conn) checkPartial(key, payload []byte) *readError {
+	r := &c.r
+	var buf [256]byte
+	for off := r.checked; off < len(payload); {
+		n := copy(buf[:], payload[off:])
+		for i := range n {
+			buf[i] ^= key[(off+i)&3]
+		}
+		if !r.text.check(buf[:n]) {
+			return errInvalidUTF8()
+		}
+		off += n
+	}
+	r.checked = len(payload)
+	return nil
 }
 
 // unmask XORs b with the 4-byte key, eight bytes at a time.
@@ -281,19 +324,32 @@ func (c *Conn) deliver(op byte, deflated bool, msg []byte) *readError {
 	out := (*pb)[:0]
 	if deflated {
 		var rerr *readError
-		if out, rerr = inflate(out, msg, c.srv.cfg.MaxMessageSize); rerr != nil {
+		if out, rerr = inflate(out, msg, c.maxMessage()); rerr != nil {
 			msgPool.Put(pb)
 			return rerr
 		}
 	} else {
 		out = append(out, msg...)
 	}
-	if op == opText && !utf8.Valid(out) {
+	if op == opText && deflated && !utf8.Valid(out) {
 		msgPool.Put(pb)
-		return &readError{closeInvalidData, fmt.Errorf("%w: invalid UTF-8 in a text message", ErrProtocol)}
+		return errInvalidUTF8()
 	}
 	binary := op == opBinary
+	// Under SetReadLimit, the messages waiting for the handler count.
+	var held int64
+	if l := c.readLimit.Load(); l > 0 {
+		held = int64(len(out))
+		if c.waiting.Add(held) > l {
+			c.waiting.Add(-held)
+			msgPool.Put(pb)
+			return &readError{closeTooLarge, ErrMessageTooLarge}
+		}
+	}
 	c.exec(func() {
+		if held > 0 {
+			c.waiting.Add(-held)
+		}
 		c.handler.OnMessage(c, binary, out)
 		if cap(out) <= 64<<10 {
 			*pb = out[:0]
@@ -331,14 +387,18 @@ func (c *Conn) onCloseFrame(p []byte) *readError {
 	}
 	c.r.done = true
 	c.setCloseErr(ErrClosed)
-	c.closeWith(append([]byte(nil), p...))
+	reply := append([]byte(nil), p...)
+	c.exec(func() { c.closeWith(reply) })
 	return nil
 }
 
-// fail closes the connection for a violation by the peer.
+// fail closes the connection for a violation by the peer. The close frame
+// waits, as the reply to a close does, for the messages read before to be
+// handled: their answers (an echo) go out first, as a server that reads
+// and answers in one loop would send them.
 func (c *Conn) fail(e *readError) {
 	c.setCloseErr(e.err)
-	c.closeWith([]byte{byte(e.code >> 8), byte(e.code)})
+	c.exec(func() { c.closeWith([]byte{byte(e.code >> 8), byte(e.code)}) })
 }
 
 func (c *Conn) setCloseErr(err error) {

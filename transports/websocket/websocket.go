@@ -46,7 +46,8 @@ type Config struct {
 	// CompressThreshold is the smallest message compressed; zero means 1024.
 	CompressThreshold int
 	// MaxWriteBuffer bounds the bytes waiting for a slow peer; past it the
-	// connection closes. Zero means 4 MiB.
+	// connection closes. Zero means 4 MiB, or twice MaxMessageSize when
+	// that is more: a message as large as the largest taken can go back.
 	MaxWriteBuffer int
 	// Logger receives the panics recovered on a connection's path. Default
 	// slog.Default().
@@ -92,7 +93,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.CompressThreshold = 1024
 	}
 	if cfg.MaxWriteBuffer <= 0 {
-		cfg.MaxWriteBuffer = 4 << 20
+		cfg.MaxWriteBuffer = max(4<<20, 2*cfg.MaxMessageSize)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -205,6 +206,9 @@ type Conn struct {
 	srv      *Server
 	handler  Handler
 	compress bool
+	// window is the server_max_window_bits the client asked for (0: none):
+	// a message that could refer further back is coded Huffman-only.
+	window uint8
 	// onLoop: an event loop reads the connection (pc, once known); else
 	// a goroutine reads nc, and calls in order itself.
 	onLoop bool
@@ -214,6 +218,10 @@ type Conn struct {
 
 	rmu sync.Mutex
 	r   reader
+	// readLimit lowers MaxMessageSize for this connection (SetReadLimit),
+	// and bounds waiting, the bytes of the messages it read since that wait
+	// for the handler.
+	readLimit, waiting atomic.Int64
 
 	x executor // runs the messages, in order
 
@@ -289,6 +297,27 @@ func (c *Conn) backlog() int64 {
 // written now would not reach the socket at once. Volatile packets are
 // dropped then, as Node drops them while its transport is not writable.
 func (c *Conn) Backlogged() bool { return c.backlog() > 0 }
+
+// SetReadLimit lowers the bound on what the peer may send, from now on,
+// to max bytes (0 restores Config.MaxMessageSize alone): each message, and
+// the messages read while the handler is busy that wait for it, together.
+// Past it the connection closes with 1009, as for a message too large. For
+// a peer that has yet to prove who it is, while a costly check runs.
+func (c *Conn) SetReadLimit(max int) {
+	if max < 0 {
+		max = 0
+	}
+	c.readLimit.Store(int64(max))
+}
+
+// maxMessage is the largest message the peer may send now.
+func (c *Conn) maxMessage() int {
+	max := c.srv.cfg.MaxMessageSize
+	if l := c.readLimit.Load(); l > 0 && l < int64(max) {
+		max = int(l)
+	}
+	return max
+}
 
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
@@ -562,7 +591,9 @@ func (c *Conn) appendFrame(dst []byte, f Frame) []byte {
 	}
 	n := len(f.Head) + len(f.Data)
 	if c.compress && !f.NoCompress && n >= c.srv.cfg.CompressThreshold {
-		if out, ok := deflate(f.Head, f.Data); ok {
+		// A fresh stream of n bytes refers at most n-1 bytes back.
+		huffman := c.window != 0 && c.window < 15 && n > 1<<c.window
+		if out, ok := deflate(f.Head, f.Data, huffman); ok {
 			dst = appendHeader(dst, finBit|rsv1Bit|op, len(*out))
 			dst = append(dst, *out...)
 			*out = (*out)[:0]
@@ -588,6 +619,7 @@ func appendHeader(dst []byte, b0 byte, n int) []byte {
 
 var (
 	flatePool      = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.BestSpeed); return w }}
+	huffmanPool    = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.HuffmanOnly); return w }}
 	deflateBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 )
 
@@ -600,11 +632,16 @@ func (w sliceWriter) Write(p []byte) (int, error) {
 
 // deflate compresses one message for permessage-deflate with no context
 // takeover: a fresh stream, sync-flushed, its 00 00 ff ff tail removed
-// (RFC 7692 section 7.2.1).
-func deflate(head, data []byte) (*[]byte, bool) {
+// (RFC 7692 section 7.2.1); with huffman, with no back-references at all,
+// for a peer that limited the server's window.
+func deflate(head, data []byte, huffman bool) (*[]byte, bool) {
 	out := deflateBufPool.Get().(*[]byte)
-	zw := flatePool.Get().(*flate.Writer)
-	defer flatePool.Put(zw)
+	pool := &flatePool
+	if huffman {
+		pool = &huffmanPool
+	}
+	zw := pool.Get().(*flate.Writer)
+	defer pool.Put(zw)
 	zw.Reset(sliceWriter{out})
 	if _, err := zw.Write(head); err != nil {
 		return nil, false

@@ -1,0 +1,654 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/siogo/siogo/internal/adapterwire"
+	"github.com/siogo/siogo/internal/num"
+	"github.com/siogo/siogo/server"
+)
+
+// Options configure the adapters NewAdapter makes. The zero value of each
+// field is Node's default.
+type Options struct {
+	// HeartbeatInterval is the most time between two messages of a node;
+	// when it has published nothing for that long it sends a heartbeat.
+	// Default 5s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a node may stay silent before the
+	// others take it as gone: ServerCount drops it, and requests stop
+	// waiting for its answer. Default 10s.
+	HeartbeatTimeout time.Duration
+	// RequestsTimeout bounds the wait for other nodes' answers
+	// (FetchSockets, ServerSideEmitWithAck) and how long acknowledgements
+	// of a broadcast are taken without a Timeout of its own. Default 5s.
+	RequestsTimeout time.Duration
+	// Logger receives the adapter's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 5 * time.Second
+	}
+	if o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 10 * time.Second
+	}
+	if o.RequestsTimeout <= 0 {
+		o.RequestsTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// ErrTimeout is what FetchSockets and ServerSideEmit return, wrapped, when
+// some nodes did not answer in time.
+var ErrTimeout = errors.New("cluster: timeout reached")
+
+// emitterUID is the uid of Node's emitters, which are not nodes.
+const emitterUID = "emitter"
+
+// NewAdapter returns the server.Options.NewAdapter of a cluster over b:
+// each namespace gets an Adapter.
+func NewAdapter(b Broker, opts Options) func(*server.Namespace) server.Adapter {
+	opts = opts.withDefaults()
+	return func(nsp *server.Namespace) server.Adapter { return newAdapter(nsp, b, opts) }
+}
+
+// Adapter is the cluster adapter of one namespace on one node: the
+// in-memory adapter for this node's sockets, a Broker for the others, as
+// Node's ClusterAdapterWithHeartbeat.
+type Adapter struct {
+	*server.MemoryAdapter
+	b    Broker
+	opts Options
+	nsp  string
+	uid  string
+	log  *slog.Logger
+	// store is the broker's SessionStore when it has one and recovery is
+	// on: then recovery crosses nodes.
+	store    SessionStore
+	recovery *server.RecoveryOptions
+	// counter is the broker when it counts the nodes itself: no heartbeats.
+	counter NodeCounter
+
+	unsubscribe func()
+	done        chan struct{}
+	loopDone    chan struct{}
+
+	mu       sync.Mutex
+	nodes    map[string]time.Time // uid of each other node -> when last heard
+	requests map[string]*request
+	acks     map[string]*ackRequest
+	lastSent time.Time
+	closed   bool
+}
+
+// request is a FetchSockets or ServerSideEmit waiting for the nodes that
+// were known when it left.
+type request struct {
+	missing map[string]struct{} // with heartbeats: the nodes known when it left
+	// With a NodeCounter: the nodes that answered, and how many are awaited.
+	seen     map[string]struct{}
+	expected int
+
+	sockets []*server.RemoteSocket
+	answers []any
+	done    chan struct{}
+}
+
+type ackRequest struct {
+	clientCount func(int)
+	ack         func([]any)
+}
+
+// randomID is 8 random bytes in hex, as socket.io-adapter's randomId.
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func newAdapter(nsp *server.Namespace, b Broker, opts Options) *Adapter {
+	a := &Adapter{
+		MemoryAdapter: server.NewMemoryAdapter(nsp),
+		b:             b,
+		opts:          opts,
+		nsp:           nsp.Name(),
+		uid:           randomID(),
+		log:           opts.Logger,
+		done:          make(chan struct{}),
+		loopDone:      make(chan struct{}),
+		nodes:         map[string]time.Time{},
+		requests:      map[string]*request{},
+		acks:          map[string]*ackRequest{},
+	}
+	a.counter, _ = b.(NodeCounter)
+	if st, ok := b.(SessionStore); ok {
+		if a.recovery = a.MemoryAdapter.Recovery(); a.recovery != nil {
+			a.store = st
+		}
+	}
+	unsub, err := b.Subscribe(a.nsp, a.uid, a.onMessage)
+	if err != nil {
+		// The broker reconnects by itself; meanwhile this node is alone.
+		a.log.Warn("cluster: subscribing", "nsp", a.nsp, "err", err)
+		unsub = func() {}
+	}
+	a.unsubscribe = unsub
+	go a.loop()
+	return a
+}
+
+// UID is the adapter's id in the cluster's messages.
+func (a *Adapter) UID() string { return a.uid }
+
+// loop announces the node, sends heartbeats when it has been quiet, and
+// forgets the nodes that have been silent too long.
+func (a *Adapter) loop() {
+	defer close(a.loopDone)
+	if a.counter != nil {
+		return // Node's ClusterAdapter: no heartbeats
+	}
+	a.publish(InitialHeartbeat, nil)
+	sweep := min(time.Second, a.opts.HeartbeatTimeout/4)
+	t := time.NewTimer(sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		a.mu.Lock()
+		quiet := now.Sub(a.lastSent)
+		var gone []string
+		for uid, seen := range a.nodes {
+			if now.Sub(seen) > a.opts.HeartbeatTimeout {
+				gone = append(gone, uid)
+			}
+		}
+		a.mu.Unlock()
+		for _, uid := range gone {
+			a.log.Debug("cluster: node seems down", "nsp", a.nsp, "node", uid)
+			a.removeNode(uid)
+		}
+		if quiet >= a.opts.HeartbeatInterval {
+			a.publish(Heartbeat, nil)
+			quiet = 0
+		}
+		t.Reset(min(sweep, a.opts.HeartbeatInterval-quiet))
+	}
+}
+
+// publish sends a message to every node, logging a failure as Node does.
+func (a *Adapter) publish(t MessageType, data map[string]any) string {
+	offset, err := a.publishErr(t, data)
+	if err != nil {
+		a.log.Debug("cluster: publishing", "nsp", a.nsp, "type", t, "err", err)
+	}
+	return offset
+}
+
+func (a *Adapter) publishErr(t MessageType, data map[string]any) (string, error) {
+	a.mu.Lock()
+	a.lastSent = time.Now()
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+	defer cancel()
+	return a.b.Publish(ctx, &Message{UID: a.uid, Nsp: a.nsp, Type: t, Data: data})
+}
+
+// respond answers the request of node to.
+func (a *Adapter) respond(to string, t MessageType, data map[string]any) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+	defer cancel()
+	if err := a.b.PublishResponse(ctx, to, &Message{UID: a.uid, Nsp: a.nsp, Type: t, Data: data}); err != nil {
+		a.log.Debug("cluster: answering", "nsp", a.nsp, "type", t, "err", err)
+	}
+}
+
+// Close implements server.Adapter: the other nodes are told at once, as
+// Node's ADAPTER_CLOSE, rather than after the heartbeat timeout.
+func (a *Adapter) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+	close(a.done)
+	<-a.loopDone
+	if a.counter == nil {
+		a.publish(AdapterClose, nil)
+	}
+	a.unsubscribe()
+	return nil
+}
+
+// ServerCount implements server.Adapter: this node and every node heard
+// from within the heartbeat timeout, or the broker's count when it is a
+// NodeCounter (1 when it cannot tell).
+func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
+	if a.counter != nil {
+		n, err := a.counter.ServerCount(ctx, a.nsp)
+		if err != nil || n < 1 {
+			return 1, nil
+		}
+		return n, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return 1 + len(a.nodes), nil
+}
+
+func packetWire(p *server.Packet) map[string]any {
+	return map[string]any{"type": int(server.PacketEvent), "data": p.Data, "nsp": p.Nsp}
+}
+
+// Broadcast implements server.Adapter: delivered here at once, then
+// published for the other nodes (unless Local). With connection state
+// recovery on, each node numbers and keeps the events its sockets got;
+// with a SessionStore, the broker numbers them instead: the event is
+// published first, and delivered here with its offset.
+func (a *Adapter) Broadcast(p *server.Packet, opts server.BroadcastOptions) error {
+	if a.store == nil {
+		err := a.MemoryAdapter.Broadcast(p, opts)
+		if !opts.Flags.Local {
+			a.publish(Broadcast, map[string]any{"packet": packetWire(p), "opts": adapterwire.Options(opts)})
+		}
+		return err
+	}
+	// A Local broadcast carries no offset, as with Node's cluster
+	// adapters; a socket's own Emit is published, so that another node
+	// can replay it.
+	if opts.Flags.Local && !opts.SocketEmit {
+		return a.Deliver(p, opts)
+	}
+	wire := opts
+	wire.Flags.Local, wire.SocketEmit = false, false
+	offset := a.publish(Broadcast, map[string]any{"packet": packetWire(p), "opts": adapterwire.Options(wire)})
+	if offset != "" && !opts.Flags.Volatile {
+		p = withOffset(p, offset)
+	}
+	return a.Deliver(p, opts)
+}
+
+// withOffset is p with offset after its data, which the client echoes when
+// it comes back.
+func withOffset(p *server.Packet, offset string) *server.Packet {
+	data, ok := p.Data.([]any)
+	if !ok {
+		return p
+	}
+	cp := *p
+	cp.Data = append(slices.Clip(data), offset)
+	return &cp
+}
+
+// PersistSession implements server.Adapter: into the broker's
+// SessionStore, or kept on this node.
+func (a *Adapter) PersistSession(s *server.PersistedSession) {
+	if a.store == nil {
+		a.MemoryAdapter.PersistSession(s)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+	defer cancel()
+	if err := a.store.SaveSession(ctx, s, a.recovery.MaxDisconnectionDuration); err != nil {
+		a.log.Warn("cluster: saving a session", "nsp", a.nsp, "err", err)
+	}
+}
+
+// RestoreSession implements server.Adapter: from the broker's
+// SessionStore, with the broadcasts after offset that reached the
+// session's rooms, at most RecoveryOptions.MaxPackets of them.
+func (a *Adapter) RestoreSession(pid, offset string) (*server.PersistedSession, error) {
+	if a.store == nil {
+		return a.MemoryAdapter.RestoreSession(pid, offset)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.RequestsTimeout)
+	defer cancel()
+	ps, logged, err := a.store.RestoreSession(ctx, a.nsp, pid, offset)
+	if err != nil || ps == nil {
+		return nil, err
+	}
+	ps.MissedPackets = nil
+	for _, l := range logged {
+		m := l.Message
+		if m.Type != Broadcast || m.Nsp != a.nsp || m.Data["requestId"] != nil {
+			continue
+		}
+		p, ok := adapterwire.PacketFrom(m.Data["packet"], a.nsp)
+		opts := adapterwire.OptionsFrom(m.Data["opts"])
+		if !ok || opts.Flags.Volatile || !reaches(ps.Rooms, opts) {
+			continue
+		}
+		if len(ps.MissedPackets) == a.recovery.MaxPackets {
+			return nil, nil // more were missed than recovery keeps
+		}
+		ps.MissedPackets = append(ps.MissedPackets, withOffset(p, l.Offset).Data.([]any))
+	}
+	return ps, nil
+}
+
+// reaches reports whether a broadcast with opts reaches a socket in rooms.
+func reaches(rooms []string, opts server.BroadcastOptions) bool {
+	included := len(opts.Rooms) == 0
+	for _, r := range rooms {
+		if slices.Contains(opts.Except, r) {
+			return false
+		}
+		included = included || slices.Contains(opts.Rooms, r)
+	}
+	return included
+}
+
+// BroadcastWithAck implements server.Adapter: every node reports its count
+// of clients, then each client's acknowledgement.
+func (a *Adapter) BroadcastWithAck(p *server.Packet, opts server.BroadcastOptions, clientCount func(int), ack func([]any)) error {
+	if !opts.Flags.Local {
+		id := randomID()
+		timeout := opts.Flags.Timeout
+		if timeout <= 0 {
+			timeout = a.opts.RequestsTimeout
+		}
+		a.mu.Lock()
+		a.acks[id] = &ackRequest{clientCount: clientCount, ack: ack}
+		a.mu.Unlock()
+		// As Node: no way to know when every node's clients answered, so
+		// the request is forgotten after the timeout.
+		time.AfterFunc(timeout, func() {
+			a.mu.Lock()
+			delete(a.acks, id)
+			a.mu.Unlock()
+		})
+		a.publish(Broadcast, map[string]any{"packet": packetWire(p), "requestId": id, "opts": adapterwire.Options(opts)})
+	}
+	return a.MemoryAdapter.BroadcastWithAck(p, opts, clientCount, ack)
+}
+
+// AddSockets implements server.Adapter.
+func (a *Adapter) AddSockets(opts server.BroadcastOptions, rooms []string) error {
+	err := a.MemoryAdapter.AddSockets(opts, rooms)
+	if !opts.Flags.Local {
+		a.publish(SocketsJoin, map[string]any{"opts": adapterwire.Options(opts), "rooms": adapterwire.NonNil(rooms)})
+	}
+	return err
+}
+
+// DelSockets implements server.Adapter.
+func (a *Adapter) DelSockets(opts server.BroadcastOptions, rooms []string) error {
+	err := a.MemoryAdapter.DelSockets(opts, rooms)
+	if !opts.Flags.Local {
+		a.publish(SocketsLeave, map[string]any{"opts": adapterwire.Options(opts), "rooms": adapterwire.NonNil(rooms)})
+	}
+	return err
+}
+
+// DisconnectSockets implements server.Adapter.
+func (a *Adapter) DisconnectSockets(opts server.BroadcastOptions, close bool) error {
+	err := a.MemoryAdapter.DisconnectSockets(opts, close)
+	if !opts.Flags.Local {
+		a.publish(DisconnectSockets, map[string]any{"opts": adapterwire.Options(opts), "close": close})
+	}
+	return err
+}
+
+// FetchSockets implements server.Adapter: the local sockets, and those
+// every other node answers with.
+func (a *Adapter) FetchSockets(ctx context.Context, opts server.BroadcastOptions) ([]*server.RemoteSocket, error) {
+	local, err := a.MemoryAdapter.FetchSockets(ctx, opts)
+	if err != nil || opts.Flags.Local {
+		return local, err
+	}
+	timeout := opts.Flags.Timeout
+	if timeout <= 0 {
+		timeout = a.opts.RequestsTimeout
+	}
+	r, err := a.request(ctx, FetchSockets, map[string]any{"opts": adapterwire.Options(opts)}, local, timeout)
+	if r == nil {
+		return local, err
+	}
+	return r.sockets, err
+}
+
+// ServerSideEmit implements server.Adapter.
+func (a *Adapter) ServerSideEmit(ctx context.Context, packet []any, ack func([]any)) error {
+	if ack == nil {
+		_, err := a.publishErr(ServerSideEmit, map[string]any{"packet": packet})
+		return err
+	}
+	r, err := a.request(ctx, ServerSideEmit, map[string]any{"packet": packet}, nil, a.opts.RequestsTimeout)
+	if r == nil {
+		ack(nil)
+		return err
+	}
+	ack(r.answers)
+	return err
+}
+
+// request publishes a request and waits for the answer of every node known
+// now (or, with a NodeCounter, of as many nodes as it counts), the timeout
+// or ctx; nil when there is no other node. r's fields are safe to read once
+// it returns.
+func (a *Adapter) request(ctx context.Context, t MessageType, data map[string]any, local []*server.RemoteSocket, timeout time.Duration) (*request, error) {
+	id := randomID()
+	r := &request{sockets: local, done: make(chan struct{})}
+	if a.counter != nil {
+		n, _ := a.ServerCount(ctx)
+		if n <= 1 {
+			return nil, nil
+		}
+		r.seen, r.expected = map[string]struct{}{}, n-1
+		a.mu.Lock()
+	} else {
+		a.mu.Lock()
+		if len(a.nodes) == 0 {
+			a.mu.Unlock()
+			return nil, nil
+		}
+		r.missing = make(map[string]struct{}, len(a.nodes))
+		for uid := range a.nodes {
+			r.missing[uid] = struct{}{}
+		}
+	}
+	a.requests[id] = r
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.requests, id)
+		a.mu.Unlock()
+	}()
+	data["requestId"] = id
+	if _, err := a.publishErr(t, data); err != nil {
+		return r, err
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-r.done:
+		return r, nil
+	case <-timer.C:
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if r.missing == nil {
+			// As Node's ClusterAdapter words it.
+			return r, fmt.Errorf("%w: only %d responses received out of %d", ErrTimeout, len(r.seen), r.expected)
+		}
+		return r, fmt.Errorf("%w: missing %d responses", ErrTimeout, len(r.missing))
+	case <-ctx.Done():
+		return r, ctx.Err()
+	}
+}
+
+// answered records uid's answer to a request (applied by add under a.mu).
+func (a *Adapter) answered(id, uid string, add func(r *request)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.requests[id]
+	if r == nil {
+		return
+	}
+	if r.missing == nil {
+		if _, dup := r.seen[uid]; dup || len(r.seen) == r.expected {
+			return
+		}
+		r.seen[uid] = struct{}{}
+		add(r)
+		if len(r.seen) == r.expected {
+			close(r.done)
+		}
+		return
+	}
+	if _, waiting := r.missing[uid]; !waiting {
+		return
+	}
+	add(r)
+	a.settle(r, uid)
+}
+
+// settle takes uid off r's missing nodes; a.mu is held.
+func (a *Adapter) settle(r *request, uid string) {
+	if _, ok := r.missing[uid]; !ok {
+		return
+	}
+	delete(r.missing, uid)
+	if len(r.missing) == 0 {
+		close(r.done)
+	}
+}
+
+// removeNode forgets a node: requests stop waiting for it.
+func (a *Adapter) removeNode(uid string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.nodes, uid)
+	for _, r := range a.requests {
+		a.settle(r, uid)
+	}
+}
+
+// onMessage takes a message from the broker, as Node's onMessage and
+// onResponse. What may wait (handlers, answers to publish) runs on
+// goroutines of its own, so that the broker's reader goes on; broadcasts
+// and room changes apply in the broker's order.
+func (a *Adapter) onMessage(m *Message, offset string) {
+	if m.UID == a.uid || m.Nsp != a.nsp {
+		return
+	}
+	if a.counter == nil && m.UID != "" && m.UID != emitterUID {
+		a.mu.Lock()
+		if !a.closed {
+			a.nodes[m.UID] = time.Now()
+		}
+		a.mu.Unlock()
+	}
+	requestID, _ := m.Data["requestId"].(string)
+	switch m.Type {
+	case InitialHeartbeat:
+		if a.counter == nil {
+			go a.publish(Heartbeat, nil)
+		}
+	case Heartbeat:
+	case AdapterClose:
+		a.removeNode(m.UID)
+	case Broadcast:
+		p, ok := adapterwire.PacketFrom(m.Data["packet"], a.nsp)
+		if !ok {
+			return
+		}
+		opts := adapterwire.OptionsFrom(m.Data["opts"])
+		if requestID == "" {
+			if a.store == nil {
+				_ = a.MemoryAdapter.Broadcast(p, opts)
+				return
+			}
+			if offset != "" && !opts.Flags.Volatile {
+				p = withOffset(p, offset)
+			}
+			_ = a.Deliver(p, opts)
+			return
+		}
+		from := m.UID
+		_ = a.MemoryAdapter.BroadcastWithAck(p, opts, func(n int) {
+			go a.respond(from, BroadcastClientCount, map[string]any{"requestId": requestID, "clientCount": n})
+		}, func(args []any) {
+			go a.respond(from, BroadcastAck, map[string]any{"requestId": requestID, "packet": adapterwire.FirstArg(args)})
+		})
+	case SocketsJoin:
+		_ = a.MemoryAdapter.AddSockets(adapterwire.OptionsFrom(m.Data["opts"]), adapterwire.Strings(m.Data["rooms"]))
+	case SocketsLeave:
+		_ = a.MemoryAdapter.DelSockets(adapterwire.OptionsFrom(m.Data["opts"]), adapterwire.Strings(m.Data["rooms"]))
+	case DisconnectSockets:
+		// Disconnect handlers may publish or wait on the cluster.
+		opts := adapterwire.OptionsFrom(m.Data["opts"])
+		closeConn, _ := m.Data["close"].(bool)
+		go func() { _ = a.MemoryAdapter.DisconnectSockets(opts, closeConn) }()
+	case FetchSockets:
+		opts := adapterwire.OptionsFrom(m.Data["opts"])
+		from := m.UID
+		go func() {
+			local, _ := a.MemoryAdapter.FetchSockets(context.Background(), opts)
+			a.respond(from, FetchSocketsResponse, map[string]any{"requestId": requestID, "sockets": adapterwire.Sockets(local)})
+		}()
+	case ServerSideEmit:
+		packet, _ := m.Data["packet"].([]any)
+		var ack server.Ack
+		if requestID != "" {
+			from := m.UID
+			ack = adapterwire.OnceAck(func(arg any) {
+				go a.respond(from, ServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
+			})
+		}
+		go a.MemoryAdapter.ServerSideEvent(packet, ack)
+	case BroadcastClientCount, BroadcastAck:
+		a.mu.Lock()
+		ar := a.acks[requestID]
+		a.mu.Unlock()
+		if ar == nil {
+			return
+		}
+		if m.Type == BroadcastClientCount {
+			n, _ := num.Int64(m.Data["clientCount"])
+			ar.clientCount(int(n))
+		} else {
+			ar.ack([]any{m.Data["packet"]})
+		}
+	case FetchSocketsResponse:
+		list, _ := m.Data["sockets"].([]any)
+		a.answered(requestID, m.UID, func(r *request) {
+			for _, item := range list {
+				if s := adapterwire.RemoteSocketFrom(a.MemoryAdapter, item); s != nil {
+					r.sockets = append(r.sockets, s)
+				}
+			}
+		})
+	case ServerSideEmitResponse:
+		a.answered(requestID, m.UID, func(r *request) { r.answers = append(r.answers, m.Data["packet"]) })
+	}
+}
+
+// Nodes returns the uids of the other nodes this adapter knows, for tests
+// and tools.
+func (a *Adapter) Nodes() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.nodes))
+	for uid := range a.nodes {
+		out = append(out, uid)
+	}
+	return out
+}
