@@ -59,12 +59,17 @@ func newHTTPServer(cfg config, h http.Handler, log *slog.Logger, m *metrics) (*h
 	return &httpServer{engine: "net", net: &http.Server{
 		Handler:           countPanics(h, m),
 		TLSConfig:         tlsConf,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    netHeaderBytes(cfg.MaxHeaderBytes),
 		ReadHeaderTimeout: headersTimeout,
 		IdleTimeout:       keepAliveTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}, nil
 }
+
+// netHeaderBytes is the http.Server MaxHeaderBytes that bounds a request's
+// head at n bytes: net/http reads 4,096 bytes past it ("bufio slop")
+// before it refuses, so a bound under 4 KiB is 4 KiB there.
+func netHeaderBytes(n int) int { return max(n-4096, 1) }
 
 // countPanics counts a handler's panic for /metrics, and lets net/http
 // recover it as it does (logged, the connection closed).
