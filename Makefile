@@ -35,10 +35,11 @@ embed-assets:
 # Redis, nginx, Chromium and Node clients, and two packages of them at once
 # on a 2-core machine starve each other's timers.
 # The event loop's portable path (a goroutine per connection, what other
-# systems run) passes the same tests on Linux too.
+# systems run) passes the same tests on Linux too, and so do the HTTP
+# server and the WebSocket on it.
 test: deps check
 	$(GO) test -race -count=1 -p 1 -timeout 12m ./...
-	$(GO) test -race -count=1 -tags netpoll_portable ./internal/netpoll
+	$(GO) test -race -count=1 -p 1 -tags netpoll_portable ./internal/netpoll ./internal/httploop ./transports/websocket
 
 # The official JavaScript clients the tests drive and the page's bundles,
 # from the lock files.
@@ -52,8 +53,8 @@ BENCH_MODULES := bench/harness bench/compare bench/soak bench/loop
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=darwin $(GO) vet ./internal/netpoll
-	GOOS=windows $(GO) vet ./internal/netpoll
+	GOOS=darwin $(GO) vet ./internal/netpoll ./internal/httploop ./transports/...
+	GOOS=windows $(GO) vet ./internal/netpoll ./internal/httploop ./transports/...
 	for m in $(BENCH_MODULES); do (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
 bench:

@@ -5,8 +5,6 @@ go 1.26.0
 require (
 	github.com/gomodule/redigo v1.9.3
 	github.com/jackc/pgx/v5 v5.9.2
-	github.com/lesismal/llib v1.2.2
-	github.com/lesismal/nbio v1.6.8
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1

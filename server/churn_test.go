@@ -165,8 +165,9 @@ func waitEmpty(t *testing.T, srv *server.Server, within time.Duration) {
 // 10,000, recorded in docs/reliability.md. It used to fail about one run
 // in two, on fresh connections closed by nbio for an event it held for
 // the socket that had had their descriptor number (docs/reliability.md,
-// "A descriptor reused while nbio still held its events"); siogo now
-// leaves every close to nbio's poller.
+// "A descriptor reused while nbio still held its events"); siogo's own
+// loop closes every descriptor on the goroutine that owns it, and drops
+// an event whose generation is not its registration's.
 func TestChurn(t *testing.T) {
 	cycles := 1000
 	if full() {
@@ -221,7 +222,8 @@ func TestChurn(t *testing.T) {
 			return err
 		}
 	}
-	// A first round creates what is created once (nbio's pollers, pools).
+	// A first round creates what is created once (the loop's pollers,
+	// pools).
 	for i := 0; i < 8; i++ {
 		if err := cycle(i); err != nil {
 			t.Fatal(err)

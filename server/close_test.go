@@ -10,6 +10,8 @@ import (
 // TestNewThenClose closes each server as soon as it is made, 30 rounds.
 // nbio's Engine.Stop used to hang here (about every round): it could come
 // before the event loop's goroutine had begun, which then never ended.
+// siogo's own loop starts with the first connection that needs it, and
+// Close waits for whatever was started.
 func TestNewThenClose(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		srv, err := server.New(server.Options{})

@@ -18,10 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lesismal/nbio/nbhttp"
-	nbws "github.com/lesismal/nbio/nbhttp/websocket"
-
 	"github.com/siogo/siogo/server"
+	"github.com/siogo/siogo/transports/websocket"
 )
 
 // A raw WebSocket client of Engine.IO 4, enough for the benchmarks of the
@@ -172,22 +170,17 @@ func BenchmarkWSEcho(b *testing.B) {
 	}
 }
 
-// BenchmarkBareEcho is the yardstick of BenchmarkWSEcho: a bare nbio
-// WebSocket echo server (nbio's own upgrader, echoing each message from its
-// handler), the same 100 clients in a closed loop, one message and its echo.
+// BenchmarkBareEcho is the yardstick of BenchmarkWSEcho: a bare WebSocket
+// echo server on the same loop and frame code (transports/websocket, no
+// Engine.IO or Socket.IO above it), the same 100 clients in a closed loop,
+// one message and its echo. (bench/wslibs sets it beside other libraries.)
 func BenchmarkBareEcho(b *testing.B) {
-	engine := nbhttp.NewEngine(nbhttp.Config{MaxLoad: 1 << 20, ReleaseWebsocketPayload: true})
-	if err := engine.Start(); err != nil {
+	ws, err := websocket.NewServer(websocket.Config{})
+	if err != nil {
 		b.Fatal(err)
 	}
-	u := nbws.NewUpgrader()
-	u.Engine = engine
-	u.KeepaliveTime = 0
-	u.BlockingModTrasferConnToPoller = true
-	u.CheckOrigin = func(*http.Request) bool { return true }
-	u.OnMessage(func(c *nbws.Conn, mt nbws.MessageType, data []byte) { _ = c.WriteMessage(mt, data) })
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = u.Upgrade(w, r, nil) }))
-	b.Cleanup(func() { hs.Close(); engine.Stop() })
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = ws.Upgrade(w, r, nil, bareEcho{}) }))
+	b.Cleanup(func() { hs.Close(); ws.Close() })
 	addr := hs.Listener.Addr().String()
 	const clients = 100
 	cs := make([]*wsClient, clients)
@@ -219,6 +212,15 @@ func BenchmarkBareEcho(b *testing.B) {
 		_ = c.nc.Close()
 	}
 }
+
+// bareEcho sends every message back as it came.
+type bareEcho struct{}
+
+func (bareEcho) OnMessage(c *websocket.Conn, binary bool, data []byte) {
+	_ = c.WriteFrames(websocket.Frame{Binary: binary, Data: data})
+}
+
+func (bareEcho) OnClose(*websocket.Conn, error) {}
 
 // BenchmarkWSConnect is a new connection: the WebSocket handshake, the
 // Engine.IO open, a CONNECT to "/" and its answer, then the client's close.

@@ -2,6 +2,8 @@ package transports_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -137,5 +139,95 @@ func testParkedPollKeepAlive(t *testing.T) {
 	}
 	if got := read(); !strings.HasSuffix(got, "\r\n\r\nok") {
 		t.Fatalf("post: %q", got)
+	}
+}
+
+// serveEchoOn serves an echo server on an HTTPServer with opts until the
+// test ends, and returns it and its URL.
+func serveEchoOn(t *testing.T, opts transports.HTTPServerOptions) (*echoServer, string) {
+	t.Helper()
+	e := newEchoServer(t, transports.Options{})
+	mux := http.NewServeMux()
+	mux.Handle("/engine.io/", e.Server)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := transports.NewHTTPServer(mux, opts)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = e.Server.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-served
+	})
+	return e, "http://" + ln.Addr().String()
+}
+
+// TestHTTPServerTimersSpareSessions is the scenario of the WebSockets
+// once closed 120 s after their accept (nbio's keep-alive deadline, set
+// after the upgrade had cleared it): with HTTP's timers short, neither a
+// WebSocket upgraded on the HTTPServer nor a parked poll is closed by
+// them; an idle keep-alive connection is.
+func TestHTTPServerTimersSpareSessions(t *testing.T) {
+	const d = 200 * time.Millisecond
+	e, base := serveEchoOn(t, transports.HTTPServerOptions{KeepAlive: d, HeadersTimeout: d, RequestTimeout: d})
+	ws := dialWS(t, base, "EIO=4")
+	ws.read()
+	sid := handshake(t, base, "EIO=4")
+	parked := sendGET(t, base+"/engine.io/?EIO=4&transport=polling&sid="+sid)
+	waitPending(t, e, sid)
+	idle, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	time.Sleep(4 * d)
+	ws.send(1, "4still")
+	ws.expect("4still")
+	if err := e.session(t, sid).Send(transports.Packet{Type: transports.PacketMessage, Data: []byte("late")}); err != nil {
+		t.Fatal(err)
+	}
+	if r := parked(); r.Status != 200 || string(r.Body) != "4late" {
+		t.Fatalf("the parked poll: %d %q", r.Status, r.Body)
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(idle); err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 408 ") {
+		t.Fatalf("a connection that sent nothing: %q %v, want 408 and its end", b, err)
+	}
+}
+
+// TestSessionURLBound: a session keeps at most what the HTTP server let
+// in: a head over MaxHeaderBytes (16 KiB) is refused with 431 before any
+// session exists, and the longest URL a session can hold fits in it.
+func TestSessionURLBound(t *testing.T) {
+	e, base := serveEchoOn(t, transports.HTTPServerOptions{})
+	addr := strings.TrimPrefix(base, "http://")
+	get := func(pad int) (string, string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /engine.io/?EIO=4&transport=polling&pad=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", strings.Repeat("p", pad))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		m := sidPattern.FindStringSubmatch(string(b))
+		if m == nil {
+			return string(b), ""
+		}
+		return string(b), m[1]
+	}
+	if got, sid := get(17 << 10); sid != "" || !strings.HasPrefix(got, "HTTP/1.1 431 ") {
+		t.Fatalf("a 17 KiB URL: %q (session %q)", got, sid)
+	}
+	_, sid := get(16<<10 - 200)
+	if sid == "" {
+		t.Fatal("a URL within 16 KiB opened no session")
+	}
+	if n := len(e.session(t, sid).URL()); n > 16<<10 {
+		t.Fatalf("the session keeps a URL of %d bytes", n)
 	}
 }

@@ -125,6 +125,13 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Observer, when set, is told of sessions and packets, for metrics.
 	Observer Observer
+	// OnPanic, when set, is told of each panic recovered on a WebSocket's
+	// path (its frame reader, a message's handling: the Engine.IO and
+	// Socket.IO layers and the application's handlers), after it was
+	// logged, for a metric; where is "read" or "handler". The connection
+	// was closed (1011), its session with "transport error"; the process
+	// and the other clients go on.
+	OnPanic func(where string)
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -74,6 +74,8 @@ func NewServer(opts Options) (*Server, error) {
 			Compression:       !opts.DisablePerMessageDeflate,
 			CompressThreshold: opts.PerMessageDeflateThreshold,
 			MaxWriteBuffer:    opts.MaxWriteBuffer,
+			Logger:            opts.Logger,
+			OnPanic:           opts.OnPanic,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("engine.io: starting the websocket loop: %w", err)

@@ -636,7 +636,6 @@ func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
 			// Served by an HTTPServer: the handler returns, and the
 			// answer is written when a packet comes (answerParked).
 			s.parked = p
-			parkedConns.Store(p.conn, s)
 			if p.duringUpgrade {
 				p.upgradeTimer = time.AfterFunc(s.untilUpgradeTick(), func() {
 					s.mu.Lock()
@@ -879,7 +878,8 @@ func closeReason(err error) string {
 	switch {
 	case errors.Is(err, websocket.ErrSlowPeer):
 		return ReasonQueueFull
-	case errors.Is(err, websocket.ErrProtocol), errors.Is(err, websocket.ErrMessageTooLarge):
+	case errors.Is(err, websocket.ErrProtocol), errors.Is(err, websocket.ErrMessageTooLarge),
+		errors.Is(err, websocket.ErrPanic):
 		return ReasonTransportError
 	}
 	return ReasonTransportClose

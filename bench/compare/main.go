@@ -76,6 +76,7 @@ func main() {
 	flag.DurationVar(&profileFor, "profile-seconds", 3*time.Second, "how long each CPU profile runs, from the start of the scenario's measured phase (after its ramp); the heap is taken at its end")
 	timeout := flag.Duration("run-timeout", 5*time.Minute, "longest one scenario may run against one server before the run is abandoned")
 	from := flag.String("from", "", "redraw the table and the figures from a saved compare-results.json instead of measuring")
+	baseline := flag.String("baseline", "", "a git revision of siogo to run in Node's place, to set a change beside what it changes (issue 18's 519b95f); its table goes to its own section, with no figures")
 	flag.Parse()
 	preset, ok := scales[*scale]
 	if !ok {
@@ -98,11 +99,13 @@ func main() {
 		profileDir = filepath.Join(rootDir, profileDir)
 	}
 	nodeDir := filepath.Join(rootDir, "test", "node")
-	if _, err := exec.LookPath("node"); err != nil {
-		log.Fatal("node is not installed: apt-get install -y nodejs npm")
-	}
-	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "socket.io")); err != nil {
-		log.Fatalf("Node's socket.io is not installed: cd %s && npm ci", nodeDir)
+	if *baseline == "" {
+		if _, err := exec.LookPath("node"); err != nil {
+			log.Fatal("node is not installed: apt-get install -y nodejs npm")
+		}
+		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "socket.io")); err != nil {
+			log.Fatalf("Node's socket.io is not installed: cd %s && npm ci", nodeDir)
+		}
 	}
 	var rep report
 	if *from != "" {
@@ -114,7 +117,7 @@ func main() {
 			log.Fatalf("%s: %v", *from, err)
 		}
 	} else {
-		rep = measure(rootDir, nodeDir, *rounds, *scale, strings.Split(*only, ","), preset)
+		rep = measure(rootDir, nodeDir, *baseline, *rounds, *scale, strings.Split(*only, ","), preset)
 	}
 	benchDir := filepath.Dir(filepath.Join(rootDir, *readme))
 	if *from == "" && profileDir != "" {
@@ -127,22 +130,57 @@ func main() {
 	if *dry {
 		return
 	}
+	results, section := "compare-results.json", "compare"
+	if rep.Baseline != "" {
+		results, section = "compare-baseline-results.json", "compare-baseline"
+	}
 	if *from == "" {
 		b, _ := json.MarshalIndent(rep, "", " ")
-		if err := os.WriteFile(filepath.Join(benchDir, "compare-results.json"), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(benchDir, results), b, 0o644); err != nil {
 			log.Fatal(err)
 		}
 	}
-	if err := rep.plots(benchDir); err != nil {
-		log.Fatalf("plots: %v", err)
+	if rep.Baseline == "" {
+		if err := rep.plots(benchDir); err != nil {
+			log.Fatalf("plots: %v", err)
+		}
 	}
-	if err := writeSection(filepath.Join(rootDir, *readme), table); err != nil {
+	if err := writeSection(filepath.Join(rootDir, *readme), section, table); err != nil {
 		log.Fatal(err)
 	}
 }
 
+// buildAt builds cmd/siogo of the repository at rev into out, from a copy
+// of that revision's tree (git archive: the checkout is left alone).
+func buildAt(rootDir, rev, out string) error {
+	src, err := os.MkdirTemp("", "siogo-baseline")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(src)
+	archive := exec.Command("git", "-C", rootDir, "archive", rev)
+	untar := exec.Command("tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	untar.Stdin, untar.Stderr, archive.Stderr = pipe, os.Stderr, os.Stderr
+	if err := untar.Start(); err != nil {
+		return err
+	}
+	if err := archive.Run(); err != nil {
+		return fmt.Errorf("git archive %s: %v", rev, err)
+	}
+	if err := untar.Wait(); err != nil {
+		return err
+	}
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/siogo")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = src, os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
 // measure builds the programs and runs every round.
-func measure(rootDir, nodeDir string, rounds int, scale string, only []string, preset map[string][]string) report {
+func measure(rootDir, nodeDir, baseline string, rounds int, scale string, only []string, preset map[string][]string) report {
 	bin, err := os.MkdirTemp("", "siogo-compare")
 	if err != nil {
 		log.Fatal(err)
@@ -155,6 +193,13 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 			log.Fatalf("building cmd/%s: %v", name, err)
 		}
 	}
+	other := "node"
+	if baseline != "" {
+		other = "base"
+		if err := buildAt(rootDir, baseline, filepath.Join(bin, "siogo-base")); err != nil {
+			log.Fatalf("building cmd/siogo at %s: %v", baseline, err)
+		}
+	}
 	start := time.Now().UTC()
 	load0 := harness.LoadAvg()
 	if profileDir != "" {
@@ -163,12 +208,12 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 		}
 	}
 	// runs[server][scenario] is one result per round.
-	runs := map[string]map[string][]result{"siogo": {}, "node": {}}
+	runs := map[string]map[string][]result{"siogo": {}, other: {}}
 	for r := 0; r < rounds; r++ {
 		for _, sc := range only {
-			order := []string{"siogo", "node"}
+			order := []string{"siogo", other}
 			if r%2 == 1 {
-				order = []string{"node", "siogo"}
+				order = []string{other, "siogo"}
 			}
 			for _, srv := range order {
 				fmt.Fprintf(os.Stderr, "== round %d/%d, %s, %s (%s so far)\n", r+1, rounds, sc, srv, time.Since(start).Round(time.Second))
@@ -186,7 +231,7 @@ func measure(rootDir, nodeDir string, rounds int, scale string, only []string, p
 	rep := report{
 		Date: start, Took: time.Since(start).Round(time.Second).String(), CPU: harness.CPUModel(), Load: load0 + " at the start, " + load1 + " at the end",
 		Command: commandLine(), Rounds: rounds, Scale: scale, Runs: runs,
-		Versions: versions(rootDir, nodeDir),
+		Versions: versions(rootDir, nodeDir), Baseline: baseline,
 	}
 	if profileDir != "" {
 		writeProfilesReadme(profileDir, &rep, only)
@@ -309,6 +354,9 @@ func runOne(bin, rootDir, nodeDir, server, scenario string, args []string, round
 		}
 		cmd = exec.Command(filepath.Join(bin, "siogo"), sa...)
 		cmd.Dir = rootDir
+	case "base":
+		cmd = exec.Command(filepath.Join(bin, "siogo-base"), "--addr", addr, "--log-level", "warn")
+		cmd.Dir = rootDir
 	case "node":
 		cmd = exec.Command("node", "demo-server.js", addr)
 		cmd.Dir = nodeDir
@@ -419,24 +467,26 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-const (
-	sectionBegin = "<!-- compare:begin (written by bench/compare) -->"
-	sectionEnd   = "<!-- compare:end -->"
-)
-
-// writeSection replaces the compare section of the README, or appends it.
-func writeSection(path, table string) error {
+// writeSection replaces the README's section name (compare, or
+// compare-baseline) with table, or appends it.
+func writeSection(path, name, table string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	s := string(b)
+	sectionBegin := "<!-- " + name + ":begin (written by bench/compare) -->"
+	sectionEnd := "<!-- " + name + ":end -->"
 	block := sectionBegin + "\n" + table + "\n" + sectionEnd
 	i, j := strings.Index(s, sectionBegin), strings.Index(s, sectionEnd)
 	if i >= 0 && j > i {
 		s = s[:i] + block + s[j+len(sectionEnd):]
 	} else {
-		s = strings.TrimRight(s, "\n") + "\n\n## siogo and Node side by side\n\n" + block + "\n"
+		heading := "siogo and Node side by side"
+		if name == "compare-baseline" {
+			heading = "siogo beside an earlier siogo"
+		}
+		s = strings.TrimRight(s, "\n") + "\n\n## " + heading + "\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
 }

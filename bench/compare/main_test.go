@@ -69,12 +69,12 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if err := writeSection(readme, md); err != nil {
+		if err := writeSection(readme, "compare", md); err != nil {
 			t.Fatal(err)
 		}
 	}
 	b, _ := os.ReadFile(readme)
-	if strings.Count(string(b), sectionBegin) != 1 || strings.Count(string(b), "| figure |") != 1 {
+	if strings.Count(string(b), "<!-- compare:begin") != 1 || strings.Count(string(b), "| figure |") != 1 {
 		t.Errorf("section not replaced in place:\n%s", b)
 	}
 	if err := rep.plots(dir); err != nil {
@@ -84,6 +84,33 @@ func TestReport(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() < 1000 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// TestBaselineReport: against an earlier siogo the second column is that
+// revision's, and the targets are issue 18's: memory bounds, CPU within
+// 10%, broadcast p99 no worse.
+func TestBaselineReport(t *testing.T) {
+	rep := report{
+		Date: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC), CPU: "2 × test", Load: "1 1 1", Command: "make compare", Versions: "go", Rounds: 1, Scale: "full", Baseline: "519b95f",
+		Runs: map[string]map[string][]result{
+			"siogo": {"conns": {{"memory_per_conn_kb": 3.0}}, "echo": {{"cpu_per_ack_us": 23.0}}, "fanout": {{"latency_p99_ms": 200.0}}},
+			"base":  {"conns": {{"memory_per_conn_kb": 2.9}}, "echo": {{"cpu_per_ack_us": 20.0}}, "fanout": {{"latency_p99_ms": 210.0}}},
+		},
+	}
+	md := rep.markdown()
+	for _, want := range []string{
+		"| figure | siogo | siogo 519b95f | siogo / siogo 519b95f | target | met |",
+		"| resident memory per idle WebSocket client (`conns`) | **3.00** KB | **2.90** KB | 1.03 | ≤ 3.2 KB | yes |",
+		"| server CPU per echo with ack (`echo`) | **23.0** us | **20.0** us | 1.15 | ≤ 1.1 × siogo 519b95f | **no** |",
+		"| broadcast latency p99 | **200** ms | **210** ms | 0.95 | ≤ 1 × siogo 519b95f | yes |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("missing %q in\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "compare-latency.png") {
+		t.Error("figures linked in a baseline run, which draws none")
 	}
 }
 

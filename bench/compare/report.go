@@ -21,16 +21,67 @@ import (
 // report is a run's context and results; saved as compare-results.json
 // beside the README, so that -from redraws the table and the figures.
 type report struct {
-	Date     time.Time                      `json:"date"`
-	Took     string                         `json:"took,omitempty"`
-	Profiles string                         `json:"profiles,omitempty"` // siogo's profiles, relative to the README
-	CPU      string                         `json:"cpu"`
-	Load     string                         `json:"load"`
-	Command  string                         `json:"command"`
-	Versions string                         `json:"versions"`
-	Rounds   int                            `json:"rounds"`
-	Scale    string                         `json:"scale"`
+	Date     time.Time `json:"date"`
+	Took     string    `json:"took,omitempty"`
+	Profiles string    `json:"profiles,omitempty"` // siogo's profiles, relative to the README
+	CPU      string    `json:"cpu"`
+	Load     string    `json:"load"`
+	Command  string    `json:"command"`
+	Versions string    `json:"versions"`
+	Rounds   int       `json:"rounds"`
+	Scale    string    `json:"scale"`
+	// Baseline, when set, is the revision of siogo run in Node's place
+	// (-baseline), its runs under "base".
+	Baseline string                         `json:"baseline,omitempty"`
 	Runs     map[string]map[string][]result `json:"runs"`
+}
+
+// other is the key of the second server's runs: Node's, or the baseline's.
+func (rep *report) other() string {
+	if rep.Baseline != "" {
+		return "base"
+	}
+	return "node"
+}
+
+// name is a server's name in the table.
+func (rep *report) name(server string) string {
+	switch server {
+	case "node":
+		return "Node"
+	case "base":
+		return "siogo " + rep.Baseline
+	}
+	return "siogo"
+}
+
+// baselineTargets are the targets of a run against an earlier siogo
+// (issue 18, "What must not move"): memory under a bound, CPU within 10%
+// of the baseline's, broadcast p99 no worse.
+var baselineTargets = map[string]struct {
+	target string
+	max    float64
+}{
+	"conns/memory_per_conn_kb":     {"abs", 3.2},
+	"polling/memory_per_conn_kb":   {"abs", 4.5},
+	"echo/cpu_per_ack_us":          {"ratio", 1.1},
+	"fanout/cpu_per_delivery_us":   {"ratio", 1.1},
+	"fanout/latency_p99_ms":        {"ratio", 1},
+	"handshakes/cpu_per_conn_us":   {"ratio", 1.1},
+	"echo/acks_per_s":              {"", 0},
+	"fanout/delivered_per_s":       {"", 0},
+	"handshakes/connections_per_s": {"", 0},
+}
+
+// targetOf is f's target in this run.
+func (rep *report) targetOf(f figure) (string, float64) {
+	if rep.Baseline == "" {
+		return f.target, f.max
+	}
+	if t, ok := baselineTargets[f.scenario+"/"+f.key]; ok {
+		return t.target, t.max
+	}
+	return "", 0
 }
 
 // figure is one row of the table.
@@ -176,29 +227,31 @@ func (rep *report) markdown() string {
 		rounds = "1 round"
 	}
 	fmt.Fprintf(&b, "Medians of %s (each round's figures in brackets, in order); each server started afresh for each scenario, the two alternating. CPU and memory are the server's own, from /proc for its pid.\n\n", rounds)
-	b.WriteString("| figure | siogo | Node | siogo / Node | target | met |\n| --- | --- | --- | --- | --- | --- |\n")
+	on := rep.name(rep.other())
+	fmt.Fprintf(&b, "| figure | siogo | %s | siogo / %s | target | met |\n| --- | --- | --- | --- | --- | --- |\n", on, on)
 	for _, f := range figures {
-		sv, nv := rep.values("siogo", f), rep.values("node", f)
+		sv, nv := rep.values("siogo", f), rep.values(rep.other(), f)
 		if len(sv) == 0 && len(nv) == 0 {
 			continue
 		}
 		ratio, target, met := "-", "", ""
+		kind, bound := rep.targetOf(f)
 		if len(sv) > 0 && len(nv) > 0 && median(nv) != 0 {
 			r := median(sv) / median(nv)
 			ratio = fmt.Sprintf("%.2f", r)
-			switch f.target {
+			switch kind {
 			case "ratio":
-				target = fmt.Sprintf("≤ %.2g × Node", f.max)
+				target = fmt.Sprintf("≤ %.2g × %s", bound, on)
 				met = yesNo(true)
-				if r > f.max {
+				if r > bound {
 					met = rep.missed(f.profileOf())
 				}
 			}
 		}
-		if f.target == "abs" && len(sv) > 0 {
-			target = fmt.Sprintf("≤ %g %s", f.max, f.unit)
+		if kind == "abs" && len(sv) > 0 {
+			target = fmt.Sprintf("≤ %g %s", bound, f.unit)
 			met = yesNo(true)
-			if median(sv) > f.max {
+			if median(sv) > bound {
 				met = rep.missed(f.profileOf())
 			}
 		}
@@ -207,7 +260,7 @@ func (rep *report) markdown() string {
 	// The issue's second echo target: Socket.IO's echo within 1.5 times a
 	// bare WebSocket echo measured the same way (here: the server's own /ws).
 	echo, ws := figure{scenario: "echo", key: "cpu_per_ack_us"}, figure{scenario: "wsecho", key: "cpu_per_echo_us"}
-	if se, sw, ne, nw := rep.values("siogo", echo), rep.values("siogo", ws), rep.values("node", echo), rep.values("node", ws); len(se) > 0 && len(sw) > 0 && median(sw) > 0 {
+	if se, sw, ne, nw := rep.values("siogo", echo), rep.values("siogo", ws), rep.values(rep.other(), echo), rep.values(rep.other(), ws); len(se) > 0 && len(sw) > 0 && median(sw) > 0 {
 		r := median(se) / median(sw)
 		nr := "-"
 		if len(ne) > 0 && len(nw) > 0 && median(nw) > 0 {
@@ -225,7 +278,9 @@ func (rep *report) markdown() string {
 	if rep.Profiles != "" {
 		fmt.Fprintf(&b, "\nEach missed target links the top of siogo's profile under its scenario, taken in the first round from the start of the measured phase (after the ramp; `-profile-seconds` of CPU, then the heap after a collection); the profiles themselves are beside them (`go tool pprof -top siogo %s/echo-cpu.pprof`, with siogo built from the same commit).\n", rep.Profiles)
 	}
-	b.WriteString("\n![latency distributions](compare-latency.png)\n\n![memory per connection](compare-memory.png)\n")
+	if rep.Baseline == "" {
+		b.WriteString("\n![latency distributions](compare-latency.png)\n\n![memory per connection](compare-memory.png)\n")
+	}
 	return b.String()
 }
 
@@ -372,7 +427,7 @@ func writePNG(img *vgimg.Canvas, path string) error {
 // clients than asked, so that the table's figures are read with them.
 func (rep *report) troubles() []string {
 	var out []string
-	for _, srv := range []string{"siogo", "node"} {
+	for _, srv := range []string{"siogo", rep.other()} {
 		for _, sc := range scenarios {
 			for i, r := range rep.Runs[srv][sc] {
 				var parts []string
@@ -387,7 +442,7 @@ func (rep *report) troubles() []string {
 					}
 				}
 				if len(parts) > 0 {
-					out = append(out, fmt.Sprintf("%s `%s` round %d: %s", map[string]string{"siogo": "siogo", "node": "Node"}[srv], sc, i+1, strings.Join(parts, ", ")))
+					out = append(out, fmt.Sprintf("%s `%s` round %d: %s", rep.name(srv), sc, i+1, strings.Join(parts, ", ")))
 				}
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/siogo/siogo/internal/nodetest"
 	"github.com/siogo/siogo/internal/testcert"
 	"github.com/siogo/siogo/server"
+	"github.com/siogo/siogo/transports"
 	"github.com/siogo/siogo/transports/websocket"
 )
 
@@ -29,8 +30,8 @@ func startSiogo(t *testing.T) string {
 	return serveSiogo(t, nil)
 }
 
-// serveSiogo is startSiogo, over TLS (websocket.ServeTLS) when cert is
-// given.
+// serveSiogo is startSiogo, over TLS (transports.HTTPServer's, Go's
+// crypto/tls on the loop) when cert is given.
 func serveSiogo(t *testing.T, cert *testcert.Cert) string {
 	t.Helper()
 	srv, err := server.New(server.Options{})
@@ -83,11 +84,11 @@ func serveSiogo(t *testing.T, cert *testcert.Cert) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := &http.Server{Handler: mux}
+		hs := transports.NewHTTPServer(mux, transports.HTTPServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = websocket.ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+			_ = hs.Serve(ln)
 		}()
 		t.Cleanup(func() {
 			stopApp()

@@ -44,6 +44,12 @@ type config struct {
 	KeepHeaders         string
 	DebugAddr           string
 	HTTPEngine          string
+	// TLSMinVersion is --tls-min-version, as crypto/tls names it.
+	TLSMinVersion  uint16
+	MaxHeaderBytes int
+	// Notes are what the configuration warns of once the logger is up
+	// (a deprecated flag value).
+	Notes []string
 
 	AdminUser         string
 	AdminPasswordHash string
@@ -98,7 +104,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.KeepHeaders, "keep-headers", "auto", "handshake header fields each connection keeps for the application, comma-separated; none, * for all (as Node), or auto: none, all with the Admin UI")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "if set, serve Go's pprof profiles (/debug/pprof/) on this address, apart from --addr; keep it private")
-	fs.StringVar(&c.HTTPEngine, "http-engine", "nbio", "HTTP server: nbio (an epoll loop; a waiting poll holds no goroutine) or net (net/http, a goroutine per connection); TLS always uses net")
+	fs.StringVar(&c.HTTPEngine, "http-engine", "loop", "HTTP server: loop (siogo's own event loop: no goroutine per idle connection or waiting poll) or net (net/http, a goroutine per connection); both serve TLS with Go's crypto/tls")
+	tlsMin := fs.String("tls-min-version", "1.2", "with --tls-cert: the oldest TLS version served, 1.2 or 1.3")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 16384, "largest request line and headers, in bytes, answered 431 past it (Node's maxHeaderSize)")
 	fs.StringVar(&c.ClientDir, "client-dir", defaultClientDir, clientDirUsage)
 	fs.StringVar(&c.AdminUser, "admin-user", "", "turn on the Admin UI (at /admin/, namespace /admin) with this username")
 	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", "", "bcrypt hash of the Admin UI's password (siogo --hash-password prints one)")
@@ -139,8 +147,25 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.Recovery < 0 {
 		return c, fmt.Errorf("--recovery must not be negative")
 	}
-	if c.HTTPEngine != "nbio" && c.HTTPEngine != "net" {
-		return c, fmt.Errorf("--http-engine must be nbio or net, not %q", c.HTTPEngine)
+	switch c.HTTPEngine {
+	case "loop", "net":
+	case "nbio":
+		// The engine's name before siogo had a loop of its own.
+		c.HTTPEngine = "loop"
+		c.Notes = append(c.Notes, "--http-engine nbio is deprecated: it means loop, siogo's own event loop, now")
+	default:
+		return c, fmt.Errorf("--http-engine must be loop or net, not %q", c.HTTPEngine)
+	}
+	switch *tlsMin {
+	case "1.2":
+		c.TLSMinVersion = tls.VersionTLS12
+	case "1.3":
+		c.TLSMinVersion = tls.VersionTLS13
+	default:
+		return c, fmt.Errorf("--tls-min-version must be 1.2 or 1.3, not %q", *tlsMin)
+	}
+	if c.MaxHeaderBytes < 1024 {
+		return c, fmt.Errorf("--max-header-bytes must be at least 1024, not %d", c.MaxHeaderBytes)
 	}
 	if c.MaxConnectionsPerIP < 0 || c.MaxHandshakesPerIP < 0 {
 		return c, fmt.Errorf("--max-connections-per-ip and --max-handshakes-per-ip cannot be negative")

@@ -10,35 +10,81 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/transports"
-	"github.com/siogo/siogo/transports/websocket"
 )
 
-// httpServer is the program's HTTP server: net/http, or the event loop of
-// transports.HTTPServer, where a waiting long-poll holds no goroutine
-// (--http-engine). TLS is always served by net/http, over the TLS of
-// websocket.ServeTLS, whose WebSocket connections move to the event loop.
+// httpServer is the program's HTTP server: transports.HTTPServer on
+// siogo's own event loop, where an idle connection or a waiting long-poll
+// holds no goroutine, or net/http (--http-engine). Both serve TLS with
+// Go's crypto/tls, and bound HTTP as Node does: --max-header-bytes (431),
+// Node's headersTimeout (60 s) and keepAliveTimeout (5 s).
 type httpServer struct {
 	engine string
 	net    *http.Server
 	loop   *transports.HTTPServer
-	cfg    config
 }
 
-func newHTTPServer(cfg config, h http.Handler, log *slog.Logger) *httpServer {
-	if cfg.HTTPEngine == "nbio" && cfg.TLSCert == "" {
-		return &httpServer{engine: "nbio", cfg: cfg, loop: transports.NewHTTPServer(h, transports.HTTPServerOptions{
+// Node's http server's timers: a head must arrive within headersTimeout,
+// an idle keep-alive connection closes after keepAliveTimeout.
+const (
+	headersTimeout   = 60 * time.Second
+	keepAliveTimeout = 5 * time.Second
+)
+
+func newHTTPServer(cfg config, h http.Handler, log *slog.Logger, m *metrics) (*httpServer, error) {
+	var tlsConf *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		// Go's defaults otherwise: ECDHE with AEAD ciphers only,
+		// X25519MLKEM768 offered.
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: cfg.TLSMinVersion}
+	}
+	if cfg.HTTPEngine == "loop" {
+		return &httpServer{engine: "loop", loop: transports.NewHTTPServer(h, transports.HTTPServerOptions{
 			// Room for the Engine.IO bound to answer first, with its 413.
-			MaxBodySize: int(2*cfg.MaxPayload) + 64<<10,
+			MaxBodySize:    int(2*cfg.MaxPayload) + 64<<10,
+			MaxHeaderBytes: cfg.MaxHeaderBytes,
 			// The WebSocket servers' default (transports.Options), for
 			// the WebSockets upgraded on this loop.
 			MaxWriteBuffer: max(4<<20, int(2*cfg.MaxPayload)),
-		})}
+			KeepAlive:      keepAliveTimeout,
+			HeadersTimeout: headersTimeout,
+			TLS:            tlsConf,
+			Logger:         log,
+			OnPanic:        m.panicked,
+		})}, nil
 	}
-	return &httpServer{engine: "net", cfg: cfg, net: &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+	return &httpServer{engine: "net", net: &http.Server{
+		Handler:           countPanics(h, m),
+		TLSConfig:         tlsConf,
+		MaxHeaderBytes:    netHeaderBytes(cfg.MaxHeaderBytes),
+		ReadHeaderTimeout: headersTimeout,
+		IdleTimeout:       keepAliveTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}}
+	}}, nil
+}
+
+// netHeaderBytes is the http.Server MaxHeaderBytes that bounds a request's
+// head at n bytes: net/http reads 4,096 bytes past it ("bufio slop")
+// before it refuses, so a bound under 4 KiB is 4 KiB there.
+func netHeaderBytes(n int) int { return max(n-4096, 1) }
+
+// countPanics counts a handler's panic for /metrics, and lets net/http
+// recover it as it does (logged, the connection closed).
+func countPanics(h http.Handler, m *metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v != http.ErrAbortHandler {
+					m.panicked("http")
+				}
+				panic(v)
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serve serves ln until shutdown; it returns nil after a shutdown.
@@ -47,13 +93,8 @@ func (s *httpServer) serve(ln net.Listener) error {
 	switch {
 	case s.loop != nil:
 		err = s.loop.Serve(ln)
-	case s.cfg.TLSCert != "":
-		// The event loop's TLS: a WebSocket moves to the loop with it.
-		cert, cerr := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if cerr != nil {
-			return cerr
-		}
-		err = websocket.ServeTLS(s.net, ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+	case s.net.TLSConfig != nil:
+		err = s.net.ServeTLS(ln, "", "")
 	default:
 		err = s.net.Serve(ln)
 	}
@@ -71,7 +112,9 @@ func (s *httpServer) shutdown(ctx context.Context) error {
 }
 
 func (s *httpServer) close() {
-	if s.net != nil {
-		_ = s.net.Close()
+	if s.loop != nil {
+		_ = s.loop.Close()
+		return
 	}
+	_ = s.net.Close()
 }

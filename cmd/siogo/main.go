@@ -212,6 +212,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		MaxHandshakesPerSecondPerAddr: cfg.MaxHandshakesPerIP,
 		TrustedProxies:                cfg.TrustedProxies,
 		Observer:                      m,
+		OnPanic:                       m.panicked,
 		Logger:                        log,
 	}
 	engine.KeepHeaders = keepHeaders(cfg.KeepHeaders, cfg.AdminUser != "")
@@ -228,17 +229,31 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	if err != nil {
 		return err
 	}
-	// Every start has its stop: an error after this point (the admin,
-	// /ws, the debug listener, the HTTP server) still stops the server
-	// and what it started; the graceful path below sets stopped.
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = srv.Close()
-		}
-	}()
 	appCtx, stopApp := context.WithCancel(context.Background())
 	defer stopApp()
+	// Every start has its stop: an error after this point (the admin,
+	// /ws, the debug listener, the HTTP server) still shuts down what was
+	// started; the graceful path below does it itself and sets stopped.
+	var (
+		ws      *plainWS
+		hs      *httpServer
+		stopped bool
+	)
+	defer func() {
+		if stopped {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		stopApp()
+		_ = srv.Shutdown(sctx)
+		if ws != nil {
+			ws.close()
+		}
+		if hs != nil && hs.shutdown(sctx) != nil {
+			hs.close()
+		}
+	}()
 	if cfg.AdminUser != "" {
 		// Before the demo's handlers, so that the UI sees their first events.
 		aopts := admin.Options{
@@ -265,15 +280,10 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		defer adm.Close()
 	}
 	demo(appCtx, srv, cfg.Tick)
-	ws, err := newPlainWS(srv.Engine(), engine.CORS, int(cfg.MaxPayload))
+	ws, err = newPlainWS(srv.Engine(), engine.CORS, int(cfg.MaxPayload), log, m.panicked)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if !stopped {
-			ws.close()
-		}
-	}()
 	go ws.tick(appCtx, cfg.Tick)
 	go ws.heartbeat(appCtx, cfg.PingInterval, cfg.PingTimeout)
 
@@ -294,7 +304,12 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		defer stopDebug()
 	}
 
-	hs := newHTTPServer(cfg, mux, log)
+	if hs, err = newHTTPServer(cfg, mux, log, m); err != nil {
+		return err
+	}
+	for _, note := range cfg.Notes {
+		log.Warn(note)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.serve(ln) }()
 	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", redact.URL(cfg.Adapter),
@@ -306,11 +321,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	case <-ctx.Done():
 	}
 	log.Info("siogo shutting down", "timeout", cfg.ShutdownTimeout)
+	stopped = true
 	draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	stopApp()
-	stopped = true
 	err = srv.Shutdown(sctx)
 	ws.close()
 	if herr := hs.shutdown(sctx); herr != nil && err == nil {

@@ -86,17 +86,17 @@ func get(t *testing.T, url string) (int, string) {
 
 // TestBrowser drives the demo page in headless Chromium in its three
 // modes, and writes a screenshot of each to test/output; the modes that
-// long-poll run on the event-loop HTTP server (--http-engine nbio) too.
+// long-poll run on the event-loop HTTP server (--http-engine loop) too.
 func TestBrowser(t *testing.T) {
 	nodetest.Require(t)
 	out := filepath.Join(repoRoot(t), "test", "output")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, engine := range []string{"net", "nbio"} {
+	for _, engine := range []string{"net", "loop"} {
 		base := start(t, "--tick", "300ms", "--http-engine", engine)
 		modes := []string{"websocket", "polling", "legacy"}
-		if engine == "nbio" {
+		if engine == "loop" {
 			modes = modes[1:]
 		}
 		for _, mode := range modes {

@@ -29,6 +29,7 @@ type metrics struct {
 	sockets    *prometheus.GaugeVec
 	disconnect *prometheus.CounterVec
 	broadcasts *prometheus.CounterVec
+	panics     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -62,12 +63,18 @@ func newMetrics() *metrics {
 		broadcasts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "siogo_broadcasts_total", Help: "Broadcasts, by namespace.",
 		}, []string{"namespace"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "siogo_panics_total", Help: "Panics recovered on a connection's path (each closed that connection only), by where: http (a request's handler), loop (the event loop's HTTP code), read (a WebSocket's frame reader), handler (a WebSocket message's handling).",
+		}, []string{"where"}),
 	}
 	m.registry.MustRegister(m.clients, m.handshakes, m.refused, m.upgrades, m.closed,
-		m.packetsIn, m.packetsOut, m.bytesIn, m.bytesOut, m.sockets, m.disconnect, m.broadcasts,
+		m.packetsIn, m.packetsOut, m.bytesIn, m.bytesOut, m.sockets, m.disconnect, m.broadcasts, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// panicked counts a panic recovered on a connection's path.
+func (m *metrics) panicked(where string) { m.panics.WithLabelValues(where).Inc() }
 
 // transports.Observer
 

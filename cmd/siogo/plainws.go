@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -35,8 +36,8 @@ type plainConn struct {
 	closed  bool // under p.mu: OnClose came, maybe before ServeHTTP added it
 }
 
-func newPlainWS(engine *transports.Server, cors *transports.CORS, maxMessage int) (*plainWS, error) {
-	srv, err := websocket.NewServer(websocket.Config{MaxMessageSize: maxMessage, Compression: true})
+func newPlainWS(engine *transports.Server, cors *transports.CORS, maxMessage int, log *slog.Logger, onPanic func(string)) (*plainWS, error) {
+	srv, err := websocket.NewServer(websocket.Config{MaxMessageSize: maxMessage, Compression: true, Logger: log, OnPanic: onPanic})
 	if err != nil {
 		return nil, err
 	}

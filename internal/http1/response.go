@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,9 +71,10 @@ type Response struct {
 	written  int64 // body bytes the handler wrote
 	declared int64 // the handler's Content-Length, or -1
 
-	isHead, http10, reqClose bool
-	wroteHeader, headSent    bool
-	chunked, closeAfter      bool
+	isHead, http10        bool
+	reqClose              atomic.Bool // the client asked to close, or the server did (SetCloseAfter)
+	wroteHeader, headSent bool
+	chunked, closeAfter   bool
 
 	mu                                     sync.Mutex // the state Detach, Finish and ConnClosed share
 	finished, detached, upgraded, connGone bool
@@ -99,14 +101,15 @@ func NewResponse(c Conn, r *http.Request, cfg *Config) *Response {
 	if cfg == nil {
 		cfg = &zeroConfig
 	}
-	return &Response{
+	w := &Response{
 		conn:     c,
 		cfg:      cfg,
 		declared: -1,
 		isHead:   r.Method == http.MethodHead,
 		http10:   !r.ProtoAtLeast(1, 1),
-		reqClose: r.Close,
 	}
+	w.reqClose.Store(r.Close)
+	return w
 }
 
 // Header returns the header map the handler fills; changes after the
@@ -375,9 +378,16 @@ func (w *Response) Upgrade() (net.Conn, []byte, error) {
 }
 
 // SetCloseAfter makes the response say "Connection: close", and the
-// connection close after it: the server's call (shutting down, say)
-// before it hands w to the handler.
-func (w *Response) SetCloseAfter() { w.reqClose = true }
+// connection close after it: the server's call when it shuts down. It may
+// come from any goroutine at any time, and takes effect if the head was
+// not sent yet.
+func (w *Response) SetCloseAfter() { w.reqClose.Store(true) }
+
+// HeadSent reports whether the status line and header went to the
+// Conn: until then a server may still answer in the Response's place (a
+// 500 for a handler that panicked). Call it from the goroutine writing
+// the response.
+func (w *Response) HeadSent() bool { return w.headSent }
 
 // CloseAfter reports whether the connection must close after this
 // response (known for sure once it is finished).
@@ -456,7 +466,7 @@ func (w *Response) appendHead(b []byte, final bool, body []byte) []byte {
 
 	h := w.header
 	allowed := bodyAllowed(status)
-	if anyToken(h["Connection"], "close") || w.reqClose {
+	if anyToken(h["Connection"], "close") || w.reqClose.Load() {
 		w.closeAfter = true
 	}
 	b = appendFields(b, h, status)

@@ -393,3 +393,18 @@ func TestSetCloseAfter(t *testing.T) {
 		t.Fatalf("%q, closeAfter %v", c.all(), c.closeAfter)
 	}
 }
+
+// TestHeadSent: a body within the threshold stays buffered, so a server
+// may still answer in the handler's place; a flush sends the head.
+func TestHeadSent(t *testing.T) {
+	c := &recConn{}
+	w := NewResponse(c, request("GET", "HTTP/1.1", ""), nil)
+	_, _ = w.Write([]byte("partial"))
+	if w.HeadSent() || len(c.writes) != 0 {
+		t.Fatalf("head sent %v after a small write (%d writes)", w.HeadSent(), len(c.writes))
+	}
+	w.Flush()
+	if !w.HeadSent() {
+		t.Fatal("head not sent after Flush")
+	}
+}

@@ -42,6 +42,7 @@ type Loop struct {
 	stopped   chan struct{}  // closed when Close is done
 	idle      chan struct{}  // closed when a Shutdown's connections are all gone
 	draining  atomic.Bool    // Shutdown was called: Adopt refuses
+	noAccept  bool           // StopAccepting was called: Serve refuses
 }
 
 // New starts a Loop's pollers.
@@ -127,7 +128,7 @@ func (l *Loop) Serve(ln net.Listener, accept func(c *Conn) Handler, opts ...Serv
 	}
 	_ = ln.Close()
 	l.mu.Lock()
-	if l.closed {
+	if l.closed || l.noAccept {
 		l.mu.Unlock()
 		unix.Close(fd)
 		return ErrLoopClosed
@@ -225,6 +226,32 @@ func (l *Loop) Adopt(nc net.Conn, initial []byte, h Handler) (*Conn, error) {
 		return nil, ErrLoopClosed
 	}
 	return c, nil
+}
+
+// StopAccepting stops accepting on every listener Serve was given and
+// closes them (a client connecting now is refused); the connections
+// already accepted go on. Serve returns when the Loop is closed, and a
+// Serve called afterwards returns ErrLoopClosed at once. It is the first
+// step of a server's own graceful shutdown, which closes its connections
+// as it sees fit. Not from a callback, as Close.
+func (l *Loop) StopAccepting() {
+	l.mu.Lock()
+	l.noAccept = true
+	l.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range l.pollers {
+		wg.Add(1)
+		if !p.post(func() { defer wg.Done(); p.removeListeners() }) {
+			wg.Done()
+		}
+	}
+	wg.Wait()
+	l.mu.Lock()
+	for _, lis := range l.listeners {
+		unix.Close(lis.fd)
+	}
+	l.listeners = nil
+	l.mu.Unlock()
 }
 
 // Close stops accepting, closes every connection (each Handler's OnClose

@@ -36,6 +36,7 @@ type Loop struct {
 	mu       sync.RWMutex // closed, draining, and the WaitGroup's adds
 	closed   bool
 	draining bool
+	noAccept bool // StopAccepting was called
 	wg       sync.WaitGroup
 	done     chan struct{}
 	stopped  chan struct{}
@@ -118,7 +119,7 @@ func (l *Loop) Serve(ln net.Listener, accept func(c *Conn) Handler, opts ...Serv
 	l.lns = append(l.lns, ln)
 	l.cmu.Unlock()
 	l.mu.RLock()
-	closed, draining := l.closed, l.draining
+	closed, draining := l.closed, l.draining || l.noAccept
 	l.mu.RUnlock()
 	if closed || draining {
 		_ = ln.Close()
@@ -223,6 +224,22 @@ func (l *Loop) Adopt(nc net.Conn, initial []byte, h Handler) (*Conn, error) {
 		return nil, ErrLoopClosed
 	}
 	return c, nil
+}
+
+// StopAccepting closes every listener Serve was given; the connections
+// already accepted go on. Serve returns when the Loop is closed, and a
+// Serve called afterwards returns ErrLoopClosed at once.
+func (l *Loop) StopAccepting() {
+	l.mu.Lock()
+	l.noAccept = true
+	l.mu.Unlock()
+	l.cmu.Lock()
+	lns := l.lns
+	l.lns = nil
+	l.cmu.Unlock()
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
 }
 
 // Close stops accepting, closes every connection (OnClose with

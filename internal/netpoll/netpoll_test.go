@@ -572,3 +572,36 @@ func TestShutdownContext(t *testing.T) {
 		t.Fatalf("OnClose: %v, want ErrLoopClosed", err)
 	}
 }
+
+// TestStopAccepting: after StopAccepting a new client is refused, the
+// connections already open go on, and a later Serve returns at once.
+func TestStopAccepting(t *testing.T) {
+	l := newLoop(t, netpoll.Options{})
+	addr := serve(t, l, echo(nil))
+	client := dial(t, addr)
+	// Accepted for sure (not still in the listener's backlog, which the
+	// close resets) once it has an answer.
+	_, _ = client.Write([]byte("x"))
+	if _, err := io.ReadFull(client, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	l.StopAccepting()
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("a client connected after StopAccepting")
+	}
+	if _, err := client.Write([]byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "still" {
+		t.Fatalf("an open connection after StopAccepting: %q %v", got, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Serve(ln, echo(nil)); !errors.Is(err, netpoll.ErrLoopClosed) {
+		t.Fatalf("Serve after StopAccepting: %v, want ErrLoopClosed", err)
+	}
+}

@@ -11,14 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lesismal/nbio"
-	"github.com/lesismal/nbio/nbhttp"
+	"github.com/siogo/siogo/internal/http1"
+	"github.com/siogo/siogo/internal/httploop"
 )
 
 // The opening handshake is siogo's own (RFC 6455 section 4.2): it decides
-// the extensions, hijacks the connection and hands it to the event loop
-// with siogo's frame reader already in place, so no byte the client sends
-// can reach a reader that is not yet there.
+// the extensions, takes the connection and hands it to an event loop with
+// siogo's frame reader already in place, so no byte the client sends can
+// reach a reader that is not yet there.
 
 var (
 	// ErrBadHandshake is returned by Upgrade for a request that is not a
@@ -110,132 +110,102 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, header http.Hea
 	case !validKey(r.Header.Get("Sec-Websocket-Key")):
 		return nil, refuse(w, http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key")
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return nil, refuse(w, http.StatusInternalServerError, "response cannot be hijacked")
-	}
 	var ext string
 	var window uint8
 	compress := false
 	if s.cfg.Compression {
 		ext, window, compress = negotiateDeflate(r.Header)
 	}
-	raw, brw, err := hj.Hijack()
+	resp := appendResponse(make([]byte, 0, 256), r.Header.Get("Sec-Websocket-Key"), ext, header)
+	c := &Conn{srv: s, handler: h, compress: compress, window: window}
+
+	if u := upgrader(w); u != nil {
+		// The loop's own HTTP server (transports.HTTPServer): the
+		// connection stays where it is, on its loop connection, its
+		// events switched to the frame reader. No hijack, no copy.
+		nc, rest, err := u.Upgrade()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadHandshake, err)
+		}
+		if lu, ok := nc.(*httploop.Upgraded); ok {
+			pc := lu.Conn()
+			c.onLoop, c.pc, c.remote = true, pc, pc.RemoteAddr()
+			if _, err := pc.Write(resp); err != nil {
+				pc.Abort()
+				return nil, err
+			}
+			lu.Switch(loopHandler{c}, rest)
+			return c, nil
+		}
+		return s.serve(c, nc, rest, resp)
+	}
+	raw, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return nil, refuse(w, http.StatusInternalServerError, err.Error())
+		return nil, refuse(w, http.StatusInternalServerError, "response cannot be hijacked: "+err.Error())
 	}
 	// net/http's deadlines (ReadHeaderTimeout, ReadTimeout) must not
 	// reach the WebSocket: Engine.IO has its heartbeat.
 	_ = raw.SetDeadline(time.Time{})
 	// Bytes the client sent past the request (it should not before the
 	// 101, but may) are its first frames.
-	head := buffered(brw)
-	resp := appendResponse(make([]byte, 0, 256), r.Header.Get("Sec-Websocket-Key"), ext, header)
-	c := &Conn{srv: s, handler: h, compress: compress, window: window, remote: raw.RemoteAddr()}
-
-	if tcp, ok := raw.(*net.TCPConn); ok {
-		// A plain connection moves to the event loop: no goroutine waits
-		// on it while it is idle.
-		nbc, err := TransferConn(tcp)
-		if err != nil {
-			_ = raw.Close()
-			return nil, err
-		}
-		c.nbc, c.nc, c.fd, c.sockID = nbc, nbc, nbc.Hash(), socketID(nbc)
-		return s.handOver(c, func(_ *nbio.Conn, data []byte) { c.onData(data) }, resp, head)
-	}
-
-	if tc, rc, tcp := loopTLS(raw); tc != nil {
-		// TLS served by ServeTLS: the connection and its TLS state move
-		// to the event loop, as a plain one does.
-		nbc, err := TransferConn(tcp)
-		if err != nil {
-			_ = raw.Close()
-			return nil, err
-		}
-		left, err := c.moveTLS(tc, rc, nbc)
-		if err != nil {
-			_ = nbc.Close()
-			return nil, err
-		}
-		head = append(head, left...)
-		c.nbc, c.nc, c.tls, c.fd, c.sockID = nbc, tc, tc, nbc.Hash(), socketID(nbc)
-		return s.handOver(c, c.onTLSData, resp, head)
-	}
-
-	if nbc := engineConn(raw); nbc != nil {
-		// Already on an event loop: nbio's HTTP engine served the request
-		// (transports.HTTPServer). Its loop reads the connection from now
-		// on; what it writes is counted by that engine's OnWrittenSize
-		// (CountWritten). That engine settles its own accepts
-		// (Settler), as this Server settles its upgrades.
-		c.nbc, c.nc, c.fd, c.sockID = nbc, nbc, nbc.Hash(), socketID(nbc)
-		ClearReadDeadline(nbc) // the engine's keep-alive, even if set late
-		c.rmu.Lock()
-		nbc.SetSession(nbSession{c})
-		nbc.OnData(func(_ *nbio.Conn, data []byte) { c.onData(data) })
-		if err := c.write(resp); err != nil {
-			c.rmu.Unlock()
-			s.closeOffPoller(nbc)
-			return nil, err
-		}
-		c.readLocked(head)
-		c.rmu.Unlock()
-		return c, nil
-	}
-
-	// Anything else (a crypto/tls connection: see ServeTLS) keeps a
-	// goroutine that reads.
-	c.nc = raw
-	if _, err := raw.Write(resp); err != nil {
-		_ = raw.Close()
-		return nil, err
-	}
-	go c.readLoop(head)
-	return c, nil
+	return s.serve(c, raw, buffered(brw), resp)
 }
 
-// handOver puts c's connection (c.nbc, moved off net/http) on this
-// Server's event loop, its reads going to onData, and writes the 101
-// response resp, then the frames the client sent early (head).
-func (s *Server) handOver(c *Conn, onData func(*nbio.Conn, []byte), resp, head []byte) (*Conn, error) {
-	nbc := c.nbc
-	s.settle(c.fd)
-	nbc.SetSession(nbSession{c})
-	nbc.OnData(onData)
-	// The reader is held until the 101 and the early bytes are through,
-	// so that frames read by the loop meanwhile wait behind.
-	c.rmu.Lock()
-	if err := s.engine.AddTransferredConn(nbc); err != nil {
-		c.rmu.Unlock()
-		return nil, err
-	}
-	if err := c.write(resp); err != nil {
-		c.rmu.Unlock()
-		s.closeOffPoller(nbc) // its close may read the connection's state
-		return nil, err
-	}
-	c.readLocked(head)
-	c.rmu.Unlock()
-	return c, nil
-}
-
-// engineConn is the event-loop connection under what nbio's HTTP engine
-// hands a hijacker, detached from the engine's HTTP parser as nbio's own
-// upgrader does; nil for any other connection.
-func engineConn(raw net.Conn) *nbio.Conn {
-	switch v := raw.(type) {
-	case *nbhttp.Conn:
-		nbc, ok := v.Conn.(*nbio.Conn)
-		if !ok {
+// upgrader is the http1.Upgrader behind w, through the middlewares that
+// wrap it, or nil.
+func upgrader(w http.ResponseWriter) http1.Upgrader {
+	for {
+		switch v := w.(type) {
+		case http1.Upgrader:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
 			return nil
 		}
-		v.Parser = nil
-		return nbc
-	case *nbio.Conn:
-		return v
 	}
-	return nil
+}
+
+// serve writes the 101 response resp on nc, a connection taken from its
+// HTTP server, and serves it from then on: a TCP one on the Server's
+// event loop, anything else (crypto/tls) on a goroutine that reads it.
+// head holds the bytes the client sent after its request.
+func (s *Server) serve(c *Conn, nc net.Conn, head, resp []byte) (*Conn, error) {
+	c.remote = nc.RemoteAddr()
+	if _, err := nc.Write(resp); err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	if _, ok := nc.(*net.TCPConn); ok {
+		l, err := s.eventLoop()
+		if err != nil {
+			_ = nc.Close()
+			return nil, err
+		}
+		c.onLoop = true
+		// The loop may read (head first) before Adopt returns: the reader
+		// waits for the connection to be known.
+		c.rmu.Lock()
+		pc, err := l.Adopt(nc, head, loopHandler{c})
+		c.pc = pc
+		c.rmu.Unlock()
+		if err != nil {
+			return nil, err // nc is closed; OnClose follows if the loop had it
+		}
+		return c, nil
+	}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return nil, net.ErrClosed
+	}
+	s.readers[c] = struct{}{}
+	s.rwg.Add(1)
+	s.mu.Unlock()
+	c.nc = nc
+	go c.readLoop(head)
+	return c, nil
 }
 
 // buffered returns a copy of what brw read past the request.

@@ -2,6 +2,7 @@ package websocket_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -10,8 +11,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
+	"github.com/siogo/siogo/internal/testcert"
+	"github.com/siogo/siogo/transports"
 	"github.com/siogo/siogo/transports/websocket"
 )
 
@@ -26,8 +30,8 @@ func (echo) OnMessage(c *websocket.Conn, binary bool, data []byte) {
 func (echo) OnClose(*websocket.Conn, error) {}
 
 // A WebSocket echo server on any net/http server: Upgrade hijacks the
-// connection and hands it to nbio's event loop, so the handler returns and
-// no goroutine waits on the idle connection.
+// connection and hands it to the Server's event loop, so the handler
+// returns and no goroutine waits on the idle connection.
 func ExampleServer_Upgrade() {
 	ws, err := websocket.NewServer(websocket.Config{MaxMessageSize: 1 << 16})
 	if err != nil {
@@ -76,28 +80,39 @@ func ExampleServer_Upgrade() {
 	// fin+text=0x81 hi
 }
 
-// ExampleServeTLS serves HTTPS with the TLS whose WebSocket connections
-// Upgrade moves to the event loop: an idle WSS connection then holds no
-// goroutine, as a plain one. (Not run: it needs a certificate.)
-func ExampleServeTLS() {
+// WSS on transports.HTTPServer: Go's crypto/tls on the event loop, which
+// decrypts the upgraded connection too, so an idle WSS connection holds
+// no goroutine, as a plain one.
+func ExampleServer_Upgrade_tls() {
+	cert := testcert.New(&testing.T{})
 	ws, err := websocket.NewServer(websocket.Config{})
 	if err != nil {
 		panic(err)
 	}
 	defer ws.Close()
-	cert, err := tls.LoadX509KeyPair("cert.pem", "key.pem")
-	if err != nil {
-		panic(err)
-	}
-	ln, err := net.Listen("tcp", ":443")
-	if err != nil {
-		panic(err)
-	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs := transports.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = ws.Upgrade(w, r, nil, echo{})
-	})}
-	// r.TLS is filled in for the handlers, as with hs.ServeTLS.
-	panic(websocket.ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	}), transports.HTTPServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Shutdown(context.Background())
+
+	conn, err := tls.Dial("tcp", ln.Addr().String(), cert.Client())
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.StatusCode, conn.ConnectionState().Version == tls.VersionTLS13)
+	// Output: 101 true
 }
 
 // A heartbeat for an endpoint whose protocol has none: ping every

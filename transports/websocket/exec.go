@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,7 +10,7 @@ import (
 // A connection's messages run one at a time, in order, on a worker of the
 // server's pool: a goroutine that outlives the message, so that its stack,
 // grown once by the JSON decoder, is not grown again for every message as
-// on a fresh goroutine (nbio's own executor starts one per burst).
+// on a fresh goroutine.
 //
 // The handler may ask, with After, to run a job behind the message on the
 // same worker (Socket.IO runs a socket's event handlers so, without a
@@ -26,6 +27,8 @@ type pool struct {
 	done    chan struct{}
 	idle    atomic.Int32
 	maxIdle int32
+	mu      sync.Mutex
+	stopped bool
 }
 
 func newPool(maxIdle int) *pool {
@@ -39,12 +42,24 @@ type job struct {
 	gen uint64
 }
 
+// run hands j to an idle worker, or a new one; once the pool is stopped
+// it runs j on the caller's goroutine.
 func (p *pool) run(j job) {
 	select {
 	case p.work <- j:
+		return
 	default:
-		go p.worker(j)
 	}
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		w := newWorker()
+		j.c.runJobs(w, j.gen)
+		w.timer.Stop()
+		return
+	}
+	p.mu.Unlock()
+	go p.worker(j)
 }
 
 // worker is a goroutine of the pool. While it runs a connection's jobs the
@@ -127,7 +142,17 @@ func (p *pool) worker(j job) {
 	}
 }
 
-func (p *pool) stop() { close(p.done) }
+// stop ends the idle workers; a busy one ends once its job returns. It
+// does not wait for them: Close may be called from a job (an application
+// shutting its server down from a handler).
+func (p *pool) stop() {
+	p.mu.Lock()
+	if !p.stopped {
+		p.stopped = true
+		close(p.done)
+	}
+	p.mu.Unlock()
+}
 
 // executor is a connection's queue of jobs.
 type executor struct {
@@ -143,9 +168,9 @@ type executor struct {
 
 // exec queues f behind the connection's other jobs.
 func (c *Conn) exec(f func()) {
-	if c.nbc == nil {
+	if !c.onLoop {
 		// A reading goroutine of its own calls in order.
-		f()
+		c.runJob(f)
 		return
 	}
 	x := &c.x
@@ -191,13 +216,13 @@ func (c *Conn) runJobs(w *worker, gen uint64) {
 		x.jobs = x.jobs[1:]
 		x.mu.Unlock()
 		c.cork(w)
-		f()
+		c.runJob(f)
 		if a := x.after; a != nil {
 			x.after = nil
 			x.mu.Lock()
 			x.detachable = true
 			x.mu.Unlock()
-			a()
+			c.runJob(a)
 			x.mu.Lock()
 			if x.gen == gen {
 				x.detachable = false
@@ -207,6 +232,20 @@ func (c *Conn) runJobs(w *worker, gen uint64) {
 	}
 }
 
+// runJob runs one of the connection's jobs: a panic in it (the layers
+// above, the application's handler) closes the connection with 1011, and
+// the connection's other jobs (its OnClose) still run.
+func (c *Conn) runJob(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.srv.panicked("handler", v, c)
+			c.setCloseErr(fmt.Errorf("%w: %v", ErrPanic, v))
+			c.closeWith([]byte{closeInternalError >> 8, closeInternalError & 0xff})
+		}
+	}()
+	f()
+}
+
 // After runs f on the connection's worker once the message being handled
 // returns, before the connection's next message unless f blocks until it
 // comes (the next message then runs elsewhere). It may be called only by
@@ -214,7 +253,7 @@ func (c *Conn) runJobs(w *worker, gen uint64) {
 // running f, for a connection without a worker (served by a goroutine
 // that reads it, as a crypto/tls one).
 func (c *Conn) After(f func()) bool {
-	if c.nbc == nil {
+	if !c.onLoop {
 		return false
 	}
 	c.x.after = f
@@ -225,7 +264,7 @@ func (c *Conn) After(f func()) bool {
 // or an After job (a handler). Another goroutine writing meanwhile writes
 // from where it is too, which does not block either.
 func (c *Conn) inHandler() bool {
-	if c.nbc == nil {
+	if !c.onLoop {
 		return false
 	}
 	c.x.mu.Lock()

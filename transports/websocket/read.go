@@ -13,13 +13,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lesismal/nbio"
+	"github.com/siogo/siogo/internal/netpoll"
 )
 
-// siogo reads frames itself rather than through nbio's parser, which drops
-// a message of no bytes (an empty text message, a zero-length Socket.IO
-// attachment) and does not check that client frames are masked. The rules
-// are RFC 6455's, with the status codes Node's ws closes with.
+// The frame reader: RFC 6455's rules, with the status codes Node's ws
+// closes with. It keeps a message of no bytes (an empty text message, a
+// zero-length Socket.IO attachment) and refuses unmasked client frames.
 
 const (
 	opContinuation = 0x0
@@ -31,6 +30,7 @@ const (
 	closeProtocolError = 1002
 	closeInvalidData   = 1007
 	closeTooLarge      = 1009
+	closeInternalError = 1011
 )
 
 // readError is a violation that closes the connection with code.
@@ -62,35 +62,57 @@ type reader struct {
 	msg     []byte
 }
 
-// onData takes bytes from the event loop.
+// onData takes bytes read from the connection (by its loop, or its
+// reading goroutine). A panic in the reader closes this connection only.
 func (c *Conn) onData(data []byte) {
 	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	defer c.recoverRead()
 	c.readLocked(data)
-	c.rmu.Unlock()
 }
 
-// readLoop reads a connection the event loop does not serve.
+// recoverRead closes the connection with 1011 after a panic in its
+// reader, which reads nothing more. c.rmu is held.
+func (c *Conn) recoverRead() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	c.r = reader{done: true}
+	c.srv.panicked("read", v, c)
+	c.fail(&readError{closeInternalError, fmt.Errorf("%w: %v", ErrPanic, v)})
+}
+
+// readLoop reads a connection no event loop serves (a crypto/tls one of
+// net/http's own TLS).
 func (c *Conn) readLoop(head []byte) {
-	c.rmu.Lock()
-	c.readLocked(head)
-	c.rmu.Unlock()
+	defer c.srv.rwg.Done()
+	c.onData(head)
 	buf := make([]byte, 4096)
 	for {
 		n, err := c.nc.Read(buf)
 		if n > 0 {
-			c.rmu.Lock()
-			c.readLocked(buf[:n])
-			c.rmu.Unlock()
+			c.onData(buf[:n])
 		}
 		if err != nil {
-			c.onClosed(err)
+			c.srv.mu.Lock()
+			delete(c.srv.readers, c)
+			c.srv.mu.Unlock()
+			c.exec(func() { c.onClosed(err) })
 			return
 		}
 	}
 }
 
+// faultHook, set by tests only, runs at the start of each read: a fault
+// injected into the frame reader.
+var faultHook func(data []byte)
+
 // readLocked parses what data completes, keeping the rest for later.
 func (c *Conn) readLocked(data []byte) {
+	if faultHook != nil {
+		faultHook(data)
+	}
 	r := &c.r
 	if r.done || len(data) == 0 {
 		return
@@ -387,24 +409,8 @@ func (c *Conn) setCloseErr(err error) {
 	c.wmu.Unlock()
 }
 
-// nbSession is what nbio keeps as the connection's session: its
-// ParserCloser, through which the event loop reports the close.
-type nbSession struct{ c *Conn }
-
-func (s nbSession) UnderlayerConn() net.Conn { return s.c.nc }
-
-// Parse is not called: the reader is set with OnData.
-func (s nbSession) Parse(data []byte) error {
-	s.c.onData(data)
-	return nil
-}
-
-// The close is reported in order after the messages read before it.
-func (s nbSession) CloseAndClean(err error) { s.c.exec(func() { s.c.onClosed(err) }) }
-
-// onClosed is told that the connection closed (by the event loop in order
-// after the connection's messages, or by the reading goroutine); it tells
-// the handler, once.
+// onClosed is told that the connection closed (in order after the
+// connection's messages); it tells the handler, once.
 func (c *Conn) onClosed(err error) {
 	c.wmu.Lock()
 	if c.reported {
@@ -413,17 +419,18 @@ func (c *Conn) onClosed(err error) {
 	}
 	c.reported = true
 	c.closed = true
-	if c.fallback != nil {
-		c.fallback.Stop()
-		c.fallback = nil
-	}
-	if c.closeErr != nil {
+	var pe *netpoll.PanicError
+	switch {
+	case c.closeErr != nil:
 		err = c.closeErr
-	} else if errors.Is(err, nbio.ErrOverflow) {
-		err = ErrSlowPeer // nbio's own bound on what waits for the socket
-	} else if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		// The peer went away without a close frame: Node's ws calls that
-		// a close too, not an error.
+	case errors.Is(err, netpoll.ErrSlowPeer):
+		err = ErrSlowPeer // the loop's own bound on what waits for the socket
+	case errors.As(err, &pe):
+		err = fmt.Errorf("%w: %v", ErrPanic, pe.Value)
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, netpoll.ErrLoopClosed), errors.Is(err, netpoll.ErrCloseTimeout):
+		// The peer went away without a close frame, or siogo closed:
+		// Node's ws calls that a close too, not an error.
 		err = ErrClosed
 	}
 	c.wmu.Unlock()

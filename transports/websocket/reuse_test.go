@@ -13,10 +13,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/siogo/siogo/internal/httploop"
 )
 
 // closer echoes messages and closes the connection on "close", from the
-// handler's goroutine: a close siogo starts off nbio's poller.
+// handler's goroutine: a close siogo starts off the loop's goroutine.
 type closer struct{ closed atomic.Int64 }
 
 func (*closer) OnMessage(c *Conn, _ bool, data []byte) {
@@ -30,25 +32,51 @@ func (*closer) OnMessage(c *Conn, _ bool, data []byte) {
 func (h *closer) OnClose(*Conn, error) { h.closed.Add(1) }
 
 // TestCloseWhileUpgrading closes connections from siogo's side while
-// others are being upgraded, thousands of times: no fresh connection may
-// be lost. Before siogo left the descriptor to nbio's poller, a closed
-// connection's number went at once to the next upgrade while the poller
-// still held an event for the old socket, and nbio closed the newcomer.
-// Half the clients reset their connection as soon as they asked for the
-// close, so that the poller gets an event for the socket while the server
-// closes it. The other half must get a close frame then the end of the
-// stream. Every connection must be reported closed.
+// others are being upgraded, thousands of times, on net/http (adopted by
+// the Server's loop) and on the loop's own HTTP server: no fresh
+// connection may be lost. On nbio a closed connection's number went at
+// once to the next upgrade while the poller still held an event for the
+// old socket, and nbio closed the newcomer; siogo's loop drops an event
+// whose generation is not its registration's. Half the clients reset
+// their connection as soon as they asked for the close, so that the
+// poller gets an event for the socket while the server closes it. The
+// other half must get a close frame then the end of the stream. Every
+// connection must be reported closed.
 func TestCloseWhileUpgrading(t *testing.T) {
+	for _, loop := range []bool{false, true} {
+		name := "net-http"
+		if loop {
+			name = "httploop"
+		}
+		t.Run(name, func(t *testing.T) { closeWhileUpgrading(t, loop) })
+	}
+}
+
+func closeWhileUpgrading(t *testing.T, loop bool) {
 	s, err := NewServer(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &closer{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = s.Upgrade(w, r, nil, h)
-	}))
-	defer func() { hs.Close(); s.Close() }()
-	addr := strings.TrimPrefix(hs.URL, "http://")
+	})
+	var addr string
+	if loop {
+		hs := httploop.New(handler, httploop.Options{})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- hs.Serve(ln) }()
+		defer func() { _ = hs.Close(); <-done; s.Close() }()
+		addr = ln.Addr().String()
+	} else {
+		hs := httptest.NewServer(handler)
+		defer func() { hs.Close(); s.Close() }()
+		addr = strings.TrimPrefix(hs.URL, "http://")
+	}
 
 	const workers, cycles = 16, 4000
 	var next atomic.Int64

@@ -27,7 +27,7 @@ func TestSlowPeerBacklog(t *testing.T) {
 			t.Fatalf("backlog %d bytes, over the bound %d", b, bound)
 		}
 		sawBacklog = sawBacklog || conn.Backlogged()
-		waitHandedOver(conn) // what grows is then nbio's part
+		waitHandedOver(conn) // what grows is then the loop's part
 
 	}
 	if !errors.Is(err, ErrSlowPeer) {
@@ -46,7 +46,7 @@ func TestSlowPeerBacklog(t *testing.T) {
 	}
 }
 
-// waitHandedOver waits until the flushers gave nbio what c had queued.
+// waitHandedOver waits until the flushers gave the loop what c had queued.
 func waitHandedOver(c *Conn) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 		c.wmu.Lock()

@@ -5,14 +5,19 @@ import (
 	"time"
 )
 
-// TestNewThenClose closes servers at once after starting them, 30 rounds:
-// nbio's Stop used to hang when it came before the pollers' goroutines
-// had started their loops.
+// TestNewThenClose closes servers at once after starting them, 30 rounds,
+// half of them with their event loop started: Close must return, having
+// stopped all it started (goleak, TestMain).
 func TestNewThenClose(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		s, err := NewServer(Config{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			if _, err := s.eventLoop(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		done := make(chan struct{})
 		go func() { s.Close(); close(done) }()

@@ -2,57 +2,103 @@ package websocket
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	ltls "github.com/lesismal/llib/std/crypto/tls"
-
+	"github.com/siogo/siogo/internal/httploop"
 	"github.com/siogo/siogo/internal/testcert"
 )
 
-// serveTLS serves upgrades over ServeTLS and returns the address and
-// the certificate clients trust.
-func serveTLS(t *testing.T) (*recorder, string, *testcert.Cert) {
+// serveLoop serves upgrades (and /secure, which says whether r.TLS is
+// set) on the loop's own HTTP server, over TLS when cert is not nil, and
+// returns the address.
+func serveLoop(t *testing.T, cfg Config, cert *testcert.Cert) (*recorder, string) {
 	t.Helper()
-	s, err := NewServer(Config{})
+	rec := &recorder{closed: make(chan error, 128), conns: make(chan *Conn, 128)}
+	return serveLoopOn(t, cfg, cert, rec, rec)
+}
+
+// serveLoopWith is serveLoop with handler wh, without TLS.
+func serveLoopWith(t *testing.T, cfg Config, wh interface {
+	Handler
+	recorded() *recorder
+}) (*recorder, string) {
+	t.Helper()
+	return serveLoopOn(t, cfg, nil, wh.recorded(), wh)
+}
+
+func serveLoopOn(t *testing.T, cfg Config, cert *testcert.Cert, rec *recorder, wh Handler) (*recorder, string) {
+	t.Helper()
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := testcert.New(t)
-	rec := &recorder{closed: make(chan error, 64), conns: make(chan *Conn, 64)}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/secure" {
 			fmt.Fprint(w, r.TLS != nil && r.TLS.HandshakeComplete)
 			return
 		}
-		c, err := s.Upgrade(w, r, nil, rec)
+		c, err := s.Upgrade(w, r, nil, wh)
 		if err == nil {
 			rec.conns <- c
 		}
-	})}
+	})
+	var opts httploop.Options
+	if cert != nil {
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
+	}
+	hs := httploop.New(h, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- ServeTLS(hs, ln, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}) }()
+	go func() { done <- hs.Serve(ln) }()
 	t.Cleanup(func() {
-		_ = hs.Close()
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("ServeTLS: %v", err)
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-done
 		s.Close()
 	})
-	return rec, ln.Addr().String(), cert
+	return rec, ln.Addr().String()
+}
+
+// serveNetTLS serves upgrades over net/http's own TLS (crypto/tls
+// connections, which a goroutine then reads).
+func serveNetTLS(t *testing.T, cert *testcert.Cert) (*recorder, string) {
+	t.Helper()
+	s, err := NewServer(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{closed: make(chan error, 128), conns: make(chan *Conn, 128)}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Upgrade(w, r, nil, rec)
+		if err == nil {
+			rec.conns <- c
+		}
+	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- hs.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		<-done
+		s.Close()
+	})
+	return rec, ln.Addr().String()
 }
 
 func dialTLS(t *testing.T, addr string, cert *testcert.Cert) *client {
@@ -71,27 +117,10 @@ func dialTLS(t *testing.T, addr string, cert *testcert.Cert) *client {
 	return &client{t, conn, br}
 }
 
-// TestServeTLS: a WebSocket over ServeTLS's TLS moves to the event loop
-// (no goroutine reads it), keeps the frame rules, and carries messages
-// larger than a TLS record; plain HTTP requests see r.TLS.
-func TestServeTLS(t *testing.T) {
-	rec, addr, cert := serveTLS(t)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.Client()}}
-	res, err := hc.Get("https://" + addr + "/secure")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if string(body) != "true" {
-		t.Fatalf("r.TLS seen by the handler: %q", body)
-	}
-	hc.CloseIdleConnections()
-
-	c := dialTLS(t, addr, cert)
-	if conn := <-rec.conns; conn.nbc == nil || conn.tls == nil {
-		t.Fatal("the TLS connection is not on the event loop")
-	}
+// exercise checks the frame rules and a message larger than a TLS record
+// over c, then a violation's close.
+func exercise(t *testing.T, rec *recorder, c *client) {
+	t.Helper()
 	c.send(opText, "")
 	c.send(opText, "x")
 	if op, p := c.read(); op != opText || p != "" {
@@ -119,34 +148,40 @@ func TestServeTLS(t *testing.T) {
 	}
 }
 
-// TestServeTLSIdleGoroutines: idle WSS connections hold no goroutine.
-func TestServeTLSIdleGoroutines(t *testing.T) {
-	rec, addr, cert := serveTLS(t)
-	warm := dialTLS(t, addr, cert) // pools and pollers started
-	<-rec.conns
-	warm.send(opText, "w")
-	warm.read()
-	time.Sleep(100 * time.Millisecond)
-	before := runtime.NumGoroutine()
-	const n = 100
-	for range n {
-		c := dialTLS(t, addr, cert)
-		<-rec.conns
-		c.send(opText, "hi")
-		if _, p := c.read(); p != "hi" {
-			t.Fatalf("echo %q", p)
-		}
+// TestLoopTLS: a WebSocket over the loop's TLS (Go's crypto/tls, records
+// decrypted on the loop) stays on the loop, keeps the frame rules and
+// carries messages larger than a record; plain requests see r.TLS.
+func TestLoopTLS(t *testing.T) {
+	cert := testcert.New(t)
+	rec, addr := serveLoop(t, Config{}, cert)
+	tr := &http.Transport{TLSClientConfig: cert.Client()}
+	res, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/secure")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var after int
-	for range 50 { // net/http's goroutines of the upgraded requests end
-		time.Sleep(100 * time.Millisecond)
-		if after = runtime.NumGoroutine(); after-before < n/10 {
-			break
-		}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	tr.CloseIdleConnections()
+	if string(body) != "true" {
+		t.Fatalf("r.TLS seen by the handler: %q", body)
 	}
-	if after-before >= n/10 {
-		t.Fatalf("%d idle WSS connections: %d goroutines more", n, after-before)
+	c := dialTLS(t, addr, cert)
+	if conn := <-rec.conns; conn.pc == nil || !conn.onLoop {
+		t.Fatal("the TLS connection is not on the event loop")
 	}
+	exercise(t, rec, c)
+}
+
+// TestNetTLS: over net/http's own TLS a goroutine reads the connection,
+// under the same rules.
+func TestNetTLS(t *testing.T) {
+	cert := testcert.New(t)
+	rec, addr := serveNetTLS(t, cert)
+	c := dialTLS(t, addr, cert)
+	if conn := <-rec.conns; conn.pc != nil || conn.onLoop {
+		t.Fatal("a crypto/tls connection of net/http went to a loop")
+	}
+	exercise(t, rec, c)
 }
 
 // sendBig sends payload as one masked frame with a 64-bit length.
@@ -156,85 +191,4 @@ func (c *client) sendBig(payload string) {
 		b[2+i] = byte(uint64(len(payload)) >> (56 - 8*i))
 	}
 	_, _ = c.conn.Write(append(b, payload...))
-}
-
-// TestRecordConnKeepsCutRecord: a read that times out in the middle of a
-// TLS record hands out nothing of it, and the next read gets it whole.
-func TestRecordConnKeepsCutRecord(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	rc := &recordConn{Conn: sc}
-	rec := append([]byte{23, 3, 3, 0, 10}, "0123456789"...)
-	_, _ = peer.Write(rec[:7])
-	_ = rc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	buf := make([]byte, 5)
-	if n, err := io.ReadFull(rc, buf); n != 0 || err == nil {
-		t.Fatalf("cut record: read %d, %v; want nothing and the timeout", n, err)
-	}
-	_ = rc.SetReadDeadline(time.Time{})
-	_, _ = peer.Write(append(rec[7:], rec[:3]...)) // and the start of another
-	got := make([]byte, 15)
-	if _, err := io.ReadFull(rc, got); err != nil || string(got) != string(rec) {
-		t.Fatalf("got %q, %v; want %q", got, err, rec)
-	}
-	if left := rc.take(); string(left) != string(rec[:3]) {
-		t.Fatalf("take: %q, want the next record's start", left)
-	}
-}
-
-// TestServeTLSKeepAlive: many requests in a row on one keep-alive
-// connection, each sent as soon as the last answer came (when net/http
-// cuts its background read short), all answered.
-func TestServeTLSKeepAlive(t *testing.T) {
-	_, addr, cert := serveTLS(t)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.Client(), MaxConnsPerHost: 1}}
-	defer hc.CloseIdleConnections()
-	for i := range 500 {
-		res, err := hc.Get("https://" + addr + "/secure")
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-	}
-}
-
-// TestDropHandshake: the fields dropHandshake clears are llib's (an
-// upgrade that renames them fails here), and an upgraded connection holds
-// its handshake no more, and still works (TestServeTLS).
-func TestDropHandshake(t *testing.T) {
-	v := reflect.ValueOf(&ltls.Conn{}).Elem()
-	for _, name := range append(handshakeFields, "handOff") {
-		if !v.FieldByName(name).IsValid() {
-			t.Errorf("llib's tls.Conn has no field %s", name)
-		}
-	}
-	if inputOffset == ^uintptr(0) {
-		t.Error("llib's tls.Conn has no bytes.Reader field input")
-	}
-	rec, addr, cert := serveTLS(t)
-	c := dialTLS(t, addr, cert)
-	conn := <-rec.conns
-	for _, name := range handshakeFields {
-		if f := reflect.ValueOf(conn.tls).Elem().FieldByName(name); !f.IsZero() {
-			t.Errorf("after the upgrade, %s is still set", name)
-		}
-	}
-	c.send(opText, "after")
-	if _, p := c.read(); p != "after" {
-		t.Fatalf("echo %q", p)
-	}
 }

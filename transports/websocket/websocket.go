@@ -1,22 +1,22 @@
-// Package websocket carries Engine.IO over WebSocket on lesismal/nbio.
+// Package websocket carries Engine.IO over WebSocket on siogo's own event
+// loop (internal/netpoll).
 //
-// Why nbio: an idle WebSocket must cost little memory, and a goroutine
-// blocked reading each connection costs 4-8 KB of stack alone. The
-// connection hijacked from any net/http server moves to nbio's epoll loop,
-// so no goroutine waits on an idle connection; reads are parsed as the loop
-// gets them and messages run on a shared pool, in order per connection.
-// Over TLS the same holds when net/http serves through ServeTLS (nbio's
-// TLS, whose state moves to the loop); a crypto/tls connection keeps a
-// goroutine that reads it. The
-// comparison with gorilla/websocket, coder/websocket, gobwas/ws and lxzan/gws
-// is in bench/README.md.
+// An idle WebSocket must cost little memory, and a goroutine blocked
+// reading each connection costs 4-8 KB of stack alone. So a connection is
+// read by a loop: frames are parsed as the loop gets the bytes, and
+// messages run on a shared pool of goroutines, in order per connection.
+// Upgraded on transports.HTTPServer, a connection stays on that server's
+// loop connection (over TLS too: crypto/tls decrypts on the loop). Hijacked
+// from net/http, a TCP connection moves to this Server's own loop, started
+// on the first one; anything else (a crypto/tls connection of net/http's
+// own TLS) keeps a goroutine that reads it.
 //
-// Only the event loop is nbio's. The handshake (accept.go) and the frame
-// reader (read.go) are siogo's, because nbio's reader drops messages of no
-// bytes and accepts unmasked client frames. Writes are framed here too, so
-// that several frames for one connection leave in one write call, and so
-// that compression applies only to messages at or above a threshold, as
-// Node's ws does.
+// The handshake (accept.go) and the frame reader (read.go) are siogo's.
+// Writes are framed here too, so that several frames for one connection
+// leave in one write call, and so that compression applies only to
+// messages at or above a threshold, as Node's ws does. A panic while a
+// connection's bytes are read or its messages handled closes that
+// connection (1011) with a logged error, never the process.
 package websocket
 
 import (
@@ -25,16 +25,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	ltls "github.com/lesismal/llib/std/crypto/tls"
-	"github.com/lesismal/nbio"
-	"github.com/lesismal/nbio/logging"
-	"github.com/lesismal/nbio/nbhttp"
+	"github.com/siogo/siogo/internal/netpoll"
 )
 
 // Config sets the limits of a Server. The zero value is usable.
@@ -50,6 +49,13 @@ type Config struct {
 	// connection closes. Zero means 4 MiB, or twice MaxMessageSize when
 	// that is more: a message as large as the largest taken can go back.
 	MaxWriteBuffer int
+	// Logger receives the panics recovered on a connection's path. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// OnPanic, when set, is told of each panic recovered on a connection's
+	// path, after it was logged, for a metric: where is "read" (the frame
+	// reader, on the loop) or "handler" (a message's handling).
+	OnPanic func(where string)
 }
 
 // Handler receives a connection's events. Calls for one connection never
@@ -59,84 +65,26 @@ type Handler interface {
 	OnClose(c *Conn, err error)
 }
 
-// Server upgrades HTTP requests to WebSocket connections served by an nbio
+// Server upgrades HTTP requests to WebSocket connections served by an
 // event loop.
 type Server struct {
-	cfg    Config
-	engine *nbhttp.Engine
+	cfg Config
 	// flushq holds connections with bytes to write, for the flushers.
 	flushq chan *Conn
 	done   chan struct{}
+	fwg    sync.WaitGroup // the flushers
+	closed atomic.Bool
 	pool   *pool // runs the connections' messages
-	// probes has one probe per poller, by index (fd % len(probes)).
-	probes []*probe
-	// fds tracks descriptors nbio may have closed off its poller.
-	fds [64]fdShard
-	// writing counts the writes in progress by descriptor, modulo its
-	// length: two descriptors that share a count only make settle wait
-	// when it need not.
-	writing [4096]atomic.Int32
+
+	mu      sync.Mutex
+	loop    *netpoll.Loop      // for connections hijacked from net/http; made on the first
+	stopped bool               // Close was called
+	readers map[*Conn]struct{} // connections a goroutine reads
+	rwg     sync.WaitGroup     // their goroutines
 }
 
-// fdShard is a part of the descriptor tracking, for the descriptors of
-// one remainder modulo 64.
-type fdShard struct {
-	mu    sync.Mutex
-	dirty map[int]bool // closed off the poller, not yet settled
-}
-
-// beginWrite and endWrite surround a write to nbio: a write that fails
-// has nbio close the descriptor on the spot, off its poller. A write is
-// counted with an atomic add, with no lock or map on the path of every
-// write; only a failure takes the shard's lock, and marks the descriptor
-// before its count drops, so that settle sees one or the other.
-func (s *Server) beginWrite(fd int) { s.writing[fd&(len(s.writing)-1)].Add(1) }
-
-func (s *Server) endWrite(fd int, failed bool) {
-	if failed {
-		sh := &s.fds[fd&63]
-		sh.mu.Lock()
-		if sh.dirty == nil {
-			sh.dirty = map[int]bool{}
-		}
-		sh.dirty[fd] = true
-		sh.mu.Unlock()
-	}
-	s.writing[fd&(len(s.writing)-1)].Add(-1)
-}
-
-// closeOffPoller closes nbc from this goroutine, noting it first.
-func (s *Server) closeOffPoller(nbc *nbio.Conn) {
-	s.beginWrite(nbc.Hash())
-	_ = nbc.Close()
-	s.endWrite(nbc.Hash(), true)
-}
-
-// settle is called with a fresh descriptor, before it goes to the event
-// loop. When its number may have been closed off the poller (a write in
-// progress on it, or one that failed), the poller may still hold an event
-// for the old socket that it would apply to the new one; settle waits
-// until the poller has handled every event it holds.
-func (s *Server) settle(fd int) {
-	if len(s.probes) == 0 {
-		return
-	}
-	sh := &s.fds[fd&63]
-	sh.mu.Lock()
-	suspect := s.writing[fd&(len(s.writing)-1)].Load() > 0 || sh.dirty[fd]
-	delete(sh.dirty, fd)
-	sh.mu.Unlock()
-	if suspect {
-		s.probes[fd%len(s.probes)].barrier()
-	}
-}
-
-func init() {
-	// nbio logs to stdout by default; siogo reports through its own errors.
-	logging.SetLevel(logging.LevelNone)
-}
-
-// NewServer starts the event loop that will serve upgraded connections.
+// NewServer returns a Server; its event loop starts with the first
+// connection that needs it.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = 1e6
@@ -147,47 +95,78 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MaxWriteBuffer <= 0 {
 		cfg.MaxWriteBuffer = max(4<<20, 2*cfg.MaxMessageSize)
 	}
-	engine := nbhttp.NewEngine(nbhttp.Config{
-		Name:               "siogo",
-		MaxLoad:            1 << 20,
-		MaxWriteBufferSize: cfg.MaxWriteBuffer,
-	})
-	s := &Server{cfg: cfg, engine: engine, flushq: make(chan *Conn, 1<<16), done: make(chan struct{}), pool: newPool(64 * runtime.GOMAXPROCS(0))}
-	engine.OnWrittenSize(s.onWritten)
-	start := func() error {
-		if err := engine.Start(); err != nil {
-			return err
-		}
-		// Until each poller's loop has begun, a Stop would hang.
-		probes, err := awaitPollers(engine.Engine, engine.NPoller)
-		if err != nil {
-			engine.Stop()
-			return err
-		}
-		s.probes = probes
-		return nil
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	if err := startEngine(start); err != nil {
-		return nil, err
-	}
+	s := &Server{cfg: cfg, flushq: make(chan *Conn, 1<<16), done: make(chan struct{}), pool: newPool(64 * runtime.GOMAXPROCS(0)), readers: map[*Conn]struct{}{}}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		s.fwg.Add(1)
 		go s.flusher()
 	}
 	return s, nil
 }
 
-// Close stops the event loop and the flushers; every connection closes.
+// eventLoop is the Server's own loop, started on first use.
+func (s *Server) eventLoop() (*netpoll.Loop, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, net.ErrClosed
+	}
+	if s.loop == nil {
+		l, err := netpoll.New(netpoll.Options{MaxWriteBuffer: s.cfg.MaxWriteBuffer, Logger: s.cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		s.loop = l
+	}
+	return s.loop, nil
+}
+
+// Close stops the Server: the connections on its own loop and those its
+// goroutines read are closed (OnClose follows for each); its loop,
+// flushers and reading goroutines have returned when Close does, and a
+// worker busy with a message ends once that returns (Close may be called
+// from a handler). Connections upgraded on a transports.HTTPServer are
+// that server's to close.
 func (s *Server) Close() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	l := s.loop
+	readers := make([]*Conn, 0, len(s.readers))
+	for c := range s.readers {
+		readers = append(readers, c)
+	}
+	s.mu.Unlock()
+	if l != nil {
+		_ = l.Close()
+	}
+	for _, c := range readers {
+		_ = c.nc.Close()
+	}
+	s.rwg.Wait()
+	s.closed.Store(true)
 	close(s.done)
-	s.engine.Stop()
-	for _, p := range s.probes {
-		p.close()
+	s.fwg.Wait()
+	for {
+		select {
+		case c := <-s.flushq:
+			c.flush()
+			continue
+		default:
+		}
+		break
 	}
 	s.pool.stop()
 }
 
 // flusher writes what connections have pending, each in one call.
 func (s *Server) flusher() {
+	defer s.fwg.Done()
 	for {
 		select {
 		case <-s.done:
@@ -198,25 +177,29 @@ func (s *Server) flusher() {
 	}
 }
 
-// onWritten counts the bytes nbio wrote to a connection's socket, at once
-// or later from its own buffer, so that Conn.backlog knows what still waits
-// there.
-func (s *Server) onWritten(nc *nbio.Conn, b []byte, n int) { CountWritten(nc, b, n) }
-
-// CountWritten is for the OnWrittenSize of another nbio engine whose
-// connections Upgrade takes (transports.HTTPServer's): without it, what
-// that engine wrote would count as waiting for the peer.
-func CountWritten(nc *nbio.Conn, _ []byte, n int) {
-	if sess, ok := nc.Session().(nbSession); ok {
-		sess.c.written.Add(int64(n))
-	}
-}
-
 // ErrClosed is the error given to OnClose when the peer closed the
 // connection, with or without a close frame, whatever its code, or when
 // siogo closed it; any other error is a failure (ErrProtocol, a message
-// over the limit, a write that failed).
+// over the limit, a write that failed, ErrPanic).
 var ErrClosed = errors.New("websocket: connection closed")
+
+// ErrPanic is wrapped in the error given to OnClose when a panic was
+// recovered on the connection's path (its frame reader or a message's
+// handling): the connection was closed with 1011.
+var ErrPanic = errors.New("websocket: panic on the connection's path")
+
+// panicked logs and counts a panic recovered on c's path.
+func (s *Server) panicked(where string, v any, c *Conn) {
+	remote := ""
+	if c.remote != nil {
+		remote = c.remote.String()
+	}
+	s.cfg.Logger.Error("websocket: panic on a connection's path; connection closed",
+		slog.String("where", where), slog.String("remote", remote), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+	if f := s.cfg.OnPanic; f != nil {
+		f(where)
+	}
+}
 
 // Conn is one upgraded connection.
 type Conn struct {
@@ -226,12 +209,12 @@ type Conn struct {
 	// window is the server_max_window_bits the client asked for (0: none):
 	// a message that could refer further back is coded Huffman-only.
 	window uint8
+	// onLoop: an event loop reads the connection (pc, once known); else
+	// a goroutine reads nc, and calls in order itself.
+	onLoop bool
 	remote net.Addr
-	nc     net.Conn   // where frames are written
-	nbc    *nbio.Conn // the same, when the event loop serves it
-	tls    *ltls.Conn // nc, when it is TLS on nbc (ServeTLS)
-	sockID uint64     // nbc's socket (its inode), to shut it down safely
-	fd     int        // nbc's descriptor
+	pc     *netpoll.Conn
+	nc     net.Conn
 
 	rmu sync.Mutex
 	r   reader
@@ -257,17 +240,24 @@ type Conn struct {
 	// (armed once something waits).
 	corkW     *worker
 	corkArmed bool
-	abort     bool // closed without a close frame: the flusher releases
-	fallback  *time.Timer
+	abort     bool  // closed without a close frame: the flusher releases
 	closeErr  error // what OnClose will say, when not the peer's close
 	reported  bool  // OnClose was called
-	// handed counts the bytes given to nbio, written those it wrote to
-	// the socket; the difference waits in nbio's buffer because the
-	// socket's is full: the peer does not read fast enough.
-	handed, written atomic.Int64
 	// lastPong is when the last pong frame was read, as nanoseconds
 	// since pongEpoch plus one; zero when none was.
 	lastPong atomic.Int64
+}
+
+// loopHandler is a Conn as its loop's netpoll.Handler.
+type loopHandler struct{ c *Conn }
+
+// OnData reads frames from what the loop read.
+func (h loopHandler) OnData(_ *netpoll.Conn, b []byte) { h.c.onData(b) }
+
+// OnClose reports the end, in order after the messages read before it.
+func (h loopHandler) OnClose(_ *netpoll.Conn, err error) {
+	c := h.c
+	c.exec(func() { c.onClosed(err) })
 }
 
 // pongEpoch makes lastPong monotonic: a wall clock step does not move it.
@@ -294,14 +284,19 @@ func (c *Conn) LastPong() time.Time {
 	return pongEpoch.Add(time.Duration(n - 1))
 }
 
-// backlog is the number of bytes nbio holds for a socket that cannot take
-// them yet.
-func (c *Conn) backlog() int64 { return c.handed.Load() - c.written.Load() }
+// backlog is the number of bytes the loop holds for a socket that cannot
+// take them yet.
+func (c *Conn) backlog() int64 {
+	if c.pc == nil {
+		return 0
+	}
+	return int64(c.pc.Buffered())
+}
 
 // Backlogged reports whether bytes wait for the peer to read: what is
 // written now would not reach the socket at once. Volatile packets are
 // dropped then, as Node drops them while its transport is not writable.
-func (c *Conn) Backlogged() bool { return c.nbc != nil && c.backlog() > 0 }
+func (c *Conn) Backlogged() bool { return c.backlog() > 0 }
 
 // SetReadLimit lowers the bound on what the peer may send, from now on,
 // to max bytes (0 restores Config.MaxMessageSize alone): each message, and
@@ -366,7 +361,7 @@ func newPending(frames []Frame) *[]byte {
 
 // ErrSlowPeer is returned, and the connection closed, when more than
 // Config.MaxWriteBuffer bytes wait for a peer (queued here and held by
-// nbio for a socket whose buffer is full); OnClose is given it too.
+// the loop for a socket whose buffer is full); OnClose is given it too.
 var ErrSlowPeer = errors.New("websocket: peer too slow, write buffer full")
 
 // WriteFrames queues frames for the connection, in order, and returns at
@@ -419,9 +414,8 @@ func (c *Conn) WriteFrames(frames ...Frame) error {
 	case !schedule:
 	case c.inHandler():
 		// The connection's worker runs (a handler writes an echo, an
-		// ack, a CONNECT answer): nbio
-		// writes without blocking, so the frames leave from here, with
-		// no hand-off to a flusher.
+		// ack, a CONNECT answer): the loop's write does not block, so
+		// the frames leave from here, with no hand-off to a flusher.
 		c.flush()
 	default:
 		c.srv.schedule(c)
@@ -487,8 +481,12 @@ func (c *Conn) Flush() {
 }
 
 // schedule hands c to a flusher, or flushes here when they are all busy
-// and their queue is full.
+// and their queue is full, or the Server is closed.
 func (s *Server) schedule(c *Conn) {
+	if s.closed.Load() {
+		c.flush()
+		return
+	}
 	select {
 	case s.flushq <- c:
 	default:
@@ -521,14 +519,15 @@ func (c *Conn) flush() {
 				}
 			}
 			if closing || abort {
-				c.release()
+				c.release(abort && !closing)
+				// Over for the handler now, as Node's engine.io sees it:
+				// the loop's graceful close (the peer's end awaited) may
+				// take longer.
+				c.exec(func() { c.onClosed(nil) })
 			}
 			return
 		}
 		c.wmu.Unlock()
-		if c.nbc != nil && c.tls == nil {
-			c.handed.Add(int64(len(*pb))) // under TLS, countedConn counts
-		}
 		err := c.write(*pb)
 		if cap(*pb) >= pooledWrite && cap(*pb) <= 64<<10 {
 			*pb = (*pb)[:0]
@@ -547,56 +546,30 @@ func (c *Conn) flush() {
 	}
 }
 
-// write writes b to the socket; on the event loop's, with the Server
-// told, since a write that fails closes the descriptor off the poller.
+// write writes b to the connection: without blocking on a loop's (what
+// the socket cannot take waits in the loop's buffer).
 func (c *Conn) write(b []byte) error {
-	if c.nbc == nil {
-		_, err := c.nc.Write(b)
-		return err
-	}
-	c.srv.beginWrite(c.fd)
 	var err error
-	if c.tls != nil {
-		_, err = c.tls.Write(b)
+	if c.pc != nil {
+		_, err = c.pc.Write(b)
 	} else {
-		_, err = c.nbc.Write(b)
+		_, err = c.nc.Write(b)
 	}
-	c.srv.endWrite(c.fd, err != nil)
 	return err
 }
 
-// releaseFallback is how long the event loop has to close a connection
-// siogo shut down before siogo closes it itself.
-const releaseFallback = 10 * time.Second
-
-// release ends the connection once its last bytes are written. A
-// connection on the event loop is only shut down (the peer gets its FIN
-// after what was written): the loop then sees the hang-up and closes the
-// descriptor on its own goroutine. Were it closed here, off the loop, its
-// number could be reused at once by the next upgrade's dup while the loop
-// still holds an event epoll_wait returned for the old socket; nbio would
-// apply that event to the new connection, found under the same number,
-// and close it (docs/reliability.md, "A descriptor reused while nbio
-// still held its events"). A timer closes it for real should the loop
-// never report it.
-func (c *Conn) release() {
-	if c.nbc == nil {
+// release ends the connection once its last bytes are written: on a loop
+// gracefully (what waits is delivered, then the peer's end awaited, on
+// the loop that owns the descriptor); abort drops what waits.
+func (c *Conn) release(abort bool) {
+	switch {
+	case c.pc != nil && abort:
+		c.pc.Abort()
+	case c.pc != nil:
+		_ = c.pc.Close()
+	default:
 		_ = c.nc.Close()
-		return
 	}
-	if !shutdown(c.nbc, c.sockID) {
-		// Closed by the poller already (a no-op then), or no inode known.
-		c.srv.closeOffPoller(c.nbc)
-		return
-	}
-	t := time.AfterFunc(releaseFallback, func() { c.srv.closeOffPoller(c.nbc) })
-	c.wmu.Lock()
-	if c.reported {
-		t.Stop()
-	} else {
-		c.fallback = t
-	}
-	c.wmu.Unlock()
 }
 
 const (

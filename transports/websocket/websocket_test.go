@@ -37,13 +37,20 @@ func (r *recorder) OnClose(_ *Conn, err error) { r.closed <- err }
 
 func serve(t *testing.T, cfg Config) (*recorder, string) {
 	t.Helper()
+	rec := &recorder{closed: make(chan error, 4), conns: make(chan *Conn, 4)}
+	return serveWith(t, cfg, rec, rec)
+}
+
+// serveWith serves upgrades to h on net/http (whose connections the
+// Server's loop adopts); rec gets each new connection.
+func serveWith(t *testing.T, cfg Config, rec *recorder, h Handler) (*recorder, string) {
+	t.Helper()
 	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{closed: make(chan error, 4), conns: make(chan *Conn, 4)}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.Upgrade(w, r, nil, rec)
+		c, err := s.Upgrade(w, r, nil, h)
 		if err == nil {
 			rec.conns <- c
 		}

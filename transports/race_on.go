@@ -1,5 +1,0 @@
-//go:build race
-
-package transports
-
-const raceEnabled = true
