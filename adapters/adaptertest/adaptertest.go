@@ -88,7 +88,9 @@ func Run(t *testing.T, newCluster func(t *testing.T) Cluster) {
 		{"ServerSideEmit", testServerSideEmit},
 		{"BroadcastWithAck", testBroadcastWithAck},
 		{"Heartbeat", testHeartbeat},
+		{"Order", testOrder},
 		{"Recovery", testRecovery},
+		{"RecoveryUnderLoad", testRecoveryUnderLoad},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,8 +108,10 @@ type node struct {
 	srv    *server.Server
 	nodeJS bool
 	store  bool   // its broker is a cluster.SessionStore
+	log    bool   // its broker is a cluster.Log
 	kill   func() // the process dies: no goodbye
 	close  func() // the server closes
+	broker *cutBroker
 }
 
 type harness struct {
@@ -118,13 +122,19 @@ type harness struct {
 }
 
 // cutBroker is a node's broker that can be cut off, as the node of a
-// killed process: nothing goes out, nothing comes in.
+// killed process (nothing goes out, nothing comes in), or paused, as a
+// node whose reader fell behind (what comes in waits). The adapter finds
+// the broker's optional parts through Unwrap.
 type cutBroker struct {
 	cluster.Broker
 	mu     sync.Mutex
 	cut    bool
+	paused chan struct{} // closed on resume; nil when not paused
 	unsubs []func()
 }
+
+// Unwrap implements cluster.Wrapper.
+func (b *cutBroker) Unwrap() cluster.Broker { return b.Broker }
 
 // kill cuts the node off; its subscriptions end, as its connections would.
 func (b *cutBroker) kill() {
@@ -133,8 +143,27 @@ func (b *cutBroker) kill() {
 	unsubs := b.unsubs
 	b.unsubs = nil
 	b.mu.Unlock()
+	b.resume()
 	for _, u := range unsubs {
 		u()
+	}
+}
+
+// pause holds what the broker hands the node until resume.
+func (b *cutBroker) pause() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused == nil {
+		b.paused = make(chan struct{})
+	}
+}
+
+func (b *cutBroker) resume() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused != nil {
+		close(b.paused)
+		b.paused = nil
 	}
 }
 
@@ -158,6 +187,12 @@ func (b *cutBroker) PublishResponse(ctx context.Context, to string, m *cluster.M
 
 func (b *cutBroker) Subscribe(nsp, uid string, h cluster.Handler) (func(), error) {
 	unsub, err := b.Broker.Subscribe(nsp, uid, func(m *cluster.Message, offset string) {
+		b.mu.Lock()
+		paused := b.paused
+		b.mu.Unlock()
+		if paused != nil {
+			<-paused
+		}
 		if !b.isCut() {
 			h(m, offset)
 		}
@@ -170,31 +205,6 @@ func (b *cutBroker) Subscribe(nsp, uid string, h cluster.Handler) (func(), error
 	return unsub, err
 }
 
-// wrap is b with the optional interfaces of the broker it cuts.
-func wrap(b *cutBroker) cluster.Broker {
-	st, isStore := b.Broker.(cluster.SessionStore)
-	ct, isCounter := b.Broker.(cluster.NodeCounter)
-	switch {
-	case isStore && isCounter:
-		return struct {
-			*cutBroker
-			cluster.SessionStore
-			cluster.NodeCounter
-		}{b, st, ct}
-	case isStore:
-		return struct {
-			*cutBroker
-			cluster.SessionStore
-		}{b, st}
-	case isCounter:
-		return struct {
-			*cutBroker
-			cluster.NodeCounter
-		}{b, ct}
-	}
-	return b
-}
-
 func newGoNode(t *testing.T, cl Cluster, name string) *node {
 	t.Helper()
 	return newGoNodeWith(t, cl, name, nil)
@@ -205,11 +215,11 @@ func newGoNode(t *testing.T, cl Cluster, name string) *node {
 func newGoNodeWith(t *testing.T, cl Cluster, name string, recovery *server.RecoveryOptions) *node {
 	t.Helper()
 	b := &cutBroker{Broker: cl.Broker(t)}
-	broker := wrap(b)
-	_, isStore := broker.(cluster.SessionStore)
+	_, isStore := b.Broker.(cluster.SessionStore)
+	_, isLog := b.Broker.(cluster.Log)
 	o := Options
 	o.Logger = quiet
-	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(broker, o), Logger: quiet, Recovery: recovery})
+	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(b, o), Logger: quiet, Recovery: recovery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +235,7 @@ func newGoNodeWith(t *testing.T, cl Cluster, name string, recovery *server.Recov
 		})
 	}
 	t.Cleanup(closeAll)
-	return &node{name: name, url: hs.URL, srv: srv, store: isStore, close: closeAll, kill: b.kill}
+	return &node{name: name, url: hs.URL, srv: srv, store: isStore, log: isLog, close: closeAll, kill: b.kill, broker: b}
 }
 
 // start makes a cluster of two siogo nodes (a, b) and a Node.js node (n)
@@ -550,25 +560,114 @@ func testHeartbeat(t *testing.T, h *harness) {
 	h.waitCount(t, h.nodes[1:], len(h.nodes)-1)
 }
 
-// testRecovery: with a broker that is a SessionStore, a client whose node
-// is lost comes back on another node with its id, rooms and data, and
-// gets the events broadcast to it meanwhile, from either node, once and in
-// order. Other brokers keep sessions per node, as the in-memory adapter,
-// which package server's tests prove.
-func testRecovery(t *testing.T, h *harness) {
+// goNodes are the siogo nodes of h.
+func (h *harness) goNodes() []*node {
+	var out []*node
+	for _, n := range h.nodes {
+		if !n.nodeJS {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// testOrder: the siogo nodes broadcast at once; every client gets each
+// node's broadcasts in the order it sent them, and with a Log broker,
+// every client (a Node.js node's included) gets them all in one order,
+// the log's.
+func testOrder(t *testing.T, h *harness) {
+	const each = 40
+	senders := h.goNodes()
+	var wg sync.WaitGroup
+	for _, n := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				_ = n.srv.Emit("seq", shortName(n), i)
+			}
+		}()
+	}
+	wg.Wait()
+	var first []string
+	for _, n := range h.nodes {
+		next := map[string]int{}
+		var got []string
+		for range each * len(senders) {
+			ev := h.c.next(t, n.name, "seq")
+			from, _ := ev[0].(string)
+			i, _ := ev[1].(float64)
+			if int(i) != next[from] {
+				t.Fatalf("%s got %s's %v after %d of them", n.name, from, i, next[from])
+			}
+			next[from]++
+			got = append(got, fmt.Sprint(from, i))
+		}
+		if !senders[0].log {
+			continue
+		}
+		if first == nil {
+			first = got
+		} else if !slices.Equal(got, first) {
+			t.Fatalf("%s got the broadcasts in another order than %s:\n%v\n%v", n.name, h.nodes[0].name, got, first)
+		}
+	}
+}
+
+// recoveryNodes starts two siogo nodes with connection state recovery, and
+// a client of the first behind a proxy that can move it to the second;
+// nil when the broker is not a SessionStore.
+func recoveryNodes(t *testing.T, h *harness) (a, b *node, p *proxy, client, id string) {
 	rec := &server.RecoveryOptions{MaxDisconnectionDuration: time.Minute}
-	a := newGoNodeWith(t, h.cl, "ra", rec)
+	a = newGoNodeWith(t, h.cl, "ra", rec)
 	if !a.store {
 		t.Log("the broker is not a cluster.SessionStore: recovery stays on each node")
-		return
+		return nil, nil, nil, "", ""
 	}
-	b := newGoNodeWith(t, h.cl, "rb", rec)
+	b = newGoNodeWith(t, h.cl, "rb", rec)
 	for _, n := range []*node{a, b} {
 		n.name = h.nodes[0].name[:strings.LastIndexByte(h.nodes[0].name, '-')+1] + n.name
 	}
-	p := startProxy(t, strings.TrimPrefix(a.url, "http://"))
-	name := a.name + "-client"
-	id := h.c.connectMoving(t, name, p.url())
+	p = startProxy(t, strings.TrimPrefix(a.url, "http://"))
+	client = a.name + "-client"
+	id = h.c.connectMoving(t, client, p.url())
+	return a, b, p, client, id
+}
+
+// moveClient cuts the client off its node (from) and lets it come back to
+// to, once from has seen it go; it returns the id it comes back with.
+func moveClient(t *testing.T, h *harness, p *proxy, client, id string, from, to *node, meanwhile func()) string {
+	t.Helper()
+	p.cut()
+	deadline := time.Now().Add(10 * time.Second)
+	for from.srv.Of("/").Socket(id) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket stayed connected on its node")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if meanwhile != nil {
+		meanwhile()
+	}
+	p.moveTo(strings.TrimPrefix(to.url, "http://"))
+	got, recovered := h.c.waitConnect(t, client)
+	if got != id || !recovered {
+		t.Fatalf("back on %s as %s (recovered %v), want %s recovered", to.name, got, recovered, id)
+	}
+	return got
+}
+
+// testRecovery: with a broker that is a SessionStore, a client whose node
+// is lost comes back on another node with its id, rooms and data, and
+// gets the events broadcast to it meanwhile, from either node, once and in
+// order; also when that node's broker hands it those events only after it
+// came back (its reader was behind). Other brokers keep sessions per node,
+// as the in-memory adapter, which package server's tests prove.
+func testRecovery(t *testing.T, h *harness) {
+	a, b, p, name, id := recoveryNodes(t, h)
+	if a == nil {
+		return
+	}
 	h.c.emit(t, name, "join", "room1")
 	a.srv.Of("/").Socket(id).SetData(map[string]any{"k": "v"})
 	_ = b.srv.To("room1").Emit("live", 1)
@@ -577,22 +676,11 @@ func testRecovery(t *testing.T, h *harness) {
 		t.Fatalf("live event %v: want its offset after the argument", live)
 	}
 	// The node is lost to the client; meanwhile both nodes broadcast.
-	p.cut()
-	deadline := time.Now().Add(10 * time.Second)
-	for a.srv.Of("/").Socket(id) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the socket stayed connected on its node")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	_ = a.srv.To("room1").Emit("missed", "from a")
-	_ = b.srv.Emit("missed", "from b")
-	_ = b.srv.To("elsewhere").Emit("missed", "not for it")
-	p.moveTo(strings.TrimPrefix(b.url, "http://"))
-	got, recovered := h.c.waitConnect(t, name)
-	if got != id || !recovered {
-		t.Fatalf("back on the other node as %s (recovered %v), want %s recovered", got, recovered, id)
-	}
+	moveClient(t, h, p, name, id, a, b, func() {
+		_ = a.srv.To("room1").Emit("missed", "from a")
+		_ = b.srv.Emit("missed", "from b")
+		_ = b.srv.To("elsewhere").Emit("missed", "not for it")
+	})
 	for _, want := range []string{"from a", "from b"} {
 		if ev := h.c.next(t, name, "missed"); len(ev) != 2 || ev[0] != want {
 			t.Fatalf("missed event %v, want [%q offset]", ev, want)
@@ -605,7 +693,62 @@ func testRecovery(t *testing.T, h *harness) {
 	}
 	_ = a.srv.To("room1").Emit("after")
 	h.c.next(t, name, "after")
+
+	// Back to a, whose broker holds what it read meanwhile: a reads the
+	// events from the log as the client comes back, and leaves the client
+	// out when its broker hands them over.
+	moveClient(t, h, p, name, id, b, a, func() {
+		a.broker.pause()
+		_ = b.srv.To("room1").Emit("missed", "held 1")
+		_ = b.srv.Emit("missed", "held 2")
+	})
+	for _, want := range []string{"held 1", "held 2"} {
+		if ev := h.c.next(t, name, "missed"); len(ev) != 2 || ev[0] != want {
+			t.Fatalf("missed event %v, want [%q offset]", ev, want)
+		}
+	}
+	a.broker.resume()
+	_ = b.srv.To("room1").Emit("after")
+	h.c.next(t, name, "after")
 	if k := h.c.pending(t, name, "missed"); k != 0 {
 		t.Fatalf("%d more missed events", k)
+	}
+}
+
+// testRecoveryUnderLoad: a node sends to a room every few milliseconds
+// while the client in it moves from node to node; it gets each event
+// once, in order.
+func testRecoveryUnderLoad(t *testing.T, h *harness) {
+	a, b, p, name, id := recoveryNodes(t, h)
+	if a == nil {
+		return
+	}
+	h.c.emit(t, name, "join", "load")
+	sender := h.goNodes()[0]
+	const n = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			_ = sender.srv.To("load").Emit("seq", i)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	from, to := a, b
+	for range 2 {
+		time.Sleep(150 * time.Millisecond)
+		moveClient(t, h, p, name, id, from, to, nil)
+		from, to = to, from
+	}
+	<-done
+	for i := range n {
+		if ev := h.c.next(t, name, "seq"); len(ev) != 2 || ev[0] != float64(i) {
+			t.Fatalf("event %d: %v", i, ev)
+		}
+	}
+	_ = sender.srv.To("load").Emit("end")
+	h.c.next(t, name, "end")
+	if k := h.c.pending(t, name, "seq"); k != 0 {
+		t.Fatalf("%d events twice", k)
 	}
 }
