@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,9 @@ func OptionsFrom(v any) server.BroadcastOptions {
 // become the string JavaScript's String() gives them; other elements are
 // left out.
 func Strings(v any) []string {
+	if s, ok := v.([]string); ok { // as Options writes them, before any codec
+		return slices.Clone(s)
+	}
 	list, _ := v.([]any)
 	out := make([]string, 0, len(list))
 	for _, e := range list {
