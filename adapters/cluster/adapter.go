@@ -105,6 +105,9 @@ type Adapter struct {
 	deliverMu sync.Mutex
 	skip      map[string]string
 	echoes    echoes
+	// serial runs other nodes' server-side events and disconnections in
+	// the order they came, apart from the broker's reader.
+	serial serial
 
 	mu       sync.Mutex
 	nodes    map[string]time.Time // uid of each other node -> when last heard
@@ -666,10 +669,11 @@ func (a *Adapter) removeNode(uid string) {
 }
 
 // onMessage takes a message from the broker, as Node's onMessage and
-// onResponse. What may wait (handlers, answers to publish) runs on
-// goroutines of its own, so that the broker's reader goes on; broadcasts
-// and room changes apply in the broker's order, a Log's messages with
-// deliverMu held.
+// onResponse. What may wait runs apart, so that the broker's reader goes
+// on: server-side events and disconnections one at a time in the order
+// they came (serial), answers to publish on goroutines of their own;
+// broadcasts and room changes apply in the broker's order, a Log's
+// messages with deliverMu held.
 func (a *Adapter) onMessage(m *Message, offset string) {
 	if m.Nsp != a.nsp {
 		return
@@ -734,7 +738,7 @@ func (a *Adapter) onMessage(m *Message, offset string) {
 				go a.respond(from, ServerSideEmitResponse, map[string]any{"requestId": requestID, "packet": arg})
 			})
 		}
-		go a.MemoryAdapter.ServerSideEvent(packet, ack)
+		a.serial.push(a.log, func() { a.MemoryAdapter.ServerSideEvent(packet, ack) })
 	case BroadcastClientCount, BroadcastAck:
 		a.mu.Lock()
 		ar := a.acks[requestID]
@@ -793,7 +797,7 @@ func (a *Adapter) apply(m *Message, offset string) bool {
 		// Disconnect handlers may publish or wait on the cluster.
 		opts := adapterwire.OptionsFrom(m.Data["opts"])
 		closeConn, _ := m.Data["close"].(bool)
-		go func() { _ = a.MemoryAdapter.DisconnectSockets(opts, closeConn) }()
+		a.serial.push(a.log, func() { _ = a.MemoryAdapter.DisconnectSockets(opts, closeConn) })
 	default:
 		return false
 	}
@@ -825,6 +829,56 @@ func (a *Adapter) DelAll(id string) {
 	rooms := a.MemoryAdapter.SocketRooms(id)
 	a.MemoryAdapter.DelAll(id)
 	a.watcher.RoomsChanged(a, id, rooms, true)
+}
+
+// serial runs functions one at a time, in the order they were pushed, on
+// a goroutine that lives while there are some: what may wait (handlers)
+// without holding up the broker's reader, nor overtaking each other.
+type serial struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+}
+
+// maxSerial bounds the functions waiting in a serial: past it, what
+// comes is dropped (and logged), as a bounded queue must.
+const maxSerial = 10000
+
+func (q *serial) push(log *slog.Logger, f func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queue) >= maxSerial {
+		log.Warn("cluster: too many server-side events and disconnections waiting; dropping one", "waiting", len(q.queue))
+		return
+	}
+	q.queue = append(q.queue, f)
+	if !q.running {
+		q.running = true
+		go q.drain(log)
+	}
+}
+
+func (q *serial) drain(log *slog.Logger) {
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		f := q.queue[0]
+		q.queue[0] = nil
+		q.queue = q.queue[1:]
+		q.mu.Unlock()
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					log.Error("cluster: a server-side event or disconnect handler panicked", "panic", r)
+				}
+			}()
+			f()
+		}()
+	}
 }
 
 // echoes are the offsets of this node's logged messages that a Log handed
