@@ -16,9 +16,13 @@
 // for siogo's, test/node/conformance-app.js for Node's), so each test runs
 // from every node: broadcasts (text, binary, large), rooms and exceptions,
 // Local, the count of nodes, FetchSockets, SocketsJoin and SocketsLeave,
-// DisconnectSockets, ServerSideEmit with and without acknowledgements,
-// broadcasts with acknowledgements, and heartbeats (a node that dies is
-// dropped from the count, one that closes at once).
+// DisconnectSockets, ServerSideEmit with and without acknowledgements (a
+// burst handled in order), broadcasts with acknowledgements, heartbeats (a
+// node that dies is dropped from the count, one that closes at once),
+// broadcasts from every node at once (in one order everywhere with a
+// cluster.Log), and with a cluster.SessionStore a client that moves from
+// node to node and gets every event once and in order, while its new
+// node's broker is behind and while another node sends to it every 2 ms.
 //
 // The suite needs node and socket.io-client 4: in siogo's repository, run
 // npm ci in test/node; elsewhere, point SIOGO_NODE_MODULES at a
