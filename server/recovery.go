@@ -25,9 +25,9 @@ type PersistedSession struct {
 }
 
 // SessionResumer is an Adapter that delivers broadcasts from a goroutine
-// of its own (the Redis Streams adapter's stream reader), where a restored
-// socket could otherwise miss an event or get it twice between
-// RestoreSession and its joining its rooms. For a session RestoreSession
+// of its own (the cluster adapter over a broker's log, adapters/cluster),
+// where a restored socket could otherwise miss an event or get it twice
+// between RestoreSession and its joining its rooms. For a session RestoreSession
 // returned, the server calls ResumeSession as the socket connects; the
 // adapter holds its deliveries, reads the events after ps.Offset, and calls
 // join, which joins the socket's rooms and sends those events first, so

@@ -16,9 +16,13 @@
 // for siogo's, test/node/conformance-app.js for Node's), so each test runs
 // from every node: broadcasts (text, binary, large), rooms and exceptions,
 // Local, the count of nodes, FetchSockets, SocketsJoin and SocketsLeave,
-// DisconnectSockets, ServerSideEmit with and without acknowledgements,
-// broadcasts with acknowledgements, and heartbeats (a node that dies is
-// dropped from the count, one that closes at once).
+// DisconnectSockets, ServerSideEmit with and without acknowledgements (a
+// burst handled in order), broadcasts with acknowledgements, heartbeats (a
+// node that dies is dropped from the count, one that closes at once),
+// broadcasts from every node at once (in one order everywhere with a
+// cluster.Log), and with a cluster.SessionStore a client that moves from
+// node to node and gets every event once and in order, while its new
+// node's broker is behind and while another node sends to it every 2 ms.
 //
 // The suite needs node and socket.io-client 4: in siogo's repository, run
 // npm ci in test/node; elsewhere, point SIOGO_NODE_MODULES at a
@@ -88,7 +92,9 @@ func Run(t *testing.T, newCluster func(t *testing.T) Cluster) {
 		{"ServerSideEmit", testServerSideEmit},
 		{"BroadcastWithAck", testBroadcastWithAck},
 		{"Heartbeat", testHeartbeat},
+		{"Order", testOrder},
 		{"Recovery", testRecovery},
+		{"RecoveryUnderLoad", testRecoveryUnderLoad},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,8 +112,10 @@ type node struct {
 	srv    *server.Server
 	nodeJS bool
 	store  bool   // its broker is a cluster.SessionStore
+	log    bool   // its broker is a cluster.Log
 	kill   func() // the process dies: no goodbye
 	close  func() // the server closes
+	broker *cutBroker
 }
 
 type harness struct {
@@ -118,13 +126,19 @@ type harness struct {
 }
 
 // cutBroker is a node's broker that can be cut off, as the node of a
-// killed process: nothing goes out, nothing comes in.
+// killed process (nothing goes out, nothing comes in), or paused, as a
+// node whose reader fell behind (what comes in waits). The adapter finds
+// the broker's optional parts through Unwrap.
 type cutBroker struct {
 	cluster.Broker
 	mu     sync.Mutex
 	cut    bool
+	paused chan struct{} // closed on resume; nil when not paused
 	unsubs []func()
 }
+
+// Unwrap implements cluster.Wrapper.
+func (b *cutBroker) Unwrap() cluster.Broker { return b.Broker }
 
 // kill cuts the node off; its subscriptions end, as its connections would.
 func (b *cutBroker) kill() {
@@ -133,8 +147,27 @@ func (b *cutBroker) kill() {
 	unsubs := b.unsubs
 	b.unsubs = nil
 	b.mu.Unlock()
+	b.resume()
 	for _, u := range unsubs {
 		u()
+	}
+}
+
+// pause holds what the broker hands the node until resume.
+func (b *cutBroker) pause() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused == nil {
+		b.paused = make(chan struct{})
+	}
+}
+
+func (b *cutBroker) resume() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused != nil {
+		close(b.paused)
+		b.paused = nil
 	}
 }
 
@@ -158,6 +191,12 @@ func (b *cutBroker) PublishResponse(ctx context.Context, to string, m *cluster.M
 
 func (b *cutBroker) Subscribe(nsp, uid string, h cluster.Handler) (func(), error) {
 	unsub, err := b.Broker.Subscribe(nsp, uid, func(m *cluster.Message, offset string) {
+		b.mu.Lock()
+		paused := b.paused
+		b.mu.Unlock()
+		if paused != nil {
+			<-paused
+		}
 		if !b.isCut() {
 			h(m, offset)
 		}
@@ -170,31 +209,6 @@ func (b *cutBroker) Subscribe(nsp, uid string, h cluster.Handler) (func(), error
 	return unsub, err
 }
 
-// wrap is b with the optional interfaces of the broker it cuts.
-func wrap(b *cutBroker) cluster.Broker {
-	st, isStore := b.Broker.(cluster.SessionStore)
-	ct, isCounter := b.Broker.(cluster.NodeCounter)
-	switch {
-	case isStore && isCounter:
-		return struct {
-			*cutBroker
-			cluster.SessionStore
-			cluster.NodeCounter
-		}{b, st, ct}
-	case isStore:
-		return struct {
-			*cutBroker
-			cluster.SessionStore
-		}{b, st}
-	case isCounter:
-		return struct {
-			*cutBroker
-			cluster.NodeCounter
-		}{b, ct}
-	}
-	return b
-}
-
 func newGoNode(t *testing.T, cl Cluster, name string) *node {
 	t.Helper()
 	return newGoNodeWith(t, cl, name, nil)
@@ -205,11 +219,11 @@ func newGoNode(t *testing.T, cl Cluster, name string) *node {
 func newGoNodeWith(t *testing.T, cl Cluster, name string, recovery *server.RecoveryOptions) *node {
 	t.Helper()
 	b := &cutBroker{Broker: cl.Broker(t)}
-	broker := wrap(b)
-	_, isStore := broker.(cluster.SessionStore)
+	_, isStore := b.Broker.(cluster.SessionStore)
+	_, isLog := b.Broker.(cluster.Log)
 	o := Options
 	o.Logger = quiet
-	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(broker, o), Logger: quiet, Recovery: recovery})
+	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(b, o), Logger: quiet, Recovery: recovery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +239,7 @@ func newGoNodeWith(t *testing.T, cl Cluster, name string, recovery *server.Recov
 		})
 	}
 	t.Cleanup(closeAll)
-	return &node{name: name, url: hs.URL, srv: srv, store: isStore, close: closeAll, kill: b.kill}
+	return &node{name: name, url: hs.URL, srv: srv, store: isStore, log: isLog, close: closeAll, kill: b.kill, broker: b}
 }
 
 // start makes a cluster of two siogo nodes (a, b) and a Node.js node (n)
@@ -284,6 +298,28 @@ func (h *harness) sentinel(t *testing.T, from *node) {
 	}
 }
 
+// reachable waits until a broadcast to room reaches n's client: with a
+// broker that subscribes a room's channel on the nodes that have it
+// (Node's sharded Redis adapter), that comes a moment after the join.
+// The probes go under an event of their own, which no test counts.
+func (h *harness) reachable(t *testing.T, n *node, room string) {
+	t.Helper()
+	sender := h.goNodes()[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_ = sender.srv.To(room).Emit("probe")
+		for range 5 {
+			if h.c.pending(t, n.name, "probe") > 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broadcasts to %s do not reach %s", room, n.name)
+		}
+	}
+}
+
 func expectEvent(t *testing.T, h *harness, n *node, event string, want ...any) {
 	t.Helper()
 	if got := h.c.next(t, n.name, event); !reflect.DeepEqual(got, want) {
@@ -325,18 +361,21 @@ func testBroadcastBinaryAndLarge(t *testing.T, h *harness) {
 }
 
 func testRooms(t *testing.T, h *harness) {
-	// Every node but the first has its client in room r.
-	for _, n := range h.nodes[1:] {
+	// Every node but the last (a siogo node) has its client in room r: a
+	// Node.js node's too, whose room a sharded broker gives a channel.
+	in, out := h.nodes[:len(h.nodes)-1], h.nodes[len(h.nodes)-1]
+	for _, n := range in {
 		h.c.emit(t, n.name, "join", "r")
+		h.reachable(t, n, "r")
 	}
 	for _, from := range h.nodes {
 		h.c.emit(t, from.name, "to", "r", "to-r", from.name)
-		for _, n := range h.nodes[1:] {
+		for _, n := range in {
 			expectEvent(t, h, n, "broadcast", "to-r", from.name)
 		}
 		h.c.emit(t, from.name, "except", "r", "except-r", from.name)
-		expectEvent(t, h, h.nodes[0], "broadcast", "except-r", from.name)
-		// The first node's client got nothing for r, the others nothing
+		expectEvent(t, h, out, "broadcast", "except-r", from.name)
+		// The last node's client got nothing for r, the others nothing
 		// but r's.
 		h.sentinel(t, from)
 	}
@@ -447,6 +486,7 @@ func testSocketsJoinLeave(t *testing.T, h *harness) {
 			room := "club-" + from.name
 			h.c.emit(t, from.name, "sockets-join", to.id, room)
 			waitRooms(t, h, to, room, true)
+			h.reachable(t, to, room)
 			h.c.emit(t, from.name, "to", room, "in-club")
 			expectEvent(t, h, to, "broadcast", "in-club")
 			h.c.emit(t, from.name, "sockets-leave", to.id, room)
@@ -501,6 +541,21 @@ func testServerSideEmit(t *testing.T, h *harness) {
 			}
 		}
 	}
+	// A burst is handled everywhere in the order it was sent.
+	for _, from := range h.goNodes() {
+		const burst = 20
+		for i := range burst {
+			_ = from.srv.Of("/").ServerSideEmit(context.Background(), "told", fmt.Sprint(from.name, " ", i))
+		}
+		for _, n := range h.nodes {
+			if n == from {
+				continue
+			}
+			for i := range burst {
+				expectEvent(t, h, n, "told", shortName(n), fmt.Sprint(from.name, " ", i))
+			}
+		}
+	}
 }
 
 // shortName is the name a node was started with (a, b, n).
@@ -550,25 +605,114 @@ func testHeartbeat(t *testing.T, h *harness) {
 	h.waitCount(t, h.nodes[1:], len(h.nodes)-1)
 }
 
-// testRecovery: with a broker that is a SessionStore, a client whose node
-// is lost comes back on another node with its id, rooms and data, and
-// gets the events broadcast to it meanwhile, from either node, once and in
-// order. Other brokers keep sessions per node, as the in-memory adapter,
-// which package server's tests prove.
-func testRecovery(t *testing.T, h *harness) {
+// goNodes are the siogo nodes of h.
+func (h *harness) goNodes() []*node {
+	var out []*node
+	for _, n := range h.nodes {
+		if !n.nodeJS {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// testOrder: the siogo nodes broadcast at once; every client gets each
+// node's broadcasts in the order it sent them, and with a Log broker,
+// every client (a Node.js node's included) gets them all in one order,
+// the log's.
+func testOrder(t *testing.T, h *harness) {
+	const each = 40
+	senders := h.goNodes()
+	var wg sync.WaitGroup
+	for _, n := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				_ = n.srv.Emit("seq", shortName(n), i)
+			}
+		}()
+	}
+	wg.Wait()
+	var first []string
+	for _, n := range h.nodes {
+		next := map[string]int{}
+		var got []string
+		for range each * len(senders) {
+			ev := h.c.next(t, n.name, "seq")
+			from, _ := ev[0].(string)
+			i, _ := ev[1].(float64)
+			if int(i) != next[from] {
+				t.Fatalf("%s got %s's %v after %d of them", n.name, from, i, next[from])
+			}
+			next[from]++
+			got = append(got, fmt.Sprint(from, i))
+		}
+		if !senders[0].log {
+			continue
+		}
+		if first == nil {
+			first = got
+		} else if !slices.Equal(got, first) {
+			t.Fatalf("%s got the broadcasts in another order than %s:\n%v\n%v", n.name, h.nodes[0].name, got, first)
+		}
+	}
+}
+
+// recoveryNodes starts two siogo nodes with connection state recovery, and
+// a client of the first behind a proxy that can move it to the second;
+// nil when the broker is not a SessionStore.
+func recoveryNodes(t *testing.T, h *harness) (a, b *node, p *proxy, client, id string) {
 	rec := &server.RecoveryOptions{MaxDisconnectionDuration: time.Minute}
-	a := newGoNodeWith(t, h.cl, "ra", rec)
+	a = newGoNodeWith(t, h.cl, "ra", rec)
 	if !a.store {
 		t.Log("the broker is not a cluster.SessionStore: recovery stays on each node")
-		return
+		return nil, nil, nil, "", ""
 	}
-	b := newGoNodeWith(t, h.cl, "rb", rec)
+	b = newGoNodeWith(t, h.cl, "rb", rec)
 	for _, n := range []*node{a, b} {
 		n.name = h.nodes[0].name[:strings.LastIndexByte(h.nodes[0].name, '-')+1] + n.name
 	}
-	p := startProxy(t, strings.TrimPrefix(a.url, "http://"))
-	name := a.name + "-client"
-	id := h.c.connectMoving(t, name, p.url())
+	p = startProxy(t, strings.TrimPrefix(a.url, "http://"))
+	client = a.name + "-client"
+	id = h.c.connectMoving(t, client, p.url())
+	return a, b, p, client, id
+}
+
+// moveClient cuts the client off its node (from) and lets it come back to
+// to, once from has seen it go; it returns the id it comes back with.
+func moveClient(t *testing.T, h *harness, p *proxy, client, id string, from, to *node, meanwhile func()) string {
+	t.Helper()
+	p.cut()
+	deadline := time.Now().Add(10 * time.Second)
+	for from.srv.Of("/").Socket(id) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket stayed connected on its node")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if meanwhile != nil {
+		meanwhile()
+	}
+	p.moveTo(strings.TrimPrefix(to.url, "http://"))
+	got, recovered := h.c.waitConnect(t, client)
+	if got != id || !recovered {
+		t.Fatalf("back on %s as %s (recovered %v), want %s recovered", to.name, got, recovered, id)
+	}
+	return got
+}
+
+// testRecovery: with a broker that is a SessionStore, a client whose node
+// is lost comes back on another node with its id, rooms and data, and
+// gets the events broadcast to it meanwhile, from either node, once and in
+// order; also when that node's broker hands it those events only after it
+// came back (its reader was behind). Other brokers keep sessions per node,
+// as the in-memory adapter, which package server's tests prove.
+func testRecovery(t *testing.T, h *harness) {
+	a, b, p, name, id := recoveryNodes(t, h)
+	if a == nil {
+		return
+	}
 	h.c.emit(t, name, "join", "room1")
 	a.srv.Of("/").Socket(id).SetData(map[string]any{"k": "v"})
 	_ = b.srv.To("room1").Emit("live", 1)
@@ -577,22 +721,11 @@ func testRecovery(t *testing.T, h *harness) {
 		t.Fatalf("live event %v: want its offset after the argument", live)
 	}
 	// The node is lost to the client; meanwhile both nodes broadcast.
-	p.cut()
-	deadline := time.Now().Add(10 * time.Second)
-	for a.srv.Of("/").Socket(id) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the socket stayed connected on its node")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	_ = a.srv.To("room1").Emit("missed", "from a")
-	_ = b.srv.Emit("missed", "from b")
-	_ = b.srv.To("elsewhere").Emit("missed", "not for it")
-	p.moveTo(strings.TrimPrefix(b.url, "http://"))
-	got, recovered := h.c.waitConnect(t, name)
-	if got != id || !recovered {
-		t.Fatalf("back on the other node as %s (recovered %v), want %s recovered", got, recovered, id)
-	}
+	moveClient(t, h, p, name, id, a, b, func() {
+		_ = a.srv.To("room1").Emit("missed", "from a")
+		_ = b.srv.Emit("missed", "from b")
+		_ = b.srv.To("elsewhere").Emit("missed", "not for it")
+	})
 	for _, want := range []string{"from a", "from b"} {
 		if ev := h.c.next(t, name, "missed"); len(ev) != 2 || ev[0] != want {
 			t.Fatalf("missed event %v, want [%q offset]", ev, want)
@@ -605,7 +738,62 @@ func testRecovery(t *testing.T, h *harness) {
 	}
 	_ = a.srv.To("room1").Emit("after")
 	h.c.next(t, name, "after")
+
+	// Back to a, whose broker holds what it read meanwhile: a reads the
+	// events from the log as the client comes back, and leaves the client
+	// out when its broker hands them over.
+	moveClient(t, h, p, name, id, b, a, func() {
+		a.broker.pause()
+		_ = b.srv.To("room1").Emit("missed", "held 1")
+		_ = b.srv.Emit("missed", "held 2")
+	})
+	for _, want := range []string{"held 1", "held 2"} {
+		if ev := h.c.next(t, name, "missed"); len(ev) != 2 || ev[0] != want {
+			t.Fatalf("missed event %v, want [%q offset]", ev, want)
+		}
+	}
+	a.broker.resume()
+	_ = b.srv.To("room1").Emit("after")
+	h.c.next(t, name, "after")
 	if k := h.c.pending(t, name, "missed"); k != 0 {
 		t.Fatalf("%d more missed events", k)
+	}
+}
+
+// testRecoveryUnderLoad: a node sends to a room every few milliseconds
+// while the client in it moves from node to node; it gets each event
+// once, in order.
+func testRecoveryUnderLoad(t *testing.T, h *harness) {
+	a, b, p, name, id := recoveryNodes(t, h)
+	if a == nil {
+		return
+	}
+	h.c.emit(t, name, "join", "load")
+	sender := h.goNodes()[0]
+	const n = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			_ = sender.srv.To("load").Emit("seq", i)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	from, to := a, b
+	for range 2 {
+		time.Sleep(150 * time.Millisecond)
+		moveClient(t, h, p, name, id, from, to, nil)
+		from, to = to, from
+	}
+	<-done
+	for i := range n {
+		if ev := h.c.next(t, name, "seq"); len(ev) != 2 || ev[0] != float64(i) {
+			t.Fatalf("event %d: %v", i, ev)
+		}
+	}
+	_ = sender.srv.To("load").Emit("end")
+	h.c.next(t, name, "end")
+	if k := h.c.pending(t, name, "seq"); k != 0 {
+		t.Fatalf("%d events twice", k)
 	}
 }

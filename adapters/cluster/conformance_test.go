@@ -9,7 +9,7 @@ import (
 )
 
 // TestConformance runs the suite on the in-memory broker: the cluster
-// adapter itself, every node in this process.
+// adapter itself over a Log and SessionStore, every node in this process.
 func TestConformance(t *testing.T) {
 	adaptertest.Run(t, func(t *testing.T) adaptertest.Cluster {
 		bus := cluster.NewMemoryBroker()
@@ -33,5 +33,19 @@ func TestConformanceCounting(t *testing.T) {
 		bus := cluster.NewMemoryBroker()
 		t.Cleanup(func() { _ = bus.Close() })
 		return adaptertest.Cluster{Broker: func(*testing.T) cluster.Broker { return countingBroker{bus} }}
+	})
+}
+
+// plainBroker is the in-memory broker with its three methods only: no
+// log, no sessions, nodes counted by their heartbeats, as a pub/sub broker
+// (adapters/postgres).
+type plainBroker struct{ cluster.Broker }
+
+// TestConformancePlain runs the suite on a broker without a Log.
+func TestConformancePlain(t *testing.T) {
+	adaptertest.Run(t, func(t *testing.T) adaptertest.Cluster {
+		bus := cluster.NewMemoryBroker()
+		t.Cleanup(func() { _ = bus.Close() })
+		return adaptertest.Cluster{Broker: func(*testing.T) cluster.Broker { return plainBroker{bus} }}
 	})
 }

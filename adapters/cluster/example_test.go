@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogo/siogo/adapters/cluster"
@@ -63,4 +64,36 @@ func ExampleBroker() {
 	defer srv.Close()
 	_ = srv.Emit("news", "siogo")
 	// Output: publish / BROADCAST [news siogo]
+}
+
+// meteredBroker counts the broadcasts a node publishes. With Unwrap the
+// adapter still finds what the broker it wraps offers (MemoryBroker is a
+// Log and a SessionStore), so wrapping it changes nothing else.
+type meteredBroker struct {
+	cluster.Broker
+	broadcasts atomic.Int64
+}
+
+func (b *meteredBroker) Publish(ctx context.Context, m *cluster.Message) (string, error) {
+	if m.Type == cluster.Broadcast {
+		b.broadcasts.Add(1)
+	}
+	return b.Broker.Publish(ctx, m)
+}
+
+func (b *meteredBroker) Unwrap() cluster.Broker { return b.Broker }
+
+func ExampleWrapper() {
+	memory := cluster.NewMemoryBroker()
+	defer memory.Close()
+	broker := &meteredBroker{Broker: memory}
+	srv, err := server.New(server.Options{NewAdapter: cluster.NewAdapter(broker, cluster.Options{})})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	_ = srv.Emit("news", 1)
+	_ = srv.Emit("news", 2)
+	fmt.Println("published", broker.broadcasts.Load(), "broadcasts")
+	// Output: published 2 broadcasts
 }

@@ -15,18 +15,19 @@ import (
 // that share one are the nodes of one cluster. It is the broker of the
 // contract's own tests, and a model for a new one: each message is copied
 // through its JSON or msgpack form, as a broker on a network would. It is
-// a SessionStore too: it logs the last MemoryLogSize broadcasts, so that
-// connection state recovery crosses its nodes.
+// a Log and a SessionStore too: it logs the last MemoryLogSize broadcasts
+// and room changes, every node (the sender included) gets them in the
+// log's order, and connection state recovery crosses its nodes.
 type MemoryBroker struct {
 	mu       sync.Mutex
 	subs     map[string]map[*memorySub]struct{} // by namespace
-	log      []Logged                           // the last broadcasts, oldest first
+	log      []Logged                           // the last logged messages, oldest first
 	seq      uint64
 	sessions map[string]memorySession // by pid
 	closed   bool
 }
 
-// MemoryLogSize is how many broadcasts a MemoryBroker keeps for recovery.
+// MemoryLogSize is how many messages a MemoryBroker keeps in its log.
 const MemoryLogSize = 10000
 
 type memorySession struct {
@@ -109,8 +110,8 @@ func copyMessage(m *Message) (*Message, error) {
 	return DecodeJSON(b)
 }
 
-// Publish implements Broker; a broadcast (without acknowledgements) is
-// logged, and its offset returned.
+// Publish implements Broker; a broadcast (without acknowledgements) or a
+// room change is logged, and its offset returned.
 func (b *MemoryBroker) Publish(_ context.Context, m *Message) (string, error) {
 	return b.send(m, "")
 }
@@ -132,7 +133,7 @@ func (b *MemoryBroker) send(m *Message, to string) (string, error) {
 		return "", ErrClosed
 	}
 	offset := ""
-	if to == "" && m.Type == Broadcast && m.Data["requestId"] == nil {
+	if to == "" && logs(m) {
 		b.seq++
 		offset = strconv.FormatUint(b.seq, 10)
 		c, _ := copyMessage(m)
@@ -151,6 +152,18 @@ func (b *MemoryBroker) send(m *Message, to string) (string, error) {
 	return offset, nil
 }
 
+// logs reports whether a MemoryBroker logs m, as Node's Redis Streams
+// adapter puts m in its stream.
+func logs(m *Message) bool {
+	switch m.Type {
+	case Broadcast:
+		return m.Data["requestId"] == nil
+	case SocketsJoin, SocketsLeave, DisconnectSockets:
+		return true
+	}
+	return false
+}
+
 // Subscribers is the number of subscriptions to nsp: the nodes of the
 // namespace, as PUBSUB NUMSUB counts a Redis channel's. For a broker that
 // counts its nodes (NodeCounter) in tests.
@@ -161,7 +174,7 @@ func (b *MemoryBroker) Subscribers(nsp string) int {
 }
 
 // SaveSession implements SessionStore.
-func (b *MemoryBroker) SaveSession(_ context.Context, s *server.PersistedSession, ttl time.Duration) error {
+func (b *MemoryBroker) SaveSession(_ context.Context, _ string, s *server.PersistedSession, ttl time.Duration) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
@@ -175,27 +188,51 @@ func (b *MemoryBroker) SaveSession(_ context.Context, s *server.PersistedSession
 }
 
 // RestoreSession implements SessionStore.
-func (b *MemoryBroker) RestoreSession(_ context.Context, nsp, pid, offset string) (*server.PersistedSession, []Logged, error) {
+func (b *MemoryBroker) RestoreSession(_ context.Context, _, pid, offset string) (*server.PersistedSession, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ms, ok := b.sessions[pid]
 	delete(b.sessions, pid)
-	if !ok || time.Now().After(ms.expires) {
-		return nil, nil, nil
-	}
-	i := slices.IndexFunc(b.log, func(l Logged) bool { return l.Offset == offset })
-	if i < 0 {
-		return nil, nil, nil
-	}
-	var after []Logged
-	for _, l := range b.log[i+1:] {
-		if l.Message.Nsp == nsp {
-			c, _ := copyMessage(l.Message)
-			after = append(after, Logged{Message: c, Offset: l.Offset})
-		}
+	if !ok || time.Now().After(ms.expires) || b.find(offset) < 0 {
+		return nil, nil
 	}
 	s := ms.s
-	return &s, after, nil
+	return &s, nil
+}
+
+// find is the index of offset in the log, or -1; b.mu is held.
+func (b *MemoryBroker) find(offset string) int {
+	return slices.IndexFunc(b.log, func(l Logged) bool { return l.Offset == offset })
+}
+
+// ReadLog implements Log.
+func (b *MemoryBroker) ReadLog(_ context.Context, nsp, after string, limit int) ([]Logged, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := b.find(after)
+	if i < 0 {
+		// Trimmed: the log goes on from its oldest message.
+		for i = -1; i+1 < len(b.log) && b.Before(b.log[i+1].Offset, after); i++ {
+		}
+	}
+	var out []Logged
+	for _, l := range b.log[i+1:] {
+		if len(out) == limit {
+			break
+		}
+		if l.Message.Nsp == nsp {
+			c, _ := copyMessage(l.Message)
+			out = append(out, Logged{Message: c, Offset: l.Offset})
+		}
+	}
+	return out, nil
+}
+
+// Before implements Log: offsets are decimal sequence numbers.
+func (b *MemoryBroker) Before(x, y string) bool {
+	nx, _ := strconv.ParseUint(x, 10, 64)
+	ny, _ := strconv.ParseUint(y, 10, 64)
+	return nx < ny
 }
 
 // Subscribe implements Broker.

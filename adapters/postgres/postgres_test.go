@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -82,16 +81,7 @@ func newCluster(t *testing.T) adaptertest.Cluster {
 // server with @socket.io/postgres-adapter 0.5.
 func startNode(t *testing.T, cfg map[string]any) (string, func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg["port"] = port
-	arg, _ := json.Marshal(cfg)
-	pid := nodetest.Serve(t, 20*time.Second, "node-postgres-node.js", string(arg))
-	return fmt.Sprintf("http://127.0.0.1:%d", port), func() { _ = syscall.Kill(pid, syscall.SIGKILL) }
+	return nodetest.ServeNode(t, "node-postgres-node.js", cfg)
 }
 
 // TestConformance runs the adapter suite on a cluster of two siogo nodes

@@ -6,6 +6,10 @@
 //	rc, err := redis.NewClient(redis.Options{URL: "redis://localhost:6379/0"})
 //	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter})
 //
+// A Client is a broker of siogo's adapter contract (adapters/cluster):
+// NewAdapter is cluster.NewAdapter over it, and the Client translates the
+// contract's messages to the protocol of the mode it speaks.
+//
 // With a redis-cluster:// URL it runs over a Redis Cluster, in both modes:
 // classic PUBLISH reaches every node of the cluster, and in the sharded
 // mode each channel is subscribed on the shard that owns its slot.
@@ -27,10 +31,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/adapters/cluster"
 	"github.com/siogo/siogo/internal/redisnet"
+	"github.com/siogo/siogo/server"
 )
 
 // Options configure a Client.
@@ -97,14 +104,18 @@ type RefusedError = redisnet.RefusedError
 // (one to a single server; on a cluster, one to the chosen node in the
 // classic mode, one per shard in use in the sharded mode).
 type Client struct {
-	opts Options
-	log  *slog.Logger
-	tg   *redisnet.Target
-	pool *redis.Pool       // a single server
-	cl   *redisnet.Cluster // a Redis Cluster, or nil
-	subs *redisnet.Subscriptions
-	pub  publisher
-	st   stats
+	opts       Options
+	log        *slog.Logger
+	tg         *redisnet.Target
+	pool       *redis.Pool       // a single server
+	cl         *redisnet.Cluster // a Redis Cluster, or nil
+	subs       *redisnet.Subscriptions
+	pub        publisher
+	st         stats
+	newAdapter func(*server.Namespace) server.Adapter
+
+	mu   sync.Mutex
+	nsps map[string]*nspState // by namespace
 }
 
 // NewClient connects once to Redis, then starts the subscription loop. A
@@ -148,7 +159,8 @@ func NewClient(opts Options) (*Client, error) {
 		}
 		opts.Logger.Warn("redis adapter: Redis does not answer yet; serving this node's clients and retrying", "addr", tg.Where(), "err", err)
 	}
-	c := &Client{opts: opts, log: opts.Logger, tg: tg}
+	c := &Client{opts: opts, log: opts.Logger, tg: tg, nsps: map[string]*nspState{}}
+	c.newAdapter = cluster.NewAdapter(c, cluster.Options{RequestsTimeout: opts.RequestsTimeout, Logger: opts.Logger})
 	if tg.Cluster {
 		c.cl = redisnet.NewCluster(tg, opts.PublishTimeout, &c.st.net)
 	} else {
@@ -243,34 +255,6 @@ func numSubOn(conn redis.Conn, timeout time.Duration, sub, channel string) (int,
 		return 0, fmt.Errorf("redis adapter: %w", err)
 	}
 	return n, nil
-}
-
-// handler receives the messages of a subscription.
-type handler interface {
-	onMessage(channel string, data []byte)
-}
-
-// subscribe adds channels (and, in classic mode, patterns) for h; the
-// subscription links take them up at once and at every reconnection.
-func (c *Client) subscribe(h handler, channels, patterns []string) {
-	c.subs.Set(h, channels, patterns)
-}
-
-func (c *Client) unsubscribe(channels, patterns []string) {
-	c.subs.Set(nil, channels, patterns)
-}
-
-func (c *Client) dispatch(channel, pattern string, data []byte) {
-	h, _ := c.subs.Handler(channel, pattern).(handler)
-	if h == nil {
-		return
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("redis adapter: handling a message panicked", "channel", channel, "panic", r)
-		}
-	}()
-	h.onMessage(channel, data)
 }
 
 func redactURL(u string) string { return redisnet.RedactURL(u) }

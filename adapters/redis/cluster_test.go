@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siogo/siogo/adapters/adaptertest"
 	"github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/internal/redistest"
 	"github.com/siogo/siogo/internal/siotest"
@@ -18,19 +19,31 @@ import (
 // One Redis Cluster (three masters, a replica each) serves every cluster
 // test of the package. The failover tests bring the killed master back as
 // a replica, so the cluster stays whole.
-var cluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3, Replicas: 1}}
+var redisCluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3, Replicas: 1}}
 
-func sharedCluster(t *testing.T) *redistest.Cluster { return cluster.Get(t) }
+func sharedCluster(t *testing.T) *redistest.Cluster { return redisCluster.Get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	cluster.Stop()
+	redisCluster.Stop()
 	os.Exit(code)
 }
 
 func slotOf(t *testing.T, rc *redistest.Cluster, channel string) int {
 	t.Helper()
 	return redis.KeySlot(channel)
+}
+
+// TestClusterConformance runs the adapter suite over a Redis Cluster, in
+// both modes, with a Node.js node on the redis package's cluster client;
+// each test has channels of its own.
+func TestClusterConformance(t *testing.T) {
+	rc := sharedCluster(t)
+	for _, sharded := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sharded=%v", sharded), func(t *testing.T) {
+			adaptertest.Run(t, conformance(sharded, rc.URL, map[string]any{"cluster": rc.MasterURLs()}))
+		})
+	}
 }
 
 // TestClusterMixed runs siogo nodes and a Node.js node whose

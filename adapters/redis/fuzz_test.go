@@ -10,8 +10,8 @@ import (
 	"github.com/siogo/siogo/server"
 )
 
-// FuzzMessages feeds arbitrary bytes to what the adapter does with a
-// message from Redis, in both modes and on every channel it listens to:
+// FuzzMessages feeds arbitrary bytes to what a node does with a message
+// from Redis, in both modes and on every channel it listens to:
 // broadcasts (msgpack), requests and responses (JSON or msgpack), and the
 // sharded mode's messages. Another node, an emitter or anyone who can
 // publish to Redis writes them: none may panic the node. Answers go to a
@@ -27,19 +27,26 @@ func FuzzMessages(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { classic.Close(); sharded.Close() })
-	srv, err := server.New(server.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	nsp := srv.Of("/")
-	nsp.OnServerSideEmit("ping", func(args []any, ack server.Ack) {
-		if ack != nil {
-			ack(args...)
+	node := func(c *Client) {
+		srv, err := server.New(server.Options{NewAdapter: c.NewAdapter, Logger: quiet})
+		if err != nil {
+			f.Fatal(err)
 		}
-	})
-	a := classic.NewAdapter(nsp).(*Adapter)
-	s := sharded.newShardedAdapter(nsp).(*shardedAdapter)
-	channels := []string{a.channel, a.channel + "room#", a.requestChannel, a.responseChannel, a.specificResponseChannel}
+		f.Cleanup(func() { _ = srv.Close() })
+		srv.Of("/").OnServerSideEmit("ping", func(args []any, ack server.Ack) {
+			if ack != nil {
+				ack(args...)
+			}
+		})
+	}
+	node(classic)
+	node(sharded)
+	a := classic.state("/")
+	s := sharded.state("/")
+	_, uid, _ := a.current()
+	_, suid, _ := s.current()
+	type sub struct{ channel, pattern string }
+	subs := []sub{{a.channel, a.channel + "*"}, {a.channel + "room#", a.channel + "*"}, {a.requestChannel, ""}, {a.responseChannel, ""}, {a.responseChannel + uid + "#", ""}}
 
 	mp := func(v any) []byte {
 		b, err := mpack.Encode(v)
@@ -62,19 +69,22 @@ func FuzzMessages(f *testing.F) {
 		mp(map[string]any{"type": reqBroadcast, "uid": "other", "requestId": "r7", "packet": packet, "opts": opts}),
 		js(map[string]any{"requestId": "r8", "sockets": []any{map[string]any{"id": "s", "handshake": map[string]any{"headers": map[string]any{"a": []any{"b"}}, "issued": 1}, "rooms": []any{"s"}, "data": nil}}}),
 		js(map[string]any{"type": reqServerSideEmit, "requestId": "r9", "data": []any{1}}),
-		mp(map[string]any{"uid": "other", "nsp": "/", "type": msgBroadcast, "data": map[string]any{"packet": packet, "opts": opts}}),
-		mp(map[string]any{"uid": "other", "nsp": "/", "type": msgBroadcast, "data": map[string]any{"packet": packet, "opts": opts, "requestId": "r10"}}),
-		mp(map[string]any{"uid": "other", "nsp": "/", "type": msgSocketsJoin, "data": map[string]any{"opts": opts, "rooms": []any{"y"}}}),
-		mp(map[string]any{"uid": "other", "nsp": "/", "type": msgDisconnectSockets, "data": map[string]any{"opts": opts, "close": true}}),
+		mp(map[string]any{"uid": "other", "nsp": "/", "type": 3, "data": map[string]any{"packet": packet, "opts": opts}}),
+		mp(map[string]any{"uid": "other", "nsp": "/", "type": 3, "data": map[string]any{"packet": packet, "opts": opts, "requestId": "r10"}}),
+		js(map[string]any{"uid": "other", "nsp": "/", "type": 4, "data": map[string]any{"opts": opts, "rooms": []any{"y"}}}),
+		mp(map[string]any{"uid": "other", "nsp": "/", "type": 6, "data": map[string]any{"opts": opts, "close": true}}),
+		js(map[string]any{"uid": "other", "nsp": "/", "type": 7, "data": map[string]any{"opts": opts, "requestId": "r11"}}),
 		[]byte("{"), {0xc1}, {0x91, 0xc0}, {},
 	}
 	for _, seed := range seeds {
-		for i := range channels {
+		for i := range subs {
 			f.Add(uint8(i), seed)
 		}
 	}
 	f.Fuzz(func(t *testing.T, ch uint8, data []byte) {
-		a.onMessage(channels[int(ch)%len(channels)], data)
-		s.onMessage(s.channel, data)
+		sb := subs[int(ch)%len(subs)]
+		classic.dispatch(sb.channel, sb.pattern, data)
+		sharded.dispatch(s.channel, "", data)
+		sharded.dispatch(s.channel+suid+"#", "", data)
 	})
 }

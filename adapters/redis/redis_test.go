@@ -1,28 +1,25 @@
 package redis_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/siogo/siogo/adapters/adaptertest"
+	"github.com/siogo/siogo/adapters/cluster"
 	"github.com/siogo/siogo/adapters/redis"
+	"github.com/siogo/siogo/internal/clustertest"
 	"github.com/siogo/siogo/internal/nodetest"
 	"github.com/siogo/siogo/internal/redistest"
 	"github.com/siogo/siogo/internal/siotest"
 	"github.com/siogo/siogo/server"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = clustertest.Quiet
 
 // node is one siogo node of a test cluster.
 type node struct {
@@ -38,159 +35,33 @@ func newNode(t *testing.T, redisURL string) *node {
 
 func newNodeWith(t *testing.T, opts redis.Options) *node {
 	t.Helper()
+	rc := newClient(t, opts)
+	n := clustertest.Start(t, server.Options{NewAdapter: rc.NewAdapter}, func() { _ = rc.Close() })
+	return &node{srv: n.Srv, rc: rc, URL: n.URL}
+}
+
+// newClient connects a client, subscribed; its owner closes it.
+func newClient(t *testing.T, opts redis.Options) *redis.Client {
+	t.Helper()
 	opts.RequestsTimeout, opts.Logger = 2*time.Second, quiet
 	rc, err := redis.NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", srv)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		_ = srv.Close()
-		hs.Close()
-		_ = rc.Close()
-	})
-	n := &node{srv: srv, rc: rc, URL: hs.URL}
-	n.waitReady(t)
-	return n
+	waitReady(t, rc)
+	return rc
 }
 
-func (n *node) waitReady(t *testing.T) {
+func waitReady(t *testing.T, rc *redis.Client) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.rc.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("not subscribed: %v", n.rc.Ready())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	clustertest.WaitFor(t, 10*time.Second, func() bool { return rc.Ready() == nil })
 }
 
-// expect polls until len(want) packets came, and compares them: Node's
-// server may flush an event and its attachment in separate polls.
-func expect(t *testing.T, c *siotest.Client, want ...string) {
-	t.Helper()
-	var got []string
-	for len(got) < len(want) {
-		got = append(got, c.Poll()...)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-}
+func (n *node) waitReady(t *testing.T) { t.Helper(); waitReady(t, n.rc) }
 
-func TestBroadcastAcrossNodes(t *testing.T) {
-	rs := redistest.Start(t)
-	a, b, c := newNode(t, rs.URL), newNode(t, rs.URL), newNode(t, rs.URL)
-	ca, cb, cc := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL), siotest.Dial(t, c.URL)
-	ca.Connect()
-	idb := cb.Connect()
-	cc.Connect()
-	if n, _ := a.srv.Of("/").Adapter().ServerCount(context.Background()); n != 3 {
-		t.Fatalf("server count %d, want 3", n)
-	}
+func waitFor(t *testing.T, cond func() bool) { t.Helper(); clustertest.WaitFor(t, 5*time.Second, cond) }
 
-	// Every client once, whichever node emits.
-	_ = a.srv.Emit("hello", 1, map[string]any{"k": []byte{7}})
-	for _, cl := range []*siotest.Client{ca, cb, cc} {
-		expect(t, cl, `451-["hello",1,{"k":{"_placeholder":true,"num":0}}]`, "bBw==")
-	}
-	_ = b.srv.Emit("end")
-	for _, cl := range []*siotest.Client{ca, cb, cc} {
-		expect(t, cl, `42["end"]`)
-	}
-
-	// Rooms and except across nodes.
-	b.srv.Of("/").Socket(idb).Join("r", "x")
-	_ = a.srv.To("r").Emit("in-r")
-	_ = a.srv.Except("x").Emit("not-x")
-	expect(t, cb, `42["in-r"]`)
-	expect(t, ca, `42["not-x"]`)
-	expect(t, cc, `42["not-x"]`)
-}
-
-func TestClusterCalls(t *testing.T) {
-	rs := redistest.Start(t)
-	a, b := newNode(t, rs.URL), newNode(t, rs.URL)
-	ca, cb := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL)
-	ida, idb := ca.Connect(), cb.Connect()
-	ctx := context.Background()
-
-	all, err := a.srv.Of("/").FetchSockets(ctx)
-	if err != nil || len(all) != 2 {
-		t.Fatalf("fetchSockets: %d %v", len(all), err)
-	}
-	var remote *server.RemoteSocket
-	for _, s := range all {
-		if s.ID == idb {
-			remote = s
-		}
-	}
-	if remote == nil || remote.Handshake.Address != "127.0.0.1" || !slices.Contains(remote.Rooms, idb) {
-		t.Fatalf("remote socket %+v", remote)
-	}
-
-	if err := a.srv.In(idb).SocketsJoin("club"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return slices.Contains(b.srv.Of("/").Socket(idb).Rooms(), "club") })
-	got, _ := a.srv.In("club").FetchSockets(ctx)
-	if len(got) != 1 || got[0].ID != idb {
-		t.Fatalf("club: %+v", got)
-	}
-	if err := remote.Emit("direct", "hi"); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, cb, `42["direct","hi"]`)
-	_ = a.srv.In("club").SocketsLeave("club")
-	waitFor(t, func() bool { return !slices.Contains(b.srv.Of("/").Socket(idb).Rooms(), "club") })
-
-	// Server-side emit with acks, each way.
-	b.srv.Of("/").OnServerSideEmit("ping", func(args []any, ack server.Ack) { ack(fmt.Sprint("pong ", args[0])) })
-	answers, err := a.srv.Of("/").ServerSideEmitWithAck(ctx, "ping", "a")
-	if err != nil || !slices.Equal(answers, []any{"pong a"}) {
-		t.Fatalf("server-side emit: %v %v", answers, err)
-	}
-
-	// Broadcast with acks from clients on both nodes.
-	done := make(chan []any, 1)
-	go func() {
-		resp, err := a.srv.Of("/").Timeout(3*time.Second).EmitWithAck(ctx, "q")
-		if err != nil {
-			t.Errorf("broadcast with ack: %v", err)
-		}
-		done <- resp
-	}()
-	for _, cl := range []*siotest.Client{ca, cb} {
-		p := cl.Poll()[0]
-		id := p[2:strings.IndexByte(p, '[')]
-		cl.Send("43" + id + `["answer"]`)
-	}
-	if resp := <-done; !slices.Equal(resp, []any{"answer", "answer"}) {
-		t.Fatalf("acks %v", resp)
-	}
-
-	if err := a.srv.Except(ida).DisconnectSockets(); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, cb, "41")
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var expect = clustertest.Expect
 
 // startNodeServer runs a Node.js socket.io server with the npm redis
 // adapter and returns its base URL.
@@ -199,66 +70,56 @@ func startNodeServer(t *testing.T, redisURL string, sharded ...bool) string {
 	return startNodeServerWith(t, map[string]any{"redis": redisURL, "sharded": len(sharded) > 0 && sharded[0]})
 }
 
-// startNodeServerWith runs node-cluster-node.js with cfg (its port added).
+// startNodeServerWith runs node-cluster-node.js with cfg.
 func startNodeServerWith(t *testing.T, cfg map[string]any) string {
 	t.Helper()
-	nodetest.Require(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg["port"] = port
-	arg, _ := json.Marshal(cfg)
-	nodetest.Serve(t, 15*time.Second, "node-cluster-node.js", string(arg))
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
+	url, _ := nodetest.ServeNode(t, "node-cluster-node.js", cfg)
+	return url
 }
 
-// TestMixedCluster puts a Node.js socket.io node with @socket.io/redis-
-// adapter beside a siogo node: broadcasts, rooms and cluster calls cross
-// both ways.
-func TestMixedCluster(t *testing.T) {
-	rs := redistest.Start(t)
-	g := newNode(t, rs.URL)
-	nodeURL := startNodeServer(t, rs.URL)
-	cg, cn := siotest.Dial(t, g.URL), siotest.Dial(t, nodeURL)
-	cg.Connect()
-	idn := cn.Connect()
-	waitFor(t, func() bool { n, _ := g.srv.Of("/").Adapter().ServerCount(context.Background()); return n == 2 })
-
-	_ = g.srv.Emit("from-go", "x", 1.5, []byte{9})
-	expect(t, cg, `451-["from-go","x",1.5,{"_placeholder":true,"num":0}]`, "bCQ==")
-	expect(t, cn, `451-["from-go","x",1.5,{"_placeholder":true,"num":0}]`, "bCQ==")
-
-	cn.Send(`42["broadcast","from-node"]`)
-	expect(t, cg, `42["broadcast","from-node"]`)
-	expect(t, cn, `42["broadcast","from-node"]`)
-
-	all, err := g.srv.Of("/").FetchSockets(context.Background())
-	if err != nil || len(all) != 2 {
-		t.Fatalf("fetchSockets: %d %v", len(all), err)
+// conformance is a fresh cluster for each test of the conformance suite:
+// siogo nodes and a Node.js node with @socket.io/redis-adapter 8, in the
+// classic mode or the sharded one, on a Redis server of its own (redisURL
+// ""), or with channels of their own on the Redis at redisURL (nodeCfg
+// then says how Node's client reaches it).
+func conformance(sharded bool, redisURL string, nodeCfg map[string]any) func(t *testing.T) adaptertest.Cluster {
+	return func(t *testing.T) adaptertest.Cluster {
+		url, cfgBase, prefix := redisURL, nodeCfg, "socket.io"
+		if url == "" {
+			rs := redistest.Start(t)
+			url, cfgBase = rs.URL, map[string]any{"redis": rs.URL}
+		} else {
+			prefix = "sio-" + strings.ReplaceAll(t.Name(), "/", "-")
+		}
+		return adaptertest.Cluster{
+			Broker: func(t *testing.T) cluster.Broker {
+				rc := newClient(t, redis.Options{URL: url, Prefix: prefix, Sharded: sharded})
+				t.Cleanup(func() { _ = rc.Close() })
+				return rc
+			},
+			NodeJS: func(t *testing.T, _ cluster.Options, name string) (string, func()) {
+				cfg := maps.Clone(cfgBase)
+				cfg["name"], cfg["prefix"], cfg["sharded"] = name, prefix, sharded
+				return nodetest.ServeNode(t, "node-cluster-node.js", cfg)
+			},
+		}
 	}
-	if err := g.srv.In(idn).SocketsJoin("room-x"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	_ = g.srv.To("room-x").Emit("in-x")
-	expect(t, cn, `42["in-x"]`)
+}
 
-	answers, err := g.srv.Of("/").ServerSideEmitWithAck(context.Background(), "ping-node", "go")
-	if err != nil || !slices.Equal(answers, []any{"pong from node: go"}) {
-		t.Fatalf("server-side emit to Node: %v %v", answers, err)
-	}
-	g.srv.Of("/").OnServerSideEmit("ping-go", func(args []any, ack server.Ack) { ack("pong from go: " + fmt.Sprint(args[0])) })
-	cn.Send(`42["ask-go"]`)
-	expect(t, cn, `42["go-answers",["pong from go: from node"]]`)
+// TestConformance runs the adapter suite in the classic mode: two siogo
+// nodes and a Node.js node with @socket.io/redis-adapter's createAdapter
+// on one Redis, with the official client on each: broadcasts every way
+// (binary, large), rooms on their channels, the cluster calls and their
+// acks through the request and response channels, the count of nodes.
+func TestConformance(t *testing.T) {
+	adaptertest.Run(t, conformance(false, "", nil))
+}
 
-	cn.Send(`42["fetch"]`)
-	got := cn.Poll()
-	if len(got) != 1 || !strings.HasPrefix(got[0], `42["fetched",[`) || strings.Count(got[0], `"id"`) != 2 {
-		t.Fatalf("Node's fetchSockets: %q", got)
-	}
+// TestConformanceSharded runs the suite in the sharded mode, with Node's
+// createShardedAdapter: a room with a socket on a node, Node's included,
+// has a channel that node subscribes.
+func TestConformanceSharded(t *testing.T) {
+	adaptertest.Run(t, conformance(true, "", nil))
 }
 
 // TestEmitter publishes with @socket.io/redis-emitter and sees siogo's
@@ -326,92 +187,20 @@ func TestRedisDownAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
-	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
+	n := clustertest.Start(t, server.Options{NewAdapter: rc.NewAdapter}, func() { _ = rc.Close() })
 	if err := rc.Ready(); err == nil {
 		t.Fatal("ready without Redis")
 	}
-	c := siotest.Dial(t, hs.URL)
+	c := siotest.Dial(t, n.URL)
 	c.Connect()
-	_ = srv.Emit("alone")
+	_ = n.Srv.Emit("alone")
 	expect(t, c, `42["alone"]`)
 	rs.Restart()
-	n := &node{srv: srv, rc: rc}
-	n.waitReady(t)
+	waitReady(t, rc)
 	other := newNode(t, rs.URL)
 	_ = other.srv.Emit("joined")
 	expect(t, c, `42["joined"]`)
 	if _, err := redis.NewClient(redis.Options{URL: "localhost:6379"}); err == nil {
 		t.Fatal("a URL without redis:// accepted")
-	}
-}
-
-// TestSharded runs the sharded mode (SSUBSCRIBE, SPUBLISH): two siogo nodes
-// and a Node.js node with createShardedAdapter, the dynamic room channels
-// included.
-func TestSharded(t *testing.T) {
-	rs := redistest.Start(t)
-	a := newNodeWith(t, redis.Options{URL: rs.URL, Sharded: true})
-	b := newNodeWith(t, redis.Options{URL: rs.URL, Sharded: true})
-	nodeURL := startNodeServer(t, rs.URL, true)
-	ca, cb, cn := siotest.Dial(t, a.URL), siotest.Dial(t, b.URL), siotest.Dial(t, nodeURL)
-	ca.Connect()
-	idb := cb.Connect()
-	idn := cn.Connect()
-	ctx := context.Background()
-	waitFor(t, func() bool { n, _ := a.srv.Of("/").Adapter().ServerCount(ctx); return n == 3 })
-
-	_ = a.srv.Emit("all", []byte{1})
-	for _, c := range []*siotest.Client{ca, cb, cn} {
-		expect(t, c, `451-["all",{"_placeholder":true,"num":0}]`, "bAQ==")
-	}
-	// A room on the siogo node and one on the Node node: dynamic channels.
-	b.srv.Of("/").Socket(idb).Join("room-b")
-	cn.Send(`42["join","room-n"]`)
-	time.Sleep(300 * time.Millisecond)
-	_ = a.srv.To("room-b").Emit("to-b")
-	expect(t, cb, `42["to-b"]`)
-	_ = a.srv.To("room-n").Emit("to-n")
-	expect(t, cn, `42["to-n"]`)
-	cn.Send(`42["to","room-b","from node"]`)
-	expect(t, cb, `42["broadcast","from node"]`)
-
-	all, err := a.srv.Of("/").FetchSockets(ctx)
-	if err != nil || len(all) != 3 {
-		t.Fatalf("fetchSockets: %d %v", len(all), err)
-	}
-	if err := a.srv.In(idn).SocketsJoin("joined"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	_ = a.srv.To("joined").Emit("in-joined")
-	expect(t, cn, `42["in-joined"]`)
-
-	b.srv.Of("/").OnServerSideEmit("ping-node", func(args []any, ack server.Ack) { ack("pong from b") })
-	answers, err := a.srv.Of("/").ServerSideEmitWithAck(ctx, "ping-node", "a")
-	if err != nil || len(answers) != 2 || !slices.Contains(answers, any("pong from node: a")) || !slices.Contains(answers, any("pong from b")) {
-		t.Fatalf("server-side emit: %v %v", answers, err)
-	}
-	done := make(chan []any, 1)
-	go func() {
-		resp, err := a.srv.Of("/").Timeout(3*time.Second).EmitWithAck(ctx, "q")
-		if err != nil {
-			t.Errorf("broadcast with ack: %v", err)
-		}
-		done <- resp
-	}()
-	for _, c := range []*siotest.Client{ca, cb, cn} {
-		p := c.Poll()[0]
-		id := p[2:strings.IndexByte(p, '[')]
-		c.Send("43" + id + `["answer"]`)
-	}
-	if resp := <-done; len(resp) != 3 {
-		t.Fatalf("acks %v", resp)
 	}
 }

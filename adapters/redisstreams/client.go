@@ -11,9 +11,12 @@
 //	srv, err := server.New(server.Options{NewAdapter: rc.NewAdapter,
 //		Recovery: &server.RecoveryOptions{MaxDisconnectionDuration: 2 * time.Minute}})
 //
-// Local delivery follows the stream: a node delivers its own broadcasts
-// when it reads them back, in the stream's order, so that every node, and a
-// client that comes back to another node, sees one order. When Redis is
+// A Client is a broker of siogo's adapter contract (adapters/cluster):
+// NewAdapter is cluster.NewAdapter over it. The stream is the contract's
+// Log: local delivery follows it (a node delivers its own broadcasts when
+// it reads them back, in the stream's order, so that every node, and a
+// client that comes back to another node, sees one order), and the Client
+// is the SessionStore that makes recovery cross nodes. When Redis is
 // unreachable a node delivers its own broadcasts at once and serves its own
 // clients; the client reconnects with backoff and reads on from where it
 // stopped.
@@ -52,7 +55,9 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/adapters/cluster"
 	"github.com/siogo/siogo/internal/redisnet"
+	"github.com/siogo/siogo/server"
 )
 
 // Options configure a Client. The zero value of each field is Node's
@@ -134,24 +139,20 @@ type RefusedError = redisnet.RefusedError
 // stream on a single server, one per stream on a cluster), subscription
 // links; all the node's namespace adapters share them.
 type Client struct {
-	opts Options
-	tg   *redisnet.Target
-	pool *redis.Pool       // a single server
-	cl   *redisnet.Cluster // a Redis Cluster, or nil
-	subs *redisnet.Subscriptions
-	log  *slog.Logger
-	st   stats
-
-	// deliverMu is held while a stream entry is applied, and while a
-	// restored socket joins its rooms (ResumeSession).
-	deliverMu sync.Mutex
+	opts       Options
+	tg         *redisnet.Target
+	pool       *redis.Pool       // a single server
+	cl         *redisnet.Cluster // a Redis Cluster, or nil
+	subs       *redisnet.Subscriptions
+	log        *slog.Logger
+	st         stats
+	newAdapter func(*server.Namespace) server.Adapter
 
 	mu       sync.Mutex
-	adapters map[string]*Adapter // by namespace
-	last     map[string]streamID // each stream's last entry applied
-	started  map[string]bool     // streams whose reader knows where they were
-	early    map[string]bool     // own entries (earlyKey) delivered before their reader started
-	advanced chan struct{}       // closed and renewed when last moves
+	nsps     map[string]*nspState // by namespace
+	last     map[string]streamID  // each stream's last entry applied
+	started  map[string]bool      // streams whose reader knows where they were
+	early    map[string]bool      // own entries (earlyKey) applied before their reader started
 	readers  []*reader
 	byStream map[string]*reader
 	closed   bool
@@ -265,14 +266,14 @@ func NewClient(opts Options) (*Client, error) {
 		opts:     opts,
 		tg:       tg,
 		log:      opts.Logger,
-		adapters: map[string]*Adapter{},
+		nsps:     map[string]*nspState{},
 		last:     map[string]streamID{},
 		started:  map[string]bool{},
 		early:    map[string]bool{},
-		advanced: make(chan struct{}),
 		byStream: map[string]*reader{},
 		done:     make(chan struct{}),
 	}
+	c.newAdapter = cluster.NewAdapter(c, cluster.Options{RequestsTimeout: opts.RequestsTimeout, Logger: opts.Logger})
 	if tg.Cluster {
 		c.cl = redisnet.NewCluster(tg, 5*time.Second, &c.st.net)
 		// As Node's adapter: a connection per stream, the streams' slots
@@ -490,7 +491,9 @@ func (c *Client) read(r *reader, conn redis.Conn) (wasUp bool, err error) {
 			id = entries[0].id
 		}
 		c.mu.Lock()
-		c.last[s], c.started[s] = id, true
+		if !c.started[s] {
+			c.last[s], c.started[s] = id, true
+		}
 		c.mu.Unlock()
 	}
 	if c.cl != nil {
@@ -536,10 +539,6 @@ func (c *Client) read(r *reader, conn redis.Conn) (wasUp bool, err error) {
 				c.apply(stream, e)
 			}
 		}
-		c.mu.Lock()
-		close(c.advanced)
-		c.advanced = make(chan struct{})
-		c.mu.Unlock()
 	}
 }
 
@@ -576,24 +575,22 @@ func earlyKey(stream string, id streamID) string { return stream + " " + id.Stri
 
 // apply hands an entry to its namespace's adapter and records it as read.
 func (c *Client) apply(stream string, e entry) {
-	c.deliverMu.Lock()
-	defer c.deliverMu.Unlock()
 	c.mu.Lock()
 	early := c.early[earlyKey(stream, e.id)]
 	delete(c.early, earlyKey(stream, e.id))
+	st := c.nsps[e.fields["nsp"]]
 	c.mu.Unlock()
-	if nsp := e.fields["nsp"]; nsp != "" && !early {
-		c.mu.Lock()
-		a := c.adapters[nsp]
-		c.mu.Unlock()
-		if a != nil {
+	if h := st.handler(); h != nil && !early {
+		if m, err := decodeEntry(e.fields); err != nil {
+			c.log.Debug("redisstreams: bad entry", "id", e.id.String(), "err", err)
+		} else {
 			func() {
 				defer func() {
 					if r := recover(); r != nil {
 						c.log.Error("redisstreams: applying an entry panicked", "id", e.id.String(), "panic", r)
 					}
 				}()
-				a.onEntry(e)
+				h(m, e.id.String())
 			}()
 		}
 	}
@@ -602,13 +599,6 @@ func (c *Client) apply(stream string, e entry) {
 		c.last[stream] = e.id
 	}
 	c.mu.Unlock()
-}
-
-// lastRead is the last entry of stream applied here.
-func (c *Client) lastRead(stream string) streamID {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last[stream]
 }
 
 // deliverEarly reports whether an own entry must be applied at once: before
@@ -622,32 +612,8 @@ func (c *Client) deliverEarly(stream string, id streamID) bool {
 	}
 	if c.byStream[stream] != nil {
 		c.early[earlyKey(stream, id)] = true
-	} // else a stream no node reads, as Node's name-<negative hash>: delivered here only
+	} // else a stream no node reads, as Node's name-<negative hash>: applied here only
 	return true
-}
-
-// waitApplied waits, a bounded time, until the reader applied id of stream:
-// so that a node's own broadcast is delivered here when Emit returns.
-func (c *Client) waitApplied(stream string, id streamID) {
-	timer := time.NewTimer(2 * time.Second)
-	defer timer.Stop()
-	for {
-		c.mu.Lock()
-		reached := !c.last[stream].less(id)
-		down := c.byStream[stream] == nil || c.byStream[stream].err != nil
-		ch := c.advanced
-		c.mu.Unlock()
-		if reached || down {
-			return
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			return
-		case <-c.done:
-			return
-		}
-	}
 }
 
 // run calls fn with a connection to the node of key: the single server,
@@ -721,30 +687,6 @@ func (c *Client) numSub(channel string) (int, error) {
 	return n, nil
 }
 
-// register adds a namespace's adapter and subscribes its channels.
-func (c *Client) register(a *Adapter, channels []string) {
-	c.mu.Lock()
-	c.adapters[a.nsp.Name()] = a
-	c.mu.Unlock()
-	c.subs.Set(a, channels, nil)
-}
-
-func (c *Client) unregister(a *Adapter, channels []string) {
-	c.mu.Lock()
-	if c.adapters[a.nsp.Name()] == a {
-		delete(c.adapters, a.nsp.Name())
-	}
-	c.mu.Unlock()
-	c.subs.Set(nil, channels, nil)
-}
-
-// dispatch hands a message of a channel to its adapter.
-func (c *Client) dispatch(channel, _ string, data []byte) {
-	if a, _ := c.subs.Handler(channel, "").(*Adapter); a != nil {
-		a.onPubSub(data)
-	}
-}
-
 // refreshLoop writes the sessions of connected sockets (see
 // Options.NoLiveSessions): those that changed rooms soon, all of them
 // every quarter of the recovery window.
@@ -761,13 +703,13 @@ func (c *Client) refreshLoop() {
 			return
 		case now := <-t.C:
 			c.mu.Lock()
-			adapters := make([]*Adapter, 0, len(c.adapters))
-			for _, a := range c.adapters {
-				adapters = append(adapters, a)
+			states := make([]*nspState, 0, len(c.nsps))
+			for _, st := range c.nsps {
+				states = append(states, st)
 			}
 			c.mu.Unlock()
-			for _, a := range adapters {
-				a.flushLive(now)
+			for _, st := range states {
+				c.flushLive(st, now)
 			}
 		}
 	}

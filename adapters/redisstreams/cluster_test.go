@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/siogo/siogo/adapters/adaptertest"
 	"github.com/siogo/siogo/adapters/redisstreams"
 	"github.com/siogo/siogo/internal/redisnet"
 	"github.com/siogo/siogo/internal/redistest"
@@ -21,24 +22,24 @@ import (
 // One Redis Cluster (three masters, a replica each) serves every cluster
 // test of the package. The failover test runs last and brings the killed
 // master back as a replica.
-var cluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3, Replicas: 1}}
+var redisCluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3, Replicas: 1}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	cluster.Stop()
+	redisCluster.Stop()
 	if built.dir != "" {
 		_ = os.RemoveAll(built.dir)
 	}
 	os.Exit(code)
 }
 
-// TestClusterMixed runs TestMixedCluster's cluster of two siogo nodes and
-// a Node.js node with @socket.io/redis-streams-adapter on the redis
-// package's createCluster, over a Redis Cluster: broadcasts, rooms and
-// every cluster call cross every way.
-func TestClusterMixed(t *testing.T) {
-	rc := cluster.Get(t)
-	mixedCluster(t, rc.URL, map[string]any{"cluster": rc.MasterURLs()}, rc.LiveURLs()...)
+// TestClusterConformance runs the adapter suite over a Redis Cluster: two
+// siogo nodes and a Node.js node with @socket.io/redis-streams-adapter on
+// the redis package's createCluster, each test with a stream and channels
+// of its own.
+func TestClusterConformance(t *testing.T) {
+	rc := redisCluster.Get(t)
+	adaptertest.Run(t, conformance(rc.URL, map[string]any{"cluster": rc.MasterURLs()}, rc.LiveURLs()))
 }
 
 // TestClusterRecovery runs TestRecoveryAcrossNodes over a Redis Cluster:
@@ -48,7 +49,7 @@ func TestClusterMixed(t *testing.T) {
 // once and in order; the session keys live on other shards than the
 // stream.
 func TestClusterRecovery(t *testing.T) {
-	rc := cluster.Get(t)
+	rc := redisCluster.Get(t)
 	recoveryAcrossNodes(t, "redis-streams-cluster://"+strings.TrimPrefix(rc.URL, "redis-cluster://"), rc.URL,
 		map[string]any{"cluster": rc.MasterURLs()}, rc.LiveURLs()...)
 }
@@ -57,7 +58,7 @@ func TestClusterRecovery(t *testing.T) {
 // the shards, each read on its own connection, and sharded pub/sub puts
 // each request channel on its shard; with a Node.js node.
 func TestClusterStreamsSharded(t *testing.T) {
-	rc := cluster.Get(t)
+	rc := redisCluster.Get(t)
 	slots := map[int]bool{}
 	for i := range 3 {
 		slots[redisnet.KeySlot(fmt.Sprint("socket.io-", i))] = true
@@ -149,7 +150,7 @@ func broadcastSeq(t *testing.T, a *node, c *siotest.Client) (stopped func() (sen
 // steps): writes follow ASK then MOVED, the readers move to the new
 // owner and go on from the last entry, and nothing is lost or doubled.
 func TestClusterSlotMoved(t *testing.T) {
-	rc := cluster.Get(t)
+	rc := redisCluster.Get(t)
 	o := redisstreams.Options{URL: rc.URL, BlockTime: time.Second}
 	a, b := newNodeWith(t, o, 0), newNodeWith(t, o, 0)
 	cb := siotest.Dial(t, b.URL)
@@ -189,7 +190,7 @@ func TestClusterSlotMoved(t *testing.T) {
 // move to it, broadcasting and reading resume on both nodes, nothing
 // crashes, and the losses are counted.
 func TestClusterFailover(t *testing.T) {
-	rc := cluster.Get(t)
+	rc := redisCluster.Get(t)
 	a, b := newNode(t, rc.URL, 0), newNode(t, rc.URL, 0)
 	cb := siotest.Dial(t, b.URL)
 	cb.Connect()

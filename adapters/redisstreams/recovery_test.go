@@ -235,7 +235,7 @@ func recoveryAcrossNodes(t *testing.T, flag, goURL string, nodeCfg map[string]an
 	}
 	c.Emit("to", "r", "e1")
 	expectEvents(t, c, "broadcast e1")
-	time.Sleep(400 * time.Millisecond) // the live session is written
+	waitLiveAt(t, redisURLs, first.PID, "r") // the live session, in r
 
 	// Node A dies without a word; events are sent while the client is away.
 	lb.to("")

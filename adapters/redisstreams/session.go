@@ -1,21 +1,24 @@
 package redisstreams
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
-	"github.com/siogo/siogo/internal/adapterwire"
+	"github.com/siogo/siogo/adapters/cluster"
 	"github.com/siogo/siogo/server"
 )
 
-// Connection state recovery across nodes: sessions are kept under
-// SessionKeyPrefix+pid with the recovery window as expiry, as Node's
-// persistSession writes them, and the missed events are read from the
-// stream after the client's offset, which is an entry id.
+// Connection state recovery across nodes (the Client is the contract's
+// cluster.SessionStore): sessions are kept under SessionKeyPrefix+pid with
+// the recovery window as expiry, as Node's persistSession writes them, and
+// the missed events are read from the stream after the client's offset,
+// which is an entry id (ReadLog).
 //
 // A session restores once, and never while it is connected. The session of
 // a socket that disconnected (the key above) is taken by the first node to
@@ -36,9 +39,9 @@ import (
 
 var offsetPattern = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 
-func (a *Adapter) sessionKey(pid string) string { return a.c.opts.SessionKeyPrefix + pid }
+func (c *Client) sessionKey(pid string) string { return c.opts.SessionKeyPrefix + pid }
 
-func (a *Adapter) liveKey(pid string) string { return a.c.opts.LiveKeyPrefix + "s:" + pid }
+func (c *Client) liveKey(pid string) string { return c.opts.LiveKeyPrefix + "s:" + pid }
 
 func leaseKey(prefix, uid string) string { return prefix + "n:" + uid }
 
@@ -110,75 +113,104 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`)
 )
 
-func (a *Adapter) window() time.Duration {
-	if a.recovery == nil {
-		return 0
-	}
-	return a.recovery.MaxDisconnectionDuration
+// liveSessions is a namespace's side of siogo's live copies
+// (Options.NoLiveSessions), under mu.
+type liveSessions struct {
+	mu          sync.Mutex
+	dirty       map[string]struct{} // sockets whose session must be written
+	written     map[string]string   // sockets whose session is in Redis -> pid
+	kept        map[string]struct{} // sockets whose last session SaveSession wrote
+	fenced      map[string]struct{} // sockets whose session another node restored
+	nextRefresh time.Time
+	// The lease of the live copies: renewed at nextLease, held until
+	// leaseUntil.
+	nextLease, leaseUntil time.Time
 }
 
-// PersistSession implements server.Adapter: SET key PX window, as Node,
-// once the socket's live copy is removed; not when another node has
-// taken it (the session lives on there).
-func (a *Adapter) PersistSession(ps *server.PersistedSession) {
-	if a.recovery == nil {
-		return
+func (l *liveSessions) init() {
+	l.dirty, l.written = map[string]struct{}{}, map[string]string{}
+	l.kept, l.fenced = map[string]struct{}{}, map[string]struct{}{}
+}
+
+// live is the watching adapter and its recovery window when it keeps live
+// copies: recovery on, NoLiveSessions off.
+func (c *Client) live(st *nspState) (*cluster.Adapter, string, time.Duration) {
+	if c.opts.NoLiveSessions {
+		return nil, "", 0
 	}
-	a.liveMu.Lock()
-	defer a.liveMu.Unlock()
-	delete(a.dirty, ps.SID)
-	delete(a.written, ps.SID) // kept for the window now: DelAll leaves it
-	a.kept[ps.SID] = struct{}{}
-	if _, fenced := a.fenced[ps.SID]; fenced {
-		return
+	a, uid := st.adapter()
+	if a == nil || uid == "" {
+		return nil, "", 0
 	}
-	ours, err := redis.Int(a.c.run(a.liveKey(ps.PID), func(conn redis.Conn) (any, error) {
-		return dropLive.Do(conn, a.liveKey(ps.PID), a.uid+" ")
+	r := a.Recovery()
+	if r == nil {
+		return nil, "", 0
+	}
+	return a, uid, r.MaxDisconnectionDuration
+}
+
+// SaveSession implements cluster.SessionStore: SET key PX ttl, as Node,
+// once the socket's live copy is removed; not when another node has taken
+// it (the session lives on there).
+func (c *Client) SaveSession(_ context.Context, nsp string, ps *server.PersistedSession, ttl time.Duration) error {
+	st := c.state(nsp)
+	_, uid := st.adapter()
+	l := &st.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.dirty, ps.SID)
+	delete(l.written, ps.SID) // kept for the window now: its leaving leaves it
+	l.kept[ps.SID] = struct{}{}
+	if _, fenced := l.fenced[ps.SID]; fenced {
+		return nil
+	}
+	ours, err := redis.Int(c.run(c.liveKey(ps.PID), func(conn redis.Conn) (any, error) {
+		return dropLive.Do(conn, c.liveKey(ps.PID), uid+" ")
 	}))
 	if err != nil {
-		a.c.log.Warn("redisstreams: session not kept", "sid", ps.SID, "err", err)
-		return
+		return fmt.Errorf("redisstreams: session not kept: %w", err)
 	}
 	if ours == 0 {
-		a.c.log.Info("redisstreams: session not kept: another node restored it", "sid", ps.SID)
-		return
+		c.log.Info("redisstreams: session not kept: another node restored it", "sid", ps.SID)
+		return nil
 	}
 	v, err := encodeSession(ps)
 	if err == nil {
-		_, err = a.c.do(a.sessionKey(ps.PID), "SET", a.sessionKey(ps.PID), v, "PX", a.window().Milliseconds())
+		_, err = c.do(c.sessionKey(ps.PID), "SET", c.sessionKey(ps.PID), v, "PX", ttl.Milliseconds())
 	}
 	if err != nil {
-		a.c.log.Warn("redisstreams: session not kept", "sid", ps.SID, "err", err)
+		return fmt.Errorf("redisstreams: session not kept: %w", err)
 	}
+	return nil
 }
 
 // putLives writes live copies in one round trip (on a cluster, one per
 // copy, each key on the master of its slot), each unless another node took
 // it; it returns the sids of those taken.
-func (a *Adapter) putLives(list []*server.PersistedSession) (taken []string, err error) {
-	ms := a.window().Milliseconds()
-	mine := a.uid + " "
+func (c *Client) putLives(uid, nsp string, window time.Duration, list []*server.PersistedSession) (taken []string, err error) {
+	ms := window.Milliseconds()
+	mine := uid + " "
 	vals := make([]string, len(list))
 	for i, ps := range list {
-		if vals[i], err = encodeLive(a.uid, a.nsp.Name(), ps); err != nil {
+		if vals[i], err = encodeLive(uid, nsp, ps); err != nil {
 			return nil, err
 		}
 	}
 	results := make([]int, len(list))
-	if a.c.cl != nil {
+	if c.cl != nil {
 		for i, ps := range list {
-			key := a.liveKey(ps.PID)
-			if results[i], err = redis.Int(a.c.run(key, func(conn redis.Conn) (any, error) {
+			key := c.liveKey(ps.PID)
+			if results[i], err = redis.Int(c.run(key, func(conn redis.Conn) (any, error) {
 				return putLive.Do(conn, key, mine, vals[i], ms)
 			})); err != nil {
 				return nil, err
 			}
 		}
 	} else {
-		conn := a.c.pool.Get()
+		conn := c.pool.Get()
 		defer conn.Close()
 		for i, ps := range list {
-			if err := putLive.Send(conn, a.liveKey(ps.PID), mine, vals[i], ms); err != nil {
+			if err := putLive.Send(conn, c.liveKey(ps.PID), mine, vals[i], ms); err != nil {
 				return nil, err
 			}
 		}
@@ -199,19 +231,20 @@ func (a *Adapter) putLives(list []*server.PersistedSession) (taken []string, err
 	return taken, nil
 }
 
-// RestoreSession implements server.Adapter, as Node's restoreSession: the
-// session is taken (GET and DEL in one transaction) and the offset must be
-// still in the stream. Without one, a live copy whose adapter is gone is
-// taken instead. The missed events are read in ResumeSession.
-func (a *Adapter) RestoreSession(pid, offset string) (*server.PersistedSession, error) {
-	if a.recovery == nil || !offsetPattern.MatchString(offset) {
+// RestoreSession implements cluster.SessionStore, as Node's restoreSession:
+// the session is taken (GET and DEL in one transaction) and the offset
+// must be still in the stream. Without one, a live copy whose adapter is
+// gone is taken instead.
+func (c *Client) RestoreSession(_ context.Context, nsp, pid, offset string) (*server.PersistedSession, error) {
+	if !offsetPattern.MatchString(offset) {
 		return nil, nil
 	}
 	if _, ok := parseID(offset); !ok {
 		return nil, nil
 	}
-	key := a.sessionKey(pid)
-	res, err := redis.Values(a.c.run(key, func(conn redis.Conn) (any, error) {
+	st := c.state(nsp)
+	key := c.sessionKey(pid)
+	res, err := redis.Values(c.run(key, func(conn redis.Conn) (any, error) {
 		_ = conn.Send("MULTI")
 		_ = conn.Send("GET", key)
 		_ = conn.Send("DEL", key)
@@ -223,10 +256,10 @@ func (a *Adapter) RestoreSession(pid, offset string) (*server.PersistedSession, 
 	var raw string
 	if len(res) > 0 && res[0] != nil {
 		raw, _ = redis.String(res[0], nil)
-	} else if raw, err = a.takeLive(pid); err != nil || raw == "" {
+	} else if raw, err = c.takeLive(st, pid); err != nil || raw == "" {
 		return nil, err
 	}
-	found, err := redis.Values(a.c.do(a.stream, "XRANGE", a.stream, offset, offset))
+	found, err := redis.Values(c.do(st.stream, "XRANGE", st.stream, offset, offset))
 	if err != nil {
 		return nil, fmt.Errorf("redisstreams: restoring a session: %w", err)
 	}
@@ -238,15 +271,18 @@ func (a *Adapter) RestoreSession(pid, offset string) (*server.PersistedSession, 
 		return nil, err
 	}
 	ps.PID = pid
-	ps.Offset = offset
 	return ps, nil
 }
 
 // takeLive takes pid's live copy if the adapter that wrote it is gone,
 // and returns its session; "" when there is none to take.
-func (a *Adapter) takeLive(pid string) (string, error) {
-	key := a.liveKey(pid)
-	v, err := redis.String(a.c.do(key, "GET", key))
+func (c *Client) takeLive(st *nspState, pid string) (string, error) {
+	_, uid, window := c.live(st)
+	if uid == "" {
+		return "", nil
+	}
+	key := c.liveKey(pid)
+	v, err := redis.String(c.do(key, "GET", key))
 	if errors.Is(err, redis.ErrNil) {
 		return "", nil
 	}
@@ -254,17 +290,17 @@ func (a *Adapter) takeLive(pid string) (string, error) {
 		return "", fmt.Errorf("redisstreams: restoring a session: %w", err)
 	}
 	owner, state, session, nsp, ok := parseLive(v)
-	if !ok || state != liveSession || owner == a.uid || nsp != a.nsp.Name() {
+	if !ok || state != liveSession || owner == uid || nsp != st.nsp {
 		return "", nil // taken already, connected here, or another namespace's
 	}
-	if alive, err := a.ownerAlive(owner); err != nil || alive {
+	if alive, err := c.ownerAlive(st, owner); err != nil || alive {
 		if err == nil {
-			a.c.log.Debug("redisstreams: session not restored: connected on another node", "owner", owner)
+			c.log.Debug("redisstreams: session not restored: connected on another node", "owner", owner)
 		}
 		return "", err
 	}
-	took, err := redis.Int(a.c.run(key, func(conn redis.Conn) (any, error) {
-		return takeLive.Do(conn, key, v, a.uid+" "+liveTaken, a.window().Milliseconds())
+	took, err := redis.Int(c.run(key, func(conn redis.Conn) (any, error) {
+		return takeLive.Do(conn, key, v, uid+" "+liveTaken, window.Milliseconds())
 	}))
 	if err != nil {
 		return "", fmt.Errorf("redisstreams: restoring a session: %w", err)
@@ -277,244 +313,165 @@ func (a *Adapter) takeLive(pid string) (string, error) {
 
 // ownerAlive tells whether the adapter uid still holds its live copies:
 // its private channel has a subscriber and its lease runs.
-func (a *Adapter) ownerAlive(uid string) (bool, error) {
-	n, err := a.c.numSub(a.public + uid + "#")
+func (c *Client) ownerAlive(st *nspState, uid string) (bool, error) {
+	n, err := c.numSub(st.public + uid + "#")
 	if err != nil {
 		return false, fmt.Errorf("redisstreams: restoring a session: %w", err)
 	}
 	if n == 0 {
 		return false, nil
 	}
-	lease := leaseKey(a.c.opts.LiveKeyPrefix, uid)
-	held, err := redis.Int(a.c.do(lease, "EXISTS", lease))
+	lease := leaseKey(c.opts.LiveKeyPrefix, uid)
+	held, err := redis.Int(c.do(lease, "EXISTS", lease))
 	if err != nil {
 		return false, fmt.Errorf("redisstreams: restoring a session: %w", err)
 	}
 	return held == 1, nil
 }
 
-const restorePage = 1000
+// Watch implements cluster.Watcher: the adapter whose sockets' live
+// copies this client keeps.
+func (c *Client) Watch(a *cluster.Adapter) func() {
+	st := c.state(a.Namespace().Name())
+	st.mu.Lock()
+	st.a, st.uid = a, a.UID()
+	st.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			st.mu.Lock()
+			if st.a == a {
+				st.a = nil
+			}
+			st.mu.Unlock()
+			c.forget(st)
+		})
+	}
+}
 
-// ResumeSession implements server.SessionResumer: with the reader held,
-// the events after the offset are read from the stream, the socket joins
-// its rooms and gets them; entries the reader has not applied yet leave it
-// out up to the last one read here. Each event thus reaches it once, in
-// the stream's order.
-func (a *Adapter) ResumeSession(ps *server.PersistedSession, join func(missed [][]any)) {
-	a.c.deliverMu.Lock()
-	defer a.c.deliverMu.Unlock()
-	from, ok := parseID(ps.Offset)
-	if !ok {
-		join(nil)
+// RoomsChanged implements cluster.Watcher: a socket that joined or left a
+// room has its live copy written soon; one gone for good takes its live
+// copy with it, while one whose session SaveSession kept leaves it.
+func (c *Client) RoomsChanged(a *cluster.Adapter, id string, rooms []string, gone bool) {
+	st := c.state(a.Namespace().Name())
+	_, uid, _ := c.live(st)
+	if uid == "" {
 		return
 	}
-	last := from
-	var missed [][]any
-	max := 10000
-	if a.recovery != nil && a.recovery.MaxPackets > 0 {
-		max = a.recovery.MaxPackets
-	}
-	for read := 0; read < max; {
-		items, err := redis.Values(a.c.do(a.stream, "XRANGE", a.stream, last.next().String(), "+", "COUNT", restorePage))
-		if err != nil {
-			a.c.log.Warn("redisstreams: reading missed events", "sid", ps.SID, "err", err)
-			break
+	l := &st.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !gone {
+		if len(rooms) > 0 {
+			l.dirty[id] = struct{}{}
 		}
-		entries, err := parseEntries(items)
-		if err != nil {
-			a.c.log.Warn("redisstreams: reading missed events", "sid", ps.SID, "err", err)
-			break
-		}
-		for _, e := range entries {
-			last = e.id
-			read++
-			if e.fields["nsp"] != a.nsp.Name() || e.fields["type"] != "3" {
-				continue
-			}
-			m, err := decodeEntry(e.fields)
-			if err != nil {
-				continue
-			}
-			if _, withAck := m.Data["requestId"]; withAck {
-				continue
-			}
-			p, ok := adapterwire.PacketFrom(m.Data["packet"], a.nsp.Name())
-			if !ok {
-				continue
-			}
-			opts := adapterwire.OptionsFrom(m.Data["opts"])
-			if opts.Flags.Volatile || !includes(ps.Rooms, opts) {
-				continue
-			}
-			missed = append(missed, append(p.Data.([]any), e.id.String()))
-		}
-		if len(entries) < restorePage {
-			break
-		}
-	}
-	if a.c.lastRead(a.stream).less(last) {
-		a.skip[ps.SID] = last
-	}
-	join(missed)
-}
-
-// includes is Node's shouldIncludePacket.
-func includes(rooms []string, opts server.BroadcastOptions) bool {
-	included := len(opts.Rooms) == 0
-	for _, r := range rooms {
-		for _, e := range opts.Except {
-			if r == e {
-				return false
-			}
-		}
-		if !included {
-			for _, o := range opts.Rooms {
-				if r == o {
-					included = true
-					break
-				}
-			}
-		}
-	}
-	return included
-}
-
-// Live sessions (Options.NoLiveSessions): the room index's changes mark a
-// socket's session to be written.
-
-func (a *Adapter) live() bool { return a.recovery != nil && !a.c.opts.NoLiveSessions }
-
-// AddAll implements server.Adapter.
-func (a *Adapter) AddAll(id string, rooms ...string) {
-	a.MemoryAdapter.AddAll(id, rooms...)
-	if a.live() && len(rooms) > 0 {
-		a.liveMu.Lock()
-		a.dirty[id] = struct{}{}
-		a.liveMu.Unlock()
-	}
-}
-
-// Del implements server.Adapter.
-func (a *Adapter) Del(id, room string) {
-	a.MemoryAdapter.Del(id, room)
-	if a.live() {
-		a.liveMu.Lock()
-		a.dirty[id] = struct{}{}
-		a.liveMu.Unlock()
-	}
-}
-
-// DelAll implements server.Adapter: a socket gone for good takes its live
-// session with it; one kept by PersistSession stays.
-func (a *Adapter) DelAll(id string) {
-	a.MemoryAdapter.DelAll(id)
-	if !a.live() {
 		return
 	}
-	a.liveMu.Lock()
-	defer a.liveMu.Unlock()
-	delete(a.dirty, id)
-	delete(a.kept, id)
-	delete(a.fenced, id)
-	pid, ok := a.written[id]
+	delete(l.dirty, id)
+	delete(l.kept, id)
+	delete(l.fenced, id)
+	pid, ok := l.written[id]
 	if !ok {
 		return
 	}
-	delete(a.written, id)
-	key := a.liveKey(pid)
-	if _, err := a.c.run(key, func(conn redis.Conn) (any, error) { return dropLive.Do(conn, key, a.uid+" ") }); err != nil {
-		a.c.log.Debug("redisstreams: removing a session", "err", err)
+	delete(l.written, id)
+	key := c.liveKey(pid)
+	if _, err := c.run(key, func(conn redis.Conn) (any, error) { return dropLive.Do(conn, key, uid+" ") }); err != nil {
+		c.log.Debug("redisstreams: removing a session", "err", err)
 	}
 }
 
-// flushLive writes the sessions that changed, and all of them every
-// quarter of the window, or at once when its lease lapsed (the node was
-// hung or cut from Redis, and another may have taken its sockets'
+// flushLive writes a namespace's sessions that changed, and all of them
+// every quarter of the window, or at once when its lease lapsed (the node
+// was hung or cut from Redis, and another may have taken its sockets'
 // sessions); it renews the lease before it writes, every second.
-func (a *Adapter) flushLive(now time.Time) {
-	if !a.live() {
+func (c *Client) flushLive(st *nspState, now time.Time) {
+	a, uid, window := c.live(st)
+	if uid == "" {
 		return
 	}
-	a.liveMu.Lock()
-	defer a.liveMu.Unlock()
-	if now.After(a.leaseUntil) {
-		a.nextRefresh = time.Time{}
+	l := &st.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.After(l.leaseUntil) {
+		l.nextRefresh = time.Time{}
 	}
 	var ids []string
-	if now.After(a.nextRefresh) {
-		a.nextRefresh = now.Add(max(a.window()/4, time.Second))
-		for id := range a.written {
+	if now.After(l.nextRefresh) {
+		l.nextRefresh = now.Add(max(window/4, time.Second))
+		for id := range l.written {
 			ids = append(ids, id)
 		}
-		for id := range a.dirty {
-			if _, ok := a.written[id]; !ok {
+		for id := range l.dirty {
+			if _, ok := l.written[id]; !ok {
 				ids = append(ids, id)
 			}
 		}
 	} else {
-		for id := range a.dirty {
+		for id := range l.dirty {
 			ids = append(ids, id)
 		}
 	}
-	clear(a.dirty)
+	clear(l.dirty)
+	nsp := a.Namespace()
 	list := make([]*server.PersistedSession, 0, len(ids))
 	for _, id := range ids {
-		if _, ok := a.kept[id]; ok {
+		if _, ok := l.kept[id]; ok {
 			continue
 		}
-		if _, ok := a.fenced[id]; ok {
+		if _, ok := l.fenced[id]; ok {
 			continue
 		}
-		s := a.nsp.Socket(id)
+		s := nsp.Socket(id)
 		if s == nil || !s.Connected() {
 			continue
 		}
-		ps := a.MemoryAdapter.Session(id)
+		ps := a.Session(id)
 		if ps == nil || ps.PID == "" {
 			continue
 		}
 		list = append(list, ps)
 	}
-	if len(list) == 0 && len(a.written) == 0 {
+	if len(list) == 0 && len(l.written) == 0 {
 		return
 	}
 	// The lease first: a copy without it would be anyone's to take.
-	if now.After(a.nextLease) || len(list) > 0 && now.Add(liveLease/2).After(a.leaseUntil) {
-		lease := leaseKey(a.c.opts.LiveKeyPrefix, a.uid)
-		if _, err := a.c.do(lease, "SET", lease, "1", "PX", liveLease.Milliseconds()); err != nil {
-			a.c.log.Debug("redisstreams: renewing the lease of the live sessions", "err", err)
-			a.requeue(list)
+	if now.After(l.nextLease) || len(list) > 0 && now.Add(liveLease/2).After(l.leaseUntil) {
+		lease := leaseKey(c.opts.LiveKeyPrefix, uid)
+		if _, err := c.do(lease, "SET", lease, "1", "PX", liveLease.Milliseconds()); err != nil {
+			c.log.Debug("redisstreams: renewing the lease of the live sessions", "err", err)
+			l.requeue(list)
 			return
 		}
-		a.nextLease, a.leaseUntil = now.Add(leaseEvery), now.Add(liveLease)
+		l.nextLease, l.leaseUntil = now.Add(leaseEvery), now.Add(liveLease)
 	}
 	if len(list) == 0 {
 		return
 	}
-	taken, err := a.putLives(list)
+	taken, err := c.putLives(uid, st.nsp, window, list)
 	if err != nil {
-		a.c.log.Debug("redisstreams: writing sessions", "err", err)
-		a.requeue(list)
+		c.log.Debug("redisstreams: writing sessions", "err", err)
+		l.requeue(list)
 		return
 	}
 	for _, ps := range list {
-		a.written[ps.SID] = ps.PID
+		l.written[ps.SID] = ps.PID
 	}
 	for _, sid := range taken {
 		// Restored on another node while this node was hung or cut off:
 		// that copy is the session now; this one goes, keeping nothing.
-		delete(a.written, sid)
-		a.fenced[sid] = struct{}{}
-		a.c.log.Warn("redisstreams: a socket's session was restored on another node; disconnecting this copy", "sid", sid)
-		if s := a.nsp.Socket(sid); s != nil {
+		delete(l.written, sid)
+		l.fenced[sid] = struct{}{}
+		c.log.Warn("redisstreams: a socket's session was restored on another node; disconnecting this copy", "sid", sid)
+		if s := nsp.Socket(sid); s != nil {
 			go s.Disconnect()
 		}
 	}
 }
 
 // requeue marks sessions to be written again at the next flush.
-func (a *Adapter) requeue(list []*server.PersistedSession) {
+func (l *liveSessions) requeue(list []*server.PersistedSession) {
 	for _, ps := range list {
-		a.dirty[ps.SID] = struct{}{}
+		l.dirty[ps.SID] = struct{}{}
 	}
 }

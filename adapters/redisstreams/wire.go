@@ -10,47 +10,20 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/siogo/siogo/adapters/cluster"
 	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/internal/mpack"
-	"github.com/siogo/siogo/internal/num"
 	"github.com/siogo/siogo/server"
 )
-
-// The message types of socket.io-adapter's ClusterAdapter, which Node's
-// streams adapter builds on.
-const (
-	typeInitialHeartbeat = iota + 1
-	typeHeartbeat
-	typeBroadcast
-	typeSocketsJoin
-	typeSocketsLeave
-	typeDisconnectSockets
-	typeFetchSockets
-	typeFetchSocketsResponse
-	typeServerSideEmit
-	typeServerSideEmitResponse
-	typeBroadcastClientCount
-	typeBroadcastAck
-	typeAdapterClose
-)
-
-// message is a cluster message: what Node's adapter writes in a stream
-// entry (uid, nsp, type, data) or publishes as msgpack.
-type message struct {
-	UID  string
-	Nsp  string
-	Type int
-	Data map[string]any
-}
 
 // ErrBadEntry is what decoding a malformed stream entry or message returns.
 var ErrBadEntry = errors.New("redisstreams: malformed entry")
 
 // mayContainBinary are the types whose data Node writes as base64 msgpack
 // when it holds binary.
-func mayContainBinary(t int) bool {
+func mayContainBinary(t cluster.MessageType) bool {
 	switch t {
-	case typeBroadcast, typeFetchSocketsResponse, typeServerSideEmit, typeServerSideEmitResponse, typeBroadcastAck:
+	case cluster.Broadcast, cluster.FetchSocketsResponse, cluster.ServerSideEmit, cluster.ServerSideEmitResponse, cluster.BroadcastAck:
 		return true
 	}
 	return false
@@ -58,11 +31,11 @@ func mayContainBinary(t int) bool {
 
 // encodeEntry gives the field-value pairs of XADD: data as JSON, or as
 // base64 msgpack when it holds binary (unless plaintext).
-func encodeEntry(m *message, plaintext bool) ([]any, error) {
-	fields := []any{"uid", m.UID, "nsp", m.Nsp, "type", strconv.Itoa(m.Type)}
+func encodeEntry(m *cluster.Message, plaintext bool) ([]any, error) {
+	fields := []any{"uid", m.UID, "nsp", m.Nsp, "type", strconv.Itoa(int(m.Type))}
 	if m.Data != nil {
 		var data string
-		if !plaintext && mayContainBinary(m.Type) && hasBinary(m.Data, 0) {
+		if !plaintext && mayContainBinary(m.Type) && m.HasBinary() {
 			b, err := mpack.Encode(m.Data)
 			if err != nil {
 				return nil, err
@@ -94,12 +67,12 @@ func marshalJSON(v any) ([]byte, error) {
 
 // decodeEntry reads the fields of a stream entry as Node's adapter does:
 // data is JSON when it starts with '{', base64 msgpack otherwise.
-func decodeEntry(fields map[string]string) (*message, error) {
+func decodeEntry(fields map[string]string) (*cluster.Message, error) {
 	t, err := strconv.Atoi(fields["type"])
-	if err != nil {
+	if err != nil || t < int(cluster.InitialHeartbeat) || t > int(cluster.AdapterClose) {
 		return nil, fmt.Errorf("%w: type %q", ErrBadEntry, fields["type"])
 	}
-	m := &message{UID: fields["uid"], Nsp: fields["nsp"], Type: t}
+	m := &cluster.Message{UID: fields["uid"], Nsp: fields["nsp"], Type: cluster.MessageType(t)}
 	raw, ok := fields["data"]
 	if !ok || raw == "" {
 		return m, nil
@@ -124,61 +97,6 @@ func decodeEntry(fields map[string]string) (*message, error) {
 	}
 	m.Data = data
 	return m, nil
-}
-
-// encodeMessage is a message as Node publishes it on pub/sub: msgpack of
-// {uid, nsp, type, data}.
-func encodeMessage(m *message) ([]byte, error) {
-	v := map[string]any{"uid": m.UID, "nsp": m.Nsp, "type": m.Type}
-	if m.Data != nil {
-		v["data"] = m.Data
-	}
-	return mpack.Encode(v)
-}
-
-func decodeMessage(b []byte) (*message, error) {
-	v, err := mpack.Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadEntry, err)
-	}
-	mv, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: not a map", ErrBadEntry)
-	}
-	t, ok := num.Int64(mv["type"])
-	if !ok {
-		return nil, fmt.Errorf("%w: no type", ErrBadEntry)
-	}
-	m := &message{Type: int(t)}
-	m.UID, _ = mv["uid"].(string)
-	m.Nsp, _ = mv["nsp"].(string)
-	m.Data, _ = mv["data"].(map[string]any)
-	return m, nil
-}
-
-// hasBinary reports whether v holds a []byte, as Node's hasBinary; depth
-// is bounded by the decoders that built v.
-func hasBinary(v any, depth int) bool {
-	if depth > 1000 {
-		return false
-	}
-	switch x := v.(type) {
-	case []byte:
-		return true
-	case []any:
-		for _, e := range x {
-			if hasBinary(e, depth+1) {
-				return true
-			}
-		}
-	case map[string]any:
-		for _, e := range x {
-			if hasBinary(e, depth+1) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // hashCode is Java's String.hashCode over UTF-16 code units, as Node's
@@ -232,14 +150,6 @@ func (id streamID) next() streamID {
 		return streamID{id.ms + 1, 0}
 	}
 	return streamID{id.ms, id.seq + 1}
-}
-
-// Packets as socket.io-adapter writes them; options, handshakes and
-// sockets are in internal/adapterwire.
-
-func packetWire(p *server.Packet) map[string]any {
-	m := map[string]any{"type": int(server.PacketEvent), "data": p.Data, "nsp": p.Nsp}
-	return m
 }
 
 // Sessions: msgpack of {sid, pid, rooms, data}, base64, as Node's

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/siogo/siogo/adapters/cluster"
 	"github.com/siogo/siogo/internal/adapterwire"
 	"github.com/siogo/siogo/server"
 )
@@ -40,15 +41,15 @@ func TestStreamName(t *testing.T) {
 func TestEntryRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		m         message
+		m         cluster.Message
 		plaintext bool
 		json      bool
 	}{
-		{"text", message{"u1", "/", typeBroadcast, map[string]any{"packet": map[string]any{"type": 2.0, "data": []any{"ev", "x"}}}}, false, true},
-		{"binary", message{"u1", "/", typeBroadcast, map[string]any{"packet": map[string]any{"data": []any{"ev", []byte{1, 2}}}}}, false, false},
-		{"binary as plaintext", message{"u1", "/", typeBroadcast, map[string]any{"packet": map[string]any{"data": []any{"ev", []byte{1}}}}}, true, true},
-		{"join never binary", message{"u1", "/chat", typeSocketsJoin, map[string]any{"rooms": []any{"r"}}}, false, true},
-		{"no data", message{"u1", "/", typeAdapterClose, nil}, false, true},
+		{"text", cluster.Message{UID: "u1", Nsp: "/", Type: cluster.Broadcast, Data: map[string]any{"packet": map[string]any{"type": 2.0, "data": []any{"ev", "x"}}}}, false, true},
+		{"binary", cluster.Message{UID: "u1", Nsp: "/", Type: cluster.Broadcast, Data: map[string]any{"packet": map[string]any{"data": []any{"ev", []byte{1, 2}}}}}, false, false},
+		{"binary as plaintext", cluster.Message{UID: "u1", Nsp: "/", Type: cluster.Broadcast, Data: map[string]any{"packet": map[string]any{"data": []any{"ev", []byte{1}}}}}, true, true},
+		{"join never binary", cluster.Message{UID: "u1", Nsp: "/chat", Type: cluster.SocketsJoin, Data: map[string]any{"rooms": []any{"r"}}}, false, true},
+		{"no data", cluster.Message{UID: "u1", Nsp: "/", Type: cluster.AdapterClose, Data: nil}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fields, err := encodeEntry(&tc.m, tc.plaintext)
@@ -154,9 +155,9 @@ func FuzzDecodeEntry(f *testing.F) {
 				_ = adapterwire.RemoteSocketFrom(server.NewMemoryAdapter(nil), s)
 			}
 		}
-		_ = hasBinary(m.Data, 0)
-		if b, err := encodeMessage(m); err == nil {
-			if _, err := decodeMessage(b); err != nil {
+		_ = m.HasBinary()
+		if b, err := m.Msgpack(); err == nil {
+			if _, err := cluster.DecodeMsgpack(b); err != nil {
 				t.Fatalf("a message encoded from a decoded entry does not decode: %v", err)
 			}
 		}

@@ -1,18 +1,19 @@
 // Package adapterwire is the wire format of the cluster messages of Node's
-// socket.io-adapter (ClusterAdapter), which Node's redis-adapter and
-// redis-streams-adapter both write: broadcast options, socket handshakes
-// and the sockets of fetchSockets, as the maps the JSON and msgpack codecs
-// read and write. It also holds the bookkeeping of the requests those
-// adapters send to other nodes (Requests). What differs between the two
-// adapters (message types, framing, packets) stays in each adapter.
+// socket.io-adapter (ClusterAdapter), which every Node adapter writes:
+// broadcast options, socket handshakes and the sockets of fetchSockets, as
+// the maps the JSON and msgpack codecs read and write. The cluster adapter
+// (adapters/cluster) and the brokers that translate its messages to
+// another protocol (adapters/redis's classic mode) share it.
 package adapterwire
 
 import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/siogo/siogo/internal/num"
@@ -73,6 +74,9 @@ func OptionsFrom(v any) server.BroadcastOptions {
 // become the string JavaScript's String() gives them; other elements are
 // left out.
 func Strings(v any) []string {
+	if s, ok := v.([]string); ok { // as Options writes them, before any codec
+		return slices.Clone(s)
+	}
 	list, _ := v.([]any)
 	out := make([]string, 0, len(list))
 	for _, e := range list {
@@ -217,4 +221,26 @@ func PacketFrom(v any, nsp string) (*server.Packet, bool) {
 		return nil, false
 	}
 	return &server.Packet{Type: server.PacketEvent, Nsp: nsp, Data: data}, true
+}
+
+// OnceAck is the ack of a serverSideEmit: its first call answers with its
+// first argument, as Node expects one; later calls return server.ErrAckSent.
+func OnceAck(answer func(arg any)) server.Ack {
+	var done atomic.Bool
+	return func(args ...any) error {
+		if !done.CompareAndSwap(false, true) {
+			return server.ErrAckSent
+		}
+		answer(FirstArg(args))
+		return nil
+	}
+}
+
+// FirstArg is an ack's first argument, what a broadcast ack carries to the
+// node that sent the broadcast; nil when there is none.
+func FirstArg(args []any) any {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -171,4 +172,27 @@ func FuzzFromWire(f *testing.F) {
 			_ = Strings(m["rooms"])
 		}
 	})
+}
+
+func TestOnceAck(t *testing.T) {
+	var got []any
+	ack := OnceAck(func(arg any) { got = append(got, arg) })
+	_ = ack("a", "b")
+	if err := ack("c"); err != server.ErrAckSent || len(got) != 1 || got[0] != "a" {
+		t.Fatal(got, err)
+	}
+	ack = OnceAck(func(arg any) { got = append(got, arg) })
+	_ = ack()
+	if len(got) != 2 || got[1] != nil || FirstArg(nil) != nil {
+		t.Fatal(got)
+	}
+}
+
+// Options as the adapter wrote them, before any codec, read back.
+func TestOptionsFromGo(t *testing.T) {
+	opts := server.BroadcastOptions{Rooms: []string{"r"}, Except: []string{"x", "y"}, Flags: server.BroadcastFlags{Timeout: 1500 * time.Millisecond}}
+	back := OptionsFrom(Options(opts))
+	if !slices.Equal(back.Rooms, opts.Rooms) || !slices.Equal(back.Except, opts.Except) || back.Flags.Timeout != opts.Flags.Timeout {
+		t.Fatalf("%+v, want %+v", back, opts)
+	}
 }

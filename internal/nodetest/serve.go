@@ -3,8 +3,12 @@ package nodetest
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
 	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -66,4 +70,25 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// ServeNode starts a Node.js node of a test cluster: script (in test/node)
+// with cfg as its JSON argument, "port" set to a free port. It returns the
+// node's base URL and a function that kills it (SIGKILL: no goodbye to its
+// cluster); it is killed when t ends anyway.
+func ServeNode(t testing.TB, script string, cfg map[string]any) (url string, kill func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg["port"] = port
+	arg, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := Serve(t, 20*time.Second, script, string(arg))
+	return fmt.Sprintf("http://127.0.0.1:%d", port), func() { _ = syscall.Kill(pid, syscall.SIGKILL) }
 }

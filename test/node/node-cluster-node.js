@@ -4,6 +4,9 @@
 // usage: node node-cluster-node.js '{"redis":"redis://...", "port":N, "sharded":false}'
 //    or: node node-cluster-node.js '{"cluster":["redis://h1:p1",...], "port":N, "sharded":true}'
 // With "cluster", the clients are the redis package's createCluster.
+// "prefix" is the channels' prefix (key, or channelPrefix when sharded);
+// with "name", the node runs the conformance application
+// (conformance-app.js) of package adaptertest instead of the handlers below.
 // Prints "listening" once subscribed and serving.
 "use strict";
 
@@ -22,8 +25,15 @@ async function main() {
   sub.on("error", () => {});
   await Promise.all([pub.connect(), sub.connect()]);
   const httpServer = http.createServer();
-  const adapter = cfg.sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
+  const adapter = cfg.sharded
+    ? createShardedAdapter(pub, sub, cfg.prefix ? { channelPrefix: cfg.prefix } : {})
+    : createAdapter(pub, sub, cfg.prefix ? { key: cfg.prefix } : {});
   const io = new Server(httpServer, { adapter });
+  if (cfg.name) {
+    require("./conformance-app").install(io, cfg.name);
+    httpServer.listen(cfg.port, "127.0.0.1", () => console.log("listening"));
+    return;
+  }
   io.on("connection", (socket) => {
     socket.on("broadcast", (...args) => io.emit("broadcast", ...args));
     socket.on("join", (room) => socket.join(room));

@@ -2,9 +2,13 @@
 // to serve one cluster with siogo nodes in adapters/redisstreams's tests.
 //
 // usage: node node-streams-node.js '{"redis":"redis://...", "port":N, "recovery":ms,
-//   "streamCount":N, "sharded":bool}' (recovery 0: off). Prints "listening" once serving.
+//   "streamCount":N, "sharded":bool, "prefix":"...", "name":"n"}' (recovery 0: off).
+//   Prints "listening" once serving.
 //    or: "cluster":["redis://h1:p1",...] instead of "redis": the redis package's
 //   createCluster, as the adapter's own tests run it on a Redis Cluster.
+// "prefix" names the stream and the channels' prefix; with "name", the node
+// runs the conformance application (conformance-app.js) of package
+// adaptertest instead of the demo's handlers.
 "use strict";
 
 const cfg = JSON.parse(process.argv[2]);
@@ -20,11 +24,20 @@ async function main() {
   client.on("error", () => {});
   await client.connect();
   const httpServer = http.createServer();
-  const opts = {
-    adapter: createAdapter(client, { streamCount: cfg.streamCount || 1, useShardedPubSub: !!cfg.sharded }),
-  };
+  const adapterOpts = { streamCount: cfg.streamCount || 1, useShardedPubSub: !!cfg.sharded };
+  if (cfg.prefix) {
+    adapterOpts.streamName = cfg.prefix;
+    adapterOpts.channelPrefix = cfg.prefix;
+    adapterOpts.sessionKeyPrefix = cfg.prefix + ":session:";
+  }
+  const opts = { adapter: createAdapter(client, adapterOpts) };
   if (cfg.recovery) opts.connectionStateRecovery = { maxDisconnectionDuration: cfg.recovery };
   const io = new Server(httpServer, opts);
+  if (cfg.name) {
+    require("./conformance-app").install(io, cfg.name);
+    httpServer.listen(cfg.port, "127.0.0.1", () => console.log("listening"));
+    return;
+  }
   io.on("connection", (socket) => {
     // The demo contract, and what the tests look at.
     socket.on("message", (...args) => {
