@@ -1,0 +1,517 @@
+// Package shared lets every node of a cluster serve every request of every
+// Engine.IO session, so that no sticky load balancer is needed: a poll, a
+// POST, a JSONP request or a WebSocket upgrade that reaches a node other
+// than the session's owner is relayed to the owner over the cluster's
+// broker (adapters/cluster's Broker: Redis, Redis Streams, Redis Cluster,
+// PostgreSQL), served there by its Engine.IO server, and the answer comes
+// back the same way.
+//
+//	sh, _ := shared.New(broker, shared.Options{})
+//	opts.Engine.NewSessionID = sh.NewSessionID // ids name their owner
+//	srv, _ := server.New(opts)
+//	mux.Handle("/socket.io/", sh.Handler(srv))
+//
+// A session's id starts with its owner's node id, so a request goes
+// straight to its owner: one message there and one back, no broadcast per
+// request. The owner serves it as its own (its session's order, limits and
+// errors apply); a WebSocket that lands on another node stays there, and
+// its bytes are relayed to the owner, which serves the upgrade on a
+// loopback connection of its own. Waits are bounded: an owner that does
+// not answer within Options.AckTimeout, or whose answer does not come
+// within pingInterval+pingTimeout, is taken for gone, and the client gets
+// what a single node says of a session it does not know (400,
+// {"code":1,"message":"Session ID unknown"}): it reconnects, to any node.
+package shared
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/siogo/siogo/adapters/cluster"
+)
+
+// Options configure shared sessions. The zero value means the defaults.
+type Options struct {
+	// NodeID names this node in session ids; 8 URL-safe characters
+	// without '.', random by default.
+	NodeID string
+	// MaxHTTPBufferSize is the Engine.IO server's (transports.Options):
+	// a relayed request body carries at most one byte more, so that the
+	// owner answers a larger one as it would its own (413). Default 1e6.
+	MaxHTTPBufferSize int64
+	// PingInterval and PingTimeout are the Engine.IO server's; a relayed
+	// request waits at most their sum and WaitMargin for its answer, and
+	// a relayed WebSocket closes when nothing crossed it for as long.
+	// Defaults 25 s and 20 s.
+	PingInterval, PingTimeout time.Duration
+	// WaitMargin is added to the wait above. Default 5 s.
+	WaitMargin time.Duration
+	// AckTimeout bounds how long a relayed request or WebSocket waits for
+	// the owner's first word before the owner is taken for gone.
+	// Default 5 s.
+	AckTimeout time.Duration
+	// MaxRelayQueue bounds the messages queued for one relayed WebSocket
+	// that its connection has not taken yet; past it the WebSocket closes,
+	// as a client too slow to keep up. Default 1024.
+	MaxRelayQueue int
+	// Observer, when set, is told of each relayed request.
+	Observer Observer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Observer is told what relaying costs, for metrics.
+type Observer interface {
+	// Forwarded is called when a request relayed to its owner ends:
+	// kind is poll, post, websocket or other; outcome ok, timeout (the
+	// owner did not answer in time), error (the broker failed) or
+	// canceled (the client went away first); d is how long it took (a
+	// WebSocket's: until its 101 or failure).
+	Forwarded(kind, outcome string, d time.Duration)
+	// Relaying reports a change of the number of WebSockets relayed
+	// through this node (+1, -1), at either end.
+	Relaying(delta int)
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxHTTPBufferSize <= 0 {
+		o.MaxHTTPBufferSize = 1e6
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.WaitMargin <= 0 {
+		o.WaitMargin = 5 * time.Second
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 5 * time.Second
+	}
+	if o.MaxRelayQueue <= 0 {
+		o.MaxRelayQueue = 1024
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// nodeIDLen is the length of a node id, the prefix of its session ids.
+const nodeIDLen = 8
+
+// Sessions relays the requests of sessions owned by other nodes, and
+// serves those other nodes relay here.
+type Sessions struct {
+	opts   Options
+	id     string
+	broker cluster.Broker
+	unsub  func()
+	wait   time.Duration // the bound of a relayed request's answer
+
+	engine atomic.Pointer[http.Handler]
+
+	mu      sync.Mutex
+	waiters map[string]chan *msg          // this edge's requests and tunnels awaiting their owner
+	served  map[string]context.CancelFunc // requests served here for other edges
+	tunnels map[string]*tunnel
+	closed  bool
+
+	loopOnce sync.Once
+	loopAddr string // the loopback server relayed upgrades are served on
+	loopErr  error
+	loop     *http.Server
+	loopLn   net.Listener
+}
+
+// ErrBadNodeID is returned by New for a NodeID that cannot prefix session ids.
+var ErrBadNodeID = errors.New("shared: NodeID must be 8 URL-safe characters without '.'")
+
+// New subscribes to the broker's relay channel for this node. Close ends
+// the subscription.
+func New(b cluster.Broker, opts Options) (*Sessions, error) {
+	opts = opts.withDefaults()
+	id := opts.NodeID
+	if id == "" {
+		id = randomID(6)
+	}
+	if len(id) != nodeIDLen || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) {
+		return nil, ErrBadNodeID
+	}
+	s := &Sessions{
+		opts:    opts,
+		id:      id,
+		broker:  b,
+		wait:    opts.PingInterval + opts.PingTimeout + opts.WaitMargin,
+		waiters: map[string]chan *msg{},
+		served:  map[string]context.CancelFunc{},
+		tunnels: map[string]*tunnel{},
+	}
+	unsub, err := b.Subscribe(Namespace, id, s.receive)
+	if err != nil {
+		return nil, fmt.Errorf("shared: subscribing: %w", err)
+	}
+	s.unsub = unsub
+	return s, nil
+}
+
+// NodeID is this node's id, the prefix of the session ids it makes.
+func (s *Sessions) NodeID() string { return s.id }
+
+// NewSessionID is the transports.Options.NewSessionID of a node that
+// shares sessions: this node's id, '.', and 15 random bytes (the default
+// id's).
+func (s *Sessions) NewSessionID(*http.Request) string { return s.id + "." + randomID(15) }
+
+// Owner is the node id a session id names, "" when it names none.
+func Owner(sid string) string {
+	if len(sid) > nodeIDLen && sid[nodeIDLen] == '.' {
+		return sid[:nodeIDLen]
+	}
+	return ""
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Handler returns engine (the Engine.IO or Socket.IO server's handler,
+// mounted at its path) behind the relay: requests of sessions owned here,
+// and handshakes, go to engine; the others to their owners. Requests
+// relayed here from other nodes are served by engine too.
+func (s *Sessions) Handler(engine http.Handler) http.Handler {
+	s.engine.Store(&engine)
+	return http.HandlerFunc(s.serveHTTP)
+}
+
+func (s *Sessions) local() http.Handler {
+	if h := s.engine.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
+
+// Close ends the subscription and the relayed WebSockets, and fails the
+// requests waiting for other nodes.
+func (s *Sessions) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	tunnels := make([]*tunnel, 0, len(s.tunnels))
+	for _, t := range s.tunnels {
+		tunnels = append(tunnels, t)
+	}
+	for _, c := range s.served {
+		c()
+	}
+	loop := s.loop
+	s.mu.Unlock()
+	s.unsub()
+	for _, t := range tunnels {
+		t.end(false)
+	}
+	if loop != nil {
+		_ = loop.Close()
+	}
+	return nil
+}
+
+func (s *Sessions) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	engine := s.local()
+	owner := Owner(r.URL.Query().Get("sid"))
+	if owner == "" || owner == s.id || r.Method == http.MethodOptions {
+		// A handshake, a session of this node, or a CORS preflight (any
+		// node answers it alike).
+		engine.ServeHTTP(w, r)
+		return
+	}
+	if isUpgrade(r) {
+		s.relayUpgrade(w, r, owner)
+		return
+	}
+	s.forward(w, r, owner)
+}
+
+func isUpgrade(r *http.Request) bool {
+	return headerHas(r.Header, "Upgrade", "websocket") && headerHas(r.Header, "Connection", "upgrade")
+}
+
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// unknownSID is a single node's answer to a request naming a session it
+// does not hold, which is what the client of a gone owner gets.
+func unknownSID(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, `{"code":1,"message":"Session ID unknown"}`)
+}
+
+func requestKind(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet:
+		return "poll"
+	case http.MethodPost:
+		return "post"
+	}
+	return "other"
+}
+
+func (s *Sessions) observe(kind, outcome string, start time.Time) {
+	if o := s.opts.Observer; o != nil {
+		o.Forwarded(kind, outcome, time.Since(start))
+	}
+}
+
+// send publishes m to its node.
+func (s *Sessions) send(m *msg) error {
+	m.from = s.id
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.AckTimeout)
+	defer cancel()
+	return s.broker.PublishResponse(ctx, m.to, m.message())
+}
+
+// await registers a waiter for the answers to id.
+func (s *Sessions) await(id string, n int) (chan *msg, bool) {
+	ch := make(chan *msg, n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false
+	}
+	s.waiters[id] = ch
+	return ch, true
+}
+
+func (s *Sessions) forget(id string) {
+	s.mu.Lock()
+	delete(s.waiters, id)
+	s.mu.Unlock()
+}
+
+// forward relays a polling request to the session's owner and writes its
+// answer.
+func (s *Sessions) forward(w http.ResponseWriter, r *http.Request, owner string) {
+	start := time.Now()
+	kind := requestKind(r)
+	var body []byte
+	if r.Body != nil && r.Method != http.MethodGet {
+		// One byte past the bound: the owner refuses it as its own.
+		b, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxHTTPBufferSize+1))
+		if err != nil {
+			// The client's body broke off: as the owner's server would, drop it.
+			s.observe(kind, "canceled", start)
+			return
+		}
+		body = b
+	}
+	id := randomID(12)
+	answers, ok := s.await(id, 2)
+	if !ok {
+		unknownSID(w)
+		return
+	}
+	defer s.forget(id)
+	h := r.Header.Clone()
+	h.Del("Content-Length")
+	if h.Get("Host") == "" {
+		h.Set("Host", r.Host)
+	}
+	m := &msg{kind: kindRequest, to: owner, id: id, method: r.Method, uri: r.URL.RequestURI(), remote: r.RemoteAddr, header: h, body: body}
+	if err := s.send(m); err != nil {
+		s.opts.Logger.Debug("shared sessions: relaying a request failed", "err", err)
+		s.observe(kind, "error", start)
+		unknownSID(w)
+		return
+	}
+	ack := time.NewTimer(s.opts.AckTimeout)
+	defer ack.Stop()
+	deadline := time.NewTimer(s.wait)
+	defer deadline.Stop()
+	for {
+		select {
+		case a := <-answers:
+			if a.kind == kindAccepted {
+				ack.Stop()
+				continue
+			}
+			for k, vs := range a.header {
+				if k != "Content-Length" {
+					w.Header()[k] = vs
+				}
+			}
+			status := a.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			w.WriteHeader(status)
+			_, _ = w.Write(a.body)
+			s.observe(kind, "ok", start)
+			return
+		case <-ack.C:
+			s.observe(kind, "timeout", start)
+			unknownSID(w)
+			return
+		case <-deadline.C:
+			_ = s.send(&msg{kind: kindCancel, to: owner, id: id})
+			s.observe(kind, "timeout", start)
+			unknownSID(w)
+			return
+		case <-r.Context().Done():
+			// The client went away: the owner ends the request as if its
+			// own client had (a poll's session closes, as on one node).
+			_ = s.send(&msg{kind: kindCancel, to: owner, id: id})
+			s.observe(kind, "canceled", start)
+			return
+		}
+	}
+}
+
+// receive handles the relay messages for this node, in the broker's
+// order, on its goroutine: nothing here blocks.
+func (s *Sessions) receive(cm *cluster.Message, _ string) {
+	m, err := decode(cm)
+	if err != nil || m.to != s.id {
+		return
+	}
+	switch m.kind {
+	case kindAccepted, kindResponse:
+		s.mu.Lock()
+		ch := s.waiters[m.id]
+		s.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- m:
+			default:
+			}
+		}
+	case kindRequest:
+		s.serveRelayed(m)
+	case kindCancel:
+		s.mu.Lock()
+		cancel := s.served[m.id]
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case kindOpen:
+		s.openTunnel(m)
+	case kindData, kindClose:
+		s.mu.Lock()
+		t := s.tunnels[m.id]
+		ch := s.waiters[m.id]
+		s.mu.Unlock()
+		if t != nil {
+			t.deliver(m)
+		} else if ch != nil {
+			select {
+			case ch <- m:
+			default:
+			}
+		}
+	}
+}
+
+// serveRelayed serves a request another node relayed here, on a goroutine
+// of its own, and sends the answer back.
+func (s *Sessions) serveRelayed(m *msg) {
+	engine := s.local()
+	ctx, cancel := context.WithTimeout(context.Background(), s.wait)
+	s.mu.Lock()
+	if s.closed || engine == nil {
+		s.mu.Unlock()
+		cancel()
+		return
+	}
+	s.served[m.id] = cancel
+	s.mu.Unlock()
+	if m.method == http.MethodGet {
+		// A poll may wait for packets: the edge then knows this node lives.
+		go func() { _ = s.send(&msg{kind: kindAccepted, to: m.from, id: m.id}) }()
+	}
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.served, m.id)
+			s.mu.Unlock()
+			cancel()
+		}()
+		req, err := http.NewRequestWithContext(ctx, m.method, m.uri, bytes.NewReader(m.body))
+		if err != nil {
+			_ = s.send(&msg{kind: kindResponse, to: m.from, id: m.id, status: http.StatusBadRequest})
+			return
+		}
+		req.RequestURI = m.uri
+		req.Header = m.header
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		req.Host = req.Header.Get("Host")
+		req.Header.Del("Host")
+		req.RemoteAddr = m.remote
+		req.ContentLength = int64(len(m.body))
+		rec := &recorder{header: http.Header{}}
+		engine.ServeHTTP(rec, req)
+		if ctx.Err() != nil {
+			// Canceled by the edge (its client left) or past the bound:
+			// nobody waits for the answer.
+			return
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		if err := s.send(&msg{kind: kindResponse, to: m.from, id: m.id, status: rec.status, header: rec.header, body: rec.body.Bytes()}); err != nil {
+			s.opts.Logger.Debug("shared sessions: answering a relayed request failed", "err", err)
+		}
+	}()
+}
+
+// recorder is the ResponseWriter a relayed request is served with.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
