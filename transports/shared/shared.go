@@ -62,6 +62,13 @@ type Options struct {
 	// the owner's first word before the owner is taken for gone.
 	// Default 5 s.
 	AckTimeout time.Duration
+	// ProbeInterval is how often this node asks a node it waits on (the
+	// owner of a relayed request or WebSocket, the edge of one it serves)
+	// whether it is there, when nothing came from it meanwhile; a node
+	// silent for ProbeTimeout is taken for gone: its relayed requests fail
+	// at once (unknown sid: the client reconnects) and its relayed
+	// WebSockets close. Defaults 1 s and 3 s.
+	ProbeInterval, ProbeTimeout time.Duration
 	// MaxRelayQueue bounds the messages queued for one relayed WebSocket
 	// that its connection has not taken yet; past it the WebSocket closes,
 	// as a client too slow to keep up. Default 1024.
@@ -101,6 +108,15 @@ func (o Options) withDefaults() Options {
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 5 * time.Second
 	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = time.Second
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 3 * time.Second
+	}
+	if o.ProbeTimeout < o.ProbeInterval {
+		o.ProbeTimeout = 2 * o.ProbeInterval
+	}
 	if o.MaxRelayQueue <= 0 {
 		o.MaxRelayQueue = 1024
 	}
@@ -125,10 +141,12 @@ type Sessions struct {
 	engine atomic.Pointer[http.Handler]
 
 	mu      sync.Mutex
-	waiters map[string]chan *msg          // this edge's requests and tunnels awaiting their owner
-	served  map[string]context.CancelFunc // requests served here for other edges
+	waiters map[string]*waiter // this edge's requests awaiting their owner
+	served  map[string]*served // requests served here for other edges
 	tunnels map[string]*tunnel
+	peers   map[string]*peer // the nodes this one waits on, by id
 	closed  bool
+	stop    chan struct{}
 
 	loopOnce sync.Once
 	loopAddr string // the loopback server relayed upgrades are served on
@@ -158,16 +176,128 @@ func New(b cluster.Broker, opts Options) (*Sessions, error) {
 		id:      id,
 		broker:  b,
 		wait:    opts.PingInterval + opts.PingTimeout + opts.WaitMargin,
-		waiters: map[string]chan *msg{},
-		served:  map[string]context.CancelFunc{},
+		waiters: map[string]*waiter{},
+		served:  map[string]*served{},
 		tunnels: map[string]*tunnel{},
+		peers:   map[string]*peer{},
+		stop:    make(chan struct{}),
 	}
 	unsub, err := b.Subscribe(Namespace, id, s.receive)
 	if err != nil {
 		return nil, fmt.Errorf("shared: subscribing: %w", err)
 	}
 	s.unsub = unsub
+	go s.probe()
 	return s, nil
+}
+
+// waiter is a relayed request awaiting its owner's answers.
+type waiter struct {
+	ch    chan *msg
+	owner string
+}
+
+// served is a request served here for an edge.
+type served struct {
+	cancel context.CancelFunc
+	edge   string
+}
+
+// peer is what this node knows of a node it waits on.
+type peer struct {
+	uses  int       // waiters, served requests and tunnels with it
+	heard time.Time // when a message last came from it
+	asked time.Time // when it was last pinged
+}
+
+// use counts one more (delta 1) or one less (-1) wait on node id; s.mu
+// is held.
+func (s *Sessions) use(id string, delta int) {
+	p := s.peers[id]
+	if p == nil {
+		if delta < 0 {
+			return
+		}
+		p = &peer{heard: time.Now()}
+		s.peers[id] = p
+	}
+	p.uses += delta
+	if p.uses <= 0 {
+		delete(s.peers, id)
+	}
+}
+
+// probe pings the nodes this one waits on when they have been silent,
+// and gives up on those silent for ProbeTimeout.
+func (s *Sessions) probe() {
+	t := time.NewTicker(s.opts.ProbeInterval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		var ask, gone []string
+		s.mu.Lock()
+		for id, p := range s.peers {
+			switch {
+			case now.Sub(p.heard) >= s.opts.ProbeTimeout:
+				gone = append(gone, id)
+				delete(s.peers, id)
+			case now.Sub(p.heard) >= s.opts.ProbeInterval && now.Sub(p.asked) >= s.opts.ProbeInterval:
+				p.asked = now
+				ask = append(ask, id)
+			}
+		}
+		s.mu.Unlock()
+		for _, id := range ask {
+			go func() { _ = s.send(&msg{kind: kindPing, to: id, id: "ping"}) }()
+		}
+		for _, id := range gone {
+			s.opts.Logger.Info("shared sessions: a node stopped answering; its relayed requests fail", "node", id)
+			s.peerGone(id)
+		}
+	}
+}
+
+// peerGone fails what waits on node id: its relayed requests answer
+// unknown sid, its relayed WebSockets close, the requests it relayed
+// here are canceled.
+func (s *Sessions) peerGone(id string) {
+	var tunnels []*tunnel
+	s.mu.Lock()
+	for _, w := range s.waiters {
+		if w.owner == id {
+			select {
+			case w.ch <- &msg{kind: kindGone}:
+			default:
+			}
+		}
+	}
+	for _, sv := range s.served {
+		if sv.edge == id {
+			sv.cancel()
+		}
+	}
+	for _, t := range s.tunnels {
+		if t.peer == id {
+			tunnels = append(tunnels, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range tunnels {
+		t.end(false)
+	}
+}
+
+// Serving is the number of requests other nodes relayed here that are
+// being served now (polls waiting for packets, mostly).
+func (s *Sessions) Serving() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.served)
 }
 
 // NodeID is this node's id, the prefix of the session ids it makes.
@@ -217,12 +347,13 @@ func (s *Sessions) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
 	tunnels := make([]*tunnel, 0, len(s.tunnels))
 	for _, t := range s.tunnels {
 		tunnels = append(tunnels, t)
 	}
-	for _, c := range s.served {
-		c()
+	for _, sv := range s.served {
+		sv.cancel()
 	}
 	loop := s.loop
 	s.mu.Unlock()
@@ -299,21 +430,25 @@ func (s *Sessions) send(m *msg) error {
 	return s.broker.PublishResponse(ctx, m.to, m.message())
 }
 
-// await registers a waiter for the answers to id.
-func (s *Sessions) await(id string, n int) (chan *msg, bool) {
-	ch := make(chan *msg, n)
+// await registers a waiter for owner's answers to id.
+func (s *Sessions) await(id, owner string) (chan *msg, bool) {
+	ch := make(chan *msg, 3)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, false
 	}
-	s.waiters[id] = ch
+	s.waiters[id] = &waiter{ch: ch, owner: owner}
+	s.use(owner, 1)
 	return ch, true
 }
 
 func (s *Sessions) forget(id string) {
 	s.mu.Lock()
-	delete(s.waiters, id)
+	if w := s.waiters[id]; w != nil {
+		delete(s.waiters, id)
+		s.use(w.owner, -1)
+	}
 	s.mu.Unlock()
 }
 
@@ -334,7 +469,7 @@ func (s *Sessions) forward(w http.ResponseWriter, r *http.Request, owner string)
 		body = b
 	}
 	id := randomID(12)
-	answers, ok := s.await(id, 2)
+	answers, ok := s.await(id, owner)
 	if !ok {
 		unknownSID(w)
 		return
@@ -362,6 +497,11 @@ func (s *Sessions) forward(w http.ResponseWriter, r *http.Request, owner string)
 			if a.kind == kindAccepted {
 				ack.Stop()
 				continue
+			}
+			if a.kind == kindGone {
+				s.observe(kind, "timeout", start)
+				unknownSID(w)
+				return
 			}
 			for k, vs := range a.header {
 				if k != "Content-Length" {
@@ -402,14 +542,21 @@ func (s *Sessions) receive(cm *cluster.Message, _ string) {
 	if err != nil || m.to != s.id {
 		return
 	}
+	s.mu.Lock()
+	if p := s.peers[m.from]; p != nil {
+		p.heard = time.Now()
+	}
+	s.mu.Unlock()
 	switch m.kind {
+	case kindPing:
+		go func() { _ = s.send(&msg{kind: kindPong, to: m.from, id: "pong"}) }()
 	case kindAccepted, kindResponse:
 		s.mu.Lock()
-		ch := s.waiters[m.id]
+		w := s.waiters[m.id]
 		s.mu.Unlock()
-		if ch != nil {
+		if w != nil {
 			select {
-			case ch <- m:
+			case w.ch <- m:
 			default:
 			}
 		}
@@ -417,25 +564,19 @@ func (s *Sessions) receive(cm *cluster.Message, _ string) {
 		s.serveRelayed(m)
 	case kindCancel:
 		s.mu.Lock()
-		cancel := s.served[m.id]
+		sv := s.served[m.id]
 		s.mu.Unlock()
-		if cancel != nil {
-			cancel()
+		if sv != nil {
+			sv.cancel()
 		}
 	case kindOpen:
 		s.openTunnel(m)
 	case kindData, kindClose:
 		s.mu.Lock()
 		t := s.tunnels[m.id]
-		ch := s.waiters[m.id]
 		s.mu.Unlock()
 		if t != nil {
 			t.deliver(m)
-		} else if ch != nil {
-			select {
-			case ch <- m:
-			default:
-			}
 		}
 	}
 }
@@ -451,7 +592,8 @@ func (s *Sessions) serveRelayed(m *msg) {
 		cancel()
 		return
 	}
-	s.served[m.id] = cancel
+	s.served[m.id] = &served{cancel: cancel, edge: m.from}
+	s.use(m.from, 1)
 	s.mu.Unlock()
 	if m.method == http.MethodGet {
 		// A poll may wait for packets: the edge then knows this node lives.
@@ -461,6 +603,7 @@ func (s *Sessions) serveRelayed(m *msg) {
 		defer func() {
 			s.mu.Lock()
 			delete(s.served, m.id)
+			s.use(m.from, -1)
 			s.mu.Unlock()
 			cancel()
 		}()

@@ -291,6 +291,47 @@ func TestOfficialClientsRoundRobin(t *testing.T) {
 	})
 }
 
+// TestOwnerDiesDuringPoll: a relayed poll waiting for packets when its
+// owner dies fails once the owner has not answered the edge's probes for
+// ProbeTimeout, not after the long bound.
+func TestOwnerDiesDuringPoll(t *testing.T) {
+	b := cluster.NewMemoryBroker()
+	t.Cleanup(func() { _ = b.Close() })
+	o := opts()
+	o.PingInterval = 20 * time.Second
+	fast := shared.Options{ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond}
+	a, c := startNode(t, b, o, fast), startNode(t, b, o, fast)
+	_, open := do(t, "GET", a.hs.URL+"/engine.io/?EIO=4&transport=polling", "")
+	sid := sidRe.FindStringSubmatch(open)[1]
+	type result struct {
+		code int
+		body string
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		res, err := http.Get(c.hs.URL + "/engine.io/?EIO=4&transport=polling&sid=" + sid)
+		if err != nil {
+			done <- result{code: -1, body: err.Error()}
+			return
+		}
+		rb, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- result{res.StatusCode, string(rb), time.Since(start)}
+	}()
+	// The poll waits on the owner, through the edge.
+	clusterWait(t, func() bool { return a.sh.Serving() > 0 })
+	_ = a.sh.Close()
+	r := <-done
+	if r.code != 400 || r.body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("poll of a dead owner's session: %d %q", r.code, r.body)
+	}
+	if r.took > 5*time.Second {
+		t.Errorf("the poll failed after %v", r.took)
+	}
+}
+
 // TestDeadOwner: when the owner is gone, a relayed request fails within
 // AckTimeout with the unknown-sid error, and a relayed WebSocket upgrade
 // gets a single node's refusal.

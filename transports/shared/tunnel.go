@@ -45,6 +45,7 @@ func (s *Sessions) newTunnel(id, peer string, edge bool) (*tunnel, bool) {
 		return nil, false
 	}
 	s.tunnels[id] = t
+	s.use(peer, 1)
 	s.mu.Unlock()
 	if o := s.opts.Observer; o != nil {
 		o.Relaying(1)
@@ -70,6 +71,7 @@ func (t *tunnel) end(notify bool) {
 		close(t.done)
 		t.s.mu.Lock()
 		delete(t.s.tunnels, t.id)
+		t.s.use(t.peer, -1)
 		t.s.mu.Unlock()
 		t.mu.Lock()
 		if t.conn != nil {

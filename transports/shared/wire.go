@@ -24,6 +24,9 @@ const (
 	kindOpen     = "open"   // edge to owner: a WebSocket upgrade's head and first bytes
 	kindData     = "data"   // either way: bytes of a relayed WebSocket, in seq order
 	kindClose    = "close"  // either way: the relayed WebSocket's end
+	kindPing     = "ping"   // to a node this one waits on: are you there?
+	kindPong     = "pong"   // the answer
+	kindGone     = "gone"   // never sent: handed to a waiter whose peer stopped answering
 )
 
 // msg is one relay message. It rides in a cluster message the contract's
