@@ -53,7 +53,7 @@ func (o *observer) count(key string) int {
 	return o.outcomes[key]
 }
 
-func startNode(t *testing.T, b cluster.Broker, opts transports.Options, sopts shared.Options) *node {
+func startNode(t testing.TB, b cluster.Broker, opts transports.Options, sopts shared.Options) *node {
 	t.Helper()
 	n := &node{obs: &observer{outcomes: map[string]int{}}, reasons: map[string]string{}}
 	sopts.Observer = n.obs
