@@ -84,6 +84,25 @@ func TestSharedSessions(t *testing.T) {
 		t.Logf("relayed: %v", total)
 	})
 
+	t.Run("browser", func(t *testing.T) {
+		// The demo page in headless Chromium through the balancer, in its
+		// three modes (socket.io-client 4 over WebSocket, over polling,
+		// socket.io-client 2).
+		defer dumpLogs(t)
+		out := t.TempDir()
+		for _, mode := range []string{"websocket", "polling", "legacy"} {
+			var rep struct {
+				OK    bool     `json:"ok"`
+				Steps []string `json:"steps"`
+				Error string   `json:"error"`
+			}
+			nodetest.Run(t, 90*time.Second, "browser.js", map[string]any{"url": nginx + "/", "mode": mode, "screenshot": out + "/" + mode + ".png"}, &rep)
+			if !rep.OK {
+				t.Errorf("demo page, %s mode, through round-robin nginx: after %v: %s", mode, rep.Steps, rep.Error)
+			}
+		}
+	})
+
 	t.Run("jsonp", func(t *testing.T) {
 		// JSONP (socket.io-client 2 in old browsers) needs a page: its
 		// requests are made here as such a page makes them.

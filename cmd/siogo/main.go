@@ -164,7 +164,10 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		// Redis unreachable at start is not fatal: the node serves its own
 		// clients and the adapter retries; /readyz tells. A Redis that
 		// refuses the connection (credentials, database, TLS) is.
-		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, TLSConfig: cfg.RedisTLS, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
+		// With shared sessions, answers (the relay's among them) go to
+		// the one node that waits for them, as Node's option does.
+		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, TLSConfig: cfg.RedisTLS, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
+			PublishOnSpecificResponseChannel: cfg.Sessions == "shared"})
 		if err != nil {
 			return err
 		}
@@ -234,6 +237,14 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 			return err
 		}
 		defer sessions.Close()
+		// Ready once the relay channel carries messages to this node.
+		brokerReady := adapterReady
+		adapterReady = func() error {
+			if err := brokerReady(); err != nil {
+				return err
+			}
+			return sessions.Ready()
+		}
 	}
 	opts.Engine = engine
 	files := assets(cfg.ClientDir)

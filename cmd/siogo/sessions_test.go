@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/siogo/siogo/internal/redistest"
 	"github.com/siogo/siogo/transports/shared"
@@ -38,6 +39,20 @@ func TestSharedSessionsProgram(t *testing.T) {
 	rs := redistest.Start(t)
 	a := start(t, "--adapter", rs.URL, "--sessions", "shared")
 	b := start(t, "--adapter", rs.URL, "--sessions", "shared")
+	// Ready once each node's relay channel is subscribed.
+	for _, n := range []string{a, b} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, _ := get(t, n+"/readyz")
+			if code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready: %d", n, code)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	_, open := get(t, a+"/socket.io/?EIO=4&transport=polling")
 	m := regexp.MustCompile(`"sid":"([^"]+)"`).FindStringSubmatch(open)
 	if m == nil || shared.Owner(m[1]) == "" {
@@ -55,9 +70,13 @@ func TestSharedSessionsProgram(t *testing.T) {
 	if code, body := get(t, u); code != 200 || !strings.HasPrefix(body, "40{") {
 		t.Fatalf("relayed poll: %d %q", code, body)
 	}
+	// The client closes: the nodes' shutdown has no session to drain.
+	if res, err := http.Post(u, "text/plain", strings.NewReader("1")); err == nil {
+		res.Body.Close()
+	}
 	_, metrics := get(t, b+"/metrics")
 	for _, want := range []string{
-		`siogo_forwarded_requests_total{kind="post",outcome="ok"} 1`,
+		`siogo_forwarded_requests_total{kind="post",outcome="ok"} 2`,
 		`siogo_forwarded_requests_total{kind="poll",outcome="ok"} 1`,
 		`siogo_forwarded_request_seconds_count{kind="poll"} 1`,
 		`siogo_relayed_websockets 0`,

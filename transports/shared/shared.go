@@ -147,6 +147,7 @@ type Sessions struct {
 	peers   map[string]*peer // the nodes this one waits on, by id
 	closed  bool
 	stop    chan struct{}
+	ready   atomic.Bool // a ping to itself came back: the relay channel is subscribed
 
 	loopOnce sync.Once
 	loopAddr string // the loopback server relayed upgrades are served on
@@ -188,7 +189,35 @@ func New(b cluster.Broker, opts Options) (*Sessions, error) {
 	}
 	s.unsub = unsub
 	go s.probe()
+	go s.selfCheck()
 	return s, nil
+}
+
+// ErrNotReady is Ready's answer until this node's relay channel works.
+var ErrNotReady = errors.New("shared: the relay channel is not subscribed yet")
+
+// Ready reports whether messages for this node reach it (for a readiness
+// probe): a broker may subscribe after Subscribe returns, and a request
+// relayed here before that would be lost.
+func (s *Sessions) Ready() error {
+	if s.ready.Load() {
+		return nil
+	}
+	return ErrNotReady
+}
+
+// selfCheck pings this node through the broker until the ping comes back.
+func (s *Sessions) selfCheck() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for !s.ready.Load() {
+		_ = s.send(&msg{kind: kindPing, to: s.id, id: "self"})
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // waiter is a relayed request awaiting its owner's answers.
@@ -549,6 +578,10 @@ func (s *Sessions) receive(cm *cluster.Message, _ string) {
 	s.mu.Unlock()
 	switch m.kind {
 	case kindPing:
+		if m.from == s.id {
+			s.ready.Store(true)
+			return
+		}
 		go func() { _ = s.send(&msg{kind: kindPong, to: m.from, id: "pong"}) }()
 	case kindAccepted, kindResponse:
 		s.mu.Lock()

@@ -145,6 +145,7 @@ func TestRelayedPolling(t *testing.T) {
 	b := cluster.NewMemoryBroker()
 	t.Cleanup(func() { _ = b.Close() })
 	a, c := startNode(t, b, opts(), shared.Options{}), startNode(t, b, opts(), shared.Options{AckTimeout: 500 * time.Millisecond})
+	clusterWait(t, func() bool { return a.sh.Ready() == nil && c.sh.Ready() == nil })
 	_, open := do(t, "GET", a.hs.URL+"/engine.io/?EIO=4&transport=polling", "")
 	m := sidRe.FindStringSubmatch(open)
 	if m == nil || shared.Owner(m[1]) != a.sh.NodeID() {
