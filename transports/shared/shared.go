@@ -69,9 +69,10 @@ type Options struct {
 	// at once (unknown sid: the client reconnects) and its relayed
 	// WebSockets close. Defaults 1 s and 3 s.
 	ProbeInterval, ProbeTimeout time.Duration
-	// MaxRelayQueue bounds the messages queued for one relayed WebSocket
-	// that its connection has not taken yet; past it the WebSocket closes,
-	// as a client too slow to keep up. Default 1024.
+	// MaxRelayQueue bounds the messages (of at most 16 KiB each) queued
+	// for one relayed WebSocket that its connection has not taken yet;
+	// past it the WebSocket closes, as a client too slow to keep up.
+	// Default 256 (4 MiB, the program's WebSocket write buffer).
 	MaxRelayQueue int
 	// Observer, when set, is told of each relayed request.
 	Observer Observer
@@ -118,7 +119,7 @@ func (o Options) withDefaults() Options {
 		o.ProbeTimeout = 2 * o.ProbeInterval
 	}
 	if o.MaxRelayQueue <= 0 {
-		o.MaxRelayQueue = 1024
+		o.MaxRelayQueue = 256
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -167,9 +168,7 @@ func New(b cluster.Broker, opts Options) (*Sessions, error) {
 	if id == "" {
 		id = randomID(6)
 	}
-	if len(id) != nodeIDLen || strings.ContainsFunc(id, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
-	}) {
+	if !validNodeID(id) {
 		return nil, ErrBadNodeID
 	}
 	s := &Sessions{
@@ -337,12 +336,27 @@ func (s *Sessions) NodeID() string { return s.id }
 // id's).
 func (s *Sessions) NewSessionID(*http.Request) string { return s.id + "." + randomID(15) }
 
-// Owner is the node id a session id names, "" when it names none.
+// Owner is the node id a session id names, "" when it names none. A
+// client chooses the sid it sends: only the characters of a node id are
+// taken, so what names a broker channel stays within them.
 func Owner(sid string) string {
-	if len(sid) > nodeIDLen && sid[nodeIDLen] == '.' {
+	if len(sid) > nodeIDLen && sid[nodeIDLen] == '.' && validNodeID(sid[:nodeIDLen]) {
 		return sid[:nodeIDLen]
 	}
 	return ""
+}
+
+func validNodeID(id string) bool {
+	if len(id) != nodeIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func randomID(n int) string {

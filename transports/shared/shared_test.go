@@ -163,7 +163,7 @@ func TestRelayedPolling(t *testing.T) {
 		t.Errorf("observer: %v", c.obs.outcomes)
 	}
 	// A session nobody holds, named after a live node and after none.
-	for _, bad := range []string{a.sh.NodeID() + ".nosuchsession", "zzzzzzzz.nosuchsession"} {
+	for _, bad := range []string{a.sh.NodeID() + ".nosuchsession", "zzzzzzzz.nosuchsession", "zz*#zzzz.nosuchsession"} {
 		code, body := do(t, "GET", c.hs.URL+"/engine.io/?EIO=4&transport=polling&sid="+bad, "")
 		if code != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
 			t.Fatalf("unknown sid %s: %d %q", bad, code, body)

@@ -34,7 +34,7 @@ type tunnel struct {
 }
 
 // relayChunk is the most bytes one data message carries.
-const relayChunk = 32 << 10
+const relayChunk = 16 << 10
 
 func (s *Sessions) newTunnel(id, peer string, edge bool) (*tunnel, bool) {
 	t := &tunnel{s: s, id: id, peer: peer, edge: edge, start: time.Now(),
