@@ -355,6 +355,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	defer cancel()
 	stopApp()
 	err = srv.Shutdown(sctx)
+	if sessions != nil {
+		// The WebSockets relayed through this node end too; relayed
+		// polls are answered by their owners meanwhile.
+		sessions.Drain()
+	}
 	ws.close()
 	if herr := hs.shutdown(sctx); herr != nil && err == nil {
 		err = herr

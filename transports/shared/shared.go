@@ -381,6 +381,21 @@ func (s *Sessions) local() http.Handler {
 	return nil
 }
 
+// Drain ends the WebSockets relayed through this node, at either end, for
+// a graceful shutdown: their clients reconnect, to other nodes, as the
+// server's own are told to. Relayed requests go on until answered.
+func (s *Sessions) Drain() {
+	s.mu.Lock()
+	tunnels := make([]*tunnel, 0, len(s.tunnels))
+	for _, t := range s.tunnels {
+		tunnels = append(tunnels, t)
+	}
+	s.mu.Unlock()
+	for _, t := range tunnels {
+		t.end(true)
+	}
+}
+
 // Close ends the subscription and the relayed WebSockets, and fails the
 // requests waiting for other nodes.
 func (s *Sessions) Close() error {
@@ -397,6 +412,12 @@ func (s *Sessions) Close() error {
 	}
 	for _, sv := range s.served {
 		sv.cancel()
+	}
+	for _, w := range s.waiters {
+		select {
+		case w.ch <- &msg{kind: kindGone}:
+		default:
+		}
 	}
 	loop := s.loop
 	s.mu.Unlock()

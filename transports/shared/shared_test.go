@@ -1,10 +1,13 @@
 package shared_test
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -368,4 +371,66 @@ func TestDeadOwner(t *testing.T) {
 		t.Fatalf("upgrade of a dead owner's session: %d %q", res.StatusCode, rb)
 	}
 	clusterWait(t, func() bool { return c.obs.relaying.Load() == 0 })
+}
+
+// TestRelayedUpgradeDrain: a WebSocket upgrade of a session owned by
+// another node is served by the owner through the edge (the 101 and the
+// probe cross the broker); Drain at the edge closes it, and the owner's
+// session ends as a lost transport.
+func TestRelayedUpgradeDrain(t *testing.T) {
+	b := cluster.NewMemoryBroker()
+	t.Cleanup(func() { _ = b.Close() })
+	a, c := startNode(t, b, opts(), shared.Options{}), startNode(t, b, opts(), shared.Options{})
+	_, open := do(t, "GET", a.hs.URL+"/engine.io/?EIO=4&transport=polling", "")
+	sid := sidRe.FindStringSubmatch(open)[1]
+	host := strings.TrimPrefix(c.hs.URL, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /engine.io/?EIO=4&transport=websocket&sid=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", sid, host)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("relayed upgrade: %v %+v", err, res)
+	}
+	send := func(text string) {
+		payload := []byte(text)
+		key := []byte{1, 2, 3, 4}
+		frame := []byte{0x81, 0x80 | byte(len(payload))}
+		frame = append(frame, key...)
+		for i, p := range payload {
+			frame = append(frame, p^key[i%4])
+		}
+		if _, err := conn.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The probe: the owner answers "3probe"; then the upgrade.
+	send("2probe")
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	h := make([]byte, 2)
+	if _, err := io.ReadFull(br, h); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, h[1]&0x7f)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "3probe" {
+		t.Fatalf("probe answer %q %v", got, err)
+	}
+	send("5")
+	clusterWait(t, func() bool {
+		return a.eng.Session(sid) != nil && a.eng.Session(sid).Transport() == transports.TransportWebSocket
+	})
+	if c.obs.relaying.Load() != 1 || c.obs.count("websocket/ok") != 1 {
+		t.Fatalf("edge: relaying %d, %v", c.obs.relaying.Load(), c.obs.outcomes)
+	}
+	c.sh.Drain()
+	if _, err := io.Copy(io.Discard, br); err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("after Drain the client's connection: %v", err)
+	}
+	clusterWait(t, func() bool {
+		return a.reason(sid) == transports.ReasonTransportClose && a.obs.relaying.Load() == 0 && c.obs.relaying.Load() == 0
+	})
 }

@@ -109,7 +109,16 @@ func (s *Sessions) relayUpgrade(w http.ResponseWriter, r *http.Request, owner st
 		_ = conn.Close()
 		return
 	}
+	t.mu.Lock()
 	t.conn = conn
+	t.mu.Unlock()
+	select {
+	case <-t.done:
+		// Ended before it had its connection (its owner given up on).
+		_ = conn.Close()
+		return
+	default:
+	}
 	if err := s.send(&msg{kind: kindOpen, to: owner, id: t.id, body: head.Bytes()}); err != nil {
 		s.observe("websocket", "error", t.start)
 		_, _ = io.WriteString(conn, upgradeUnknownSID)
