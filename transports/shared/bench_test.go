@@ -107,3 +107,59 @@ func BenchmarkPoll(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWebSocket is one echo over an upgraded WebSocket (a frame of
+// "4x" and its answer), the WebSocket opened on the session's owner
+// (local) or on the other node (forwarded: its bytes relayed both ways),
+// over a real redis-server.
+func BenchmarkWebSocket(b *testing.B) {
+	for _, forwarded := range []bool{false, true} {
+		mode := "local"
+		if forwarded {
+			mode = "forwarded"
+		}
+		b.Run("redis/"+mode, func(b *testing.B) {
+			rs := redistest.Start(b)
+			var br [2]cluster.Broker
+			for i := range br {
+				rc, err := redisadapter.NewClient(redisadapter.Options{URL: rs.URL, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = rc.Close() })
+				br[i] = rc
+			}
+			o := transports.Options{PingInterval: time.Minute, PingTimeout: time.Minute}
+			owner, edge := startNode(b, br[0], o, shared.Options{}), startNode(b, br[1], o, shared.Options{})
+			for owner.sh.Ready() != nil || edge.sh.Ready() != nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+			res, err := http.Get(owner.hs.URL + "/engine.io/?EIO=4&transport=polling")
+			if err != nil {
+				b.Fatal(err)
+			}
+			open, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			sid := string(sidRe.FindSubmatch(open)[1])
+			target := owner
+			if forwarded {
+				target = edge
+			}
+			ws := dialWS(b, target.hs.URL, "/engine.io/?EIO=4&transport=websocket&sid="+sid)
+			ws.send("2probe")
+			if got := ws.read(); got != "3probe" {
+				b.Fatalf("probe: %q", got)
+			}
+			ws.send("5")
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				ws.send("4x")
+				if got := ws.read(); got != "4x" {
+					b.Fatalf("echo: %q", got)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

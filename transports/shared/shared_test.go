@@ -383,43 +383,13 @@ func TestRelayedUpgradeDrain(t *testing.T) {
 	a, c := startNode(t, b, opts(), shared.Options{}), startNode(t, b, opts(), shared.Options{})
 	_, open := do(t, "GET", a.hs.URL+"/engine.io/?EIO=4&transport=polling", "")
 	sid := sidRe.FindStringSubmatch(open)[1]
-	host := strings.TrimPrefix(c.hs.URL, "http://")
-	conn, err := net.Dial("tcp", host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET /engine.io/?EIO=4&transport=websocket&sid=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", sid, host)
-	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Fatalf("relayed upgrade: %v %+v", err, res)
-	}
-	send := func(text string) {
-		payload := []byte(text)
-		key := []byte{1, 2, 3, 4}
-		frame := []byte{0x81, 0x80 | byte(len(payload))}
-		frame = append(frame, key...)
-		for i, p := range payload {
-			frame = append(frame, p^key[i%4])
-		}
-		if _, err := conn.Write(frame); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ws := dialWS(t, c.hs.URL, "/engine.io/?EIO=4&transport=websocket&sid="+sid)
 	// The probe: the owner answers "3probe"; then the upgrade.
-	send("2probe")
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	h := make([]byte, 2)
-	if _, err := io.ReadFull(br, h); err != nil {
-		t.Fatal(err)
+	ws.send("2probe")
+	if got := ws.read(); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
 	}
-	got := make([]byte, h[1]&0x7f)
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != "3probe" {
-		t.Fatalf("probe answer %q %v", got, err)
-	}
-	send("5")
+	ws.send("5")
 	clusterWait(t, func() bool {
 		return a.eng.Session(sid) != nil && a.eng.Session(sid).Transport() == transports.TransportWebSocket
 	})
@@ -427,10 +397,61 @@ func TestRelayedUpgradeDrain(t *testing.T) {
 		t.Fatalf("edge: relaying %d, %v", c.obs.relaying.Load(), c.obs.outcomes)
 	}
 	c.sh.Drain()
-	if _, err := io.Copy(io.Discard, br); err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+	if _, err := io.Copy(io.Discard, ws.br); err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("after Drain the client's connection: %v", err)
 	}
 	clusterWait(t, func() bool {
 		return a.reason(sid) == transports.ReasonTransportClose && a.obs.relaying.Load() == 0 && c.obs.relaying.Load() == 0
 	})
+}
+
+// rawWS is a WebSocket client of text frames under 126 bytes.
+type rawWS struct {
+	t    testing.TB
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialWS(t testing.TB, base, path string) *rawWS {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("upgrade: %v %+v", err, res)
+	}
+	return &rawWS{t, conn, br}
+}
+
+func (c *rawWS) send(text string) {
+	payload := []byte(text)
+	key := []byte{1, 2, 3, 4}
+	frame := []byte{0x81, 0x80 | byte(len(payload))}
+	frame = append(frame, key...)
+	for i, p := range payload {
+		frame = append(frame, p^key[i%4])
+	}
+	if _, err := c.conn.Write(frame); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawWS) read() string {
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	h := make([]byte, 2)
+	if _, err := io.ReadFull(c.br, h); err != nil {
+		c.t.Fatal(err)
+	}
+	got := make([]byte, h[1]&0x7f)
+	if _, err := io.ReadFull(c.br, got); err != nil {
+		c.t.Fatal(err)
+	}
+	return string(got)
 }
