@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -295,4 +296,50 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s=%q: want a positive number", name, v)
 	}
 	return n
+}
+
+// TestComposeShared checks the round-robin variant of the compose file,
+// as its header comment runs it.
+func TestComposeShared(t *testing.T) {
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		t.Fatal("docker-compose is not installed: apt-get install -y docker-compose")
+	}
+	root := filepath.Dir(filepath.Dir(nodetest.Dir(t)))
+	config := func(env ...string) string {
+		cmd := exec.Command("docker-compose", "-f", filepath.Join(root, "docker-compose.yml"), "config")
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "SIOGO_") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker-compose config: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := config("SIOGO_SESSIONS=shared", "SIOGO_NGINX_CONF=nginx-roundrobin.conf")
+	if n := strings.Count(out, "SIOGO_SESSIONS: shared"); n != 3 {
+		t.Errorf("%d nodes with shared sessions, want 3:\n%s", n, out)
+	}
+	if !strings.Contains(out, "deploy/nginx-roundrobin.conf:/etc/nginx/nginx.conf") {
+		t.Errorf("nginx does not mount the round-robin configuration:\n%s", out)
+	}
+	// By default: local sessions, the sticky configuration.
+	out = config()
+	if n := strings.Count(out, "SIOGO_SESSIONS: local"); n != 3 || !strings.Contains(out, "deploy/nginx.conf:/etc/nginx/nginx.conf") {
+		t.Errorf("the default compose file: %d local nodes, or not the sticky nginx:\n%s", n, out)
+	}
+	// The round-robin configuration is the sticky one without its hash.
+	rr, err := os.ReadFile(filepath.Join(root, "deploy", "nginx-roundrobin.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(rr), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "#") && (strings.Contains(line, "hash") || strings.HasPrefix(line, "sticky")) {
+			t.Errorf("deploy/nginx-roundrobin.conf is sticky: %s", line)
+		}
+	}
 }
