@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/siogo/siogo/internal/leaktest"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +28,7 @@ import (
 // and an attachments table of its own.
 var pg pgtest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { leaktest.Main(m, pg.Stop) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
