@@ -197,6 +197,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		defer pg.Close()
 		opts.NewAdapter = pg.NewAdapter
 		adapterReady = pg.Ready
+		m.registerPostgresStats(pg.Stats)
 	default:
 		return fmt.Errorf("--adapter %q: want %s", redact.URL(cfg.Adapter), adapterForms)
 	}
