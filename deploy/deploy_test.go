@@ -22,14 +22,17 @@ import (
 
 var sidRe = regexp.MustCompile(`"sid":"([^"]+)"`)
 
-// clientFrom is an HTTP client whose connections leave from ip.
-func clientFrom(ip string) *http.Client {
+// clientFrom is an HTTP client whose connections leave from ip; its idle
+// connections close with t.
+func clientFrom(t *testing.T, ip string) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	return &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{
+	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return d.DialContext(ctx, network, addr)
 		},
-	}}
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: 40 * time.Second, Transport: tr}
 }
 
 func do(t *testing.T, c *http.Client, method, url, body string) (int, string) {
@@ -126,7 +129,7 @@ func TestLocalCluster(t *testing.T) {
 	// their addresses, whose ports are random here, so with five all of
 	// them landed on one node about one run in thirty.
 	for i := 2; i <= 13; i++ {
-		c := clientFrom(fmt.Sprintf("127.0.0.%d", i))
+		c := clientFrom(t, fmt.Sprintf("127.0.0.%d", i))
 		_, body := do(t, c, "GET", base+"/socket.io/?EIO=4&transport=polling", "")
 		m := sidRe.FindStringSubmatch(body)
 		if m == nil {
@@ -248,7 +251,7 @@ func TestLocalRedisCluster(t *testing.T) {
 	}
 	var sessions []session
 	for i := 2; i <= 5; i++ {
-		c := clientFrom(fmt.Sprintf("127.0.0.%d", i))
+		c := clientFrom(t, fmt.Sprintf("127.0.0.%d", i))
 		_, body := do(t, c, "GET", base+"/socket.io/?EIO=4&transport=polling", "")
 		m := sidRe.FindStringSubmatch(body)
 		if m == nil {

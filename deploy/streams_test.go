@@ -73,7 +73,7 @@ func streamsRecovery(t *testing.T, transport string, extraEnv ...string) {
 	held := -1
 	sockets := regexp.MustCompile(`(?m)^siogo_connected_sockets\{namespace="/"\} 1$`)
 	for i, p := range ports {
-		_, m := do(t, clientFrom("127.0.0.1"), "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", p), "")
+		_, m := do(t, clientFrom(t, "127.0.0.1"), "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", p), "")
 		if sockets.MatchString(m) {
 			held = i
 		}
@@ -89,7 +89,7 @@ func streamsRecovery(t *testing.T, transport string, extraEnv ...string) {
 	}
 	// Meanwhile, from a node that lives, to the room.
 	other := ports[(held+1)%3]
-	s := clientFrom("127.0.0.1")
+	s := clientFrom(t, "127.0.0.1")
 	base := fmt.Sprintf("http://127.0.0.1:%d/socket.io/?EIO=4&transport=polling", other)
 	_, body := do(t, s, "GET", base, "")
 	url := base + "&sid=" + sidRe.FindStringSubmatch(body)[1]

@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -130,6 +131,26 @@ type Client struct {
 	closed   bool
 	done     chan struct{}
 	wg       sync.WaitGroup
+
+	publishFailures, listenLosses, dropped atomic.Uint64
+}
+
+// Stats counts what a node lost to PostgreSQL since its NewClient.
+type Stats struct {
+	// PublishFailures are messages NOTIFY (or the attachment's INSERT)
+	// did not take: lost to the other nodes.
+	PublishFailures uint64
+	// ListenLosses are LISTENing connections lost after being up; what
+	// the other nodes sent until one LISTENs again is lost to this node.
+	ListenLosses uint64
+	// Dropped are notifications this node could not read: a payload it
+	// cannot decode, or an attachment it could not read.
+	Dropped uint64
+}
+
+// Stats returns the node's counters, for metrics.
+func (c *Client) Stats() Stats {
+	return Stats{PublishFailures: c.publishFailures.Load(), ListenLosses: c.listenLosses.Load(), Dropped: c.dropped.Load()}
 }
 
 type sub struct {
@@ -257,6 +278,14 @@ func (c *Client) PublishResponse(ctx context.Context, _ string, m *cluster.Messa
 }
 
 func (c *Client) notify(ctx context.Context, m *cluster.Message) error {
+	err := c.notifyOnce(ctx, m)
+	if err != nil {
+		c.publishFailures.Add(1)
+	}
+	return err
+}
+
+func (c *Client) notifyOnce(ctx context.Context, m *cluster.Message) error {
 	channel := c.channel(m.Nsp)
 	if !m.HasBinary() {
 		payload, err := m.JSON()
@@ -314,6 +343,9 @@ func (c *Client) listen() {
 	for {
 		err := c.listenOnce()
 		c.mu.Lock()
+		if c.ready == nil && !c.closed {
+			c.listenLosses.Add(1) // it was up
+		}
 		c.ready = fmt.Errorf("%w: %v", ErrNotConnected, err)
 		c.listened = map[string]bool{}
 		closed := c.closed
@@ -430,6 +462,7 @@ func (c *Client) dispatch(n *pgconn.Notification) {
 		m, err = cluster.DecodeJSON([]byte(n.Payload))
 	}
 	if err != nil {
+		c.dropped.Add(1)
 		c.log.Debug("postgres: bad notification", "channel", n.Channel, "err", err)
 		return
 	}

@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/siogo/siogo/internal/leaktest"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +28,7 @@ import (
 // and an attachments table of its own.
 var pg pgtest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { leaktest.Main(m, pg.Stop) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -239,11 +235,19 @@ func TestRestart(t *testing.T) {
 	waitFor(t, ask)
 	db.Kill()
 	waitFor(t, func() bool { return clients[0].Ready() != nil && clients[1].Ready() != nil })
+	// While it is down, what a node publishes is counted lost.
+	_ = nodes[0].Of("/").ServerSideEmit(ctx, "lost")
+	waitFor(t, func() bool { return clients[0].Stats().PublishFailures >= 1 })
 	if err := db.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return clients[0].Ready() == nil && clients[1].Ready() == nil })
 	waitFor(t, ask)
+	for i, c := range clients {
+		if st := c.Stats(); st.ListenLosses != 1 || st.Dropped != 0 {
+			t.Errorf("node %d: %+v, want one listen loss and nothing dropped", i, st)
+		}
+	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

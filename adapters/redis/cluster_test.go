@@ -3,7 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"os"
+	"github.com/siogo/siogo/internal/leaktest"
 	"slices"
 	"strings"
 	"testing"
@@ -23,11 +23,7 @@ var redisCluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3
 
 func sharedCluster(t *testing.T) *redistest.Cluster { return redisCluster.Get(t) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	redisCluster.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { leaktest.Main(m, redisCluster.Stop) }
 
 func slotOf(t *testing.T, rc *redistest.Cluster, channel string) int {
 	t.Helper()

@@ -3,6 +3,7 @@ package redisstreams_test
 import (
 	"context"
 	"fmt"
+	"github.com/siogo/siogo/internal/leaktest"
 	"os"
 	"slices"
 	"strings"
@@ -25,12 +26,11 @@ import (
 var redisCluster = redistest.Shared{Options: redistest.ClusterOptions{Masters: 3, Replicas: 1}}
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	redisCluster.Stop()
-	if built.dir != "" {
-		_ = os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
+	leaktest.Main(m, redisCluster.Stop, func() {
+		if built.dir != "" {
+			_ = os.RemoveAll(built.dir)
+		}
+	})
 }
 
 // TestClusterConformance runs the adapter suite over a Redis Cluster: two

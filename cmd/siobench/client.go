@@ -50,7 +50,7 @@ type Dialer struct {
 
 	next atomic.Uint32
 
-	pingOnce sync.Once
+	pingStop chan struct{} // closed to stop the ping ticker; nil when none runs
 	pingMu   sync.Mutex
 	v3       map[*Client]struct{} // Engine.IO 3 clients, pinged by one ticker
 }
@@ -431,38 +431,53 @@ func (c *Client) shut(err error) {
 		if c.d.EIO == 3 {
 			c.d.pingMu.Lock()
 			delete(c.d.v3, c)
+			if len(c.d.v3) == 0 && c.d.pingStop != nil {
+				close(c.d.pingStop) // the last one: the ticker stops
+				c.d.pingStop = nil
+			}
 			c.d.pingMu.Unlock()
 		}
 	})
 }
 
-// watchPing adds an Engine.IO 3 client to the shared ping ticker.
+// watchPing adds an Engine.IO 3 client to the shared ping ticker, which
+// runs while any such client is open.
 func (d *Dialer) watchPing(c *Client) {
 	d.pingMu.Lock()
+	defer d.pingMu.Unlock()
 	if d.v3 == nil {
 		d.v3 = map[*Client]struct{}{}
 	}
 	d.v3[c] = struct{}{}
-	d.pingMu.Unlock()
-	d.pingOnce.Do(func() {
-		iv := c.pingInterval
-		if iv <= 0 {
-			iv = 25 * time.Second
-		}
-		go func() {
-			for range time.Tick(iv) {
-				d.pingMu.Lock()
-				all := make([]*Client, 0, len(d.v3))
-				for c := range d.v3 {
-					all = append(all, c)
-				}
-				d.pingMu.Unlock()
-				for _, c := range all {
-					_ = c.send("2")
-				}
+	if d.pingStop != nil {
+		return
+	}
+	stop := make(chan struct{})
+	d.pingStop = stop
+	iv := c.pingInterval
+	if iv <= 0 {
+		iv = 25 * time.Second
+	}
+	go func() {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
 			}
-		}()
-	})
+			d.pingMu.Lock()
+			all := make([]*Client, 0, len(d.v3))
+			for c := range d.v3 {
+				all = append(all, c)
+			}
+			d.pingMu.Unlock()
+			for _, c := range all {
+				_ = c.send("2")
+			}
+		}
+	}()
 }
 
 // --- long-polling ---

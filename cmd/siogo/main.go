@@ -206,6 +206,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		opts.NewAdapter = pg.NewAdapter
 		adapterReady = pg.Ready
 		broker = pg
+		m.registerPostgresStats(pg.Stats)
 	default:
 		return fmt.Errorf("--adapter %q: want %s", redact.URL(cfg.Adapter), adapterForms)
 	}

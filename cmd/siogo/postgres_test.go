@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -39,10 +40,20 @@ func TestPostgresAdapterFlag(t *testing.T) {
 	}
 	pg.Kill()
 	waitReady(t, a, 503)
+	waitReady(t, b, 503)
 	if err := pg.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, a, 200)
+	waitReady(t, b, 200)
+	// The outage is on /metrics: each node lost its LISTENing connection once.
+	for _, base := range []string{a, b} {
+		_, metrics := get(t, base+"/metrics")
+		if !regexp.MustCompile(`(?m)^siogo_postgres_listen_losses_total 1$`).MatchString(metrics) ||
+			!regexp.MustCompile(`(?m)^siogo_postgres_dropped_total 0$`).MatchString(metrics) {
+			t.Errorf("%s/metrics: the PostgreSQL counters are not as the outage left them:\n%s", base, metrics)
+		}
+	}
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Fatalf("the password is in the logs:\n%s", logs.String())
 	}

@@ -3,6 +3,7 @@ package socketio_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/siogo/siogo/internal/leaktest"
 	"net"
 	"net/http"
 	"os"
@@ -31,11 +32,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
+	leaktest.Main(m, func() {
+		if buildDir != "" {
+			_ = os.RemoveAll(buildDir)
+		}
+	})
 }
 
 // program returns the path of the built example program name.

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -90,5 +90,9 @@ func ServeNode(t testing.TB, script string, cfg map[string]any) (url string, kil
 		t.Fatal(err)
 	}
 	pid := Serve(t, 20*time.Second, script, string(arg))
-	return fmt.Sprintf("http://127.0.0.1:%d", port), func() { _ = syscall.Kill(pid, syscall.SIGKILL) }
+	return fmt.Sprintf("http://127.0.0.1:%d", port), func() {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	}
 }

@@ -228,7 +228,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 }
 
 // EmitWithAck sends an event and waits for the server's acknowledgement,
-// or for ctx.
+// or for ctx; it fails once the connection has ended.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
 	ch := make(chan []any, 1)
 	s.mu.Lock()
@@ -239,11 +239,27 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	if err := s.send("2", strconv.FormatUint(id, 10), append([]any{event}, args...)); err != nil {
 		return nil, err
 	}
-	select {
-	case a := <-ch:
-		return a, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for {
+		s.mu.Lock()
+		err, wake := s.err, s.wake
+		s.mu.Unlock()
+		select {
+		case a := <-ch:
+			return a, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+		}
+		if err != nil {
+			return nil, err // the connection ended before the answer
+		}
+		select {
+		case a := <-ch:
+			return a, nil
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 

@@ -12,7 +12,11 @@ func BenchmarkReadFrames(b *testing.B) {
 	for i := 0; i < 100; i++ {
 		batch = append(batch, masked(finBit|opText, strings.Repeat("x", 64))...)
 	}
-	s := &Server{cfg: Config{MaxMessageSize: 1e6, CompressThreshold: 1024, MaxWriteBuffer: 1 << 20}}
+	s, err := NewServer(Config{MaxMessageSize: 1e6, CompressThreshold: 1024, MaxWriteBuffer: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
 	c := &Conn{srv: s, handler: &countHandler{}, nc: discardConn{}}
 	buf := make([]byte, len(batch))
 	b.SetBytes(int64(len(batch)))

@@ -63,7 +63,11 @@ func FuzzFrames(f *testing.F) {
 	// once wrapped and sliced out of range.
 	f.Add(append(masked(0x01, "a"), 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 'x', 'y', 'z', 'w', 'v', 'u'), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
-		s := &Server{cfg: Config{MaxMessageSize: 64, Compression: true, CompressThreshold: 1024, MaxWriteBuffer: 1 << 20}}
+		s, err := NewServer(Config{MaxMessageSize: 64, Compression: true, CompressThreshold: 1024, MaxWriteBuffer: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 		h := &countHandler{}
 		c := &Conn{srv: s, handler: h, compress: true, nc: discardConn{}}
 		i := min(int(cut), len(data))

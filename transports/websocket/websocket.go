@@ -70,11 +70,12 @@ type Handler interface {
 type Server struct {
 	cfg Config
 	// flushq holds connections with bytes to write, for the flushers.
-	flushq chan *Conn
-	done   chan struct{}
-	fwg    sync.WaitGroup // the flushers
-	closed atomic.Bool
-	pool   *pool // runs the connections' messages
+	flushq   chan *Conn
+	done     chan struct{}
+	fwg      sync.WaitGroup // the flushers
+	flushing atomic.Bool    // the flushers were started
+	closed   atomic.Bool
+	pool     *pool // runs the connections' messages
 
 	mu      sync.Mutex
 	loop    *netpoll.Loop      // for connections hijacked from net/http; made on the first
@@ -99,11 +100,22 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, flushq: make(chan *Conn, 1<<16), done: make(chan struct{}), pool: newPool(64 * runtime.GOMAXPROCS(0)), readers: map[*Conn]struct{}{}}
+	return s, nil
+}
+
+// startFlushers starts the flushers on first use, so that a Server that
+// never served leaves nothing running; a closed Server starts none.
+func (s *Server) startFlushers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.flushing.Load() {
+		return
+	}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		s.fwg.Add(1)
 		go s.flusher()
 	}
-	return s, nil
+	s.flushing.Store(true)
 }
 
 // eventLoop is the Server's own loop, started on first use.
@@ -486,6 +498,9 @@ func (s *Server) schedule(c *Conn) {
 	if s.closed.Load() {
 		c.flush()
 		return
+	}
+	if !s.flushing.Load() {
+		s.startFlushers()
 	}
 	select {
 	case s.flushq <- c:

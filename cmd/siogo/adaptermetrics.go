@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/siogo/siogo/adapters/postgres"
 	redisadapter "github.com/siogo/siogo/adapters/redis"
 )
 
@@ -25,6 +26,26 @@ func (m *metrics) registerRedisStats(stats func() redisadapter.Stats) {
 			func(s redisadapter.Stats) uint64 { return s.Redirects }},
 		{"siogo_redis_topology_refreshes_total", "Reads of a Redis Cluster's slot map.",
 			func(s redisadapter.Stats) uint64 { return s.TopologyRefreshes }},
+	} {
+		get := c.get
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(get(stats())) }))
+	}
+}
+
+// registerPostgresStats exposes the PostgreSQL adapter's counters of
+// losses (postgres.Stats) on /metrics.
+func (m *metrics) registerPostgresStats(stats func() postgres.Stats) {
+	for _, c := range []struct {
+		name, help string
+		get        func(postgres.Stats) uint64
+	}{
+		{"siogo_postgres_publish_failures_total", "Messages PostgreSQL did not take (NOTIFY, or an attachment's INSERT): lost to the other nodes.",
+			func(s postgres.Stats) uint64 { return s.PublishFailures }},
+		{"siogo_postgres_listen_losses_total", "LISTENing connections lost after being up: messages sent meanwhile are lost to this node.",
+			func(s postgres.Stats) uint64 { return s.ListenLosses }},
+		{"siogo_postgres_dropped_total", "Notifications this node could not read (undecodable, or an attachment it could not read).",
+			func(s postgres.Stats) uint64 { return s.Dropped }},
 	} {
 		get := c.get
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},

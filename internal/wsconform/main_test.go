@@ -1,0 +1,9 @@
+package wsconform
+
+import (
+	"testing"
+
+	"github.com/siogo/siogo/internal/leaktest"
+)
+
+func TestMain(m *testing.M) { leaktest.Main(m) }
