@@ -1,7 +1,7 @@
 # The README's commands are the contract; these targets are what they run.
 GO ?= go
 
-.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare redis-chaos soak autobahn
+.PHONY: run build page-deps embed-assets test deps check bench fuzz fuzz-long saturated reliability compare redis-chaos soak autobahn shared-long
 
 # The server with its demo application, at http://localhost:3000/.
 run:
@@ -49,7 +49,9 @@ deps:
 
 # The bench modules (their own, for their plotting library) are vetted and
 # tested too: nothing else builds them before someone runs make compare.
-BENCH_MODULES := bench/harness bench/compare bench/soak bench/loop
+# deploy/k8s is a module of its own too, for k8s.io/api (its test decodes
+# the Kubernetes manifest).
+BENCH_MODULES := bench/harness bench/compare bench/soak bench/loop deploy/k8s
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -103,6 +105,17 @@ saturated: deps
 reliability: deps
 	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestSlowClient$$' ./transports
 	SIOGO_RELIABILITY=full $(GO) test -count=1 -v -timeout 30m -run 'TestChurn$$|TestReconnectionStorm$$' ./server
+
+# Shared sessions under load (issue 20), the long run: three nodes with
+# --sessions shared behind nginx round-robin, 1,000 socket.io-client 4
+# polling clients through it for a minute under acknowledged broadcasts;
+# none may be lost or delivered twice. `make test` runs 60 clients for 8 s.
+SHARED_CLIENTS ?= 1000
+SHARED_SECONDS ?= 60
+SHARED_INTERVAL_MS ?= 500
+shared-long: deps
+	SIOGO_SHARED_CLIENTS=$(SHARED_CLIENTS) SIOGO_SHARED_SECONDS=$(SHARED_SECONDS) SIOGO_SHARED_INTERVAL_MS=$(SHARED_INTERVAL_MS) \
+	  $(GO) test -count=1 -timeout 20m -run '^TestSharedLoad$$' -v ./deploy
 
 # Redis lost under load (issue 10), the long run whose figures are in
 # docs/reliability.md: three nodes on one Redis, 15 clients, a broadcast

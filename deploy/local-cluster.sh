@@ -18,8 +18,10 @@
 # the Redis Cluster, REDIS_CLUSTER_PORTS ("6391 6392 6393") and
 # REDIS_CLUSTER_BUS_PORTS (each port + 10000); SIOGO_REDIS_SHARDED=true for
 # sharded pub/sub; SIOGO_RECOVERY, the recovery window (0s: off, except
-# for streams and streams-cluster). Everything listens on 127.0.0.1 only: this twin is for
-# one machine.
+# for streams and streams-cluster). SIOGO_SESSIONS=shared runs the nodes with
+# --sessions shared behind nginx round-robin (deploy/nginx-roundrobin.conf,
+# no stickiness), with any variant. Everything listens on 127.0.0.1 only:
+# this twin is for one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -72,6 +74,7 @@ start_node() {
   port=$(echo $node_ports | cut -d' ' -f"$i")
   [ -n "$port" ] || { echo "no node $i" >&2; exit 2; }
   SIOGO_ADDR=127.0.0.1:$port SIOGO_ADAPTER=$(cat "$dir/adapter") SIOGO_RECOVERY=$(cat "$dir/recovery") \
+    SIOGO_SESSIONS=$(cat "$dir/sessions") \
     SIOGO_CLIENT_DIR="$root/public/node_modules" SIOGO_TICK=${SIOGO_TICK:-2.5s} \
     nohup "$dir/siogo" >>"$dir/logs/siogo$i.log" 2>&1 &
   echo $! >"$dir/siogo$i.pid"
@@ -132,6 +135,10 @@ start() {
   esac
   echo "$adapter" >"$dir/adapter"
   echo "$recovery" >"$dir/recovery"
+  sessions=${SIOGO_SESSIONS:-local}
+  echo "$sessions" >"$dir/sessions"
+  nginx_conf=deploy/nginx.conf
+  [ "$sessions" = shared ] && nginx_conf=deploy/nginx-roundrobin.conf
   i=1
   upstream=""
   for port in $node_ports; do
@@ -147,11 +154,11 @@ start() {
     /^http \{/ { print "pid " dir "/nginx.pid;"; print "error_log " dir "/logs/nginx.log;" }
     /^  access_log off;/ { print; print "  client_body_temp_path " dir "/tmp/body;"; print "  proxy_temp_path " dir "/tmp/proxy;"; next }
     { print }
-  ' deploy/nginx.conf >"$dir/nginx.conf"
+  ' "$nginx_conf" >"$dir/nginx.conf"
   mkdir -p "$dir/tmp"
   nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/nginx.log"
   wait_port "$nginx_port"
-  echo "cluster up: http://localhost:$nginx_port/ on $adapter (logs in $dir/logs)"
+  echo "cluster up: http://localhost:$nginx_port/ on $adapter, sessions $sessions (logs in $dir/logs)"
 }
 
 stop() {

@@ -20,7 +20,17 @@ import (
 // (local-cluster.sh start streams): a socket.io-client behind nginx whose node is
 // killed with SIGKILL comes back through nginx on another node with its id
 // and rooms, and gets what was sent to its room meanwhile, once.
-func TestLocalClusterStreams(t *testing.T) {
+func TestLocalClusterStreams(t *testing.T) { streamsRecovery(t, "websocket") }
+
+// TestSharedStreamsRecovery is TestLocalClusterStreams with shared
+// sessions behind nginx round-robin, the client on polling: each of its
+// requests may land on any node; its owner is killed, and it comes back,
+// recovered, on another.
+func TestSharedStreamsRecovery(t *testing.T) {
+	streamsRecovery(t, "polling", "SIOGO_SESSIONS=shared")
+}
+
+func streamsRecovery(t *testing.T, transport string, extraEnv ...string) {
 	dir := nodetest.Require(t)
 	root := filepath.Dir(filepath.Dir(dir))
 	script := filepath.Join(root, "deploy", "local-cluster.sh")
@@ -30,6 +40,7 @@ func TestLocalClusterStreams(t *testing.T) {
 	env := append(os.Environ(), "SIOGO_RECOVERY=1m", "SIOGO_TICK=1h",
 		"CLUSTER_DIR="+state, fmt.Sprintf("NGINX_PORT=%d", nginxPort), fmt.Sprintf("REDIS_PORT=%d", free[4]),
 		fmt.Sprintf("NODE_PORTS=%d %d %d", ports[0], ports[1], ports[2]))
+	env = append(env, extraEnv...)
 	run := func(arg ...string) error {
 		cmd := exec.Command(script, arg...)
 		cmd.Env = env
@@ -49,7 +60,13 @@ func TestLocalClusterStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := nodetest.StartRemote(t)
-	first := c.Connect(fmt.Sprintf("http://127.0.0.1:%d", nginxPort))
+	if transport == "polling" {
+		// Round-robin: wait until every node can relay.
+		for _, p := range ports {
+			waitNodeReady(t, p)
+		}
+	}
+	first := c.ConnectOver(fmt.Sprintf("http://127.0.0.1:%d", nginxPort), transport)
 	c.Emit("join", "r")
 	c.Emit("to", "r", "before")
 	// Which node holds it: the one whose metrics count a socket.

@@ -23,6 +23,9 @@ type config struct {
 	RedisPrefix  string
 	RedisSharded bool
 	Recovery     time.Duration
+	// Sessions is local (a session lives on the node that opened it:
+	// the balancer must be sticky) or shared (any node serves any).
+	Sessions     string
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 	MaxPayload   int64
@@ -86,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.RedisCertFile, "redis-cert-file", "", "with a rediss adapter: PEM client certificate, for a Redis that asks for one (tls-auth-clients); with --redis-key-file")
 	fs.StringVar(&c.RedisKeyFile, "redis-key-file", "", "with a rediss adapter: PEM key of --redis-cert-file")
 	fs.StringVar(&c.RedisTLSServerName, "redis-tls-server-name", "", "with a rediss adapter: the name Redis's certificate must carry (default the host of each address; set it when a cluster announces IP addresses)")
+	fs.StringVar(&c.Sessions, "sessions", "local", "local: a session's requests must reach the node that opened it (a sticky balancer); shared: any node serves any session, relaying to its owner through the cluster adapter (any balancer)")
 	fs.DurationVar(&c.Recovery, "recovery", 0, "connection state recovery: the disconnection window (2m); 0 turns it off")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO heartbeat interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO heartbeat timeout")
@@ -143,6 +147,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		return c, fmt.Errorf("--path must start and end with a slash: %q", c.Path)
+	}
+	if c.Sessions != "local" && c.Sessions != "shared" {
+		return c, fmt.Errorf("--sessions must be local or shared, not %q", c.Sessions)
+	}
+	if c.Sessions == "shared" && c.Adapter == "memory" {
+		return c, errSharedNeedsBroker
 	}
 	if c.Recovery < 0 {
 		return c, fmt.Errorf("--recovery must not be negative")

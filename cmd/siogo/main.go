@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/siogo/siogo/adapters/cluster"
 	"github.com/siogo/siogo/adapters/postgres"
 	redisadapter "github.com/siogo/siogo/adapters/redis"
 	"github.com/siogo/siogo/adapters/redisstreams"
@@ -31,6 +32,7 @@ import (
 	"github.com/siogo/siogo/internal/redact"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
+	"github.com/siogo/siogo/transports/shared"
 )
 
 func main() {
@@ -155,19 +157,24 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	m := newMetrics()
 	opts := server.Options{Observer: m, Logger: log}
 	adapterReady := func() error { return nil }
+	var broker cluster.Broker // the adapter's, for --sessions shared
 	switch {
 	case cfg.Adapter == "memory":
 	case isRedisPubSub(cfg.Adapter):
 		// Redis unreachable at start is not fatal: the node serves its own
 		// clients and the adapter retries; /readyz tells. A Redis that
 		// refuses the connection (credentials, database, TLS) is.
-		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, TLSConfig: cfg.RedisTLS, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log})
+		// With shared sessions, answers (the relay's among them) go to
+		// the one node that waits for them, as Node's option does.
+		rc, err := redisadapter.NewClient(redisadapter.Options{URL: cfg.Adapter, TLSConfig: cfg.RedisTLS, Prefix: cfg.RedisPrefix, Sharded: cfg.RedisSharded, Logger: log,
+			PublishOnSpecificResponseChannel: cfg.Sessions == "shared"})
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
+		broker = rc
 		m.registerRedisStats(rc.Stats)
 	case isRedisStreams(cfg.Adapter):
 		rc, err := redisstreams.NewClient(redisstreams.Options{
@@ -180,6 +187,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		defer rc.Close()
 		opts.NewAdapter = rc.NewAdapter
 		adapterReady = rc.Ready
+		broker = rc
 		m.registerRedisStats(func() redisadapter.Stats {
 			// The stream readers' losses count as subscription losses.
 			st := rc.Stats()
@@ -197,6 +205,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		defer pg.Close()
 		opts.NewAdapter = pg.NewAdapter
 		adapterReady = pg.Ready
+		broker = pg
 		m.registerPostgresStats(pg.Stats)
 	default:
 		return fmt.Errorf("--adapter %q: want %s", redact.URL(cfg.Adapter), adapterForms)
@@ -222,6 +231,21 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 		// As Node's cors option {origin: "*"}, or {origin: [...],
 		// credentials: true}: credentials only for origins named.
 		engine.CORS = &transports.CORS{Origins: origins, Credentials: origins[0] != "*"}
+	}
+	var sessions *shared.Sessions
+	if cfg.Sessions == "shared" {
+		if sessions, err = startShared(cfg, broker, &engine, m, log); err != nil {
+			return err
+		}
+		defer sessions.Close()
+		// Ready once the relay channel carries messages to this node.
+		brokerReady := adapterReady
+		adapterReady = func() error {
+			if err := brokerReady(); err != nil {
+				return err
+			}
+			return sessions.Ready()
+		}
 	}
 	opts.Engine = engine
 	files := assets(cfg.ClientDir)
@@ -290,7 +314,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
-	mux.Handle(cfg.Path, srv)
+	if sessions != nil {
+		mux.Handle(cfg.Path, sessions.Handler(srv))
+	} else {
+		mux.Handle(cfg.Path, srv)
+	}
 	mux.Handle("GET /ws", ws)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("GET /readyz", readiness(&draining, adapterReady, log))
@@ -314,7 +342,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	errc := make(chan error, 1)
 	go func() { errc <- hs.serve(ln) }()
 	log.Info("siogo listening", "addr", ln.Addr().String(), "path", cfg.Path, "tls", cfg.TLSCert != "", "adapter", redact.URL(cfg.Adapter),
-		"recovery", cfg.Recovery, "http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
+		"recovery", cfg.Recovery, "sessions", cfg.Sessions, "http", hs.engine, "admin", cfg.AdminUser != "", "embedded", embedded && cfg.ClientDir == "")
 
 	select {
 	case err := <-errc:
@@ -328,6 +356,11 @@ func run(ctx context.Context, cfg config, ln net.Listener, log *slog.Logger) (er
 	defer cancel()
 	stopApp()
 	err = srv.Shutdown(sctx)
+	if sessions != nil {
+		// The WebSockets relayed through this node end too; relayed
+		// polls are answered by their owners meanwhile.
+		sessions.Drain()
+	}
 	ws.close()
 	if herr := hs.shutdown(sctx); herr != nil && err == nil {
 		err = herr

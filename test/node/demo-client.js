@@ -83,6 +83,17 @@ async function main() {
   if ((await bc)[0] !== "all") fail("broadcast");
   step("broadcast");
 
+  // A room: joined, broadcast to, left (across nodes with an adapter).
+  const room = "room-" + Math.random().toString(36).slice(2);
+  const [joined] = await emitAck(s, "join", room);
+  if (joined !== room) fail(`join acknowledged ${JSON.stringify(joined)}`);
+  const inRoom = once(s, "broadcast");
+  await emitAck(s, "to", room, "in the room");
+  if ((await inRoom)[0] !== "in the room") fail("room broadcast");
+  const [left] = await emitAck(s, "leave", room);
+  if (left !== room) fail(`leave acknowledged ${JSON.stringify(left)}`);
+  step("room");
+
   report.transport = transportOf(s);
   s.close();
 }
