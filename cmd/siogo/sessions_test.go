@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siogo/siogo/internal/pgtest"
 	"github.com/siogo/siogo/internal/redistest"
 	"github.com/siogo/siogo/transports/shared"
 )
@@ -32,13 +33,28 @@ func TestSessionsFlag(t *testing.T) {
 	}
 }
 
-// TestSharedSessionsProgram: two nodes of the program on one Redis with
-// --sessions shared; a session opened on one is served by the other, and
+// TestSharedSessionsProgram: two nodes of the program with --sessions
+// shared on each kind of broker (Redis pub/sub, Redis Streams,
+// PostgreSQL); a session opened on one is served by the other, and
 // /metrics counts what was relayed.
 func TestSharedSessionsProgram(t *testing.T) {
-	rs := redistest.Start(t)
-	a := start(t, "--adapter", rs.URL, "--sessions", "shared")
-	b := start(t, "--adapter", rs.URL, "--sessions", "shared")
+	for _, broker := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"redis", func(t *testing.T) string { return redistest.Start(t).URL }},
+		{"redis-streams", func(t *testing.T) string {
+			return strings.Replace(redistest.Start(t).URL, "redis://", "redis-streams://", 1)
+		}},
+		{"postgres", func(t *testing.T) string { return pgtest.Start(t).URL }},
+	} {
+		t.Run(broker.name, func(t *testing.T) { testSharedSessions(t, broker.url(t)) })
+	}
+}
+
+func testSharedSessions(t *testing.T, adapter string) {
+	a := start(t, "--adapter", adapter, "--sessions", "shared")
+	b := start(t, "--adapter", adapter, "--sessions", "shared")
 	// Ready once each node's relay channel is subscribed.
 	for _, n := range []string{a, b} {
 		deadline := time.Now().Add(10 * time.Second)

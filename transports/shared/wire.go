@@ -79,7 +79,14 @@ func (m *msg) message() *cluster.Message {
 		}
 		p["h"] = h
 	}
-	return &cluster.Message{UID: m.from, Nsp: Namespace, Type: cluster.BroadcastAck,
+	uid := m.from
+	if m.to == m.from {
+		// A message to itself (the readiness ping): a broker may drop a
+		// node's own messages (PostgreSQL's does), so it goes under
+		// another uid, one no node has ('!' is not a node id's).
+		uid += "!"
+	}
+	return &cluster.Message{UID: uid, Nsp: Namespace, Type: cluster.BroadcastAck,
 		Data: map[string]any{"requestId": m.id, "packet": p}}
 }
 
