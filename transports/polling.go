@@ -86,6 +86,12 @@ func (p *pollingTransport) closing(mode closeMode) bool {
 
 func (p *pollingTransport) close() {}
 
+// after: a POST's goroutine answers the client, it cannot wait for a job.
+func (p *pollingTransport) after(func()) bool { return false }
+
+// flush: what is sent wakes the pending poll at once; nothing is held.
+func (p *pollingTransport) flush() {}
+
 // pending reports whether a GET waits. s.mu is held.
 func (p *pollingTransport) pending() bool { return p.pollWake != nil || p.parked != nil }
 

@@ -1,9 +1,11 @@
 package transports
 
 import (
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -44,7 +46,7 @@ type Session struct {
 	// recvMu orders the delivery of messages to the handler.
 	recvMu    sync.Mutex
 	onMessage func(data []byte, binary bool)
-	via       *websocket.Conn // the WebSocket of the message being delivered; recvMu
+	via       transport // the transport of the message being delivered; recvMu
 	onClose   func(reason string)
 
 	// inLimit is LimitInbound's bound; 0: MaxHTTPBufferSize alone.
@@ -209,32 +211,56 @@ func (s *Session) OnClose(f func(reason string)) {
 	s.mu.Unlock()
 }
 
-// RunAfter runs f once the message being delivered to the OnMessage
-// callback has been handled, on the goroutine that delivers the session's
-// messages, before the next one unless f waits for it (the next then goes
-// on elsewhere, so f may wait for what the client sends next). Call it
-// only from the OnMessage callback. It reports false, not running f, when
-// the message did not come on a WebSocket served by the event loop: the
-// caller then runs f on a goroutine of its own.
-func (s *Session) RunAfter(f func()) bool {
-	if s.via == nil {
-		return false
+// Run runs f on the session's serial queue, off the event loop, once the
+// message being delivered to the OnMessage handler has been handled. Where
+// the transport's worker delivered it (a WebSocket on the event loop), f
+// runs there, before the next message unless f waits for it: the next
+// messages are then delivered on another worker, so f may wait for what
+// the client sends next. Elsewhere (a POST, whose goroutine must answer
+// it) f runs on a goroutine of its own. Jobs of different messages are not
+// ordered between themselves: the layer above orders its own (the Socket.IO
+// server runs a socket's handlers so). What the session sends while a
+// message and its job are handled leaves together, in one write call where
+// the transport can, when the job returns, or at once at Flush. Call it
+// only from the OnMessage handler. A panic in f closes the session with
+// ReasonTransportError.
+func (s *Session) Run(f func()) {
+	if v := s.via; v != nil {
+		s.via = nil // one job per message on the worker; more get goroutines
+		if v.after(f) {
+			return
+		}
 	}
-	return s.via.After(f)
+	// Delivered by a goroutine that must go on reading (a POST, a
+	// WebSocket read without the loop): f gets one of its own.
+	go s.runJob(f)
 }
 
-// Flush writes at once what was sent while the current message is
-// handled: over a WebSocket on the event loop the frames of one message's
-// handling wait until it returns, to leave in one write call, or for about
-// a millisecond at most. A handler about to wait for its client calls it.
-// It does nothing elsewhere.
+// runJob runs a job of the session's queue off its transport's worker.
+func (s *Session) runJob(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.srv.opts.Logger.Error("engine.io: panic in a session's job; session closed",
+				slog.String("sid", s.id), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			if h := s.srv.opts.OnPanic; h != nil {
+				h("handler")
+			}
+			s.closeWith(ReasonTransportError, false)
+		}
+	}()
+	f()
+}
+
+// Flush sends at once what the session holds back (engine.io's
+// Socket.flush): the packets sent while a message is handled, and the job
+// Run queued after it runs, leave together when it returns; a job about to
+// wait for its client flushes first, so that the client has what it
+// answers.
 func (s *Session) Flush() {
 	s.mu.Lock()
-	t, _ := s.t.(*wsTransport)
+	t := s.t
 	s.mu.Unlock()
-	if t != nil && t.conn != nil {
-		t.conn.Flush()
-	}
+	t.flush()
 }
 
 // Close closes the session with ReasonForcedClose. A polling client still
@@ -326,8 +352,9 @@ func (s *Session) onTimer() {
 // onPacket handles a packet from the client's current transport.
 func (s *Session) onPacket(p Packet) { s.onPacketVia(p, nil) }
 
-// onPacketVia takes a packet that came on ws, or by polling when nil.
-func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
+// onPacketVia takes a packet that came on via: a transport whose worker
+// runs the session's queue, or nil (polling).
+func (s *Session) onPacketVia(p Packet, via transport) {
 	if o := s.srv.opts.Observer; o != nil {
 		o.PacketsIn(1, 1+len(p.Data))
 	}
@@ -339,7 +366,7 @@ func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
 		open := s.state == stateOpen
 		s.mu.Unlock()
 		if open && s.onMessage != nil {
-			s.via = ws
+			s.via = via
 			s.onMessage(p.Data, p.Binary)
 			s.via = nil
 		}

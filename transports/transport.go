@@ -22,4 +22,10 @@ type transport interface {
 	closing(mode closeMode) (final bool)
 	// close releases the transport's connection, s.mu not held.
 	close()
+	// after runs f on the worker that delivered the message being handled
+	// once it returns (Session.Run), or reports false: the session then
+	// starts a goroutine.
+	after(f func()) bool
+	// flush sends at once what the transport holds back (Session.Flush).
+	flush()
 }

@@ -115,7 +115,7 @@ func (h probeHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
 	}
 	s.mu.Unlock()
 	if current {
-		s.onWSMessage(c, binary, data)
+		s.onWSMessage(t, binary, data)
 		return
 	}
 	p, err := s.decodeFrame(binary, data)

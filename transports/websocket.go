@@ -58,6 +58,14 @@ func (t *wsTransport) close() {
 	}
 }
 
+// after runs f on the connection's worker after the message being
+// handled; false when a goroutine reads the connection (no event loop).
+func (t *wsTransport) after(f func()) bool { return t.conn.After(f) }
+
+// flush writes at once the frames corked while a message is handled. The
+// transport is current, so its conn is set.
+func (t *wsTransport) flush() { t.conn.Flush() }
+
 var (
 	// base64Heads start a binary message sent as text: "b4" in protocol
 	// 3, "b" in protocol 4.
@@ -88,8 +96,8 @@ func (t *wsTransport) write(pkts []Packet) error {
 
 // OnMessage takes a message from the WebSocket a session was opened on
 // (the transport is its websocket.Handler).
-func (t *wsTransport) OnMessage(c *websocket.Conn, binary bool, data []byte) {
-	t.s.onWSMessage(c, binary, data)
+func (t *wsTransport) OnMessage(_ *websocket.Conn, binary bool, data []byte) {
+	t.s.onWSMessage(t, binary, data)
 }
 
 func (t *wsTransport) OnClose(_ *websocket.Conn, err error) {
@@ -112,14 +120,14 @@ func (s *Session) decodeFrame(binary bool, data []byte) (Packet, error) {
 	}
 }
 
-// onWSMessage takes a message from the session's WebSocket.
-func (s *Session) onWSMessage(c *websocket.Conn, binary bool, data []byte) {
+// onWSMessage takes a message from the session's WebSocket, t.
+func (s *Session) onWSMessage(t *wsTransport, binary bool, data []byte) {
 	p, err := s.decodeFrame(binary, data)
 	if err != nil {
 		s.closeWith(ReasonParseError, false)
 		return
 	}
-	s.onPacketVia(p, c)
+	s.onPacketVia(p, t)
 }
 
 // closeReason is the session's close reason for the end of its WebSocket.
