@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/internal/http1"
-	"github.com/siogo/siogo/transports/polling"
+	"github.com/siogo/siogo/internal/polling"
 )
 
 // parkedPoll is a GET that waits for packets with no goroutine: its

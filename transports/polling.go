@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/siogo/siogo/transports/polling"
+	"github.com/siogo/siogo/internal/polling"
 )
 
 // pollingTransport carries a session over HTTP long-polling, as engine.io's

@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/siogo/siogo/transports/websocket"
+	"github.com/siogo/siogo/internal/websocket"
 )
 
 // Server is an Engine.IO server: an http.Handler that accepts sessions over

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/siogo/siogo/transports/websocket"
+	"github.com/siogo/siogo/internal/websocket"
 )
 
 // upgrade is a polling session's move to a WebSocket, as engine.io's

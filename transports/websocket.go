@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/url"
 
-	"github.com/siogo/siogo/transports/websocket"
+	"github.com/siogo/siogo/internal/websocket"
 )
 
 // wsTransport carries a session over a WebSocket, as engine.io's
