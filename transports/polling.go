@@ -45,11 +45,6 @@ func (p *pollingTransport) name() string { return TransportPolling }
 // send queues pkts for the next poll, and wakes the pending one.
 func (p *pollingTransport) send(pkts []Packet, volatile bool) (bool, error) {
 	s := p.s
-	s.mu.Lock()
-	if s.state != stateOpen {
-		s.mu.Unlock()
-		return false, ErrSessionClosed
-	}
 	if volatile && (!p.pending() || len(s.queue) > 0 || s.up.probed()) {
 		s.mu.Unlock()
 		return false, nil

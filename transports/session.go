@@ -301,9 +301,7 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 		return false, ErrSessionClosed
 	}
 	// Under writeMu the transport cannot change: the upgrade holds it.
-	t := s.t
-	s.mu.Unlock()
-	return t.send(pkts, volatile)
+	return s.t.send(pkts, volatile)
 }
 
 // startHeartbeat arms the heartbeat: v4 servers ping, v3 clients do.

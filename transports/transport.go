@@ -11,7 +11,8 @@ type transport interface {
 	// send hands pkts to the client after what was sent before: written
 	// at once, or queued for the next poll. With volatile it sends them
 	// only if they can leave at once, and reports whether it did. The
-	// session's writeMu is held, not its mu.
+	// session's writeMu and mu are held, the session open; send releases
+	// mu (the lock taken once per packet sent, broadcasts' hot path).
 	send(pkts []Packet, volatile bool) (bool, error)
 	// limitInbound applies a bound on what the client sends set by
 	// Session.LimitInbound (0: MaxHTTPBufferSize alone).

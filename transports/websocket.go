@@ -31,6 +31,7 @@ func (t *wsTransport) name() string { return TransportWebSocket }
 // send writes pkts at once, in one write call; volatile ones only to a
 // peer that reads what it was sent (no bytes wait for its socket).
 func (t *wsTransport) send(pkts []Packet, volatile bool) (bool, error) {
+	t.s.mu.Unlock()
 	if volatile && t.conn.Backlogged() {
 		return false, nil
 	}
