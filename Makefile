@@ -39,7 +39,7 @@ embed-assets:
 # server and the WebSocket on it.
 test: deps check
 	$(GO) test -race -count=1 -p 1 -timeout 12m ./...
-	$(GO) test -race -count=1 -p 1 -tags netpoll_portable ./internal/netpoll ./internal/httploop ./transports/websocket
+	$(GO) test -race -count=1 -p 1 -tags netpoll_portable ./internal/netpoll ./internal/httploop ./internal/websocket
 
 # The official JavaScript clients the tests drive and the page's bundles,
 # from the lock files.
@@ -55,8 +55,8 @@ BENCH_MODULES := bench/harness bench/compare bench/soak bench/loop deploy/k8s
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=darwin $(GO) vet ./internal/netpoll ./internal/httploop ./transports/...
-	GOOS=windows $(GO) vet ./internal/netpoll ./internal/httploop ./transports/...
+	GOOS=darwin $(GO) vet ./internal/netpoll ./internal/httploop ./internal/websocket ./internal/polling ./transports/...
+	GOOS=windows $(GO) vet ./internal/netpoll ./internal/httploop ./internal/websocket ./internal/polling ./transports/...
 	for m in $(BENCH_MODULES); do (cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
 bench:

@@ -185,35 +185,6 @@ func (c *client) disconnectAll() {
 	c.close()
 }
 
-// What the Socket.IO layer asks of a session beyond sending and closing,
-// each optional: a transport without them still serves, a little slower.
-type (
-	// runAfterer runs f on the goroutine that delivers the session's
-	// messages, once the current one is handled, and moves the next ones
-	// elsewhere if f still runs when they come (so that f may wait for
-	// them); it reports false when it cannot, and the server starts a
-	// goroutine.
-	runAfterer interface{ RunAfter(f func()) bool }
-	// flusher writes at once what the current message's handling sent,
-	// for a handler about to wait for its client.
-	flusher interface{ Flush() }
-)
-
-// runAfter runs f after the message being delivered, or reports false.
-func (c *client) runAfter(f func()) bool {
-	if r, ok := any(c.conn).(runAfterer); ok {
-		return r.RunAfter(f)
-	}
-	return false
-}
-
-// flush writes what waits for the end of the current message's handling.
-func (c *client) flush() {
-	if f, ok := any(c.conn).(flusher); ok {
-		f.Flush()
-	}
-}
-
 // close closes the connection; sockets left learn it as a forced close.
 func (c *client) close() {
 	c.closeSockets(ReasonForcedServerClose)

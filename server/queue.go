@@ -5,12 +5,16 @@ import (
 	"sync"
 )
 
-// serialQueue runs jobs one at a time, in order, on a goroutine that
-// exists only while there is work: an idle socket holds none. A job that
-// comes with a client's message runs, when the queue is idle, on the
-// worker that delivered the message, right after it (no goroutine starts);
-// the transport moves the connection's next messages to another worker if
-// the job still runs when they come, so a handler may wait for them.
+// serialQueue runs a socket's jobs one at a time, in order: the order of
+// its handlers, on the session's serial queue (transports.Session.Run).
+// A job that comes with a client's message runs, when the queue is idle,
+// right after that message on the session's queue: over a WebSocket on
+// the event loop on the worker that delivered it (no goroutine starts),
+// the session moving the connection's next messages to another worker if
+// the job still runs when they come, so a handler may wait for them. Jobs
+// that come otherwise (a connection's or disconnection's handlers) run on
+// a goroutine that exists only while there is work: an idle socket holds
+// none.
 type serialQueue struct {
 	mu         sync.Mutex
 	jobs       []func()
@@ -63,9 +67,7 @@ func (q *serialQueue) pushMsg(f func()) {
 	}
 	q.running = true
 	q.mu.Unlock()
-	if !q.owner.client.runAfter(q.run) {
-		go q.run()
-	}
+	q.owner.client.conn.Run(q.run)
 }
 
 // pushAlways queues f past the bound: for the disconnect, which must run.

@@ -323,7 +323,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 	// From a handler, the event would wait for the handler's end to leave
 	// with what else it writes: it must go now, since the handler waits.
-	s.client.flush()
+	s.client.conn.Flush()
 	select {
 	case r := <-ch:
 		return r.args, r.err

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siogo/siogo/internal/websocket"
 	"github.com/siogo/siogo/server"
-	"github.com/siogo/siogo/transports/websocket"
 )
 
 // A raw WebSocket client of Engine.IO 4, enough for the benchmarks of the
@@ -171,7 +171,7 @@ func BenchmarkWSEcho(b *testing.B) {
 }
 
 // BenchmarkBareEcho is the yardstick of BenchmarkWSEcho: a bare WebSocket
-// echo server on the same loop and frame code (transports/websocket, no
+// echo server on the same loop and frame code (internal/websocket, no
 // Engine.IO or Socket.IO above it), the same 100 clients in a closed loop,
 // one message and its echo. (bench/wslibs sets it beside other libraries.)
 func BenchmarkBareEcho(b *testing.B) {

@@ -18,7 +18,7 @@ import (
 // server's handler), closes that connection only: the WebSocket with
 // 1011 and its session with "transport error", the POST with a 500; each
 // panic is counted; other clients, on either transport, go on. (The
-// frame reader's own path is in transports/websocket's
+// frame reader's own path is in internal/websocket's
 // TestPanicStaysWithItsConnection.)
 func TestPanicOnEachPath(t *testing.T) {
 	var mu sync.Mutex

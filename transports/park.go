@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/internal/http1"
-	"github.com/siogo/siogo/transports/polling"
+	"github.com/siogo/siogo/internal/polling"
 )
 
 // parkedPoll is a GET that waits for packets with no goroutine: its
@@ -38,7 +38,7 @@ func detacher(w http.ResponseWriter) http1.Detacher {
 
 // park turns a waiting GET into a parkedPoll when its server can answer
 // after the handler returns; nil otherwise. s.mu is held.
-func (s *Session) park(w http.ResponseWriter, r *http.Request) *parkedPoll {
+func (t *pollingTransport) park(w http.ResponseWriter, r *http.Request) *parkedPoll {
 	d := detacher(w)
 	if d == nil {
 		return nil
@@ -48,25 +48,26 @@ func (s *Session) park(w http.ResponseWriter, r *http.Request) *parkedPoll {
 		// The encoding chosen now, a constant: the header's own string
 		// would be kept.
 		acceptEncoding: polling.AcceptedEncoding(r.Header.Get("Accept-Encoding")),
-		duringUpgrade:  s.upgrading,
+		duringUpgrade:  t.s.up.probed(),
 	}
 	if ua := r.Header.Get("User-Agent"); strings.Contains(ua, ";MSIE") || strings.Contains(ua, "Trident/") {
 		p.userAgent = ua
 	}
 	// The connection's close ends the session, as the close of a waiting
 	// request does (Node: the request's close event).
-	if d.Detach(func() { s.parkedLost(p) }) != nil {
+	if d.Detach(func() { t.parkedLost(p) }) != nil {
 		return nil // the client is gone already: the handler sees it
 	}
 	return p
 }
 
 // parkedLost is told that the connection of parked poll p closed.
-func (s *Session) parkedLost(p *parkedPoll) {
+func (t *pollingTransport) parkedLost(p *parkedPoll) {
+	s := t.s
 	s.mu.Lock()
-	lost := s.parked == p && !p.woken
+	lost := t.parked == p && !p.woken
 	if lost {
-		s.parked = nil
+		t.parked = nil
 		if p.upgradeTimer != nil {
 			p.upgradeTimer.Stop()
 		}
@@ -78,8 +79,8 @@ func (s *Session) parkedLost(p *parkedPoll) {
 }
 
 // wakeParked has the parked poll answered. s.mu is held.
-func (s *Session) wakeParked() {
-	p := s.parked
+func (t *pollingTransport) wakeParked() {
+	p := t.parked
 	if p == nil || p.woken {
 		return
 	}
@@ -87,14 +88,15 @@ func (s *Session) wakeParked() {
 	if p.upgradeTimer != nil {
 		p.upgradeTimer.Stop()
 	}
-	go s.answerParked(p)
+	go t.answerParked(p)
 }
 
 // answerParked answers a parked poll, as servePoll does once woken.
-func (s *Session) answerParked(p *parkedPoll) {
+func (t *pollingTransport) answerParked(p *parkedPoll) {
+	s := t.s
 	s.mu.Lock()
-	if s.parked == p {
-		s.parked = nil
+	if t.parked == p {
+		t.parked = nil
 	}
 	req := &http.Request{Method: http.MethodGet, Header: http.Header{}}
 	if p.acceptEncoding != "" {
@@ -103,7 +105,7 @@ func (s *Session) answerParked(p *parkedPoll) {
 	if p.userAgent != "" {
 		req.Header["User-Agent"] = []string{p.userAgent}
 	}
-	if p.duringUpgrade && s.ws != nil && s.state == stateOpen {
+	if p.duringUpgrade && s.t != t && s.state == stateOpen {
 		s.mu.Unlock()
 		requestError(CodeBadRequest, "").writeJSON(p.d)
 		_ = p.d.Finish()
@@ -114,7 +116,7 @@ func (s *Session) answerParked(p *parkedPoll) {
 	if len(pkts) == 0 {
 		pkts = []Packet{{Type: PacketNoop}}
 	}
-	s.writePayload(p.d, req, pkts)
+	t.writePayload(p.d, req, pkts)
 	_ = p.d.Finish()
 	if last {
 		s.finalize()

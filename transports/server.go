@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/siogo/siogo/transports/websocket"
+	"github.com/siogo/siogo/internal/websocket"
 )
 
 // Server is an Engine.IO server: an http.Handler that accepts sessions over
@@ -448,7 +448,8 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 	}
 	open := s.openPacket(sess.id, tail)
 	if upgrade {
-		conn, err := s.ws.Upgrade(w, r, header, wsHandler{sess})
+		t := sess.t.(*wsTransport)
+		conn, err := s.ws.Upgrade(w, r, header, t)
 		if err != nil {
 			s.opts.Logger.Debug("engine.io websocket handshake failed", "err", err)
 			sess.closeWith(ReasonTransportError, false)
@@ -457,7 +458,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		sess.mu.Lock()
 		live := sess.state == stateOpen
 		if live {
-			sess.ws = conn
+			t.conn = conn
 			if s.keepHeaders == nil {
 				sess.header = trimHeader(sess.header)
 			}
@@ -473,7 +474,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		// open (ws emits both in one tick when they come in one read) must
 		// not lose it.
 		conn.Hold(openPacketGap)
-		if err := sess.writeWS(conn, []Packet{{Type: PacketOpen, Data: open}}); err != nil {
+		if err := t.write([]Packet{{Type: PacketOpen, Data: open}}); err != nil {
 			sess.closeWith(ReasonTransportError, false)
 			return
 		}
@@ -481,7 +482,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, q url.Values,
 		for k, v := range header {
 			w.Header()[k] = v
 		}
-		sess.writePayload(w, r, []Packet{{Type: PacketOpen, Data: open}})
+		sess.t.(*pollingTransport).writePayload(w, r, []Packet{{Type: PacketOpen, Data: open}})
 	}
 	if o := s.opts.Observer; o != nil {
 		o.PacketsOut(1, 1+len(open))

@@ -1,19 +1,18 @@
 package transports
 
 import (
-	"encoding/base64"
-	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/siogo/siogo/transports/polling"
-	"github.com/siogo/siogo/transports/websocket"
+	"github.com/siogo/siogo/internal/websocket"
 )
 
 type sessionState uint8
@@ -29,21 +28,15 @@ const (
 // Session is one Engine.IO connection, whatever transport carries it. The
 // layer above sends packets with Send and receives messages through the
 // handler set with OnMessage; it never needs to know the transport.
+//
+// The session keeps the id, the heartbeat, the packets waiting for the
+// client and the close; it sees its transport (polling.go, websocket.go)
+// through the transport interface, and the upgrade (upgrade.go) swaps one
+// for the other.
 type Session struct {
-	srv      *Server
-	id       string
-	protocol int
-	// v3 polling clients that asked for base64 (b64=1 at the handshake, or
-	// JSONP) cannot take the binary payload.
-	b64 bool
-	// wsB64: the client of the current WebSocket asked for base64
-	// (forceBase64, b64=1 on the WebSocket's request): binary messages go
-	// both ways as base64 text frames, as Node's supportsBinary is false.
-	// upgradeB64 is the same for the WebSocket being upgraded to.
-	wsB64      bool
-	upgradeB64 bool
-	jsonp      bool
-	jsonpIndex string
+	srv        *Server
+	id         string
+	protocol   int
 	header     http.Header
 	remoteAddr string
 	limitAddr  netip.Addr // the client's address, as the per-address bounds count it
@@ -53,26 +46,20 @@ type Session struct {
 	// recvMu orders the delivery of messages to the handler.
 	recvMu    sync.Mutex
 	onMessage func(data []byte, binary bool)
-	via       *websocket.Conn // the WebSocket of the message being delivered; recvMu
+	via       transport // the transport of the message being delivered; recvMu
 	onClose   func(reason string)
 
 	// inLimit is LimitInbound's bound; 0: MaxHTTPBufferSize alone.
 	inLimit atomic.Int64
 
-	// writeMu orders writes to the WebSocket, across the upgrade.
+	// writeMu orders writes to the client, across the upgrade.
 	writeMu sync.Mutex
 
-	mu           sync.Mutex
-	state        sessionState
-	ws           *websocket.Conn // the current transport, when WebSocket
-	probe        *websocket.Conn // a WebSocket being upgraded to
-	upgrading    bool            // the probe answered; the pending poll is released
-	probedAt     time.Duration   // when upgrading began, since clockStart
-	upgradeTimer *time.Timer
-	queue        []Packet
-	pollWake     chan struct{} // set while a GET waits in its handler
-	parked       *parkedPoll   // set while a GET waits with no goroutine (HTTPServer)
-	posting      bool
+	mu    sync.Mutex
+	state sessionState
+	t     transport // the current transport
+	up    *upgrade  // an upgrade under way, or nil
+	queue []Packet  // packets waiting for a poll
 	// The heartbeat, then the close timeout, on the server's heartbeats:
 	// hbWhen and hbIndex are theirs (under their lock); timerSet tells
 	// that the timer was set once, as a non-nil time.Timer would.
@@ -104,14 +91,10 @@ func newSession(srv *Server, r *http.Request, q url.Values, protocol int, ws boo
 		xdomain:    r.Header.Get("Origin") != "",
 		secure:     r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
 	}
-	if j, ok := q["j"]; ok && !ws {
-		s.jsonp = true
-		s.jsonpIndex = j[0]
-		s.b64 = true
-	}
-	if q.Get("b64") != "" {
-		s.b64 = true
-		s.wsB64 = ws
+	if ws {
+		s.t = newWSTransport(s, q)
+	} else {
+		s.t = newPollingTransport(s, q)
 	}
 	return s
 }
@@ -204,21 +187,16 @@ func (s *Session) LimitInbound(max int) {
 	}
 	s.inLimit.Store(int64(max))
 	s.mu.Lock()
-	ws := s.ws
+	t := s.t
 	s.mu.Unlock()
-	if ws != nil {
-		ws.SetReadLimit(max)
-	}
+	t.limitInbound(max)
 }
 
 // Transport is the name of the current transport.
 func (s *Session) Transport() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ws != nil {
-		return TransportWebSocket
-	}
-	return TransportPolling
+	return s.t.name()
 }
 
 // OnMessage sets the message handler. data is valid only during the call.
@@ -233,32 +211,56 @@ func (s *Session) OnClose(f func(reason string)) {
 	s.mu.Unlock()
 }
 
-// RunAfter runs f once the message being delivered to the OnMessage
-// callback has been handled, on the goroutine that delivers the session's
-// messages, before the next one unless f waits for it (the next then goes
-// on elsewhere, so f may wait for what the client sends next). Call it
-// only from the OnMessage callback. It reports false, not running f, when
-// the message did not come on a WebSocket served by the event loop: the
-// caller then runs f on a goroutine of its own.
-func (s *Session) RunAfter(f func()) bool {
-	if s.via == nil {
-		return false
+// Run runs f on the session's serial queue, off the event loop, once the
+// message being delivered to the OnMessage handler has been handled. Where
+// the transport's worker delivered it (a WebSocket on the event loop), f
+// runs there, before the next message unless f waits for it: the next
+// messages are then delivered on another worker, so f may wait for what
+// the client sends next. Elsewhere (a POST, whose goroutine must answer
+// it) f runs on a goroutine of its own. Jobs of different messages are not
+// ordered between themselves: the layer above orders its own (the Socket.IO
+// server runs a socket's handlers so). What the session sends while a
+// message and its job are handled leaves together, in one write call where
+// the transport can, when the job returns, or at once at Flush. Call it
+// only from the OnMessage handler. A panic in f closes the session with
+// ReasonTransportError.
+func (s *Session) Run(f func()) {
+	if v := s.via; v != nil {
+		s.via = nil // one job per message on the worker; more get goroutines
+		if v.after(f) {
+			return
+		}
 	}
-	return s.via.After(f)
+	// Delivered by a goroutine that must go on reading (a POST, a
+	// WebSocket read without the loop): f gets one of its own.
+	go s.runJob(f)
 }
 
-// Flush writes at once what was sent while the current message is
-// handled: over a WebSocket on the event loop the frames of one message's
-// handling wait until it returns, to leave in one write call, or for about
-// a millisecond at most. A handler about to wait for its client calls it.
-// It does nothing elsewhere.
+// runJob runs a job of the session's queue off its transport's worker.
+func (s *Session) runJob(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.srv.opts.Logger.Error("engine.io: panic in a session's job; session closed",
+				slog.String("sid", s.id), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			if h := s.srv.opts.OnPanic; h != nil {
+				h("handler")
+			}
+			s.closeWith(ReasonTransportError, false)
+		}
+	}()
+	f()
+}
+
+// Flush sends at once what the session holds back (engine.io's
+// Socket.flush): the packets sent while a message is handled, and the job
+// Run queued after it runs, leave together when it returns; a job about to
+// wait for its client flushes first, so that the client has what it
+// answers.
 func (s *Session) Flush() {
 	s.mu.Lock()
-	ws := s.ws
+	t := s.t
 	s.mu.Unlock()
-	if ws != nil {
-		ws.Flush()
-	}
+	t.flush()
 }
 
 // Close closes the session with ReasonForcedClose. A polling client still
@@ -298,91 +300,8 @@ func (s *Session) send(pkts []Packet, volatile bool) (bool, error) {
 		s.mu.Unlock()
 		return false, ErrSessionClosed
 	}
-	if ws := s.ws; ws != nil {
-		s.mu.Unlock()
-		if volatile && ws.Backlogged() {
-			return false, nil // the peer is not reading what it has
-		}
-		return true, s.writeWS(ws, pkts)
-	}
-	if volatile && (!s.pollPending() || len(s.queue) > 0 || s.upgrading) {
-		s.mu.Unlock()
-		return false, nil
-	}
-	if len(s.queue)+len(pkts) > s.srv.opts.MaxQueuedPackets {
-		s.mu.Unlock()
-		s.closeWith(ReasonQueueFull, false)
-		return false, ErrQueueFull
-	}
-	s.queue = append(s.queue, pkts...)
-	s.wakePoll()
-	s.mu.Unlock()
-	return true, nil
-}
-
-// pollPending reports whether a GET waits. s.mu is held.
-func (s *Session) pollPending() bool { return s.pollWake != nil || s.parked != nil }
-
-// wakePoll releases the pending GET, if any. s.mu is held.
-func (s *Session) wakePoll() {
-	s.wakeParked()
-	if s.pollWake != nil {
-		select {
-		case s.pollWake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-var (
-	// base64Heads start a binary message sent as text: "b4" in protocol
-	// 3, "b" in protocol 4.
-	base64Heads = [...][]byte{[]byte("b4"), []byte("b")}
-	typeDigits  = [...][]byte{{'0'}, {'1'}, {'2'}, {'3'}, {'4'}, {'5'}, {'6'}}
-	typeBytes   = [...][]byte{{0}, {1}, {2}, {3}, {4}, {5}, {6}}
-)
-
-// writeWS writes pkts to conn in one call.
-func (s *Session) writeWS(conn *websocket.Conn, pkts []Packet) error {
-	var small [8]websocket.Frame
-	frames := small[:0]
-	for _, p := range pkts {
-		switch {
-		case p.Binary && s.wsB64:
-			frames = append(frames, websocket.Frame{Head: base64Heads[s.protocol-3], Data: base64.StdEncoding.AppendEncode(nil, p.Data), NoCompress: p.NoCompress})
-		case p.Binary && s.protocol == 4:
-			frames = append(frames, websocket.Frame{Binary: true, Data: p.Data, NoCompress: p.NoCompress})
-		case p.Binary:
-			frames = append(frames, websocket.Frame{Binary: true, Head: typeBytes[p.Type], Data: p.Data, NoCompress: p.NoCompress})
-		default:
-			frames = append(frames, websocket.Frame{Head: typeDigits[p.Type], Data: p.Data, NoCompress: p.NoCompress})
-		}
-	}
-	return conn.WriteFrames(frames...)
-}
-
-// writePayload answers a poll with pkts in the session's payload format.
-func (s *Session) writePayload(w http.ResponseWriter, r *http.Request, pkts []Packet) {
-	resp := polling.Response{ContentType: polling.ContentTypeText}
-	// As Node: the response is compressed if any of its packets may be.
-	if !s.srv.opts.DisableHTTPCompression && slices.ContainsFunc(pkts, func(p Packet) bool { return !p.NoCompress }) {
-		resp.CompressThreshold = s.srv.opts.HTTPCompressionThreshold
-	}
-	var body []byte
-	switch {
-	case s.protocol == 4:
-		body = EncodePayloadV4(nil, pkts)
-	case !s.b64 && HasBinary(pkts):
-		body = EncodeBinaryPayloadV3(nil, pkts)
-		resp.ContentType = polling.ContentTypeBinary
-	default:
-		body = EncodeStringPayloadV3(nil, pkts)
-	}
-	if s.jsonp {
-		body = polling.AppendJSONP(make([]byte, 0, len(body)+len(body)/8+16), s.jsonpIndex, body)
-		resp.ContentType = polling.ContentTypeJSONP
-	}
-	_ = resp.Write(w, r, body)
+	// Under writeMu the transport cannot change: the upgrade holds it.
+	return s.t.send(pkts, volatile)
 }
 
 // startHeartbeat arms the heartbeat: v4 servers ping, v3 clients do.
@@ -431,8 +350,9 @@ func (s *Session) onTimer() {
 // onPacket handles a packet from the client's current transport.
 func (s *Session) onPacket(p Packet) { s.onPacketVia(p, nil) }
 
-// onPacketVia takes a packet that came on ws, or by polling when nil.
-func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
+// onPacketVia takes a packet that came on via: a transport whose worker
+// runs the session's queue, or nil (polling).
+func (s *Session) onPacketVia(p Packet, via transport) {
 	if o := s.srv.opts.Observer; o != nil {
 		o.PacketsIn(1, 1+len(p.Data))
 	}
@@ -444,7 +364,7 @@ func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
 		open := s.state == stateOpen
 		s.mu.Unlock()
 		if open && s.onMessage != nil {
-			s.via = ws
+			s.via = via
 			s.onMessage(p.Data, p.Binary)
 			s.via = nil
 		}
@@ -472,34 +392,9 @@ func (s *Session) onPacketVia(p Packet, ws *websocket.Conn) {
 		}
 		s.mu.Unlock()
 	case PacketClose:
-		s.awaitPoll()
 		s.close(ReasonTransportClose, closeByClient)
 	}
 	// open, upgrade and noop from the client carry nothing to act on.
-}
-
-// closePollGrace bounds how long a polling client's close waits for a poll
-// the client sent before it. Node takes requests in the order they come,
-// so a client that polls and then posts its close packet (the official
-// suite's "forcefully closes the session") has its poll answered with a
-// noop; here the two requests run on goroutines of their own, and the post
-// may be served first. Real clients seldom wait: engine.io-client keeps a
-// poll pending while it is open.
-const closePollGrace = 100 * time.Millisecond
-
-// awaitPoll waits, at most closePollGrace, until a poll is pending on a
-// polling session.
-func (s *Session) awaitPoll() {
-	deadline := time.Now().Add(closePollGrace)
-	for {
-		s.mu.Lock()
-		ready := s.pollPending() || s.ws != nil || s.state != stateOpen
-		s.mu.Unlock()
-		if ready || !time.Now().Before(deadline) {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // closeMode is what a polling client is told when its session closes.
@@ -539,31 +434,20 @@ func (s *Session) close(reason string, mode closeMode) {
 	// packet must find the server's count already lower.
 	s.srv.countOut(s)
 	handler := s.onClose
-	probe := s.probe
-	s.probe = nil
-	if s.upgradeTimer != nil {
-		s.upgradeTimer.Stop()
+	var probe *websocket.Conn // the WebSocket of an upgrade under way
+	if up := s.up; up != nil {
+		up.stop()
+		probe = up.t.conn
+		s.up = nil
 	}
-	ws := s.ws
-	// A polling client gets its close packet in its pending poll, or, when
-	// notify is set, in its next one; that poll then forgets the session.
-	// A client that closed gets none: its pending poll takes what waits.
-	finalNow := ws != nil || (mode != closeNotify && !s.pollPending())
-	if !finalNow {
-		if mode != closeByClient {
-			s.queue = append(s.queue, Packet{Type: PacketClose})
-		}
-		s.wakePoll()
-		s.resetTimer(s.srv.opts.CloseTimeout)
-	}
+	t := s.t
+	finalNow := t.closing(mode)
 	s.mu.Unlock()
 
 	if probe != nil {
 		_ = probe.Close(websocket.CloseNoStatus)
 	}
-	if ws != nil {
-		_ = ws.Close(websocket.CloseNoStatus)
-	}
+	t.close()
 	switch {
 	case finalNow:
 		s.finalize()
@@ -574,16 +458,16 @@ func (s *Session) close(reason string, mode closeMode) {
 	}
 	s.srv.opts.Logger.Debug("engine.io session closed", "sid", s.id, "reason", reason)
 	if o := s.srv.opts.Observer; o != nil {
-		transport := TransportPolling
-		if ws != nil {
-			transport = TransportWebSocket
-		}
-		o.SessionClosed(transport, s.protocol, reason)
+		o.SessionClosed(t.name(), s.protocol, reason)
 	}
 	if handler != nil {
 		handler(reason)
 	}
 }
+
+// clockStart is the origin of the monotonic times a session keeps as
+// durations, 8 bytes where a time.Time takes 24.
+var clockStart = time.Now()
 
 // finalize forgets the session. It is idempotent.
 func (s *Session) finalize() {
@@ -603,375 +487,4 @@ func (s *Session) finalize() {
 	s.queue = nil
 	s.mu.Unlock()
 	s.srv.remove(s)
-}
-
-// upgradePollWait is the period at which Node releases a poll with a noop
-// during an upgrade (setInterval from the probe's answer); a poll that
-// comes then is released at the next such tick.
-const upgradePollWait = 100 * time.Millisecond
-
-// clockStart is the origin of the monotonic times a session keeps as
-// durations, 8 bytes where a time.Time takes 24.
-var clockStart = time.Now()
-
-// servePoll answers a GET: at once when packets wait, else when the first
-// one comes.
-func (s *Session) servePoll(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.pollPending() {
-		// One pending poll per session: a second one is an error, as in Node.
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusBadRequest)
-		s.closeWith(ReasonTransportError, false)
-		return
-	}
-	if s.ws != nil && s.state == stateOpen {
-		// Upgraded since the request was checked.
-		s.mu.Unlock()
-		requestError(CodeBadRequest, "").writeJSON(w)
-		return
-	}
-	if len(s.queue) == 0 && s.state == stateOpen {
-		if p := s.park(w, r); p != nil {
-			// Served by an HTTPServer: the handler returns, and the
-			// answer is written when a packet comes (answerParked).
-			s.parked = p
-			if p.duringUpgrade {
-				p.upgradeTimer = time.AfterFunc(s.untilUpgradeTick(), func() {
-					s.mu.Lock()
-					if s.parked == p {
-						s.wakeParked()
-					}
-					s.mu.Unlock()
-				})
-			}
-			s.mu.Unlock()
-			return
-		}
-		wake := make(chan struct{}, 1)
-		s.pollWake = wake
-		// A poll that comes while the upgrade is pending waits for it: the
-		// client may have sent the upgrade packet first, which Node would
-		// have taken first, and siogo handles WebSocket frames on another
-		// goroutine. Node releases such a poll with a noop at its next
-		// 100 ms tick.
-		var upgradeWait <-chan time.Time
-		duringUpgrade := s.upgrading
-		if duringUpgrade {
-			t := time.NewTimer(s.untilUpgradeTick())
-			defer t.Stop()
-			upgradeWait = t.C
-		}
-		s.mu.Unlock()
-		select {
-		case <-wake:
-		case <-upgradeWait:
-		case <-r.Context().Done():
-			s.mu.Lock()
-			s.pollWake = nil
-			s.mu.Unlock()
-			s.closeWith(ReasonTransportError, false)
-			return
-		}
-		s.mu.Lock()
-		s.pollWake = nil
-		if duringUpgrade && s.ws != nil && s.state == stateOpen {
-			s.mu.Unlock()
-			requestError(CodeBadRequest, "").writeJSON(w)
-			return
-		}
-	}
-	pkts, last := s.takePoll()
-	s.mu.Unlock()
-	if len(pkts) == 0 {
-		pkts = []Packet{{Type: PacketNoop}}
-	}
-	s.writePayload(w, r, pkts)
-	if last {
-		s.finalize()
-	}
-}
-
-// untilUpgradeTick is the time to Node's next 100 ms release of a poll
-// during an upgrade. s.mu is held.
-func (s *Session) untilUpgradeTick() time.Duration {
-	return upgradePollWait - (time.Since(clockStart)-s.probedAt)%upgradePollWait
-}
-
-// takePoll takes the packets a poll answers with, and whether they end
-// the session. s.mu is held.
-func (s *Session) takePoll() (pkts []Packet, last bool) {
-	pkts = s.queue
-	s.queue = nil
-	last = s.state != stateOpen
-	if last && len(pkts) > 1 && pkts[len(pkts)-1].Type == PacketClose {
-		// As Node, the close packet waits until what was queued before it
-		// has been taken: a client that handles packets asynchronously
-		// (socket.io-client 4) would otherwise see the close first.
-		s.queue = pkts[len(pkts)-1:]
-		pkts = pkts[:len(pkts)-1]
-		last = false
-	}
-	return pkts, last
-}
-
-// servePost takes a payload from the client.
-func (s *Session) servePost(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.posting {
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusBadRequest)
-		s.closeWith(ReasonTransportError, false)
-		return
-	}
-	s.posting = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.posting = false
-		s.mu.Unlock()
-	}()
-
-	binary := r.Header.Get("Content-Type") == polling.ContentTypeBinary
-	if binary && s.protocol == 4 {
-		w.WriteHeader(http.StatusBadRequest)
-		s.closeWith(ReasonTransportError, false)
-		return
-	}
-	max := s.srv.opts.MaxHTTPBufferSize
-	if l := s.inLimit.Load(); l > 0 && l < max {
-		max = l
-	}
-	body, err := polling.ReadBody(r, max)
-	if errors.Is(err, polling.ErrTooLarge) {
-		w.Header().Set("Connection", "close")
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		s.closeWith(ReasonTransportError, false)
-		return
-	}
-	if err != nil {
-		s.closeWith(ReasonTransportError, false)
-		return
-	}
-	if s.jsonp && !binary {
-		if body, err = polling.DecodeJSONP(body); err != nil {
-			requestError(CodeBadRequest, "").writeJSON(w)
-			s.closeWith(ReasonParseError, false)
-			return
-		}
-	}
-	var pkts []Packet
-	maxPkts := s.srv.opts.MaxPayloadPackets
-	switch {
-	case s.protocol == 4:
-		pkts, err = DecodePayloadV4(body, maxPkts)
-	case binary:
-		pkts, err = DecodeBinaryPayloadV3(body, maxPkts)
-	default:
-		pkts, err = DecodeStringPayloadV3(body, maxPkts)
-	}
-	if err != nil {
-		requestError(CodeBadRequest, "").writeJSON(w)
-		s.closeWith(ReasonParseError, false)
-		return
-	}
-	for _, p := range pkts {
-		s.onPacket(p)
-	}
-	polling.WriteOK(w, r)
-}
-
-// serveUpgrade starts the upgrade of a polling session to WebSocket.
-func (s *Session) serveUpgrade(w http.ResponseWriter, r *http.Request, q url.Values) {
-	if s.srv.opts.DisableUpgrades {
-		requestError(CodeBadRequest, "").writeUpgrade(w)
-		return
-	}
-	s.mu.Lock()
-	// A session that is closed, upgrading or already on a WebSocket does
-	// not refuse the handshake: as Node's onWebSocket, it accepts the
-	// WebSocket and closes it at once, and its own transport goes on.
-	doomed := s.state != stateOpen || s.ws != nil || s.probe != nil
-	if !doomed {
-		s.upgrading = false
-		s.upgradeB64 = q.Get("b64") != ""
-	}
-	s.mu.Unlock()
-	if doomed {
-		if conn, err := s.srv.ws.Upgrade(w, r, w.Header(), discardHandler{}); err == nil {
-			_ = conn.Close(websocket.CloseNoStatus)
-		}
-		return
-	}
-	conn, err := s.srv.ws.Upgrade(w, r, w.Header(), probeHandler{s})
-	if err != nil {
-		return
-	}
-	s.mu.Lock()
-	if s.state != stateOpen || (s.probe != nil && s.probe != conn) {
-		s.mu.Unlock()
-		_ = conn.Close(websocket.CloseNoStatus)
-		return
-	}
-	if s.ws != conn {
-		s.probe = conn
-		s.upgradeTimer = time.AfterFunc(s.srv.opts.UpgradeTimeout, func() { s.abortUpgrade(conn) })
-	}
-	s.mu.Unlock()
-}
-
-func (s *Session) abortUpgrade(conn *websocket.Conn) {
-	s.mu.Lock()
-	if s.probe == conn {
-		s.probe = nil
-		s.upgrading = false
-	}
-	upgraded := s.ws == conn
-	s.mu.Unlock()
-	if !upgraded {
-		_ = conn.Close(websocket.CloseNoStatus)
-	}
-}
-
-// decodeFrame decodes a WebSocket message of the session's protocol. A
-// text frame may hold a binary message in base64 (a client with
-// forceBase64), as Node's parsers take it whatever the client announced.
-func (s *Session) decodeFrame(binary bool, data []byte) (Packet, error) {
-	switch {
-	case !binary && s.protocol == 4:
-		return DecodeTextFrameV4(data)
-	case !binary:
-		return DecodeTextFrameV3(data)
-	case s.protocol == 4:
-		return Packet{Type: PacketMessage, Data: data, Binary: true}, nil
-	default:
-		return DecodeBinaryFrameV3(data)
-	}
-}
-
-// wsHandler receives the events of the WebSocket a session was opened on.
-type wsHandler struct{ s *Session }
-
-func (h wsHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
-	h.s.onWSMessage(c, binary, data)
-}
-
-func (h wsHandler) OnClose(_ *websocket.Conn, err error) {
-	h.s.closeWith(closeReason(err), false)
-}
-
-// onWSMessage takes a message from the session's WebSocket.
-func (s *Session) onWSMessage(c *websocket.Conn, binary bool, data []byte) {
-	p, err := s.decodeFrame(binary, data)
-	if err != nil {
-		s.closeWith(ReasonParseError, false)
-		return
-	}
-	s.onPacketVia(p, c)
-}
-
-// closeReason is the session's close reason for the end of its WebSocket.
-// As in Node, only what breaks the protocol is a "transport error": ws
-// reports a socket's own errors (a reset, a timeout, a failed write) as a
-// close (code 1006), which engine.io calls "transport close".
-func closeReason(err error) string {
-	switch {
-	case errors.Is(err, websocket.ErrSlowPeer):
-		return ReasonQueueFull
-	case errors.Is(err, websocket.ErrProtocol), errors.Is(err, websocket.ErrMessageTooLarge),
-		errors.Is(err, websocket.ErrPanic):
-		return ReasonTransportError
-	}
-	return ReasonTransportClose
-}
-
-// probeHandler receives the events of a WebSocket being upgraded to, and
-// of that WebSocket once it is the session's transport.
-type probeHandler struct{ s *Session }
-
-func (h probeHandler) OnMessage(c *websocket.Conn, binary bool, data []byte) {
-	s := h.s
-	s.mu.Lock()
-	current := s.ws == c
-	if !current && s.probe == nil && s.state == stateOpen {
-		s.probe = c // a frame came before serveUpgrade recorded the probe
-	}
-	s.mu.Unlock()
-	if current {
-		s.onWSMessage(c, binary, data)
-		return
-	}
-	p, err := s.decodeFrame(binary, data)
-	switch {
-	case err == nil && p.Type == PacketPing && string(p.Data) == "probe":
-		if c.WriteFrames(websocket.Frame{Head: typeDigits[PacketPong], Data: p.Data}) != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.probe == c {
-			s.upgrading = true
-			s.probedAt = time.Since(clockStart)
-			// Release the pending poll, so that the client can pause
-			// polling and send the upgrade packet.
-			s.wakePoll()
-		}
-		s.mu.Unlock()
-	case err == nil && p.Type == PacketUpgrade:
-		s.completeUpgrade(c)
-	default:
-		s.abortUpgrade(c)
-	}
-}
-
-func (h probeHandler) OnClose(c *websocket.Conn, err error) {
-	s := h.s
-	s.mu.Lock()
-	current := s.ws == c
-	s.mu.Unlock()
-	if current {
-		s.closeWith(closeReason(err), false)
-		return
-	}
-	s.abortUpgrade(c)
-}
-
-// completeUpgrade makes c the session's transport: what waited in the
-// polling queue leaves on c, before anything sent after.
-func (s *Session) completeUpgrade(c *websocket.Conn) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	s.mu.Lock()
-	if s.state != stateOpen || s.probe != c {
-		s.mu.Unlock()
-		_ = c.Close(websocket.CloseNoStatus)
-		return
-	}
-	if s.upgradeTimer != nil {
-		s.upgradeTimer.Stop()
-	}
-	s.ws = c
-	s.wsB64 = s.upgradeB64
-	s.probe = nil
-	s.upgrading = false
-	pkts := s.queue
-	s.queue = nil
-	// A poll still pending gets a noop; later polls are refused.
-	s.wakePoll()
-	// Read under s.mu, as LimitInbound reads s.ws: neither misses the other.
-	limit := s.inLimit.Load()
-	s.mu.Unlock()
-	if limit > 0 {
-		c.SetReadLimit(int(limit))
-	}
-	s.srv.opts.Logger.Debug("engine.io session upgraded", "sid", s.id)
-	if o := s.srv.opts.Observer; o != nil {
-		o.SessionUpgraded(s.protocol)
-	}
-	if len(pkts) > 0 {
-		// A write fails only on a connection closed or closing (the peer
-		// may have closed right after its upgrade packet): its close,
-		// reported after this message, gives the reason, as in Node, where
-		// ws still takes a write until it has read the peer's close.
-		_ = s.writeWS(c, pkts)
-	}
 }

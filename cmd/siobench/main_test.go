@@ -18,9 +18,9 @@ import (
 
 	"github.com/siogo/siogo/internal/nodetest"
 	"github.com/siogo/siogo/internal/testcert"
+	"github.com/siogo/siogo/internal/websocket"
 	"github.com/siogo/siogo/server"
 	"github.com/siogo/siogo/transports"
-	"github.com/siogo/siogo/transports/websocket"
 )
 
 // startSiogo serves the demo contract's `message` and `broadcast`, and a

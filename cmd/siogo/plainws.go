@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/siogo/siogo/internal/websocket"
 	"github.com/siogo/siogo/transports"
-	"github.com/siogo/siogo/transports/websocket"
 )
 
 // plainWS is the contract's bare WebSocket endpoint, /ws: every message is

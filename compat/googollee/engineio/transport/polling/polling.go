@@ -1,6 +1,6 @@
 // Package polling is the long-polling transport's configuration, as in
 // googollee/go-socket.io v1.7.0's engineio/transport/polling; siogo's
-// transports/polling serves it, XHR and JSONP.
+// internal/polling serves it, XHR and JSONP.
 package polling
 
 import (

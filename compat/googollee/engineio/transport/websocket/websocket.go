@@ -1,6 +1,6 @@
 // Package websocket is the WebSocket transport's configuration, as in
 // googollee/go-socket.io v1.7.0's engineio/transport/websocket; siogo's
-// transports/websocket serves it.
+// internal/websocket serves it.
 package websocket
 
 import (

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/internal/testcert"
+	"github.com/siogo/siogo/internal/websocket"
 	"github.com/siogo/siogo/transports"
-	"github.com/siogo/siogo/transports/websocket"
 )
 
 // echo is a Handler that sends every message back as it came.

@@ -3,7 +3,7 @@ package polling_test
 import (
 	"fmt"
 
-	"github.com/siogo/siogo/transports/polling"
+	"github.com/siogo/siogo/internal/polling"
 )
 
 // JSONP, for browsers without XHR2: a poll response is a call of the

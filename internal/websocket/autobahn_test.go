@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siogo/siogo/internal/websocket"
 	"github.com/siogo/siogo/internal/wsconform"
-	"github.com/siogo/siogo/transports/websocket"
 )
 
 // TestAutobahn runs the Autobahn testsuite's cases (internal/wsconform)
