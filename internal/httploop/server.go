@@ -15,6 +15,7 @@ import (
 
 	"github.com/siogo/siogo/internal/http1"
 	"github.com/siogo/siogo/internal/netpoll"
+	"github.com/siogo/siogo/internal/workpool"
 )
 
 // Options configure a Server. The zero value means Node 20's defaults.
@@ -73,7 +74,7 @@ type Server struct {
 	cfg   http1.Config
 	ctx   context.Context // every request's context derives from it
 	stop  context.CancelFunc
-	pool  *pool
+	pool  *workpool.Pool[func(), struct{}]
 	epoch time.Time
 
 	draining atomic.Bool
@@ -115,7 +116,7 @@ func New(h http.Handler, opts Options) *Server {
 			MaxBodyBytes:   opts.MaxBodyBytes,
 			KeepAlive:      opts.KeepAlive,
 		},
-		pool:    newPool(64 * runtime.GOMAXPROCS(0)),
+		pool:    workpool.New(64*runtime.GOMAXPROCS(0), func(_ struct{}, f func()) { f() }, nil, nil),
 		epoch:   time.Now(),
 		idle:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -255,8 +256,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer close(s.stopped)
 	if l == nil {
 		s.stop()
-		s.pool.stop()
-		return s.pool.wait(ctx)
+		s.pool.Stop()
+		return s.pool.Wait(ctx)
 	}
 	l.StopAccepting()
 	for _, hc := range conns {
@@ -277,8 +278,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = lerr
 	}
 	s.stop()
-	s.pool.stop()
-	if werr := s.pool.wait(ctx); err == nil {
+	s.pool.Stop()
+	if werr := s.pool.Wait(ctx); err == nil {
 		err = werr
 	}
 	return err
@@ -303,7 +304,7 @@ func (s *Server) Close() error {
 	if l != nil {
 		_ = l.Close()
 	}
-	s.pool.stop()
+	s.pool.Stop()
 	return nil
 }
 

@@ -3,8 +3,9 @@ package websocket
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/siogo/siogo/internal/workpool"
 )
 
 // A connection's messages run one at a time, in order, on a worker of the
@@ -19,20 +20,10 @@ import (
 // the connection's messages go on on another worker and the blocked one
 // leaves the connection once its job returns.
 
-// pool runs jobs on goroutines kept between jobs, at most maxIdle of them
-// idle and none idle for longer than workerIdle; it starts one when none is
-// idle, so a blocked job never holds up another.
-type pool struct {
-	work    chan job
-	done    chan struct{}
-	idle    atomic.Int32
-	maxIdle int32
-	mu      sync.Mutex
-	stopped bool
-}
-
-func newPool(maxIdle int) *pool {
-	return &pool{work: make(chan job), done: make(chan struct{}), maxIdle: int32(maxIdle)}
+// newPool returns the pool a Server runs its connections' jobs on, at
+// most maxIdle of its workers idle.
+func newPool(maxIdle int) *workpool.Pool[job, *worker] {
+	return workpool.New(maxIdle, func(w *worker, j job) { j.c.runJobs(w, j.gen) }, newWorker, func(w *worker) { w.timer.Stop() })
 }
 
 // job is a runner of a connection's jobs: Conn.runJobs(gen); a value, so
@@ -40,26 +31,6 @@ func newPool(maxIdle int) *pool {
 type job struct {
 	c   *Conn
 	gen uint64
-}
-
-// run hands j to an idle worker, or a new one; once the pool is stopped
-// it runs j on the caller's goroutine.
-func (p *pool) run(j job) {
-	select {
-	case p.work <- j:
-		return
-	default:
-	}
-	p.mu.Lock()
-	if p.stopped {
-		p.mu.Unlock()
-		w := newWorker()
-		j.c.runJobs(w, j.gen)
-		w.timer.Stop()
-		return
-	}
-	p.mu.Unlock()
-	go p.worker(j)
 }
 
 // worker is a goroutine of the pool. While it runs a connection's jobs the
@@ -101,59 +72,6 @@ func (w *worker) attach(c *Conn) {
 	w.mu.Unlock()
 }
 
-// workerIdle is how long a worker waits for a job before it ends: the
-// pool shrinks back to nothing once the traffic stops.
-const workerIdle = 2 * time.Second
-
-func (p *pool) worker(j job) {
-	// The idle timer is not set again after every job (a timer reset per
-	// message): when it fires, the worker goes on waiting if it ran jobs
-	// since the timer was set, so it ends after one to two workerIdle of
-	// idleness.
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	w := newWorker()
-	defer w.timer.Stop()
-	for {
-		j.c.runJobs(w, j.gen)
-		ran := true
-		if p.idle.Add(1) > p.maxIdle {
-			p.idle.Add(-1)
-			return
-		}
-	wait:
-		for {
-			select {
-			case j = <-p.work:
-				p.idle.Add(-1)
-				break wait
-			case <-idle.C:
-				if !ran {
-					p.idle.Add(-1)
-					return
-				}
-				ran = false
-				idle.Reset(workerIdle)
-			case <-p.done:
-				p.idle.Add(-1)
-				return
-			}
-		}
-	}
-}
-
-// stop ends the idle workers; a busy one ends once its job returns. It
-// does not wait for them: Close may be called from a job (an application
-// shutting its server down from a handler).
-func (p *pool) stop() {
-	p.mu.Lock()
-	if !p.stopped {
-		p.stopped = true
-		close(p.done)
-	}
-	p.mu.Unlock()
-}
-
 // executor is a connection's queue of jobs.
 type executor struct {
 	mu      sync.Mutex
@@ -184,7 +102,7 @@ func (c *Conn) exec(f func()) {
 	x.gen++
 	gen := x.gen
 	x.mu.Unlock()
-	c.srv.pool.run(job{c, gen})
+	c.srv.pool.Go(job{c, gen})
 }
 
 // runJobs is a runner: it runs jobs on w until none is left or another

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/siogo/siogo/internal/netpoll"
+	"github.com/siogo/siogo/internal/workpool"
 )
 
 // Config sets the limits of a Server. The zero value is usable.
@@ -75,7 +76,7 @@ type Server struct {
 	fwg      sync.WaitGroup // the flushers
 	flushing atomic.Bool    // the flushers were started
 	closed   atomic.Bool
-	pool     *pool // runs the connections' messages
+	pool     *workpool.Pool[job, *worker] // runs the connections' messages
 
 	mu      sync.Mutex
 	loop    *netpoll.Loop      // for connections hijacked from net/http; made on the first
@@ -173,7 +174,7 @@ func (s *Server) Close() {
 		}
 		break
 	}
-	s.pool.stop()
+	s.pool.Stop()
 }
 
 // flusher writes what connections have pending, each in one call.
