@@ -21,16 +21,24 @@ var onEventLoop bool
 // ends, and returns its URL.
 func serveEventLoop(t *testing.T, h http.Handler, srv *transports.Server) string {
 	t.Helper()
+	return serveHTTP(t, h, srv, transports.HTTPServerOptions{})
+}
+
+// serveHTTP serves h on an HTTPServer with opts at a free port until the
+// test ends, then closes srv and shuts the HTTPServer down; it returns
+// the server's URL.
+func serveHTTP(t *testing.T, h http.Handler, srv *transports.Server, opts transports.HTTPServerOptions) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := transports.NewHTTPServer(h, transports.HTTPServerOptions{})
+	hs := transports.NewHTTPServer(h, opts)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	t.Cleanup(func() {
 		_ = srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 		<-served
@@ -149,21 +157,7 @@ func serveEchoOn(t *testing.T, opts transports.HTTPServerOptions) (*echoServer, 
 	e := newEchoServer(t, transports.Options{})
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", e.Server)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := transports.NewHTTPServer(mux, opts)
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = e.Server.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
-		<-served
-	})
-	return e, "http://" + ln.Addr().String()
+	return e, serveHTTP(t, mux, e.Server, opts)
 }
 
 // TestHTTPServerTimersSpareSessions is the scenario of the WebSockets

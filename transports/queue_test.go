@@ -1,9 +1,7 @@
 package transports_test
 
 import (
-	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -56,21 +54,7 @@ func TestRunOnEachTransport(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", srv)
-	hs := transports.NewHTTPServer(mux, transports.HTTPServerOptions{Logger: slog.New(slog.DiscardHandler)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
-		<-served
-	})
-	base := "http://" + ln.Addr().String()
+	base := serveHTTP(t, mux, srv, transports.HTTPServerOptions{Logger: slog.New(slog.DiscardHandler)})
 
 	ws := dialWS(t, base, "EIO=4")
 	ws.read()
