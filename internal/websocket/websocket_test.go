@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -303,52 +302,6 @@ func TestControlAndCompressed(t *testing.T) {
 	c.sendRaw(finBit|opClose, true, "\x0f\xa0bye") // 4000
 	if op, p := c.read(); op != opClose || p != "\x0f\xa0bye" {
 		t.Fatalf("got %d %q, want close 4000 echoed", op, p)
-	}
-}
-
-// TestTLS: a connection net/http serves over crypto/tls (which the event
-// loop cannot take) is read by a goroutine of its own, with the same rules.
-func TestTLS(t *testing.T) {
-	s, err := NewServer(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{closed: make(chan error, 4), conns: make(chan *Conn, 4)}
-	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = s.Upgrade(w, r, nil, rec)
-	}))
-	t.Cleanup(func() { hs.Close(); s.Close() })
-	addr := strings.TrimPrefix(hs.URL, "https://")
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own certificate
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	br := bufio.NewReader(conn)
-	if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 101 {
-		t.Fatalf("upgrade: %v %v", err, res)
-	}
-	c := &client{t, conn, br}
-	c.send(opText, "")
-	c.send(opText, "x")
-	if op, p := c.read(); op != opText || p != "" {
-		t.Fatalf("got %d %q, want the empty message", op, p)
-	}
-	if _, p := c.read(); p != "x" {
-		t.Fatalf("got %q, want x", p)
-	}
-	c.sendRaw(finBit|opBinary, false, "no mask")
-	if op, p := c.read(); op != opClose || p != "\x03\xea" {
-		t.Fatalf("got %d %q, want close 1002", op, p)
-	}
-	select {
-	case err := <-rec.closed:
-		if !errors.Is(err, ErrProtocol) {
-			t.Fatalf("OnClose(%v), want ErrProtocol", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no OnClose")
 	}
 }
 
