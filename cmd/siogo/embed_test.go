@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +43,7 @@ func TestEmbeddedBuild(t *testing.T) {
 	ln.Close()
 	cmd := exec.Command(bin, "--addr", addr, "--admin-user", "admin", "--admin-password-hash", adminHash(t))
 	cmd.Dir = dir
-	var logs lockedBuffer
+	var logs syncBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -86,22 +85,4 @@ func TestEmbeddedBuild(t *testing.T) {
 	if !strings.Contains(logs.String(), "embedded=true") {
 		t.Errorf("the binary does not say it serves its embedded assets: %s", logs.String())
 	}
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

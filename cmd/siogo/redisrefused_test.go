@@ -112,7 +112,7 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 		addr := ln.Addr().String()
 		ln.Close()
 		cmd := exec.Command(bin, "--addr", addr, "--adapter", adapter, "--shutdown-timeout", "1s")
-		var logs lockedBuffer
+		var logs syncBuffer
 		cmd.Stderr = &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
