@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -188,6 +189,8 @@ type Polling struct {
 	HTTP *http.Client
 	URL  string // the session's polling URL
 	SID  string
+
+	sending sync.Mutex // one POST at a time, as engine.io-client writes
 }
 
 // OpenPolling opens a polling session with the Socket.IO server at base
@@ -215,8 +218,11 @@ func OpenPolling(hc *http.Client, base string) (*Polling, error) {
 	return p, nil
 }
 
-// Send posts packets in one payload.
+// Send posts packets in one payload, after any POST still under way: a
+// server closes a session that overlaps two (as Node's does).
 func (p *Polling) Send(pkts ...string) error {
+	p.sending.Lock()
+	defer p.sending.Unlock()
 	r, err := do(p.HTTP, "POST", p.URL, strings.Join(pkts, "\x1e"))
 	if err == nil && r != "ok" {
 		err = fmt.Errorf("siotest: post answered %q", r)
